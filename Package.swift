@@ -1,0 +1,62 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Settings every target of ours shares. Swift 6 language mode comes from the tools version; the
+/// upcoming features keep imports and existentials explicit, and a warning fails the build (only in
+/// our targets, not in dependencies).
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "Chainkeeper",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "chainkeeper", targets: ["chainkeeper"]),
+        .executable(name: "chainkeeperd", targets: ["chainkeeperd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Pure core: no file system, network or clock. FoundationEssentials at most (CI checks it).
+        .target(name: "ChainModel", swiftSettings: strictSettings),
+        .target(name: "DecisionEngine", dependencies: ["ChainModel"], swiftSettings: strictSettings),
+
+        // I/O shells.
+        .target(
+            name: "ClusterStore",
+            dependencies: ["ChainModel", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "chainkeeper",
+            dependencies: [
+                "ChainModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "chainkeeperd",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSettings
+        ),
+
+        .testTarget(name: "ChainModelTests", dependencies: ["ChainModel"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "DecisionEngineTests",
+            dependencies: ["DecisionEngine", "ChainModel"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ClusterStoreTests",
+            dependencies: ["ClusterStore", "ChainModel", .product(name: "GRDB", package: "GRDB.swift")],
+            exclude: ["Fixtures"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

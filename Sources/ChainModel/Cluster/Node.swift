@@ -1,0 +1,46 @@
+/// The coordinator's view of a node's health and availability for placement.
+public enum NodeState: String, Sendable, Codable, CaseIterable {
+    /// Holding a valid lease and eligible for placement.
+    case up
+    /// Its lease ran out: it may still be running, and nothing may be placed on it.
+    case down
+    /// Proven off (fence command, self-fence, or an administrator's `node fence-confirm`).
+    case fenced
+    /// Being emptied by `drain`; receives no VMs until `node resume`.
+    case draining
+}
+
+/// How a node's agent learns about its VMs; VMs only move between nodes with the same driver.
+public enum InventoryDriver: String, Sendable, Codable, CaseIterable {
+    case hypervJSON = "hyperv-json"
+    case libvirt
+}
+
+/// A cluster member as the coordinator knows it.
+public struct Node: Hashable, Sendable, Codable {
+    public var name: NodeName
+    public var state: NodeState
+    public var driver: InventoryDriver?
+    /// Memory the node offers to VMs (`memoryMiB` in its agent config); `nil` means not enforced.
+    public var memoryMiB: Int?
+    /// When the node's last complete inventory report arrived.
+    public var lastInventoryAt: Timestamp?
+    /// When the node's last heartbeat arrived.
+    public var lastHeartbeatAt: Timestamp?
+
+    public init(
+        name: NodeName,
+        state: NodeState = .up,
+        driver: InventoryDriver? = .hypervJSON,
+        memoryMiB: Int? = nil,
+        lastInventoryAt: Timestamp? = nil,
+        lastHeartbeatAt: Timestamp? = nil
+    ) {
+        self.name = name
+        self.state = state
+        self.driver = driver
+        self.memoryMiB = memoryMiB
+        self.lastInventoryAt = lastInventoryAt
+        self.lastHeartbeatAt = lastHeartbeatAt
+    }
+}

@@ -1,0 +1,41 @@
+/// A volume, identified by the marker file at its root; the same volume may be mounted at different
+/// paths on different nodes.
+public struct Volume: Hashable, Sendable, Codable {
+    public var id: VolumeID
+    public var name: String
+
+    public init(id: VolumeID, name: String) {
+        self.id = id
+        self.name = name
+    }
+}
+
+/// One node's report of one volume: where it is mounted there, and when reachability was last proven.
+public struct VolumeMount: Hashable, Sendable, Codable {
+    public var volume: VolumeID
+    public var node: NodeName
+    public var mountPath: String
+    public var filesystemType: String?
+    /// When this node last passed the nonce probe for this volume (SPEC §3); `nil` if never.
+    public var lastProbeAt: Timestamp?
+
+    public init(
+        volume: VolumeID,
+        node: NodeName,
+        mountPath: String,
+        filesystemType: String? = nil,
+        lastProbeAt: Timestamp? = nil
+    ) {
+        self.volume = volume
+        self.node = node
+        self.mountPath = mountPath
+        self.filesystemType = filesystemType
+        self.lastProbeAt = lastProbeAt
+    }
+
+    /// Whether the probe is recent enough: newer than `2 × probeInterval` at `now`.
+    public func isVerified(at now: Timestamp, probeInterval: Duration) -> Bool {
+        guard let lastProbeAt else { return false }
+        return now.since(lastProbeAt) <= probeInterval * 2
+    }
+}

@@ -1,0 +1,37 @@
+/// A VM with everything its owner's agent reported about it.
+public struct VM: Hashable, Sendable {
+    public var id: VMID
+    public var name: String
+    public var ownership: Ownership
+    public var state: PowerState
+    /// Whether the inventory marks it highly available; the placement policy may override it.
+    public var highlyAvailable: Bool
+    public var memoryMiB: Int
+    public var checkpoints: [Checkpoint]
+    public var files: [VMFile]
+    public var chains: [DiskChain]
+
+    public init(
+        id: VMID,
+        name: String,
+        ownership: Ownership,
+        state: PowerState = .off,
+        highlyAvailable: Bool = true,
+        memoryMiB: Int = 0,
+        checkpoints: [Checkpoint] = [],
+        files: [VMFile] = [],
+        chains: [DiskChain] = []
+    ) {
+        self.id = id
+        self.name = name
+        self.ownership = ownership
+        self.state = state
+        self.highlyAvailable = highlyAvailable
+        self.memoryMiB = memoryMiB
+        self.checkpoints = checkpoints
+        self.files = files
+        self.chains = chains
+    }
+
+    public var owner: NodeName { ownership.owner }
+}

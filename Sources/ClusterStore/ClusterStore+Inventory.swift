@@ -1,0 +1,213 @@
+import ChainModel
+import GRDB
+
+extension ClusterStore {
+    /// Saves what an owner reported about a VM: its description, checkpoint tree, file set and disk chains, replacing
+    /// the previous report in one transaction.
+    ///
+    /// A VM the cluster has not seen is registered with `vm.ownership`; for a known VM, owner and epoch are left alone,
+    /// because only a committed migration or failover changes them (SPEC §6). If anything is refused, nothing of the
+    /// new report is written and the previous one stays whole.
+    public func saveInventory(of vm: VM, at now: Timestamp) throws(StoreError) {
+        let order: [Checkpoint]
+        do {
+            order = try CheckpointTree(vm.checkpoints).depthFirst().map(\.checkpoint)
+        } catch {
+            throw StoreError(error)
+        }
+        try translatingErrors {
+            try writer.write { db in try Self.writeInventory(of: vm, checkpointsInOrder: order, at: now, in: db) }
+        }
+    }
+
+    static func writeInventory(
+        of vm: VM,
+        checkpointsInOrder checkpoints: [Checkpoint],
+        at now: Timestamp,
+        in db: Database
+    ) throws {
+        let id = vm.id.rawValue
+        try db.execute(
+            sql: """
+                INSERT INTO vm (id, name, owner, epoch, state, highly_available, memory_mib, registered_at,
+                                inventory_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET
+                    name = excluded.name, state = excluded.state, highly_available = excluded.highly_available,
+                    memory_mib = excluded.memory_mib, inventory_at = excluded.inventory_at
+                """,
+            arguments: [
+                id, vm.name, vm.owner.rawValue, vm.ownership.epoch.rawValue, vm.state.rawValue,
+                vm.highlyAvailable, vm.memoryMiB, now.databaseValue, now.databaseValue,
+            ]
+        )
+        // Children before parents would break the parent foreign key; files and chains reference
+        // checkpoints, so they go first.
+        try db.execute(sql: "DELETE FROM disk_chain WHERE vm_id = ?", arguments: [id])
+        try db.execute(sql: "DELETE FROM file WHERE vm_id = ?", arguments: [id])
+        try db.execute(sql: "DELETE FROM checkpoint WHERE vm_id = ?", arguments: [id])
+
+        let insertCheckpoint = try db.cachedStatement(
+            sql: "INSERT INTO checkpoint (vm_id, id, name, parent_id, created_at) VALUES (?, ?, ?, ?, ?)"
+        )
+        for checkpoint in checkpoints {
+            try insertCheckpoint.execute(arguments: [
+                id, checkpoint.id.rawValue, checkpoint.name, checkpoint.parent?.rawValue,
+                checkpoint.created?.databaseValue,
+            ])
+        }
+
+        let insertFile = try db.cachedStatement(
+            sql: """
+                INSERT INTO file (vm_id, volume_id, relative_path, node, path, kind, format, size, identifier,
+                                  checkpoint_id, problem, problem_detail)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        )
+        var fileIDs: [FileLocation: Int64] = [:]
+        for file in vm.files where fileIDs[file.location] == nil {
+            var volumeID: String?
+            var relativePath: String?
+            var node: String?
+            switch file.location {
+            case .volume(let volume, let path):
+                volumeID = volume.rawValue
+                relativePath = path
+            case .nodeLocal(let name, _):
+                node = name.rawValue
+            }
+            try insertFile.execute(arguments: [
+                id, volumeID, relativePath, node, file.path, file.kind.rawValue, file.format?.rawValue, file.size,
+                file.identifier, file.checkpoint?.rawValue, file.problem?.rawValue, file.problemDetail,
+            ])
+            fileIDs[file.location] = db.lastInsertedRowID
+        }
+
+        let insertChain = try db.cachedStatement(
+            sql: "INSERT INTO disk_chain (vm_id, checkpoint_id, position, leaf_file_id) VALUES (?, ?, ?, ?)"
+        )
+        let insertLink = try db.cachedStatement(
+            sql: """
+                INSERT INTO disk_chain_link (child_file_id, parent_file_id) VALUES (?, ?)
+                ON CONFLICT(child_file_id) DO NOTHING
+                """
+        )
+        for (position, chain) in vm.chains.enumerated() {
+            let ids = try chain.elements.map { location in
+                guard let fileID = fileIDs[location] else {
+                    throw StoreError(
+                        .invalidInventory,
+                        "a disk chain of \(vm.name) names \(location.key), which is not in the VM's file set"
+                    )
+                }
+                return fileID
+            }
+            guard let leaf = ids.first else { continue }
+            try insertChain.execute(arguments: [id, chain.checkpoint?.rawValue, position, leaf])
+            for (child, parent) in zip(ids, ids.dropFirst()) where child != parent {
+                try insertLink.execute(arguments: [child, parent])
+            }
+        }
+    }
+
+    /// One VM with its checkpoints, files and chains, or `nil` if the cluster does not know it.
+    public func vm(id: VMID) throws(StoreError) -> VM? {
+        try translatingErrors {
+            try writer.read { db -> VM? in
+                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM vm WHERE id = ?", arguments: [id.rawValue])
+                else { return nil }
+                return try Self.loadVM(row, in: db)
+            }
+        }
+    }
+
+    /// VMs whose name is `name` (names are not unique in Hyper-V; ids are).
+    public func vms(named name: String) throws(StoreError) -> [VM] {
+        try translatingErrors {
+            try writer.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM vm WHERE name = ? ORDER BY id", arguments: [name]).map {
+                    try Self.loadVM($0, in: db)
+                }
+            }
+        }
+    }
+
+    static func loadVM(_ row: Row, in db: Database) throws -> VM {
+        let id: String = row["id"]
+        let checkpoints = try Row.fetchAll(
+            db,
+            sql: "SELECT * FROM checkpoint WHERE vm_id = ? ORDER BY id",
+            arguments: [id]
+        ).map { row in
+            Checkpoint(
+                id: CheckpointID(row["id"] as String),
+                name: row["name"],
+                parent: (row["parent_id"] as String?).map(CheckpointID.init(rawValue:)),
+                created: RowDecoding.timestamp(row, "created_at")
+            )
+        }
+        var locations: [Int64: FileLocation] = [:]
+        var files: [VMFile] = []
+        for fileRow in try Row.fetchAll(db, sql: "SELECT * FROM file WHERE vm_id = ? ORDER BY id", arguments: [id]) {
+            let location: FileLocation
+            if let volume: String = fileRow["volume_id"], let relative: String = fileRow["relative_path"] {
+                location = .volume(VolumeID(volume), relativePath: relative)
+            } else {
+                location = .nodeLocal(NodeName(fileRow["node"] as String), absolutePath: fileRow["path"])
+            }
+            locations[fileRow["id"]] = location
+            files.append(
+                VMFile(
+                    location: location,
+                    path: fileRow["path"],
+                    kind: try RowDecoding.enumValue(FileKind.self, fileRow, "kind"),
+                    format: try RowDecoding.optionalEnum(DiskFormat.self, fileRow, "format"),
+                    size: fileRow["size"],
+                    identifier: fileRow["identifier"],
+                    checkpoint: (fileRow["checkpoint_id"] as String?).map(CheckpointID.init(rawValue:)),
+                    problem: try RowDecoding.optionalEnum(FileProblem.self, fileRow, "problem"),
+                    problemDetail: fileRow["problem_detail"]
+                )
+            )
+        }
+        var parents: [Int64: Int64] = [:]
+        for link in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT l.child_file_id, l.parent_file_id FROM disk_chain_link l
+                JOIN file f ON f.id = l.child_file_id WHERE f.vm_id = ?
+                """,
+            arguments: [id]
+        ) {
+            parents[link["child_file_id"]] = link["parent_file_id"]
+        }
+        let chains = try Row.fetchAll(
+            db,
+            sql: "SELECT * FROM disk_chain WHERE vm_id = ? ORDER BY position",
+            arguments: [id]
+        ).map { chainRow in
+            var elements: [FileLocation] = []
+            var visited = Set<Int64>()
+            var cursor: Int64? = chainRow["leaf_file_id"]
+            while let fileID = cursor, visited.insert(fileID).inserted, let location = locations[fileID] {
+                elements.append(location)
+                cursor = parents[fileID]
+            }
+            return DiskChain(
+                checkpoint: (chainRow["checkpoint_id"] as String?).map(CheckpointID.init(rawValue:)),
+                elements: elements
+            )
+        }
+        return VM(
+            id: VMID(id),
+            name: row["name"],
+            ownership: Ownership(owner: NodeName(row["owner"] as String), epoch: Epoch(row["epoch"] as Int64)),
+            state: try RowDecoding.enumValue(PowerState.self, row, "state"),
+            highlyAvailable: row["highly_available"],
+            memoryMiB: row["memory_mib"],
+            checkpoints: checkpoints,
+            files: files,
+            chains: chains
+        )
+    }
+}

@@ -1,0 +1,80 @@
+import ChainModel
+import GRDB
+
+/// The coordinator's cluster database: one SQLite file in WAL mode, opened so that every commit is synced
+/// (`synchronous=FULL`) before it is acknowledged.
+///
+/// Ownership and journal rows must survive a power loss, and GRDB's pool would otherwise leave the writer at NORMAL.
+public struct ClusterStore: Sendable {
+    /// The database; exposed for tests and for the read-only query path.
+    public let writer: DatabasePool
+
+    /// Opens (creating if needed) and migrates the database at `path`.
+    public init(path: String) throws(StoreError) {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(10)
+        configuration.label = "chainkeeper-cluster"
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            // After GRDB's WAL setup, which sets NORMAL on the writer connection.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            try Self.migrator.migrate(pool)
+        } catch let error as DatabaseError {
+            throw StoreError(
+                .unavailable,
+                "cannot open the cluster database at \(path): \(error.message ?? "\(error)")"
+            )
+        } catch {
+            throw StoreError(.unavailable, "cannot open the cluster database at \(path): \(error)")
+        }
+        self.writer = pool
+    }
+
+    /// The named schema migrations, in order.
+    ///
+    /// Shipped migrations are never edited.
+    public static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration(Migration001ClusterSchema.identifier) { db in
+            try db.execute(sql: Migration001ClusterSchema.sql)
+        }
+        migrator.registerMigration(Migration002QueryViews.identifier) { db in
+            try db.execute(sql: Migration002QueryViews.sql)
+        }
+        return migrator
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 is FULL).
+    public func writerSynchronousMode() throws(StoreError) -> Int {
+        try translatingErrors {
+            try writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        }
+    }
+
+    /// The schema as SQL, sorted by object, preceded by the applied migrations: compared against a
+    /// checked-in golden file so that no migration is edited by accident.
+    public func schemaDump() throws(StoreError) -> String {
+        try translatingErrors {
+            try writer.read { db in
+                let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
+                let objects = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT type, name, sql FROM sqlite_master
+                        WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND name <> 'grdb_migrations'
+                        ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 WHEN 'trigger' THEN 2 ELSE 3 END, name
+                        """
+                )
+                var lines = applied.map { "-- migration: \($0)" }
+                for object in objects {
+                    let sql: String = object["sql"]
+                    lines.append("")
+                    lines.append(sql + ";")
+                }
+                return lines.joined(separator: "\n") + "\n"
+            }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import ChainModel
+import GRDB
+
+/// Reads domain values out of rows, refusing values outside their domain with a typed error instead
+/// of trapping (the schema's CHECKs make these unreachable unless the file was edited by hand).
+enum RowDecoding {
+    static func timestamp(_ row: Row, _ column: String) -> Timestamp? {
+        (row[column] as Int64?).map { Timestamp(millisecondsSinceEpoch: $0) }
+    }
+
+    static func enumValue<E: RawRepresentable>(
+        _ type: E.Type,
+        _ row: Row,
+        _ column: String
+    ) throws(StoreError) -> E where E.RawValue == String {
+        let raw: String = row[column]
+        guard let value = E(rawValue: raw) else {
+            throw StoreError(.invalidValue, "column \(column) holds '\(raw)', which this version does not know")
+        }
+        return value
+    }
+
+    static func optionalEnum<E: RawRepresentable>(
+        _ type: E.Type,
+        _ row: Row,
+        _ column: String
+    ) throws(StoreError) -> E? where E.RawValue == String {
+        guard let raw: String = row[column] else { return nil }
+        guard let value = E(rawValue: raw) else {
+            throw StoreError(.invalidValue, "column \(column) holds '\(raw)', which this version does not know")
+        }
+        return value
+    }
+}
+
+extension Timestamp {
+    var databaseValue: Int64 { millisecondsSinceEpoch }
+}

@@ -1,0 +1,89 @@
+import ChainModel
+import GRDB
+
+/// A store operation that could not be done, with a code and a message an administrator can act on.
+///
+/// The message never carries SQL.
+public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// The database file could not be opened or migrated.
+        public static let unavailable = Code(rawValue: "store-unavailable")
+        /// A checkpoint would become its own ancestor.
+        public static let checkpointCycle = Code(rawValue: "checkpoint-cycle")
+        /// A row names a parent, VM, node, volume or checkpoint that does not exist.
+        public static let danglingReference = Code(rawValue: "dangling-reference")
+        /// A value is outside its domain (a state, kind or format the schema does not know).
+        public static let invalidValue = Code(rawValue: "invalid-value")
+        /// A second row where only one may exist (a second active migration for a VM, a reused epoch).
+        public static let conflict = Code(rawValue: "conflict")
+        /// A VM's epoch may only grow.
+        public static let epochDecrease = Code(rawValue: "epoch-decrease")
+        /// A migration may only take the steps of the SPEC §6 state machine.
+        public static let invalidTransition = Code(rawValue: "invalid-transition")
+        /// An inventory that contradicts itself (a chain naming a file the VM does not list, …).
+        public static let invalidInventory = Code(rawValue: "invalid-inventory")
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    init(_ error: ModelError) {
+        let code: Code =
+            switch error.code {
+            case .checkpointCycle: .checkpointCycle
+            case .danglingParent: .danglingReference
+            default: .invalidInventory
+            }
+        self.init(code, error.message)
+    }
+
+    /// Translates SQLite's refusal into a typed error; the schema's own RAISE messages start with
+    /// their code.
+    init(_ error: DatabaseError) {
+        let message = error.message ?? "the database refused the write"
+        if message.hasPrefix("checkpoint-cycle") {
+            self.init(.checkpointCycle, "a checkpoint cannot be its own ancestor; the write was refused")
+        } else if message.hasPrefix("epoch-decrease") {
+            self.init(.epochDecrease, "a VM's epoch only grows; the write was refused")
+        } else if message.hasPrefix("migration-transition") {
+            self.init(.invalidTransition, "that is not a step of the migration state machine; the write was refused")
+        } else {
+            switch error.extendedResultCode {
+            case .SQLITE_CONSTRAINT_FOREIGNKEY:
+                self.init(.danglingReference, "the write names a row that does not exist (\(message))")
+            case .SQLITE_CONSTRAINT_CHECK, .SQLITE_CONSTRAINT_NOTNULL:
+                self.init(.invalidValue, "a value is outside what the schema allows (\(message))")
+            case .SQLITE_CONSTRAINT_UNIQUE, .SQLITE_CONSTRAINT_PRIMARYKEY:
+                self.init(.conflict, "the row already exists (\(message))")
+            default:
+                self.init(.unavailable, "the cluster database failed: \(message)")
+            }
+        }
+    }
+}
+
+/// Runs `body`, turning database and model errors into `StoreError`.
+func translatingErrors<T>(_ body: () throws -> T) throws(StoreError) -> T {
+    do {
+        return try body()
+    } catch let error as StoreError {
+        throw error
+    } catch let error as DatabaseError {
+        throw StoreError(error)
+    } catch let error as ModelError {
+        throw StoreError(error)
+    } catch {
+        throw StoreError(.unavailable, "the cluster database failed: \(error)")
+    }
+}

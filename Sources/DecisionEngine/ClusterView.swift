@@ -1,0 +1,93 @@
+import ChainModel
+
+/// Everything the engine reads about the cluster at one instant.
+///
+/// Shells build it from the store; the simulator builds it from its virtual cluster. `now` is the only clock the engine
+/// sees.
+public struct ClusterView: Sendable {
+    public var now: Timestamp
+    public var settings: ClusterSettings
+    public var nodes: [NodeName: Node]
+    public var volumes: [VolumeID: Volume]
+    /// Reachability: which node mounts which volume, and when the probe last passed there.
+    public var mounts: [VolumeID: [NodeName: VolumeMount]]
+    public var policies: [VMID: PlacementPolicy]
+    public var classes: [String: AntiAffinityClass]
+    /// VMs with a migration, failover or other operation under way.
+    public var operationsInProgress: Set<VMID>
+    public private(set) var placements: [VMID: VMPlacement]
+    public private(set) var load: [NodeName: NodeLoad]
+
+    public init(
+        now: Timestamp,
+        settings: ClusterSettings = ClusterSettings(),
+        nodes: [Node],
+        volumes: [Volume] = [],
+        mounts: [VolumeMount] = [],
+        placements: [VMPlacement] = [],
+        policies: [VMID: PlacementPolicy] = [:],
+        classes: [AntiAffinityClass] = [],
+        operationsInProgress: Set<VMID> = []
+    ) {
+        self.now = now
+        self.settings = settings
+        self.nodes = Dictionary(nodes.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+        self.volumes = Dictionary(volumes.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
+        var byVolume: [VolumeID: [NodeName: VolumeMount]] = [:]
+        for mount in mounts { byVolume[mount.volume, default: [:]][mount.node] = mount }
+        self.mounts = byVolume
+        self.policies = policies
+        self.classes = Dictionary(classes.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+        self.operationsInProgress = operationsInProgress
+        self.placements = [:]
+        self.load = [:]
+        for placement in placements { add(placement) }
+    }
+
+    /// The VM's policy, or the default one.
+    public func policy(for vm: VMID) -> PlacementPolicy { policies[vm] ?? .default }
+
+    /// Whether the VM counts as highly available: the policy's `--ha` wins over the inventory.
+    public func isHighlyAvailable(_ vm: VM) -> Bool { policy(for: vm.id).highlyAvailable ?? vm.highlyAvailable }
+
+    /// Memory still free on `node`, or `nil` when the node does not say what it offers.
+    public func freeMemoryMiB(on node: NodeName) -> Int? {
+        guard let offered = nodes[node]?.memoryMiB else { return nil }
+        return offered - (load[node]?.memoryUsedMiB ?? 0)
+    }
+
+    /// Records that a VM now runs on `node` (used when planning several moves in a row).
+    public mutating func place(_ vm: VMID, on node: NodeName) {
+        guard var placement = placements[vm] else { return }
+        remove(placement)
+        placement.owner = node
+        add(placement)
+    }
+
+    private mutating func add(_ placement: VMPlacement) {
+        if let previous = placements[placement.id] { remove(previous) }
+        placements[placement.id] = placement
+        var nodeLoad = load[placement.owner] ?? NodeLoad()
+        nodeLoad.vmCount += 1
+        if placement.state.holdsMemory {
+            nodeLoad.memoryUsedMiB += placement.memoryMiB
+            if let name = policies[placement.id]?.antiAffinityClass {
+                nodeLoad.runningByClass[name, default: []].append(placement.id)
+            }
+        }
+        load[placement.owner] = nodeLoad
+    }
+
+    private mutating func remove(_ placement: VMPlacement) {
+        placements[placement.id] = nil
+        guard var nodeLoad = load[placement.owner] else { return }
+        nodeLoad.vmCount -= 1
+        if placement.state.holdsMemory {
+            nodeLoad.memoryUsedMiB -= placement.memoryMiB
+            if let name = policies[placement.id]?.antiAffinityClass {
+                nodeLoad.runningByClass[name]?.removeAll { $0 == placement.id }
+            }
+        }
+        load[placement.owner] = nodeLoad
+    }
+}

@@ -1,0 +1,231 @@
+import ChainModel
+
+/// The strand rule, `check(vm, target)` of SPEC §5: a VM may move only if the target can reach every file of its file
+/// set and is an eligible home for it.
+///
+/// Every reason that applies is returned, not just the first, so an administrator fixes everything in one pass.
+public enum StrandRule {
+    public static func check(
+        _ vm: VM,
+        to target: NodeName,
+        in view: ClusterView,
+        mode: CheckMode = .migration
+    ) -> Verdict {
+        var reasons: [Reason] = []
+        let checkpointNames = Dictionary(vm.checkpoints.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        reasons += fileReasons(vm, target: target, view: view, checkpointNames: checkpointNames)
+        if mode == .migration { reasons += staleInventoryReasons(vm, view: view) }
+        reasons += eligibilityReasons(vm, target: target, view: view)
+        reasons += capacityReasons(vm, target: target, view: view)
+        if view.operationsInProgress.contains(vm.id) {
+            reasons.append(
+                Reason(
+                    code: .operationInProgress,
+                    message: "\(vm.name) has another migration or operation under way; wait for it to finish "
+                        + "(see `chainkeeper history --vm \(vm.name)`)"
+                )
+            )
+        }
+        // SPEC order by code; within a code, the order the files were found.
+        let ordered = reasons.enumerated().sorted {
+            ($0.element.code.order, $0.offset) < ($1.element.code.order, $1.offset)
+        }
+        return Verdict(vm: vm.id, vmName: vm.name, target: target, reasons: ordered.map(\.element))
+    }
+
+    // MARK: - Files
+
+    private static func fileReasons(
+        _ vm: VM,
+        target: NodeName,
+        view: ClusterView,
+        checkpointNames: [CheckpointID: String]
+    ) -> [Reason] {
+        var reasons: [Reason] = []
+        var unverifiedVolumes = Set<VolumeID>()
+        var seen = Set<FileLocation>()
+        for file in vm.files where seen.insert(file.location).inserted {
+            let snapshotName = file.checkpoint.flatMap { checkpointNames[$0] }
+            let what = describe(file, snapshotName: snapshotName)
+            switch file.location {
+            case .nodeLocal(let node, _):
+                reasons.append(
+                    Reason(
+                        code: .fileOnLocalVolume,
+                        message: "\(what) is under no volume marker, so only \(node) can reach it; move it to a "
+                            + "shared volume, or mark the shared mount that holds it with `chainkeeper volume init`",
+                        path: file.path,
+                        snapshot: snapshotName,
+                        snapshotID: file.checkpoint
+                    )
+                )
+            case .volume(let volumeID, _):
+                let volumeName = view.volumes[volumeID]?.name ?? volumeID.rawValue
+                if let mount = view.mounts[volumeID]?[target] {
+                    if !mount.isVerified(at: view.now, probeInterval: view.settings.probeInterval),
+                        unverifiedVolumes.insert(volumeID).inserted
+                    {
+                        let window = DurationText.format(view.settings.probeInterval * 2)
+                        reasons.append(
+                            Reason(
+                                code: .volumeNotVerified,
+                                message: "volume '\(volumeName)' is mounted on \(target) but its reachability "
+                                    + "probe has not passed there within \(window); check that \(target)'s agent is "
+                                    + "running and can read the volume",
+                                path: file.path,
+                                volume: volumeName,
+                                volumeID: volumeID
+                            )
+                        )
+                    }
+                } else {
+                    reasons.append(
+                        Reason(
+                            code: .fileOnLocalVolume,
+                            message: "\(what) is on volume '\(volumeName)', which \(target) does not mount; move it "
+                                + "to a volume \(target) shares, or choose another target",
+                            path: file.path,
+                            volume: volumeName,
+                            volumeID: volumeID,
+                            snapshot: snapshotName,
+                            snapshotID: file.checkpoint
+                        )
+                    )
+                }
+            }
+            if let problem = file.problem {
+                reasons.append(
+                    Reason(
+                        code: ReasonCode(problem),
+                        message: problemMessage(problem, what: what, detail: file.problemDetail),
+                        path: file.path,
+                        volume: file.location.volume.map { view.volumes[$0]?.name ?? $0.rawValue },
+                        volumeID: file.location.volume,
+                        snapshot: snapshotName,
+                        snapshotID: file.checkpoint
+                    )
+                )
+            }
+        }
+        return reasons
+    }
+
+    /// "memory file '/mnt/…' of checkpoint 'before-upgrade'".
+    static func describe(_ file: VMFile, snapshotName: String?) -> String {
+        let noun: String
+        switch file.kind {
+        case .configuration: noun = "configuration file"
+        case .runtimeState: noun = "runtime state file"
+        case .guestState: noun = "guest state file"
+        case .savedState: noun = "saved state file"
+        case .memory: noun = "memory file"
+        case .disk: noun = "disk"
+        }
+        let owner = snapshotName.map { " of checkpoint '\($0)'" } ?? ""
+        return "\(noun) '\(file.path)'\(owner)"
+    }
+
+    private static func problemMessage(_ problem: FileProblem, what: String, detail: String?) -> String {
+        let seen = detail.map { ": \($0)" } ?? ""
+        switch problem {
+        case .missing:
+            return "\(what) does not exist\(seen); restore it, or remove the checkpoint that needs it"
+        case .chainBroken:
+            return "\(what) breaks its disk chain\(seen); reconnect it to its real parent (Set-VHD -ParentPath, "
+                + "qemu-img rebase) and rescan"
+        case .needsLogReplay:
+            return "\(what) has a VHDX log that must be replayed before its metadata can be trusted\(seen); open "
+                + "it once on its Hyper-V host (Mount-VHD) and rescan"
+        }
+    }
+
+    // MARK: - Owner, target and capacity
+
+    private static func staleInventoryReasons(_ vm: VM, view: ClusterView) -> [Reason] {
+        let limit = view.settings.inventoryMaxAge
+        guard let last = view.nodes[vm.owner]?.lastInventoryAt else {
+            return [
+                Reason(
+                    code: .inventoryStale,
+                    message: "\(vm.owner) has not delivered an inventory yet, so \(vm.name)'s files cannot be "
+                        + "trusted; check its agent"
+                )
+            ]
+        }
+        let age = view.now.since(last)
+        guard age > limit else { return [] }
+        return [
+            Reason(
+                code: .inventoryStale,
+                message: "\(vm.owner)'s last inventory is \(DurationText.format(age)) old (limit "
+                    + "\(DurationText.format(limit))), so \(vm.name)'s files cannot be trusted; check its agent"
+            )
+        ]
+    }
+
+    private static func eligibilityReasons(_ vm: VM, target: NodeName, view: ClusterView) -> [Reason] {
+        var reasons: [Reason] = []
+        func refuse(_ message: String) { reasons.append(Reason(code: .targetNotEligible, message: message)) }
+
+        guard let node = view.nodes[target] else {
+            refuse("\(target) is not a member of the cluster")
+            return reasons
+        }
+        switch node.state {
+        case .up: break
+        case .down: refuse("\(target) is down (its lease ran out)")
+        case .fenced: refuse("\(target) is fenced; it must rejoin the cluster before it can own VMs")
+        case .draining: refuse("\(target) is draining; run `chainkeeper node resume \(target)` first")
+        }
+        if target == vm.owner { refuse("\(target) already owns \(vm.name)") }
+        let policy = view.policy(for: vm.id)
+        if !policy.allows(target) {
+            let names = policy.possibleOwners.map(\.rawValue).joined(separator: ", ")
+            refuse("\(target) is not a possible owner of \(vm.name) (possible owners: \(names))")
+        }
+        if let ownerDriver = view.nodes[vm.owner]?.driver, let targetDriver = node.driver,
+            ownerDriver != targetDriver
+        {
+            reasons.append(
+                Reason(
+                    code: .hypervisorMismatch,
+                    message: "\(vm.name) runs on a \(ownerDriver.rawValue) node (\(vm.owner)) but \(target) uses "
+                        + "\(targetDriver.rawValue); a VM only moves between nodes of the same hypervisor"
+                )
+            )
+        }
+        return reasons
+    }
+
+    private static func capacityReasons(_ vm: VM, target: NodeName, view: ClusterView) -> [Reason] {
+        var reasons: [Reason] = []
+        if vm.state.holdsMemory, vm.owner != target, let free = view.freeMemoryMiB(on: target),
+            vm.memoryMiB > free
+        {
+            let offered = view.nodes[target]?.memoryMiB ?? 0
+            reasons.append(
+                Reason(
+                    code: .insufficientMemory,
+                    message: "\(vm.name) is \(vm.state.rawValue) with \(vm.memoryMiB) MiB but \(target) has "
+                        + "\(max(free, 0)) MiB free (\(offered) MiB offered); free memory there or choose another "
+                        + "target"
+                )
+            )
+        }
+        if let className = view.policy(for: vm.id).antiAffinityClass, view.classes[className]?.enforced == true {
+            let others = (view.load[target]?.runningByClass[className] ?? []).filter { $0 != vm.id }
+            if let first = others.first {
+                let otherName = view.placements[first]?.name ?? first.rawValue
+                reasons.append(
+                    Reason(
+                        code: .antiAffinity,
+                        message: "\(target) already runs \(otherName) of enforced anti-affinity class "
+                            + "'\(className)'; choose another target or relax the class "
+                            + "(`chainkeeper policy class \(className) --enforce false`)"
+                    )
+                )
+            }
+        }
+        return reasons
+    }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+/// The administrator's command line.
+///
+/// Commands that talk to the coordinator arrive with the cluster-core issue; the local ones work without a coordinator.
+@main
+struct Chainkeeper: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chainkeeper",
+        abstract: "Inspect and move highly available VMs together with their whole snapshot chains.",
+        version: ChainkeeperVersion.current,
+        subcommands: [VolumeCommand.self]
+    )
+}

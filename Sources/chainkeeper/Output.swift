@@ -1,0 +1,6 @@
+import Foundation
+
+/// Writes a message for the administrator to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("chainkeeper: \(message)\n".utf8))
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// The daemons: the coordinator, the node agent and its watchdog.
+///
+/// Each role is a subcommand and arrives with the issue that builds it.
+@main
+struct Chainkeeperd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chainkeeperd",
+        abstract: "Chainkeeper's cluster daemons (coordinator, agent, watchdog).",
+        version: "0.1.0"
+    )
+}

@@ -1,0 +1,88 @@
+import ChainModel
+import ClusterStore
+import Foundation
+import GRDB
+import Testing
+
+@Suite struct DurabilityTests {
+    @Test func writerConnectionIsFullySynchronousInWALWithForeignKeys() throws {
+        let temporary = try TemporaryStore()
+        #expect(try temporary.store.writerSynchronousMode() == 2)
+        let (journal, foreignKeys) = try temporary.store.writer.writeWithoutTransaction { db in
+            (
+                try String.fetchOne(db, sql: "PRAGMA journal_mode"),
+                try Int.fetchOne(db, sql: "PRAGMA foreign_keys")
+            )
+        }
+        #expect(journal == "wal")
+        #expect(foreignKeys == 1)
+    }
+
+    @Test func reopeningAnExistingDatabaseKeepsFullSyncAndData() throws {
+        let temporary = try TemporaryStore()
+        try temporary.seedCluster()
+        let reopened = try ClusterStore(path: temporary.path)
+        #expect(try reopened.writerSynchronousMode() == 2)
+        #expect(try reopened.nodes().count == 2)
+    }
+
+    @Test func failedInventoryWriteLeavesThePreviousReportWhole() throws {
+        let temporary = try TemporaryStore()
+        try temporary.seedCluster()
+        let good = TemporaryStore.branchedVM()
+        try temporary.store.saveInventory(of: good, at: TemporaryStore.now)
+
+        // The new report names a file on a volume nobody reported: refused after the old rows
+        // were already deleted inside the transaction.
+        var bad = good
+        bad.state = .off
+        bad.files.append(
+            VMFile(location: .volume(VolumeID("unknown"), relativePath: "x.vhdx"), path: "/x.vhdx", kind: .disk)
+        )
+        #expect {
+            try temporary.store.saveInventory(of: bad, at: TemporaryStore.now + .seconds(5))
+        } throws: { error in
+            (error as? StoreError)?.code == .danglingReference
+        }
+        let loaded = try #require(try temporary.store.vm(id: good.id))
+        #expect(loaded.state == .running)
+        #expect(Set(loaded.files) == Set(good.files))
+        #expect(Set(loaded.checkpoints) == Set(good.checkpoints))
+        #expect(loaded.chains == good.chains)
+    }
+
+    @Test func chainNamingAnUnlistedFileIsRefusedAndNothingIsWritten() throws {
+        let temporary = try TemporaryStore()
+        try temporary.seedCluster()
+        var vm = TemporaryStore.branchedVM()
+        vm.chains.append(DiskChain(elements: [.volume(TemporaryStore.csv1, relativePath: "elsewhere.avhdx")]))
+        #expect {
+            try temporary.store.saveInventory(of: vm, at: TemporaryStore.now)
+        } throws: { error in
+            (error as? StoreError)?.code == .invalidInventory
+        }
+        #expect(try temporary.store.vm(id: vm.id) == nil)
+        let files = try temporary.store.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM file") }
+        #expect(files == 0)
+    }
+
+    @Test func aThrowingTransactionRollsBackEveryStatement() throws {
+        let temporary = try TemporaryStore()
+        struct Injected: Error {}
+        #expect(throws: Injected.self) {
+            try temporary.store.writer.write { db in
+                try db.execute(sql: "INSERT INTO node (name, registered_at) VALUES ('node9', 0)")
+                throw Injected()
+            }
+        }
+        #expect(try temporary.store.node(named: NodeName("node9")) == nil)
+    }
+
+    @Test func unopenableDatabaseIsATypedError() throws {
+        #expect {
+            try ClusterStore(path: "/proc/definitely/not/here/cluster.sqlite")
+        } throws: { error in
+            (error as? StoreError)?.code == .unavailable
+        }
+    }
+}

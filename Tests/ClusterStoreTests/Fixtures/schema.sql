@@ -1,0 +1,345 @@
+-- migration: 001-cluster-schema
+-- migration: 002-query-views
+
+CREATE TABLE anti_affinity_class (
+    name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
+    enforced INTEGER NOT NULL DEFAULT 0 CHECK (enforced IN (0, 1))
+) STRICT;
+
+CREATE TABLE checkpoint (
+    vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
+    id TEXT NOT NULL CHECK (length(id) > 0),
+    name TEXT NOT NULL,
+    parent_id TEXT CHECK (parent_id IS NULL OR parent_id <> id),
+    created_at INTEGER,
+    PRIMARY KEY (vm_id, id),
+    FOREIGN KEY (vm_id, parent_id) REFERENCES checkpoint(vm_id, id)
+) STRICT;
+
+CREATE TABLE disk_chain (
+    id INTEGER PRIMARY KEY,
+    vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
+    checkpoint_id TEXT,
+    position INTEGER NOT NULL CHECK (position >= 0),
+    leaf_file_id INTEGER NOT NULL REFERENCES file(id) ON DELETE CASCADE,
+    FOREIGN KEY (vm_id, checkpoint_id) REFERENCES checkpoint(vm_id, id)
+) STRICT;
+
+CREATE TABLE disk_chain_link (
+    child_file_id INTEGER PRIMARY KEY REFERENCES file(id) ON DELETE CASCADE,
+    parent_file_id INTEGER NOT NULL REFERENCES file(id) ON DELETE CASCADE,
+    CHECK (child_file_id <> parent_file_id)
+) STRICT;
+
+CREATE TABLE event (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (length(kind) > 0),
+    vm_id TEXT,
+    node TEXT,
+    migration_id TEXT,
+    actor TEXT NOT NULL,
+    message TEXT NOT NULL,
+    detail TEXT CHECK (detail IS NULL OR json_valid(detail))
+) STRICT;
+
+CREATE TABLE file (
+    id INTEGER PRIMARY KEY,
+    vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
+    volume_id TEXT REFERENCES volume(id),
+    relative_path TEXT,
+    node TEXT REFERENCES node(name),
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (
+        kind IN ('configuration', 'runtime-state', 'guest-state', 'saved-state', 'memory', 'disk')
+    ),
+    format TEXT CHECK (format IN ('vhdx', 'vhd', 'qcow2', 'raw')),
+    size INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),
+    identifier TEXT,
+    checkpoint_id TEXT,
+    problem TEXT CHECK (problem IN ('file-missing', 'chain-broken', 'disk-needs-log-replay')),
+    problem_detail TEXT,
+    CHECK (
+        (volume_id IS NOT NULL AND relative_path IS NOT NULL AND node IS NULL)
+        OR (volume_id IS NULL AND relative_path IS NULL AND node IS NOT NULL)
+    ),
+    FOREIGN KEY (vm_id, checkpoint_id) REFERENCES checkpoint(vm_id, id)
+) STRICT;
+
+CREATE TABLE inventory_error (
+    id INTEGER PRIMARY KEY,
+    node TEXT NOT NULL REFERENCES node(name) ON DELETE CASCADE,
+    vm_id TEXT,
+    vm_name TEXT,
+    message TEXT NOT NULL,
+    reported_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE migration (
+    id TEXT PRIMARY KEY NOT NULL CHECK (length(id) > 0),
+    vm_id TEXT NOT NULL REFERENCES vm(id),
+    kind TEXT NOT NULL CHECK (kind IN ('migration', 'failover', 'drain')),
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    epoch INTEGER NOT NULL CHECK (epoch >= 2),
+    state TEXT NOT NULL CHECK (
+        state IN ('planned', 'preflight', 'source-released', 'target-adopted', 'committed', 'aborted')
+    ),
+    abort_reason TEXT,
+    reasons TEXT CHECK (reasons IS NULL OR json_valid(reasons)),
+    requested_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    CHECK (source <> target),
+    CHECK (state <> 'aborted' OR abort_reason IS NOT NULL)
+) STRICT;
+
+CREATE TABLE migration_step (
+    migration_id TEXT NOT NULL REFERENCES migration(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL CHECK (seq >= 0),
+    state TEXT NOT NULL CHECK (
+        state IN ('planned', 'preflight', 'source-released', 'target-adopted', 'committed', 'aborted')
+    ),
+    at INTEGER NOT NULL,
+    detail TEXT,
+    PRIMARY KEY (migration_id, seq)
+) STRICT;
+
+CREATE TABLE node (
+    name TEXT PRIMARY KEY NOT NULL CHECK (length(name) BETWEEN 1 AND 253),
+    state TEXT NOT NULL DEFAULT 'up' CHECK (state IN ('up', 'down', 'fenced', 'draining')),
+    driver TEXT CHECK (driver IN ('hyperv-json', 'libvirt')),
+    memory_mib INTEGER CHECK (memory_mib >= 0),
+    registered_at INTEGER NOT NULL,
+    last_heartbeat_at INTEGER,
+    last_inventory_at INTEGER,
+    lease_expires_at INTEGER
+) STRICT;
+
+CREATE TABLE placement_policy (
+    vm_id TEXT PRIMARY KEY NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
+    highly_available INTEGER CHECK (highly_available IN (0, 1)),
+    possible_owners TEXT NOT NULL DEFAULT '[]'
+        CHECK (json_valid(possible_owners) AND json_type(possible_owners) = 'array'),
+    preferred_owners TEXT NOT NULL DEFAULT '[]'
+        CHECK (json_valid(preferred_owners) AND json_type(preferred_owners) = 'array'),
+    anti_affinity_class TEXT REFERENCES anti_affinity_class(name),
+    priority TEXT NOT NULL DEFAULT 'medium' CHECK (priority IN ('high', 'medium', 'low', 'none')),
+    max_failovers INTEGER NOT NULL DEFAULT 3 CHECK (max_failovers >= 0),
+    failover_period_ms INTEGER NOT NULL DEFAULT 21600000 CHECK (failover_period_ms > 0)
+) STRICT;
+
+CREATE TABLE vm (
+    id TEXT PRIMARY KEY NOT NULL CHECK (length(id) > 0),
+    name TEXT NOT NULL,
+    owner TEXT NOT NULL REFERENCES node(name),
+    epoch INTEGER NOT NULL CHECK (epoch >= 1),
+    state TEXT NOT NULL CHECK (state IN ('Running', 'Off', 'Saved', 'Paused')),
+    highly_available INTEGER NOT NULL CHECK (highly_available IN (0, 1)),
+    memory_mib INTEGER NOT NULL DEFAULT 0 CHECK (memory_mib >= 0),
+    registered_at INTEGER NOT NULL,
+    inventory_at INTEGER
+) STRICT;
+
+CREATE TABLE vm_listing (
+    vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
+    node TEXT NOT NULL REFERENCES node(name) ON DELETE CASCADE,
+    reported_at INTEGER NOT NULL,
+    PRIMARY KEY (vm_id, node)
+) STRICT;
+
+CREATE TABLE volume (
+    id TEXT PRIMARY KEY NOT NULL CHECK (length(id) > 0),
+    name TEXT NOT NULL,
+    first_seen_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE volume_mount (
+    volume_id TEXT NOT NULL REFERENCES volume(id) ON DELETE CASCADE,
+    node TEXT NOT NULL REFERENCES node(name) ON DELETE CASCADE,
+    mount_path TEXT NOT NULL,
+    fs_type TEXT,
+    read_only INTEGER NOT NULL DEFAULT 0 CHECK (read_only IN (0, 1)),
+    free_bytes INTEGER CHECK (free_bytes >= 0),
+    reported_at INTEGER NOT NULL,
+    last_probe_at INTEGER,
+    PRIMARY KEY (volume_id, node)
+) STRICT;
+
+CREATE INDEX checkpoint_parent ON checkpoint(vm_id, parent_id);
+
+CREATE INDEX disk_chain_link_parent ON disk_chain_link(parent_file_id);
+
+CREATE INDEX disk_chain_vm ON disk_chain(vm_id, checkpoint_id, position);
+
+CREATE INDEX event_at ON event(at);
+
+CREATE INDEX event_vm ON event(vm_id, at);
+
+CREATE INDEX file_checkpoint ON file(vm_id, checkpoint_id);
+
+CREATE UNIQUE INDEX file_on_node ON file(vm_id, node, path) WHERE node IS NOT NULL;
+
+CREATE UNIQUE INDEX file_on_volume ON file(vm_id, volume_id, relative_path) WHERE volume_id IS NOT NULL;
+
+CREATE INDEX file_volume_path ON file(volume_id, relative_path);
+
+CREATE INDEX inventory_error_node ON inventory_error(node);
+
+CREATE INDEX migration_created ON migration(created_at);
+
+CREATE UNIQUE INDEX migration_epoch_used_once ON migration(vm_id, epoch);
+
+CREATE UNIQUE INDEX migration_one_active_per_vm ON migration(vm_id)
+    WHERE state NOT IN ('committed', 'aborted');
+
+CREATE INDEX vm_name ON vm(name);
+
+CREATE INDEX vm_owner ON vm(owner);
+
+CREATE INDEX volume_mount_node ON volume_mount(node);
+
+CREATE TRIGGER checkpoint_no_cycle_on_insert BEFORE INSERT ON checkpoint
+WHEN NEW.parent_id IS NOT NULL
+BEGIN
+    SELECT RAISE(ABORT, 'checkpoint-cycle: a checkpoint cannot be its own ancestor')
+    WHERE NEW.id IN (
+        WITH RECURSIVE ancestor(id) AS (
+            SELECT NEW.parent_id
+            UNION
+            SELECT c.parent_id FROM checkpoint c JOIN ancestor a ON c.id = a.id
+            WHERE c.vm_id = NEW.vm_id AND c.parent_id IS NOT NULL
+        )
+        SELECT id FROM ancestor
+    );
+END;
+
+CREATE TRIGGER checkpoint_no_cycle_on_update BEFORE UPDATE OF parent_id, id ON checkpoint
+WHEN NEW.parent_id IS NOT NULL
+BEGIN
+    SELECT RAISE(ABORT, 'checkpoint-cycle: a checkpoint cannot be its own ancestor')
+    WHERE NEW.id IN (
+        WITH RECURSIVE ancestor(id) AS (
+            SELECT NEW.parent_id
+            UNION
+            SELECT c.parent_id FROM checkpoint c JOIN ancestor a ON c.id = a.id
+            WHERE c.vm_id = NEW.vm_id AND c.parent_id IS NOT NULL
+        )
+        SELECT id FROM ancestor
+    );
+END;
+
+CREATE TRIGGER migration_state_machine BEFORE UPDATE OF state ON migration
+WHEN NEW.state <> OLD.state AND NOT (
+    (OLD.state = 'planned' AND NEW.state IN ('preflight', 'aborted'))
+    OR (OLD.state = 'preflight' AND NEW.state IN ('source-released', 'target-adopted', 'aborted'))
+    OR (OLD.state = 'source-released' AND NEW.state IN ('target-adopted', 'aborted'))
+    OR (OLD.state = 'target-adopted' AND NEW.state = 'committed')
+)
+BEGIN
+    SELECT RAISE(ABORT, 'migration-transition: not a step of the migration state machine');
+END;
+
+CREATE TRIGGER vm_epoch_only_grows BEFORE UPDATE OF epoch ON vm
+WHEN NEW.epoch < OLD.epoch
+BEGIN
+    SELECT RAISE(ABORT, 'epoch-decrease: a VM''s epoch only grows');
+END;
+
+CREATE VIEW checkpoints AS
+SELECT
+    c.vm_id AS vm_id,
+    vm.name AS vm_name,
+    c.id AS id,
+    c.name AS name,
+    c.parent_id AS parent_id,
+    strftime('%Y-%m-%dT%H:%M:%SZ', c.created_at / 1000, 'unixepoch') AS created_at
+FROM checkpoint c JOIN vm ON vm.id = c.vm_id;
+
+CREATE VIEW files AS
+SELECT
+    f.vm_id AS vm_id,
+    vm.name AS vm_name,
+    f.checkpoint_id AS checkpoint_id,
+    f.kind AS kind,
+    f.path AS path,
+    f.volume_id AS volume_id,
+    v.name AS volume_name,
+    f.relative_path AS relative_path,
+    f.node AS local_node,
+    f.format AS format,
+    f.size AS size,
+    f.identifier AS identifier,
+    parent.path AS parent_path,
+    f.problem AS problem,
+    f.problem_detail AS problem_detail
+FROM file f
+JOIN vm ON vm.id = f.vm_id
+LEFT JOIN volume v ON v.id = f.volume_id
+LEFT JOIN disk_chain_link l ON l.child_file_id = f.id
+LEFT JOIN file parent ON parent.id = l.parent_file_id;
+
+CREATE VIEW migrations AS
+SELECT
+    m.id AS id,
+    m.vm_id AS vm_id,
+    vm.name AS vm_name,
+    m.kind AS kind,
+    m.source AS source,
+    m.target AS target,
+    m.epoch AS epoch,
+    m.state AS state,
+    m.abort_reason AS abort_reason,
+    m.requested_by AS requested_by,
+    strftime('%Y-%m-%dT%H:%M:%SZ', m.created_at / 1000, 'unixepoch') AS created_at,
+    strftime('%Y-%m-%dT%H:%M:%SZ', m.updated_at / 1000, 'unixepoch') AS updated_at
+FROM migration m JOIN vm ON vm.id = m.vm_id;
+
+CREATE VIEW nodes AS
+SELECT
+    n.name AS name,
+    n.state AS state,
+    n.driver AS driver,
+    n.memory_mib AS memory_mib,
+    (SELECT COALESCE(sum(vm.memory_mib), 0) FROM vm
+        WHERE vm.owner = n.name AND vm.state IN ('Running', 'Paused')) AS memory_used_mib,
+    (SELECT count(*) FROM vm WHERE vm.owner = n.name) AS vm_count,
+    strftime('%Y-%m-%dT%H:%M:%SZ', n.last_heartbeat_at / 1000, 'unixepoch') AS last_heartbeat_at,
+    strftime('%Y-%m-%dT%H:%M:%SZ', n.last_inventory_at / 1000, 'unixepoch') AS last_inventory_at,
+    strftime('%Y-%m-%dT%H:%M:%SZ', n.lease_expires_at / 1000, 'unixepoch') AS lease_expires_at
+FROM node n;
+
+CREATE VIEW reachability AS
+SELECT
+    m.volume_id AS volume_id,
+    v.name AS volume_name,
+    m.node AS node,
+    m.mount_path AS mount_path,
+    m.fs_type AS fs_type,
+    m.read_only AS read_only,
+    m.free_bytes AS free_bytes,
+    strftime('%Y-%m-%dT%H:%M:%SZ', m.last_probe_at / 1000, 'unixepoch') AS last_probe_at
+FROM volume_mount m JOIN volume v ON v.id = m.volume_id;
+
+CREATE VIEW vms AS
+SELECT
+    vm.id AS id,
+    vm.name AS name,
+    vm.owner AS owner,
+    vm.epoch AS epoch,
+    vm.state AS state,
+    COALESCE(p.highly_available, vm.highly_available) AS highly_available,
+    vm.memory_mib AS memory_mib,
+    COALESCE(p.priority, 'medium') AS priority,
+    p.anti_affinity_class AS anti_affinity_class,
+    (SELECT count(*) FROM checkpoint c WHERE c.vm_id = vm.id) AS checkpoints,
+    (SELECT count(*) FROM file f WHERE f.vm_id = vm.id) AS files,
+    strftime('%Y-%m-%dT%H:%M:%SZ', vm.inventory_at / 1000, 'unixepoch') AS inventory_at
+FROM vm LEFT JOIN placement_policy p ON p.vm_id = vm.id;
+
+CREATE VIEW volumes AS
+SELECT
+    v.id AS id,
+    v.name AS name,
+    (SELECT count(*) FROM volume_mount m WHERE m.volume_id = v.id) AS node_count
+FROM volume v;
