@@ -1,9 +1,10 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-/// Settings every target of ours shares. Swift 6 language mode comes from the tools version; the
-/// upcoming features keep imports and existentials explicit, and a warning fails the build (only in
-/// our targets, not in dependencies).
+/// Settings every target of ours shares.
+///
+/// Swift 6 language mode comes from the tools version; the upcoming features keep imports and existentials explicit,
+/// and a warning fails the build (only in our targets, not in dependencies).
 let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
