@@ -26,8 +26,10 @@ let package = Package(
         // Pure core: no file system, network or clock. FoundationEssentials at most (CI checks it).
         .target(name: "ChainModel", swiftSettings: strictSettings),
         .target(name: "DecisionEngine", dependencies: ["ChainModel"], swiftSettings: strictSettings),
+        .target(name: "DiskFormats", dependencies: ["ChainModel"], swiftSettings: strictSettings),
 
         // I/O shells.
+        .target(name: "DiskAccess", dependencies: ["DiskFormats", "ChainModel"], swiftSettings: strictSettings),
         .target(
             name: "ClusterStore",
             dependencies: ["ChainModel", .product(name: "GRDB", package: "GRDB.swift")],
@@ -37,6 +39,8 @@ let package = Package(
             name: "chainkeeper",
             dependencies: [
                 "ChainModel",
+                "DiskFormats",
+                "DiskAccess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -47,6 +51,16 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        .testTarget(
+            name: "DiskFormatsTests",
+            dependencies: ["DiskFormats", "ChainModel"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DiskOracleTests",
+            dependencies: ["DiskFormats", "DiskAccess", "ChainModel"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "ChainModelTests", dependencies: ["ChainModel"], swiftSettings: strictSettings),
         .testTarget(
             name: "DecisionEngineTests",

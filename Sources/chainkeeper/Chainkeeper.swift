@@ -9,6 +9,6 @@ struct Chainkeeper: AsyncParsableCommand {
         commandName: "chainkeeper",
         abstract: "Inspect and move highly available VMs together with their whole snapshot chains.",
         version: ChainkeeperVersion.current,
-        subcommands: [VolumeCommand.self]
+        subcommands: [InspectCommand.self, VolumeCommand.self]
     )
 }

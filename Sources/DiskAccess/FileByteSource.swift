@@ -1,0 +1,59 @@
+import DiskFormats
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A disk file opened read-only, read with `pread`: parsers touch only the bytes they ask for.
+public final class FileByteSource: ByteSource {
+    public let path: String
+    public let size: UInt64
+    public let identity: FileIdentity
+    private let descriptor: Int32
+
+    /// Opens `path`; `nil` if nothing exists there, an `io` error if it exists but cannot be read.
+    public init?(path: String) throws(DiskFormatError) {
+        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            let code = errno
+            if code == ENOENT || code == ENOTDIR { return nil }
+            throw DiskFormatError(.io, structure: nil, offset: nil, "cannot open \(path): \(String(cString: strerror(code)))")
+        }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            let code = errno
+            Glibc.close(descriptor)
+            throw DiskFormatError(.io, structure: nil, offset: nil, "cannot stat \(path): \(String(cString: strerror(code)))")
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            Glibc.close(descriptor)
+            throw DiskFormatError(.io, structure: nil, offset: nil, "\(path) is not a regular file")
+        }
+        self.path = path
+        self.descriptor = descriptor
+        self.size = UInt64(status.st_size)
+        self.identity = FileIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+    }
+
+    deinit { Glibc.close(descriptor) }
+
+    public func read(at offset: UInt64, count: Int) throws(DiskFormatError) -> [UInt8] {
+        guard count > 0 else { return [] }
+        var buffer = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let result = buffer.withUnsafeMutableBytes { raw in
+                pread(descriptor, raw.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+            }
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw DiskFormatError(.io, structure: nil, offset: offset, "cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            if result == 0 {
+                throw DiskFormatError(.io, structure: nil, offset: offset, "\(path) ended early (it changed while being read)")
+            }
+            done += result
+        }
+        return buffer
+    }
+}

@@ -1,0 +1,93 @@
+/// A GUID as its 16 bytes on disk.
+///
+/// VHDX stores GUIDs in Microsoft's mixed-endian form (Data1, Data2 and Data3 little-endian); VHD
+/// stores its unique ids as 16 plain bytes. The two are printed differently, as `vhdiinfo` prints
+/// them: `mixedEndianText` for VHDX, `byteOrderText` for VHD.
+public struct GUID: Hashable, Sendable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    public init(bytes: [UInt8]) {
+        precondition(bytes.count == 16, "a GUID is 16 bytes")
+        self.bytes = bytes
+    }
+
+    public static let zero = GUID(bytes: [UInt8](repeating: 0, count: 16))
+
+    public var isZero: Bool { bytes.allSatisfy { $0 == 0 } }
+
+    /// A random version-4 GUID from the caller's generator (the pure core has no randomness of its own).
+    public static func random<R: RandomNumberGenerator>(using generator: inout R) -> GUID {
+        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        // Version 4 and the RFC 4122 variant, in the mixed-endian layout Windows uses.
+        bytes[7] = (bytes[7] & 0x0F) | 0x40
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return GUID(bytes: bytes)
+    }
+
+    /// `02e032ac-16f4-4a97-80e6-c965344050d8` for the on-disk bytes `ac 32 e0 02 f4 16 97 4a 80 e6 …`.
+    public var mixedEndianText: String {
+        let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15]
+        return Self.dashed(order.map { bytes[$0] })
+    }
+
+    /// The 16 bytes in stored order, dashed 8-4-4-4-12.
+    public var byteOrderText: String { Self.dashed(bytes) }
+
+    public var description: String { mixedEndianText }
+
+    /// Parses `{83ed0ec3-24c8-49a6-a959-5e4bf1288bfb}` (braces optional, any case) into mixed-endian bytes.
+    public init?(mixedEndianText text: String) {
+        guard let ordered = Self.parseDashed(text) else { return nil }
+        let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15]
+        self.bytes = order.map { ordered[$0] }
+    }
+
+    /// Parses dashed text into bytes in the order written.
+    public init?(byteOrderText text: String) {
+        guard let ordered = Self.parseDashed(text) else { return nil }
+        self.bytes = ordered
+    }
+
+    private static func dashed(_ ordered: [UInt8]) -> String {
+        var text = ""
+        text.reserveCapacity(36)
+        let digits = Array("0123456789abcdef")
+        for (index, byte) in ordered.enumerated() {
+            if index == 4 || index == 6 || index == 8 || index == 10 { text.append("-") }
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return text
+    }
+
+    private static func parseDashed(_ text: String) -> [UInt8]? {
+        var scalars = Array(text.unicodeScalars)
+        if scalars.first == "{" && scalars.last == "}" { scalars = Array(scalars.dropFirst().dropLast()) }
+        guard scalars.count == 36 else { return nil }
+        var bytes: [UInt8] = []
+        var high: UInt8?
+        for (index, scalar) in scalars.enumerated() {
+            if index == 8 || index == 13 || index == 18 || index == 23 {
+                guard scalar == "-" else { return nil }
+                continue
+            }
+            guard let nibble = hexValue(scalar) else { return nil }
+            if let first = high {
+                bytes.append(first << 4 | nibble)
+                high = nil
+            } else {
+                high = nibble
+            }
+        }
+        return bytes.count == 16 ? bytes : nil
+    }
+
+    private static func hexValue(_ scalar: Unicode.Scalar) -> UInt8? {
+        switch scalar.value {
+        case 0x30...0x39: UInt8(scalar.value - 0x30)
+        case 0x41...0x46: UInt8(scalar.value - 0x41 + 10)
+        case 0x61...0x66: UInt8(scalar.value - 0x61 + 10)
+        default: nil
+        }
+    }
+}

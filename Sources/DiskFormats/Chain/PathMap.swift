@@ -1,0 +1,86 @@
+/// Maps Windows path prefixes (`C:\ClusterStorage\Volume1`, `\\sofs\vms`, `\\?\Volume{…}`) to local
+/// directories, so the absolute paths in Hyper-V's parent locators resolve on a Linux agent.
+public struct PathMap: Sendable, Hashable {
+    public struct Entry: Sendable, Hashable {
+        public var windowsPrefix: String
+        public var localDirectory: String
+
+        public init(windowsPrefix: String, localDirectory: String) {
+            self.windowsPrefix = windowsPrefix
+            self.localDirectory = localDirectory
+        }
+    }
+
+    public var entries: [Entry]
+
+    public init(_ entries: [Entry] = []) { self.entries = entries }
+
+    /// The local path for a Windows path, or `nil` if no entry covers it. The longest matching
+    /// prefix wins; matching is case-insensitive, as Windows is.
+    public func localPath(for windowsPath: String) -> String? {
+        let path = Self.canonicalWindows(windowsPath)
+        var best: (length: Int, local: String)?
+        for entry in entries {
+            let prefix = Self.canonicalWindows(entry.windowsPrefix)
+            guard !prefix.isEmpty else { continue }
+            let lowerPath = path.lowercased()
+            let lowerPrefix = prefix.lowercased()
+            guard lowerPath == lowerPrefix || lowerPath.hasPrefix(lowerPrefix + "\\") else { continue }
+            if best == nil || prefix.count > best?.length ?? 0 {
+                let rest = String(path.dropFirst(prefix.count)).replacingBackslashes()
+                best = (prefix.count, LocalPath.join(entry.localDirectory, "./" + rest))
+            }
+        }
+        return best?.local
+    }
+
+    /// Strips `\\?\` and `\\?\UNC\`, turns `/` into `\` and drops a trailing separator.
+    static func canonicalWindows(_ path: String) -> String {
+        var text = path.replacingOccurrences(of: "/", with: "\\")
+        if text.hasPrefix("\\\\?\\UNC\\") {
+            text = "\\\\" + text.dropFirst(8)
+        } else if text.hasPrefix("\\\\?\\") {
+            text = String(text.dropFirst(4))
+            // The spec's `\\?\server\share\…` form: a UNC path without the UNC marker.
+            if !(text.count >= 2 && text.dropFirst().first == ":") && !text.hasPrefix("Volume{") {
+                text = "\\\\" + text
+            }
+        }
+        while text.hasSuffix("\\") && text.count > 3 { text.removeLast() }
+        return text
+    }
+}
+
+extension String {
+    func replacingBackslashes() -> String { replacingOccurrences(of: "\\", with: "/") }
+
+    func replacingOccurrences(of target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var result = ""
+        var remaining = self[...]
+        while let range = remaining.range(of: target) {
+            result += remaining[..<range.lowerBound]
+            result += replacement
+            remaining = remaining[range.upperBound...]
+        }
+        return result + remaining
+    }
+}
+
+extension Substring {
+    fileprivate func range(of target: String) -> Range<Substring.Index>? {
+        let needle = Array(target.utf8)
+        let hay = self.utf8
+        guard hay.count >= needle.count else { return nil }
+        var index = hay.startIndex
+        while let start = hay[index...].firstIndex(of: needle[0]) {
+            if let end = hay.index(start, offsetBy: needle.count, limitedBy: hay.endIndex),
+                hay[start..<end].elementsEqual(needle)
+            {
+                return start..<end
+            }
+            index = hay.index(after: start)
+        }
+        return nil
+    }
+}

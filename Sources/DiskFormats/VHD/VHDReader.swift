@@ -1,0 +1,121 @@
+import ChainModel
+
+/// Reads a VHD or AVHD: the footer (falling back to the copy at offset 0), and for dynamic and
+/// differencing disks the dynamic header with the parent unique id, the parent name and the
+/// W2ru/W2ku/MacX locators.
+public enum VHDReader {
+    /// Locator codes (big-endian ASCII).
+    static let w2ru: UInt32 = 0x5732_7275
+    static let w2ku: UInt32 = 0x5732_6B75
+    static let macX: UInt32 = 0x4D61_6358
+    /// Windows paths are at most 32 Ki UTF-16 units.
+    static let maxLocatorLength: UInt32 = 65_536
+
+    public static func read(_ source: some ByteSource) throws(DiskFormatError) -> DiskImageInfo {
+        guard source.size >= UInt64(VHDFooter.size) else {
+            throw .malformed("VHD footer", at: 0, "the file is \(source.size) bytes, smaller than a footer")
+        }
+        var warnings: [String] = []
+        let endOffset = source.size - UInt64(VHDFooter.size)
+        let atEnd = Result { () throws(DiskFormatError) -> VHDFooter in
+            try VHDFooter.parse(
+                try source.structure("VHD footer", at: endOffset, count: VHDFooter.size),
+                structure: "VHD footer",
+                at: endOffset
+            )
+        }
+        let copy = Result { () throws(DiskFormatError) -> VHDFooter in
+            try VHDFooter.parse(
+                try source.structure("VHD footer copy", at: 0, count: VHDFooter.size),
+                structure: "VHD footer copy",
+                at: 0
+            )
+        }
+        let footer: VHDFooter
+        switch (atEnd, copy) {
+        case (.success(let value), .success):
+            footer = value
+        case (.success(let value), .failure(let error)):
+            // A fixed disk has no copy at offset 0; a dynamic one should.
+            if value.diskType != 2 { warnings.append("the footer copy at offset 0 is damaged (\(error.message))") }
+            footer = value
+        case (.failure(let error), .success(let value)):
+            warnings.append("the footer at the end is damaged (\(error.message)); using the copy at offset 0")
+            footer = value
+        case (.failure(let error), .failure):
+            throw error
+        }
+
+        switch footer.diskType {
+        case 2:
+            guard footer.currentSize <= endOffset else {
+                throw .malformed("VHD footer", at: endOffset + 48, "a fixed disk of \(footer.currentSize) bytes needs a larger file")
+            }
+            return DiskImageInfo(
+                format: .vhd,
+                diskType: .fixed,
+                virtualSize: footer.currentSize,
+                identifier: footer.uniqueID,
+                warnings: warnings
+            )
+        case 3, 4:
+            break
+        default:
+            throw .unsupported("VHD footer", at: endOffset + 60, "disk type \(footer.diskType) is not fixed (2), dynamic (3) or differencing (4)")
+        }
+
+        let headerBytes = try source.structure("VHD dynamic header", at: footer.dataOffset, count: VHDDynamicHeader.size)
+        let header = try VHDDynamicHeader.parse(headerBytes, at: footer.dataOffset)
+        guard header.blockSize >= 512, header.blockSize % 512 == 0, header.blockSize <= 256 << 20 else {
+            throw .malformed("VHD dynamic header", at: footer.dataOffset + 32, "block size \(header.blockSize) is not a multiple of 512 up to 256 MiB")
+        }
+        let needed = (footer.currentSize + UInt64(header.blockSize) - 1) / UInt64(header.blockSize)
+        guard UInt64(header.maxTableEntries) >= needed else {
+            throw .malformed(
+                "VHD dynamic header",
+                at: footer.dataOffset + 28,
+                "\(header.maxTableEntries) table entries cannot cover \(footer.currentSize) bytes"
+            )
+        }
+        let (tableEnd, overflow) = header.tableOffset.addingReportingOverflow(UInt64(header.maxTableEntries) * 4)
+        guard !overflow, tableEnd <= source.size else {
+            throw .malformed("VHD block allocation table", at: header.tableOffset, "lies past the end of the file")
+        }
+        guard footer.diskType == 4 else {
+            return DiskImageInfo(
+                format: .vhd,
+                diskType: .dynamic,
+                virtualSize: footer.currentSize,
+                identifier: footer.uniqueID,
+                warnings: warnings
+            )
+        }
+
+        var parent = ParentReference(
+            identifier: header.parentUniqueID,
+            parentUnicodeName: header.parentUnicodeName.isEmpty ? nil : header.parentUnicodeName
+        )
+        for (index, locator) in header.locators.enumerated()
+        where [w2ru, w2ku, macX].contains(locator.platformCode) {
+            let name = "VHD parent locator \(index)"
+            guard locator.dataLength > 0, locator.dataLength <= maxLocatorLength else {
+                warnings.append("\(name) has length \(locator.dataLength); ignored")
+                continue
+            }
+            let data = try source.structure(name, at: locator.dataOffset, count: Int(locator.dataLength))
+            switch locator.platformCode {
+            case w2ru: parent.relativePath = UTF16Text.lenient(data, .little)
+            case w2ku: parent.absoluteWin32Path = UTF16Text.lenient(data, .little)
+            default: parent.macURL = String(decoding: data.prefix { $0 != 0 }, as: UTF8.self)
+            }
+        }
+        return DiskImageInfo(
+            format: .vhd,
+            diskType: .differencing,
+            virtualSize: footer.currentSize,
+            identifier: footer.uniqueID,
+            parent: parent,
+            warnings: warnings
+        )
+    }
+}

@@ -1,0 +1,145 @@
+/// The VHDX metadata region's table and the system items chain discovery needs (MS-VHDX 2.6).
+struct VHDXMetadata {
+    var blockSize: UInt32
+    var leaveBlockAllocated: Bool
+    var hasParent: Bool
+    var virtualSize: UInt64
+    var virtualDiskID: GUID
+    var logicalSectorSize: UInt32
+    var physicalSectorSize: UInt32
+    var parentLocator: ParentReference?
+
+    private struct Entry {
+        var id: GUID
+        var offset: UInt32
+        var length: UInt32
+        var isUser: Bool
+        var isRequired: Bool
+        var fileOffset: UInt64
+    }
+
+    static func read(_ source: some ByteSource, region: VHDXRegionTable.Entry) throws(DiskFormatError) -> VHDXMetadata {
+        let name = "VHDX metadata table"
+        let base = region.fileOffset
+        let head = try source.structure(name, at: base, count: 32)
+        let headCursor = ByteCursor(head, structure: name, base: base)
+        guard headCursor.matches(0, "metadata") else { throw .malformed(name, at: base, "signature is not 'metadata'") }
+        let count = try headCursor.le16(10)
+        guard count <= VHDXLayout.maxMetadataEntries else {
+            throw .malformed(name, at: base + 10, "entry count \(count) exceeds \(VHDXLayout.maxMetadataEntries)")
+        }
+        let table = try source.structure(name, at: base + 32, count: Int(count) * 32)
+        let cursor = ByteCursor(table, structure: name, base: base + 32)
+        var entries: [Entry] = []
+        var seen = Set<[UInt8]>()
+        for index in 0..<Int(count) {
+            let at = index * 32
+            let entryName = "VHDX metadata entry \(index)"
+            let entryOffset = base + 32 + UInt64(at)
+            let flags = try cursor.le32(at + 24)
+            let entry = Entry(
+                id: try cursor.guid(at),
+                offset: try cursor.le32(at + 16),
+                length: try cursor.le32(at + 20),
+                isUser: flags & 1 != 0,
+                isRequired: flags & 4 != 0,
+                fileOffset: base + UInt64(try cursor.le32(at + 16))
+            )
+            guard seen.insert(entry.id.bytes + [entry.isUser ? 1 : 0]).inserted else {
+                throw .malformed(entryName, at: entryOffset, "\(VHDXLayout.name(ofItem: entry.id)) is listed twice")
+            }
+            if entry.length == 0 {
+                guard entry.offset == 0 else {
+                    throw .malformed(entryName, at: entryOffset, "an empty item must have offset 0")
+                }
+            } else {
+                guard entry.offset >= UInt32(VHDXLayout.metadataTableSize), entry.length <= VHDXLayout.maxMetadataItemLength,
+                    UInt64(entry.offset) + UInt64(entry.length) <= UInt64(region.length)
+                else {
+                    throw .malformed(
+                        entryName,
+                        at: entryOffset,
+                        "item at region offset \(entry.offset) length \(entry.length) lies outside the metadata region"
+                    )
+                }
+            }
+            entries.append(entry)
+        }
+        let placed = entries.filter { $0.length > 0 }.sorted { $0.offset < $1.offset }
+        for (previous, next) in zip(placed, placed.dropFirst()) where next.offset < previous.offset + previous.length {
+            throw .malformed(name, at: base, "\(VHDXLayout.name(ofItem: next.id)) overlaps \(VHDXLayout.name(ofItem: previous.id))")
+        }
+
+        var items: [GUID: [UInt8]] = [:]
+        for entry in entries where !entry.isUser {
+            let known = [
+                VHDXLayout.fileParameters, VHDXLayout.virtualDiskSize, VHDXLayout.virtualDiskID,
+                VHDXLayout.logicalSectorSize, VHDXLayout.physicalSectorSize, VHDXLayout.parentLocator,
+            ].contains(entry.id)
+            if !known {
+                if entry.isRequired {
+                    throw .unsupported(
+                        "VHDX metadata",
+                        at: entry.fileOffset,
+                        "requires \(VHDXLayout.name(ofItem: entry.id)), which this reader does not know"
+                    )
+                }
+                continue
+            }
+            items[entry.id] = try source.structure(
+                VHDXLayout.name(ofItem: entry.id),
+                at: entry.fileOffset,
+                count: Int(entry.length)
+            )
+        }
+        for entry in entries where entry.isUser && entry.isRequired {
+            throw .unsupported("VHDX metadata", at: entry.fileOffset, "requires user item {\(entry.id)}, which this reader does not know")
+        }
+
+        func item(_ id: GUID, _ length: Int) throws(DiskFormatError) -> ByteCursor {
+            let itemName = VHDXLayout.name(ofItem: id)
+            guard let bytes = items[id] else { throw .malformed(name, at: base, "the required \(itemName) item is missing") }
+            let offset = entries.first { $0.id == id }?.fileOffset ?? base
+            guard bytes.count >= length else {
+                throw .malformed(itemName, at: offset, "is \(bytes.count) bytes, expected at least \(length)")
+            }
+            return ByteCursor(bytes, structure: itemName, base: offset)
+        }
+
+        let parameters = try item(VHDXLayout.fileParameters, 8)
+        let blockSize = try parameters.le32(0)
+        let flags = try parameters.le32(4)
+        guard blockSize >= 1 << 20, blockSize <= 256 << 20, blockSize & (blockSize - 1) == 0 else {
+            throw .malformed("File Parameters", at: parameters.base, "block size \(blockSize) is not a power of two in 1-256 MiB")
+        }
+        let logical = try item(VHDXLayout.logicalSectorSize, 4).le32(0)
+        guard logical == 512 || logical == 4096 else {
+            throw .malformed("Logical Sector Size", at: try item(VHDXLayout.logicalSectorSize, 4).base, "\(logical) is neither 512 nor 4096")
+        }
+        let physical = try item(VHDXLayout.physicalSectorSize, 4).le32(0)
+        guard physical == 512 || physical == 4096 else {
+            throw .malformed("Physical Sector Size", at: try item(VHDXLayout.physicalSectorSize, 4).base, "\(physical) is neither 512 nor 4096")
+        }
+        let sizeItem = try item(VHDXLayout.virtualDiskSize, 8)
+        let virtualSize = try sizeItem.le64(0)
+        guard virtualSize > 0, virtualSize <= VHDXLayout.maxVirtualSize, virtualSize % UInt64(logical) == 0 else {
+            throw .malformed("Virtual Disk Size", at: sizeItem.base, "\(virtualSize) is not a multiple of \(logical) up to 64 TiB")
+        }
+        let hasParent = flags & 2 != 0
+        var locator: ParentReference?
+        if hasParent {
+            let locatorItem = try item(VHDXLayout.parentLocator, 20)
+            locator = try VHDXParentLocator.parse(locatorItem)
+        }
+        return VHDXMetadata(
+            blockSize: blockSize,
+            leaveBlockAllocated: flags & 1 != 0,
+            hasParent: hasParent,
+            virtualSize: virtualSize,
+            virtualDiskID: try item(VHDXLayout.virtualDiskID, 16).guid(0),
+            logicalSectorSize: logical,
+            physicalSectorSize: physical,
+            parentLocator: locator
+        )
+    }
+}
