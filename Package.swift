@@ -17,6 +17,8 @@ let package = Package(
     products: [
         .executable(name: "chainkeeper", targets: ["chainkeeper"]),
         .executable(name: "chainkeeperd", targets: ["chainkeeperd"]),
+        .executable(name: "chainkeeper-fuzz", targets: ["chainkeeper-fuzz"]),
+        .executable(name: "chainkeeper-bench", targets: ["chainkeeper-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -27,6 +29,9 @@ let package = Package(
         .target(name: "ChainModel", swiftSettings: strictSettings),
         .target(name: "DecisionEngine", dependencies: ["ChainModel"], swiftSettings: strictSettings),
         .target(name: "DiskFormats", dependencies: ["ChainModel"], swiftSettings: strictSettings),
+        // Test support (pure): sample images, mutations and a seeded generator, shared by the tests,
+        // the fuzzer and the benchmarks. Never a dependency of the product executables.
+        .target(name: "DiskFormatsTesting", dependencies: ["DiskFormats"], swiftSettings: strictSettings),
 
         // I/O shells.
         .target(name: "DiskAccess", dependencies: ["DiskFormats", "ChainModel"], swiftSettings: strictSettings),
@@ -51,14 +56,33 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        .executableTarget(
+            name: "chainkeeper-fuzz",
+            dependencies: [
+                "DiskFormatsTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "chainkeeper-bench",
+            dependencies: [
+                "ChainModel",
+                "DiskFormats",
+                "DiskAccess",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         .testTarget(
             name: "DiskFormatsTests",
-            dependencies: ["DiskFormats", "ChainModel"],
+            dependencies: ["DiskFormats", "DiskFormatsTesting", "ChainModel"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "DiskOracleTests",
-            dependencies: ["DiskFormats", "DiskAccess", "ChainModel"],
+            dependencies: ["DiskFormats", "DiskFormatsTesting", "DiskAccess", "ChainModel"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "ChainModelTests", dependencies: ["ChainModel"], swiftSettings: strictSettings),

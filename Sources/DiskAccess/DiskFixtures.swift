@@ -9,9 +9,10 @@ public enum DiskFixtures {
         public var identifier: GUID
     }
 
-    /// Writes `names[0]` as a dynamic base and each further name as a differencing child of the
-    /// previous one, all in `directory`, with the parent locator keys Hyper-V sets. Returns them
-    /// base first. `windowsDirectory` is what the absolute paths in the locators say.
+    /// Writes `names[0]` as a dynamic base and each further name as a differencing child of the previous one, all in
+    /// `directory`, with the parent locator keys Hyper-V sets.
+    ///
+    /// Returns them base first. `windowsDirectory` is what the absolute paths in the locators say.
     public static func vhdxChain(
         in directory: String,
         names: [String],

@@ -17,13 +17,23 @@ public final class FileByteSource: ByteSource {
         guard descriptor >= 0 else {
             let code = errno
             if code == ENOENT || code == ENOTDIR { return nil }
-            throw DiskFormatError(.io, structure: nil, offset: nil, "cannot open \(path): \(String(cString: strerror(code)))")
+            throw DiskFormatError(
+                .io,
+                structure: nil,
+                offset: nil,
+                "cannot open \(path): \(String(cString: strerror(code)))"
+            )
         }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
             let code = errno
             Glibc.close(descriptor)
-            throw DiskFormatError(.io, structure: nil, offset: nil, "cannot stat \(path): \(String(cString: strerror(code)))")
+            throw DiskFormatError(
+                .io,
+                structure: nil,
+                offset: nil,
+                "cannot stat \(path): \(String(cString: strerror(code)))"
+            )
         }
         guard status.st_mode & S_IFMT == S_IFREG else {
             Glibc.close(descriptor)
@@ -42,15 +52,26 @@ public final class FileByteSource: ByteSource {
         var buffer = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
-            let result = buffer.withUnsafeMutableBytes { raw in
-                pread(descriptor, raw.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+            let result = buffer.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return pread(descriptor, base + done, count - done, off_t(offset) + off_t(done))
             }
             if result < 0 {
                 if errno == EINTR { continue }
-                throw DiskFormatError(.io, structure: nil, offset: offset, "cannot read \(path): \(String(cString: strerror(errno)))")
+                throw DiskFormatError(
+                    .io,
+                    structure: nil,
+                    offset: offset,
+                    "cannot read \(path): \(String(cString: strerror(errno)))"
+                )
             }
             if result == 0 {
-                throw DiskFormatError(.io, structure: nil, offset: offset, "\(path) ended early (it changed while being read)")
+                throw DiskFormatError(
+                    .io,
+                    structure: nil,
+                    offset: offset,
+                    "\(path) ended early (it changed while being read)"
+                )
             }
             done += result
         }

@@ -11,7 +11,7 @@ public struct DiskFormatError: Error, Hashable, Sendable, CustomStringConvertibl
     }
 
     public let code: Code
-    /// The structure being read, e.g. "VHDX region table 1".
+    /// The structure being read, such as "VHDX region table 1".
     public let structure: String?
     /// The byte offset of that structure (or of the faulty field) in the file.
     public let offset: UInt64?

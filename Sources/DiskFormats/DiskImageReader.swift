@@ -1,7 +1,8 @@
 import ChainModel
 
-/// Recognises a disk file by its content and reads it with the right parser. The file name only
-/// decides how to report content that matches no format: a `.vhdx` without `vhdxfile` is a damaged
+/// Recognises a disk file by its content and reads it with the right parser.
+///
+/// The file name only decides how to report content that matches no format: a `.vhdx` without `vhdxfile` is a damaged
 /// VHDX, an `.img` without a signature is raw.
 public enum DiskImageReader {
     /// Reads `source`; `name` is the file's name or path, used for the extension only.
@@ -30,13 +31,21 @@ public enum DiskImageReader {
         if head == Array("vhdxfile".utf8) { return .vhdx }
         if head.count == 8, head.prefix(4).elementsEqual([0x51, 0x46, 0x49, 0xFB]) { return .qcow2 }
         if head == Array("conectix".utf8) { return .vhd }
-        if source.size >= 512, try source.read(at: source.size - 512, count: 8) == Array("conectix".utf8) { return .vhd }
+        if source.size >= 512, try source.read(at: source.size - 512, count: 8) == Array("conectix".utf8) {
+            return .vhd
+        }
         if let other = unsupportedSignature(head) {
-            throw DiskFormatError(.unsupportedFormat, structure: "file signature", offset: 0, "\(other) images are not supported")
+            throw DiskFormatError(
+                .unsupportedFormat,
+                structure: "file signature",
+                offset: 0,
+                "\(other) images are not supported"
+            )
         }
         switch Self.extensionFormat(name) {
         case .vhdx?: throw .malformed("VHDX file type identifier", at: 0, "signature is not 'vhdxfile'")
-        case .vhd?: throw .malformed("VHD footer", at: source.size >= 512 ? source.size - 512 : 0, "no 'conectix' footer")
+        case .vhd?:
+            throw .malformed("VHD footer", at: source.size >= 512 ? source.size - 512 : 0, "no 'conectix' footer")
         case .qcow2?: throw .malformed("qcow2 header", at: 0, "magic is not 'QFI\\xfb'")
         default: return .raw
         }

@@ -80,7 +80,10 @@ struct InspectReport {
             try container.encode(info?.diskType.rawValue, forKey: .diskType)
             try container.encode(info?.virtualSize, forKey: .virtualSize)
             try container.encode(info?.identifierText, forKey: .identifier)
-            try container.encode(info?.parent.map(Self.parent(of:)).map { Parent(identifier: info?.parentIdentifierText, paths: $0) }, forKey: .parent)
+            try container.encode(
+                info?.parent.map(Self.parent(of:)).map { Parent(identifier: info?.parentIdentifierText, paths: $0) },
+                forKey: .parent
+            )
             try container.encode(report.error, forKey: .error)
             if report.chain != nil || report.chainError != nil {
                 try container.encode(report.chain ?? [], forKey: .chain)
@@ -119,7 +122,8 @@ struct InspectReport {
                 continue
             }
             let identifier = info.identifierText.map { "  id \($0)" } ?? ""
-            out += "\(report.path): \(info.format.rawValue) \(info.diskType.rawValue), \(byteText(info.virtualSize))\(identifier)\n"
+            out +=
+                "\(report.path): \(info.format.rawValue) \(info.diskType.rawValue), \(byteText(info.virtualSize))\(identifier)\n"
             for warning in info.warnings { out += "  warning: \(warning)\n" }
             if let parent = info.parent {
                 out += "  parent" + (info.parentIdentifierText.map { " id \($0)" } ?? "") + "\n"

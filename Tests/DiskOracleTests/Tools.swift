@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 
-/// Runs the independent readers the disk tests compare against. A missing tool fails the test
-/// loudly: `scripts/test` installs them (7zip, libvhdi-utils, qemu-utils).
+/// Runs the independent readers the disk tests compare against.
+///
+/// A missing tool fails the test loudly: `scripts/test` installs them (7zip, libvhdi-utils, qemu-utils).
 enum Tools {
     struct Output {
         var status: Int32
@@ -19,9 +20,17 @@ enum Tools {
     }
 
     /// Runs `tool` with `arguments`; records an issue and returns nil when the tool is not installed.
-    static func run(_ tool: String, _ arguments: [String], in directory: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> Output? {
+    static func run(
+        _ tool: String,
+        _ arguments: [String],
+        in directory: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> Output? {
         guard let path = locate(tool) else {
-            Issue.record("\(tool) is not installed: run scripts/test, which installs 7zip, libvhdi-utils and qemu-utils", sourceLocation: sourceLocation)
+            Issue.record(
+                "\(tool) is not installed: run scripts/test, which installs 7zip, libvhdi-utils and qemu-utils",
+                sourceLocation: sourceLocation
+            )
             return nil
         }
         return try run(path: path, arguments, in: directory)
@@ -84,7 +93,8 @@ final class TemporaryDirectory {
     let path: String
 
     init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("chainkeeper-disk-\(UUID().uuidString)").path
+        path =
+            FileManager.default.temporaryDirectory.appendingPathComponent("chainkeeper-disk-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 

@@ -29,7 +29,9 @@ import Testing
         guard let seven = try Tools.run("7zz", ["l", "-slt", leafName], in: directory.path) else { return }
         #expect(seven.status == 0, "7zz: \(seven.stderr)")
         #expect(seven.stdout.contains("NumVolumeLevels: \(chain.count)"))
-        let sevenGuids = seven.stdout.split(separator: "\n").filter { $0.hasPrefix("DataWriteGuid: ") }.map { String($0.dropFirst(15)) }
+        let sevenGuids = seven.stdout.split(separator: "\n").filter { $0.hasPrefix("DataWriteGuid: ") }.map {
+            String($0.dropFirst(15))
+        }
         #expect(sevenGuids == chain.reversed().map { Self.rawHex($0.identifier) })
         let sevenLinkages = seven.stdout.split(separator: "\n").filter { $0.contains("parent_linkage: ") }
             .map { String($0.split(separator: " ").last ?? "") }
@@ -47,7 +49,10 @@ import Testing
             } else {
                 #expect(fields["Disk type"] == "Differential")
                 #expect(fields["Parent identifier"] == chain[index - 1].identifier.mixedEndianText)
-                #expect(fields["Parent filename"] == "\\\\?\\C:\\ClusterStorage\\Volume1\\fixtures\\\(LocalPath.fileName(of: chain[index - 1].path))")
+                #expect(
+                    fields["Parent filename"]
+                        == "\\\\?\\C:\\ClusterStorage\\Volume1\\fixtures\\\(LocalPath.fileName(of: chain[index - 1].path))"
+                )
             }
         }
         // inspect on every file agrees with vhdiinfo's parent identifier and absolute path.

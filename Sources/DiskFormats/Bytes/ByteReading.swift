@@ -1,5 +1,6 @@
-/// Integer reads from a byte array at a position the caller has bounds-checked once for the whole
-/// structure. Each read still checks, so a slip in a parser yields a typed error, never a trap.
+/// Integer reads from a byte array at a position the caller has bounds-checked once for the whole structure.
+///
+/// Each read still checks, so a slip in a parser yields a typed error, never a trap.
 struct ByteCursor {
     let bytes: [UInt8]
     /// The structure's name and file offset, for errors.

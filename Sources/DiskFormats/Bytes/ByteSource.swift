@@ -1,5 +1,7 @@
-/// Random-access reads from a disk file. Parsers read only the few KiB they need through it, never
-/// the whole file; the I/O shell implements it with `pread`, tests with bytes in memory.
+/// Random-access reads from a disk file.
+///
+/// Parsers read only the few KiB they need through it, never the whole file; the I/O shell implements it with `pread`,
+/// tests with bytes in memory.
 public protocol ByteSource {
     /// The file's length in bytes.
     var size: UInt64 { get }
@@ -21,7 +23,12 @@ public struct InMemoryByteSource: ByteSource, Sendable {
 
     public func read(at offset: UInt64, count: Int) throws(DiskFormatError) -> [UInt8] {
         guard count >= 0, offset <= size, UInt64(count) <= size - offset else {
-            throw DiskFormatError(.io, structure: nil, offset: offset, "read of \(count) bytes past the end of the data")
+            throw DiskFormatError(
+                .io,
+                structure: nil,
+                offset: offset,
+                "read of \(count) bytes past the end of the data"
+            )
         }
         var result = [UInt8](repeating: 0, count: count)
         let stored = UInt64(bytes.count)

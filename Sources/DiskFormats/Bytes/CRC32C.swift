@@ -68,7 +68,12 @@ public enum CRC32C {
         return true
     }
 
-    private static func slice8(_ start: UInt32, _ buffer: UnsafeRawBufferPointer, _ offset: Int, _ length: Int)
+    private static func slice8(
+        _ start: UInt32,
+        _ buffer: UnsafeRawBufferPointer,
+        _ offset: Int,
+        _ length: Int
+    )
         -> UInt32
     {
         var crc = start

@@ -67,7 +67,10 @@ public struct ChainResolver {
         do {
             opened = try fileSystem.open(path)
         } catch {
-            return ResolvedChain(links: [], error: ChainError(.chainBroken, "\(path) cannot be read: \(error.message)", path: path))
+            return ResolvedChain(
+                links: [],
+                error: ChainError(.chainBroken, "\(path) cannot be read: \(error.message)", path: path)
+            )
         }
         guard let opened else {
             return ResolvedChain(links: [], error: ChainError(.fileMissing, "\(path) does not exist", path: path))
@@ -76,7 +79,10 @@ public struct ChainResolver {
             let info = try DiskImageReader.read(opened.source, name: path)
             return resolve(from: ChainLink(path: path, info: info), identity: opened.identity)
         } catch {
-            return ResolvedChain(links: [], error: ChainError(.chainBroken, "\(path) cannot be parsed: \(error.message)", path: path))
+            return ResolvedChain(
+                links: [],
+                error: ChainError(.chainBroken, "\(path) cannot be parsed: \(error.message)", path: path)
+            )
         }
     }
 
@@ -142,7 +148,9 @@ public struct ChainResolver {
                 continue
             }
             guard isAllowed(local) else {
-                refusals.append("\(candidate.source) '\(candidate.stored)' leads to \(local), outside the allowed directories")
+                refusals.append(
+                    "\(candidate.source) '\(candidate.stored)' leads to \(local), outside the allowed directories"
+                )
                 continue
             }
             let opened: OpenedFile?
@@ -157,7 +165,9 @@ public struct ChainResolver {
                 continue
             }
             guard isAllowed(opened.canonicalPath) else {
-                refusals.append("\(candidate.source) '\(candidate.stored)' resolves through a link to \(opened.canonicalPath), outside the allowed directories")
+                refusals.append(
+                    "\(candidate.source) '\(candidate.stored)' resolves through a link to \(opened.canonicalPath), outside the allowed directories"
+                )
                 continue
             }
             guard !seen.contains(opened.identity) else {
@@ -180,10 +190,22 @@ public struct ChainResolver {
             return .success(ChainLink(path: local, info: info))
         }
         if !mismatches.isEmpty {
-            return .failure(ChainError(.chainBroken, "parent of \(child.path) does not match: " + mismatches.joined(separator: "; "), path: child.path))
+            return .failure(
+                ChainError(
+                    .chainBroken,
+                    "parent of \(child.path) does not match: " + mismatches.joined(separator: "; "),
+                    path: child.path
+                )
+            )
         }
         if !refusals.isEmpty {
-            return .failure(ChainError(.chainBroken, "parent of \(child.path) refused: " + refusals.joined(separator: "; "), path: child.path))
+            return .failure(
+                ChainError(
+                    .chainBroken,
+                    "parent of \(child.path) refused: " + refusals.joined(separator: "; "),
+                    path: child.path
+                )
+            )
         }
         let detail = missing.isEmpty ? "the locator names no path" : missing.joined(separator: "; ")
         return .failure(ChainError(.fileMissing, "parent of \(child.path) not found: \(detail)", path: child.path))

@@ -70,7 +70,8 @@ public enum ParentCandidates {
     public static func isExternalSource(_ backing: String) -> Bool {
         guard let colon = backing.firstIndex(of: ":") else { return false }
         let scheme = backing[..<colon]
-        return scheme.count > 1 && scheme.allSatisfy { $0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" || $0 == "." }
+        return scheme.count > 1
+            && scheme.allSatisfy { $0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" || $0 == "." }
             && !backing.hasPrefix("/") && !backing.hasPrefix("./") && !backing.hasPrefix("../")
     }
 

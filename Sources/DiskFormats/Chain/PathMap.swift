@@ -15,8 +15,10 @@ public struct PathMap: Sendable, Hashable {
 
     public init(_ entries: [Entry] = []) { self.entries = entries }
 
-    /// The local path for a Windows path, or `nil` if no entry covers it. The longest matching
-    /// prefix wins; matching is case-insensitive, as Windows is.
+    /// The local path for a Windows path, or `nil` if no entry covers it (or its `..` climbs out of the mapped
+    /// directory).
+    ///
+    /// The longest matching prefix wins; matching is case-insensitive, as Windows is.
     public func localPath(for windowsPath: String) -> String? {
         let path = Self.canonicalWindows(windowsPath)
         var best: (length: Int, local: String)?
@@ -27,8 +29,13 @@ public struct PathMap: Sendable, Hashable {
             let lowerPrefix = prefix.lowercased()
             guard lowerPath == lowerPrefix || lowerPath.hasPrefix(lowerPrefix + "\\") else { continue }
             if best == nil || prefix.count > best?.length ?? 0 {
-                let rest = String(path.dropFirst(prefix.count)).replacingBackslashes()
-                best = (prefix.count, LocalPath.join(entry.localDirectory, "./" + rest))
+                // Normalised as a relative path, so a `..` that climbs out of the mapped directory
+                // stays visible: such a path is unusable, not clamped.
+                let relative = LocalPath.normalize(
+                    String(String(path.dropFirst(prefix.count)).replacingBackslashes().drop { $0 == "/" })
+                )
+                guard relative != ".." && !relative.hasPrefix("../") else { continue }
+                best = (prefix.count, LocalPath.join(entry.localDirectory, "./" + relative))
             }
         }
         return best?.local

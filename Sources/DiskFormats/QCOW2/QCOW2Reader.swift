@@ -56,7 +56,11 @@ public enum QCOW2Reader {
             let length = UInt64(try headCursor.be32(4))
             if type == 0 { break }
             guard position + 8 + length <= clusterSize else {
-                throw .malformed("qcow2 header extension", at: position, "extension of \(length) bytes runs past the first cluster")
+                throw .malformed(
+                    "qcow2 header extension",
+                    at: position,
+                    "extension of \(length) bytes runs past the first cluster"
+                )
             }
             if type == backingFormatExtension || type == externalDataFileExtension {
                 let data = try source.structure("qcow2 header extension", at: position + 8, count: Int(length))

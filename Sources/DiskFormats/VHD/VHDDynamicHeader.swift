@@ -24,7 +24,11 @@ struct VHDDynamicHeader {
         let stored = try cursor.be32(36)
         let computed = VHDChecksum.compute(bytes, skipping: 36)
         guard stored == computed else {
-            throw .malformed(name, at: offset + 36, "checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))")
+            throw .malformed(
+                name,
+                at: offset + 36,
+                "checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))"
+            )
         }
         var locators: [Locator] = []
         for index in 0..<8 {

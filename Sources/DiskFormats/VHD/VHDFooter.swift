@@ -15,7 +15,11 @@ struct VHDFooter {
         let stored = try cursor.be32(64)
         let computed = VHDChecksum.compute(bytes, skipping: 64)
         guard stored == computed else {
-            throw .malformed(structure, at: offset + 64, "checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))")
+            throw .malformed(
+                structure,
+                at: offset + 64,
+                "checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))"
+            )
         }
         return VHDFooter(
             dataOffset: try cursor.be64(16),

@@ -49,7 +49,11 @@ public enum VHDReader {
         switch footer.diskType {
         case 2:
             guard footer.currentSize <= endOffset else {
-                throw .malformed("VHD footer", at: endOffset + 48, "a fixed disk of \(footer.currentSize) bytes needs a larger file")
+                throw .malformed(
+                    "VHD footer",
+                    at: endOffset + 48,
+                    "a fixed disk of \(footer.currentSize) bytes needs a larger file"
+                )
             }
             return DiskImageInfo(
                 format: .vhd,
@@ -61,13 +65,28 @@ public enum VHDReader {
         case 3, 4:
             break
         default:
-            throw .unsupported("VHD footer", at: endOffset + 60, "disk type \(footer.diskType) is not fixed (2), dynamic (3) or differencing (4)")
+            throw .unsupported(
+                "VHD footer",
+                at: endOffset + 60,
+                "disk type \(footer.diskType) is not fixed (2), dynamic (3) or differencing (4)"
+            )
         }
 
-        let headerBytes = try source.structure("VHD dynamic header", at: footer.dataOffset, count: VHDDynamicHeader.size)
+        // Everything but the footer lies before the footer's place at the end; a structure that
+        // reaches into it means the file was truncated.
+        let dataEnd = BoundedSource(source: source, limit: endOffset)
+        let headerBytes = try dataEnd.structure(
+            "VHD dynamic header",
+            at: footer.dataOffset,
+            count: VHDDynamicHeader.size
+        )
         let header = try VHDDynamicHeader.parse(headerBytes, at: footer.dataOffset)
         guard header.blockSize >= 512, header.blockSize % 512 == 0, header.blockSize <= 256 << 20 else {
-            throw .malformed("VHD dynamic header", at: footer.dataOffset + 32, "block size \(header.blockSize) is not a multiple of 512 up to 256 MiB")
+            throw .malformed(
+                "VHD dynamic header",
+                at: footer.dataOffset + 32,
+                "block size \(header.blockSize) is not a multiple of 512 up to 256 MiB"
+            )
         }
         let needed = (footer.currentSize + UInt64(header.blockSize) - 1) / UInt64(header.blockSize)
         guard UInt64(header.maxTableEntries) >= needed else {
@@ -78,7 +97,7 @@ public enum VHDReader {
             )
         }
         let (tableEnd, overflow) = header.tableOffset.addingReportingOverflow(UInt64(header.maxTableEntries) * 4)
-        guard !overflow, tableEnd <= source.size else {
+        guard !overflow, tableEnd <= endOffset else {
             throw .malformed("VHD block allocation table", at: header.tableOffset, "lies past the end of the file")
         }
         guard footer.diskType == 4 else {
@@ -102,7 +121,7 @@ public enum VHDReader {
                 warnings.append("\(name) has length \(locator.dataLength); ignored")
                 continue
             }
-            let data = try source.structure(name, at: locator.dataOffset, count: Int(locator.dataLength))
+            let data = try dataEnd.structure(name, at: locator.dataOffset, count: Int(locator.dataLength))
             switch locator.platformCode {
             case w2ru: parent.relativePath = UTF16Text.lenient(data, .little)
             case w2ku: parent.absoluteWin32Path = UTF16Text.lenient(data, .little)
@@ -117,5 +136,16 @@ public enum VHDReader {
             parent: parent,
             warnings: warnings
         )
+    }
+}
+
+/// A view of a source that ends early: reads past `limit` are malformed.
+private struct BoundedSource<Source: ByteSource>: ByteSource {
+    let source: Source
+    let limit: UInt64
+    var size: UInt64 { min(limit, source.size) }
+
+    func read(at offset: UInt64, count: Int) throws(DiskFormatError) -> [UInt8] {
+        try source.read(at: offset, count: count)
     }
 }

@@ -18,7 +18,11 @@ struct VHDXHeader: Equatable {
         let stored = try cursor.le32(4)
         let computed = CRC32C.checksum(bytes, zeroingFieldAt: 4)
         guard stored == computed else {
-            throw .malformed(name, at: offset + 4, "checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))")
+            throw .malformed(
+                name,
+                at: offset + 4,
+                "checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))"
+            )
         }
         return VHDXHeader(
             raw: bytes,
@@ -33,9 +37,9 @@ struct VHDXHeader: Equatable {
         )
     }
 
-    /// Chooses the current header: the only valid one, or the valid one with the greater sequence
-    /// number. Equal sequence numbers are accepted only for byte-identical copies (Disk2VHD writes
-    /// those).
+    /// Chooses the current header: the only valid one, or the valid one with the greater sequence number.
+    ///
+    /// Equal sequence numbers are accepted only for byte-identical copies (Disk2VHD writes those).
     static func current(
         _ first: Result<VHDXHeader, DiskFormatError>,
         _ second: Result<VHDXHeader, DiskFormatError>,

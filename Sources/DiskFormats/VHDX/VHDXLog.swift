@@ -1,7 +1,8 @@
 /// Whether a VHDX log holds entries that must be replayed (MS-VHDX 2.3).
 enum VHDXLog {
-    /// With a non-zero LogGuid, looks for a valid log entry of that log. A valid entry means the
-    /// metadata may be stale; none means the LogGuid is a leftover (qemu opens such files).
+    /// With a non-zero LogGuid, looks for a valid log entry of that log.
+    ///
+    /// A valid entry means the metadata may be stale; none means the LogGuid is a leftover (qemu opens such files).
     static func state(of header: VHDXHeader, in source: some ByteSource) throws(DiskFormatError) -> LogState {
         guard !header.logGuid.isZero else { return .clean }
         let name = "VHDX log"
@@ -12,7 +13,11 @@ enum VHDXLog {
         guard header.logOffset >= VHDXLayout.mebibyte, header.logOffset % VHDXLayout.mebibyte == 0,
             header.logLength > 0, UInt64(header.logLength) % VHDXLayout.mebibyte == 0
         else {
-            throw .malformed(name, at: header.logOffset, "log at \(header.logOffset) length \(header.logLength) is not 1 MiB aligned")
+            throw .malformed(
+                name,
+                at: header.logOffset,
+                "log at \(header.logOffset) length \(header.logLength) is not 1 MiB aligned"
+            )
         }
         let log = try source.structure(name, at: header.logOffset, count: Int(header.logLength))
         let cursor = ByteCursor(log, structure: name, base: header.logOffset)

@@ -53,7 +53,8 @@ struct VHDXMetadata {
                     throw .malformed(entryName, at: entryOffset, "an empty item must have offset 0")
                 }
             } else {
-                guard entry.offset >= UInt32(VHDXLayout.metadataTableSize), entry.length <= VHDXLayout.maxMetadataItemLength,
+                guard entry.offset >= UInt32(VHDXLayout.metadataTableSize),
+                    entry.length <= VHDXLayout.maxMetadataItemLength,
                     UInt64(entry.offset) + UInt64(entry.length) <= UInt64(region.length)
                 else {
                     throw .malformed(
@@ -67,7 +68,11 @@ struct VHDXMetadata {
         }
         let placed = entries.filter { $0.length > 0 }.sorted { $0.offset < $1.offset }
         for (previous, next) in zip(placed, placed.dropFirst()) where next.offset < previous.offset + previous.length {
-            throw .malformed(name, at: base, "\(VHDXLayout.name(ofItem: next.id)) overlaps \(VHDXLayout.name(ofItem: previous.id))")
+            throw .malformed(
+                name,
+                at: base,
+                "\(VHDXLayout.name(ofItem: next.id)) overlaps \(VHDXLayout.name(ofItem: previous.id))"
+            )
         }
 
         var items: [GUID: [UInt8]] = [:]
@@ -93,12 +98,18 @@ struct VHDXMetadata {
             )
         }
         for entry in entries where entry.isUser && entry.isRequired {
-            throw .unsupported("VHDX metadata", at: entry.fileOffset, "requires user item {\(entry.id)}, which this reader does not know")
+            throw .unsupported(
+                "VHDX metadata",
+                at: entry.fileOffset,
+                "requires user item {\(entry.id)}, which this reader does not know"
+            )
         }
 
         func item(_ id: GUID, _ length: Int) throws(DiskFormatError) -> ByteCursor {
             let itemName = VHDXLayout.name(ofItem: id)
-            guard let bytes = items[id] else { throw .malformed(name, at: base, "the required \(itemName) item is missing") }
+            guard let bytes = items[id] else {
+                throw .malformed(name, at: base, "the required \(itemName) item is missing")
+            }
             let offset = entries.first { $0.id == id }?.fileOffset ?? base
             guard bytes.count >= length else {
                 throw .malformed(itemName, at: offset, "is \(bytes.count) bytes, expected at least \(length)")
@@ -110,20 +121,36 @@ struct VHDXMetadata {
         let blockSize = try parameters.le32(0)
         let flags = try parameters.le32(4)
         guard blockSize >= 1 << 20, blockSize <= 256 << 20, blockSize & (blockSize - 1) == 0 else {
-            throw .malformed("File Parameters", at: parameters.base, "block size \(blockSize) is not a power of two in 1-256 MiB")
+            throw .malformed(
+                "File Parameters",
+                at: parameters.base,
+                "block size \(blockSize) is not a power of two in 1-256 MiB"
+            )
         }
         let logical = try item(VHDXLayout.logicalSectorSize, 4).le32(0)
         guard logical == 512 || logical == 4096 else {
-            throw .malformed("Logical Sector Size", at: try item(VHDXLayout.logicalSectorSize, 4).base, "\(logical) is neither 512 nor 4096")
+            throw .malformed(
+                "Logical Sector Size",
+                at: try item(VHDXLayout.logicalSectorSize, 4).base,
+                "\(logical) is neither 512 nor 4096"
+            )
         }
         let physical = try item(VHDXLayout.physicalSectorSize, 4).le32(0)
         guard physical == 512 || physical == 4096 else {
-            throw .malformed("Physical Sector Size", at: try item(VHDXLayout.physicalSectorSize, 4).base, "\(physical) is neither 512 nor 4096")
+            throw .malformed(
+                "Physical Sector Size",
+                at: try item(VHDXLayout.physicalSectorSize, 4).base,
+                "\(physical) is neither 512 nor 4096"
+            )
         }
         let sizeItem = try item(VHDXLayout.virtualDiskSize, 8)
         let virtualSize = try sizeItem.le64(0)
         guard virtualSize > 0, virtualSize <= VHDXLayout.maxVirtualSize, virtualSize % UInt64(logical) == 0 else {
-            throw .malformed("Virtual Disk Size", at: sizeItem.base, "\(virtualSize) is not a multiple of \(logical) up to 64 TiB")
+            throw .malformed(
+                "Virtual Disk Size",
+                at: sizeItem.base,
+                "\(virtualSize) is not a multiple of \(logical) up to 64 TiB"
+            )
         }
         let hasParent = flags & 2 != 0
         var locator: ParentReference?

@@ -3,11 +3,19 @@ enum VHDXParentLocator {
     static func parse(_ item: ByteCursor) throws(DiskFormatError) -> ParentReference {
         let name = "VHDX parent locator"
         guard try item.guid(0) == VHDXLayout.vhdxParentLocatorType else {
-            throw .malformed(name, at: item.base, "locator type is not the VHDX locator {B04AEFB7-D19E-4A81-B789-25B8E9445913}")
+            throw .malformed(
+                name,
+                at: item.base,
+                "locator type is not the VHDX locator {B04AEFB7-D19E-4A81-B789-25B8E9445913}"
+            )
         }
         let count = Int(try item.le16(18))
         guard 20 + count * 12 <= item.bytes.count else {
-            throw .malformed(name, at: item.base + 18, "\(count) entries do not fit in the \(item.bytes.count)-byte item")
+            throw .malformed(
+                name,
+                at: item.base + 18,
+                "\(count) entries do not fit in the \(item.bytes.count)-byte item"
+            )
         }
         var values: [String: String] = [:]
         for index in 0..<count {

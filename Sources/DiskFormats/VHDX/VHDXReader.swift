@@ -1,8 +1,9 @@
 import ChainModel
 
-/// Reads what chain discovery needs from a VHDX or AVHDX file: identity, size, type, parent
-/// locator and log state. Touches the file identifier, both headers, region table 1, the metadata
-/// table and its items, and the log only when LogGuid is set: about 150 KiB, never the payload.
+/// Reads what chain discovery needs from a VHDX or AVHDX file: identity, size, type, parent locator and log state.
+///
+/// Touches the file identifier, both headers, region table 1, the metadata table and its items, and the log only when
+/// LogGuid is set: about 150 KiB, never the payload.
 public enum VHDXReader {
     public static func read(_ source: some ByteSource) throws(DiskFormatError) -> DiskImageInfo {
         let identifier = try source.structure("VHDX file type identifier", at: 0, count: 8)
@@ -18,7 +19,11 @@ public enum VHDXReader {
         }
         let header = try VHDXHeader.current(headers[0], headers[1], warnings: &warnings)
         guard header.version == 1 else {
-            throw .unsupported("VHDX header", at: VHDXLayout.headerOffsets[0] + 66, "version \(header.version) is not 1")
+            throw .unsupported(
+                "VHDX header",
+                at: VHDXLayout.headerOffsets[0] + 66,
+                "version \(header.version) is not 1"
+            )
         }
         let tableOffset = VHDXLayout.regionTableOffsets[0]
         let tableBytes = try source.structure("VHDX region table 1", at: tableOffset, count: VHDXLayout.regionTableSize)

@@ -11,7 +11,11 @@ struct VHDXRegionTable {
     var metadata: Entry
 
     /// Parses region table 1, as qemu and libvhdi do (neither falls back to table 2).
-    static func parse(_ bytes: [UInt8], at offset: UInt64, fileSize: UInt64) throws(DiskFormatError)
+    static func parse(
+        _ bytes: [UInt8],
+        at offset: UInt64,
+        fileSize: UInt64
+    ) throws(DiskFormatError)
         -> VHDXRegionTable
     {
         let name = "VHDX region table 1"
@@ -20,7 +24,11 @@ struct VHDXRegionTable {
         let stored = try cursor.le32(4)
         let computed = CRC32C.checksum(bytes, zeroingFieldAt: 4)
         guard stored == computed else {
-            throw .malformed(name, at: offset + 4, "checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))")
+            throw .malformed(
+                name,
+                at: offset + 4,
+                "checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))"
+            )
         }
         let count = try cursor.le32(8)
         guard count <= VHDXLayout.maxRegionEntries else {
@@ -60,7 +68,11 @@ struct VHDXRegionTable {
             }
             let known = entry.guid == VHDXLayout.batRegion || entry.guid == VHDXLayout.metadataRegion
             if !known && entry.required {
-                throw .unsupported(entryName, at: entryOffset, "requires region {\(entry.guid)}, which this reader does not know")
+                throw .unsupported(
+                    entryName,
+                    at: entryOffset,
+                    "requires region {\(entry.guid)}, which this reader does not know"
+                )
             }
             entries.append(entry)
         }

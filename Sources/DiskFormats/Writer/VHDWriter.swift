@@ -35,12 +35,18 @@ public enum VHDWriter {
         public var timestamp: UInt32
         /// The dynamic header's Parent Unicode name (Hyper-V writes the file name or full path).
         public var unicodeName: String
-        /// W2ru: relative to the child's directory, e.g. `.\base.vhd`.
+        /// W2ru: relative to the child's directory, such as `.\base.vhd`.
         public var relativePath: String?
         /// W2ku: absolute Windows path.
         public var absolutePath: String?
 
-        public init(uniqueID: GUID, timestamp: UInt32, unicodeName: String, relativePath: String?, absolutePath: String?) {
+        public init(
+            uniqueID: GUID,
+            timestamp: UInt32,
+            unicodeName: String,
+            relativePath: String?,
+            absolutePath: String?
+        ) {
             self.uniqueID = uniqueID
             self.timestamp = timestamp
             self.unicodeName = unicodeName
@@ -55,8 +61,12 @@ public enum VHDWriter {
         let batLength = (UInt64(entries) * 4 + 511) / 512 * 512
         var locators: [(code: UInt32, data: [UInt8])] = []
         if let parent = options.parent {
-            if let absolute = parent.absolutePath { locators.append((VHDReader.w2ku, UTF16Text.encode(absolute, .little))) }
-            if let relative = parent.relativePath { locators.append((VHDReader.w2ru, UTF16Text.encode(relative, .little))) }
+            if let absolute = parent.absolutePath {
+                locators.append((VHDReader.w2ku, UTF16Text.encode(absolute, .little)))
+            }
+            if let relative = parent.relativePath {
+                locators.append((VHDReader.w2ru, UTF16Text.encode(relative, .little)))
+            }
         }
         var image = SparseImage(length: 0)
         image.write([UInt8](repeating: 0xFF, count: Int(batLength)), at: batOffset)

@@ -2,7 +2,9 @@
 /// headers, both region tables, a 1 MiB empty log, the metadata region with the six system items,
 /// and an all-zero BAT (every block "not present": zeros for a base, "read the parent" for a child).
 public enum VHDXWriter {
-    /// What to write. GUIDs come from the caller: the pure core has no randomness of its own.
+    /// What to write.
+    ///
+    /// GUIDs come from the caller: the pure core has no randomness of its own.
     public struct Options: Sendable {
         public var virtualSize: UInt64
         public var blockSize: UInt32
@@ -42,7 +44,7 @@ public enum VHDXWriter {
     public struct Parent: Sendable {
         /// The parent's current DataWriteGuid.
         public var dataWriteGuid: GUID
-        /// `relative_path`: from the child's directory, with `\` separators (e.g. `disk.vhdx`).
+        /// `relative_path`: from the child's directory, with `\` separators, such as `disk.vhdx`.
         public var relativePath: String?
         /// `volume_path`: `\\?\Volume{GUID}\…`.
         public var volumePath: String?

@@ -113,7 +113,9 @@ struct InspectCommand: ParsableCommand {
         let canonical = LocalFileSystem.canonicalPath(path) ?? path
         var directory = LocalPath.directory(of: canonical)
         while true {
-            if FileManager.default.fileExists(atPath: LocalPath.join(directory, VolumeMarker.fileName)) { return directory }
+            if FileManager.default.fileExists(atPath: LocalPath.join(directory, VolumeMarker.fileName)) {
+                return directory
+            }
             if directory == "/" { break }
             directory = LocalPath.directory(of: directory)
         }

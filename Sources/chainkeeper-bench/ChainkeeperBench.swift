@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// `chainkeeper-bench`: measured speed, printed as figures for docs/benchmarks.md.
+///
+/// Benchmarks are programs, not timed tests: they never decide whether CI passes.
+@main
+struct ChainkeeperBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chainkeeper-bench",
+        abstract: "Chainkeeper's benchmarks.",
+        subcommands: [DiskParseBenchmark.self]
+    )
+}

@@ -1,0 +1,179 @@
+import ArgumentParser
+import ChainModel
+import DiskAccess
+import DiskFormats
+import Foundation
+
+/// Parses 10,000 disk files (header plus parent locator) in process, and compares with one
+/// `vhdiinfo` process per file and one `qemu-img info` process per file it can open.
+struct DiskParseBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "disk-parse",
+        abstract: "Per-file parse time: in process vs vhdiinfo vs qemu-img info."
+    )
+
+    @Option(help: "Files to generate and parse (60% VHDX, 30% VHD, 10% qcow2, in chains of 5).")
+    var files = 10_000
+
+    @Option(help: "How many files each external tool is run on.")
+    var toolSample = 500
+
+    @Option(help: "In-process passes over all files; the median is reported.")
+    var passes = 3
+
+    @Option(help: "Work directory (default: a new temporary one, removed afterwards).")
+    var work: String?
+
+    func run() throws {
+        let directory =
+            work
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("chainkeeper-bench-\(UUID().uuidString)")
+            .path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { if work == nil { try? FileManager.default.removeItem(atPath: directory) } }
+
+        print("generating \(files) files in \(directory) …")
+        var generated: [(path: String, format: DiskFormat, base: Bool)] = []
+        let generation = try ProcessTimer.seconds {
+            generated = try generate(in: directory)
+        }
+        let counts = Dictionary(grouping: generated, by: \.format).mapValues(\.count)
+        print(
+            "generated \(generated.count) files (vhdx \(counts[.vhdx] ?? 0), vhd \(counts[.vhd] ?? 0), qcow2 \(counts[.qcow2] ?? 0)) in \(String(format: "%.1f", generation)) s"
+        )
+
+        // In process: open, read header and parent locator, close. Files are in the page cache, as
+        // they are for an agent rescanning its volumes.
+        var passTimes: [Double] = []
+        var perFormat: [DiskFormat: Double] = [:]
+        for _ in 0..<passes {
+            var byFormat: [DiskFormat: Double] = [:]
+            let total = try ProcessTimer.seconds {
+                for file in generated {
+                    let started = ContinuousClock.now
+                    guard let source = try FileByteSource(path: file.path) else {
+                        throw ValidationError("\(file.path) vanished")
+                    }
+                    let info = try DiskImageReader.read(source, name: file.path)
+                    guard info.format == file.format else {
+                        throw ValidationError("\(file.path) read as \(info.format)")
+                    }
+                    let (s, a) = (ContinuousClock.now - started).components
+                    byFormat[file.format, default: 0] += Double(s) + Double(a) / 1e18
+                }
+            }
+            passTimes.append(total)
+            if total == passTimes.sorted()[passTimes.count / 2] { perFormat = byFormat }
+        }
+        let median = passTimes.sorted()[passTimes.count / 2]
+        let ours = median / Double(generated.count)
+        print(
+            String(
+                format:
+                    "in-process parse (open + header + parent locator): %.1f µs/file (median of %d passes over %d files)",
+                ours * 1e6,
+                passes,
+                generated.count
+            )
+        )
+        for format in [DiskFormat.vhdx, .vhd, .qcow2] {
+            guard let count = counts[format], count > 0, let time = perFormat[format] else { continue }
+            print(String(format: "  %@: %.1f µs/file", format.rawValue, time / Double(count) * 1e6))
+        }
+
+        if let vhdiinfo = ProcessTimer.locate("vhdiinfo") {
+            let sample = spread(generated.filter { $0.format != .qcow2 }, toolSample)
+            var failures = 0
+            let time = try ProcessTimer.seconds {
+                for file in sample where try ProcessTimer.run(vhdiinfo, [file.path]) != 0 { failures += 1 }
+            }
+            let each = time / Double(sample.count)
+            print(
+                String(
+                    format:
+                        "vhdiinfo, one process per file: %.2f ms/file (%d VHDX/VHD files, %d failed) → in-process is %.0f× faster",
+                    each * 1e3,
+                    sample.count,
+                    failures,
+                    each / ours
+                )
+            )
+        } else {
+            print("vhdiinfo: not installed (apt-get install libvhdi-utils)")
+        }
+        if let qemu = ProcessTimer.locate("qemu-img") {
+            // qemu-img opens base VHDX/VHD and qcow2; it refuses differencing VHDX (ENOTSUP).
+            let openable = generated.filter { $0.format == .qcow2 || $0.base }
+            let sample = spread(openable, toolSample)
+            var failures = 0
+            let time = try ProcessTimer.seconds {
+                for file in sample {
+                    let format = file.format == .vhd ? "vpc" : file.format.rawValue
+                    if try ProcessTimer.run(qemu, ["info", "-U", "--output=json", "-f", format, file.path]) != 0 {
+                        failures += 1
+                    }
+                }
+            }
+            let each = time / Double(sample.count)
+            print(
+                String(
+                    format:
+                        "qemu-img info, one process per file: %.2f ms/file (%d base VHDX/VHD and qcow2 files, %d failed) → in-process is %.0f× faster",
+                    each * 1e3,
+                    sample.count,
+                    failures,
+                    each / ours
+                )
+            )
+        } else {
+            print("qemu-img: not installed (apt-get install qemu-utils)")
+        }
+    }
+
+    /// `count` elements spread evenly over `all`.
+    private func spread<T>(_ all: [T], _ count: Int) -> [T] {
+        guard all.count > count, count > 0 else { return all }
+        return (0..<count).map { all[$0 * all.count / count] }
+    }
+
+    private func generate(in directory: String) throws -> [(path: String, format: DiskFormat, base: Bool)] {
+        var result: [(String, DiskFormat, Bool)] = []
+        let vhdxChains = files * 6 / 10 / 5
+        let vhdChains = files * 3 / 10 / 5
+        let qcowChains = max(0, files / 5 - vhdxChains - vhdChains)
+        for index in 0..<vhdxChains {
+            let sub = "\(directory)/vhdx\(index)"
+            try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+            let chain = try DiskFixtures.vhdxChain(in: sub, names: ["disk.vhdx"] + (1...4).map { "disk_\($0).avhdx" })
+            result += chain.enumerated().map { ($0.element.path, .vhdx, $0.offset == 0) }
+        }
+        for index in 0..<vhdChains {
+            let sub = "\(directory)/vhd\(index)"
+            try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+            let chain = try DiskFixtures.vhdChain(in: sub, names: ["disk.vhd"] + (1...4).map { "disk_\($0).avhd" })
+            result += chain.enumerated().map { ($0.element.path, .vhd, $0.offset == 0) }
+        }
+        if qcowChains > 0 {
+            guard let qemu = ProcessTimer.locate("qemu-img") else {
+                throw ValidationError("qcow2 fixtures need qemu-img (apt-get install qemu-utils)")
+            }
+            for index in 0..<qcowChains {
+                let sub = "\(directory)/qcow\(index)"
+                try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+                try ProcessTimer.run(qemu, ["create", "-q", "-f", "qcow2", "\(sub)/l0.qcow2", "64M"])
+                result.append(("\(sub)/l0.qcow2", .qcow2, true))
+                for level in 1...4 {
+                    try ProcessTimer.run(
+                        qemu,
+                        [
+                            "create", "-q", "-f", "qcow2", "-b", "l\(level - 1).qcow2", "-F", "qcow2",
+                            "\(sub)/l\(level).qcow2",
+                        ]
+                    )
+                    result.append(("\(sub)/l\(level).qcow2", .qcow2, false))
+                }
+            }
+        }
+        return result
+    }
+}
