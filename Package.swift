@@ -69,6 +69,7 @@ let package = Package(
             dependencies: [
                 "ChainModel",
                 "DiskFormats",
+                "DiskFormatsTesting",
                 "DiskAccess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -10,14 +10,16 @@ public enum DiskFixtures {
     }
 
     /// Writes `names[0]` as a dynamic base and each further name as a differencing child of the previous one, all in
-    /// `directory`, with the parent locator keys Hyper-V sets.
+    /// `directory`, with the three parent locator paths Hyper-V sets.
     ///
-    /// Returns them base first. `windowsDirectory` is what the absolute paths in the locators say.
+    /// Returns them base first. `windowsDirectory` (a drive path) and `volumeGUID` are what the
+    /// absolute paths in the locators say.
     public static func vhdxChain(
         in directory: String,
         names: [String],
         virtualSize: UInt64 = 64 << 20,
-        windowsDirectory: String = "C:\\ClusterStorage\\Volume1\\fixtures"
+        windowsDirectory: String = "C:\\ClusterStorage\\Volume1\\fixtures",
+        volumeGUID: String = "26a21bda-a627-11d7-9931-806e6f6e6963"
     ) throws -> [Written] {
         var generator = SystemRandomNumberGenerator()
         var written: [Written] = []
@@ -27,6 +29,8 @@ public enum DiskFixtures {
                 VHDXWriter.Parent(
                     dataWriteGuid: previous.identifier,
                     relativePath: LocalPath.fileName(of: previous.path),
+                    volumePath:
+                        "\\\\?\\Volume{\(volumeGUID)}\(windowsDirectory.dropFirst(2))\\\(LocalPath.fileName(of: previous.path))",
                     absoluteWin32Path: "\\\\?\\\(windowsDirectory)\\\(LocalPath.fileName(of: previous.path))"
                 )
             }

@@ -49,32 +49,39 @@ public final class FileByteSource: ByteSource {
 
     public func read(at offset: UInt64, count: Int) throws(DiskFormatError) -> [UInt8] {
         guard count > 0 else { return [] }
-        var buffer = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let result = buffer.withUnsafeMutableBytes { raw -> Int in
-                guard let base = raw.baseAddress else { return 0 }
-                return pread(descriptor, base + done, count - done, off_t(offset) + off_t(done))
+        var failure: DiskFormatError?
+        let buffer = [UInt8](unsafeUninitializedCapacity: count) { storage, initialized in
+            var done = 0
+            while done < count, let base = storage.baseAddress {
+                let result = pread(descriptor, base + done, count - done, off_t(offset) + off_t(done))
+                if result < 0 && errno == EINTR { continue }
+                if result < 0 {
+                    failure = DiskFormatError(
+                        .io,
+                        structure: nil,
+                        offset: offset,
+                        "cannot read \(path): \(String(cString: strerror(errno)))"
+                    )
+                    break
+                }
+                if result == 0 {
+                    failure = DiskFormatError(
+                        .io,
+                        structure: nil,
+                        offset: offset,
+                        "\(path) ended early (it changed while being read)"
+                    )
+                    break
+                }
+                done += result
             }
-            if result < 0 {
-                if errno == EINTR { continue }
-                throw DiskFormatError(
-                    .io,
-                    structure: nil,
-                    offset: offset,
-                    "cannot read \(path): \(String(cString: strerror(errno)))"
-                )
+            // Whatever was not read is zeroed so the array is always fully initialised.
+            if done < count, let base = storage.baseAddress {
+                (base + done).initialize(repeating: 0, count: count - done)
             }
-            if result == 0 {
-                throw DiskFormatError(
-                    .io,
-                    structure: nil,
-                    offset: offset,
-                    "\(path) ended early (it changed while being read)"
-                )
-            }
-            done += result
+            initialized = count
         }
+        if let failure { throw failure }
         return buffer
     }
 }

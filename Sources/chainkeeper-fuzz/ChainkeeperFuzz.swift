@@ -1,6 +1,10 @@
 import ArgumentParser
 import DiskFormatsTesting
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `chainkeeper-fuzz`: seeded mutation fuzzing of the VHDX, VHD and qcow2 readers for a time budget.
 @main
 struct ChainkeeperFuzz: ParsableCommand {
@@ -41,6 +45,7 @@ struct ChainkeeperFuzz: ParsableCommand {
             if nanoseconds() - lastReport >= 10_000_000_000 {
                 lastReport = nanoseconds()
                 print("seed \(seed) iterations \(start)..<\(next) \(summary(outcome))")
+                fflush(nil)  // a crash must not swallow the last progress line
             }
         }
         let elapsed = Double(nanoseconds()) / 1e9

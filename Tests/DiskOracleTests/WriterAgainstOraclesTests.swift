@@ -63,6 +63,10 @@ import Testing
             let paths = try #require(parent["paths"] as? [String: String])
             #expect(paths["relativePath"] == LocalPath.fileName(of: chain[index - 1].path))
             #expect(paths["absoluteWin32Path"]?.hasSuffix(LocalPath.fileName(of: chain[index - 1].path)) == true)
+            #expect(
+                paths["volumePath"]?.hasPrefix(#"\\?\Volume{26a21bda-a627-11d7-9931-806e6f6e6963}\ClusterStorage"#)
+                    == true
+            )
         }
     }
 
@@ -93,5 +97,29 @@ import Testing
                 #expect(fields["Parent filename"] == LocalPath.fileName(of: chain[index - 1].path))
             }
         }
+    }
+
+    @Test func writtenFilesAreSparse() throws {
+        let directory = try TemporaryDirectory()
+        let chain = try DiskFixtures.vhdxChain(
+            in: directory.path,
+            names: ["big.vhdx", "big.avhdx"],
+            virtualSize: 1 << 40
+        )
+        let vhd = try DiskFixtures.vhdChain(in: directory.path, names: ["big.vhd"], virtualSize: 127 << 30)
+        for path in chain.map(\.path) + vhd.map(\.path) {
+            var status = stat()
+            #expect(stat(path, &status) == 0)
+            let allocated = Int64(status.st_blocks) * 512
+            #expect(allocated < 1 << 20, "\(path): \(allocated) bytes allocated of \(status.st_size)")
+            if path.hasSuffix("vhdx") {
+                // The zero log, BAT and padding are holes, not written zeros.
+                #expect(Int64(status.st_size) > 4 * allocated, "\(path): \(allocated) of \(status.st_size)")
+            }
+        }
+        let (status, files) = try Tools.inspect(["--chain", "big.avhdx", "big.vhd"], in: directory.path)
+        #expect(status == 0)
+        #expect((files.first?["virtualSize"] as? NSNumber)?.int64Value == 1 << 40)
+        #expect((files.last?["virtualSize"] as? NSNumber)?.int64Value == 127 << 30)
     }
 }

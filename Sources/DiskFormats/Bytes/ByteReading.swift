@@ -63,7 +63,7 @@ struct ByteCursor {
     }
 
     func guid(_ offset: Int) throws(DiskFormatError) -> GUID {
-        GUID(bytes: Array(try slice(offset, 16)))
+        GUID(try slice(offset, 16))
     }
 
     func matches(_ offset: Int, _ signature: String) -> Bool {

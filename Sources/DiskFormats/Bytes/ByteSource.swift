@@ -30,13 +30,12 @@ public struct InMemoryByteSource: ByteSource, Sendable {
                 "read of \(count) bytes past the end of the data"
             )
         }
-        var result = [UInt8](repeating: 0, count: count)
         let stored = UInt64(bytes.count)
-        if offset < stored {
-            let available = Int(min(UInt64(count), stored - offset))
-            let start = Int(offset)
-            result.replaceSubrange(0..<available, with: bytes[start..<(start + available)])
-        }
+        guard offset < stored else { return [UInt8](repeating: 0, count: count) }
+        let start = Int(offset)
+        let available = Int(min(UInt64(count), stored - offset))
+        var result = Array(bytes[start..<(start + available)])
+        if available < count { result += [UInt8](repeating: 0, count: count - available) }
         return result
     }
 }

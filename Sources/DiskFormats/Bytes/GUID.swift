@@ -4,16 +4,37 @@
 /// stores its unique ids as 16 plain bytes. The two are printed differently, as `vhdiinfo` prints
 /// them: `mixedEndianText` for VHDX, `byteOrderText` for VHD.
 public struct GUID: Hashable, Sendable, CustomStringConvertible {
-    public let bytes: [UInt8]
+    /// Bytes 0-7 and 8-15, each packed little-endian: two words, no heap storage, cheap to compare.
+    private let first: UInt64
+    private let second: UInt64
 
     public init(bytes: [UInt8]) {
         precondition(bytes.count == 16, "a GUID is 16 bytes")
-        self.bytes = bytes
+        self.init(bytes[...])
+    }
+
+    init(_ bytes: ArraySlice<UInt8>) {
+        var first: UInt64 = 0
+        var second: UInt64 = 0
+        let start = bytes.startIndex
+        for index in 0..<8 {
+            first |= UInt64(bytes[start + index]) << (8 * UInt64(index))
+            second |= UInt64(bytes[start + 8 + index]) << (8 * UInt64(index))
+        }
+        self.first = first
+        self.second = second
+    }
+
+    /// The 16 bytes as stored on disk.
+    public var bytes: [UInt8] {
+        (0..<16).map { index in
+            UInt8(truncatingIfNeeded: (index < 8 ? first : second) >> (8 * UInt64(index % 8)))
+        }
     }
 
     public static let zero = GUID(bytes: [UInt8](repeating: 0, count: 16))
 
-    public var isZero: Bool { bytes.allSatisfy { $0 == 0 } }
+    public var isZero: Bool { first == 0 && second == 0 }
 
     /// A random version-4 GUID from the caller's generator (the pure core has no randomness of its own).
     public static func random<R: RandomNumberGenerator>(using generator: inout R) -> GUID {
@@ -27,7 +48,8 @@ public struct GUID: Hashable, Sendable, CustomStringConvertible {
     /// `02e032ac-16f4-4a97-80e6-c965344050d8` for the on-disk bytes `ac 32 e0 02 f4 16 97 4a 80 e6 …`.
     public var mixedEndianText: String {
         let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15]
-        return Self.dashed(order.map { bytes[$0] })
+        let stored = bytes
+        return Self.dashed(order.map { stored[$0] })
     }
 
     /// The 16 bytes in stored order, dashed 8-4-4-4-12.
@@ -39,13 +61,13 @@ public struct GUID: Hashable, Sendable, CustomStringConvertible {
     public init?(mixedEndianText text: String) {
         guard let ordered = Self.parseDashed(text) else { return nil }
         let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15]
-        self.bytes = order.map { ordered[$0] }
+        self.init(bytes: order.map { ordered[$0] })
     }
 
     /// Parses dashed text into bytes in the order written.
     public init?(byteOrderText text: String) {
         guard let ordered = Self.parseDashed(text) else { return nil }
-        self.bytes = ordered
+        self.init(bytes: ordered)
     }
 
     private static func dashed(_ ordered: [UInt8]) -> String {

@@ -19,6 +19,7 @@ enum UTF16Text {
     /// Strict decoding: `nil` for an odd byte count, an unpaired surrogate or an embedded NUL.
     static func strict(_ bytes: some Collection<UInt8>, _ endianness: Endianness) -> String? {
         guard bytes.count % 2 == 0 else { return nil }
+        if let ascii = asciiFastPath(bytes, endianness) { return ascii }
         let units = codeUnits(bytes, endianness)
         guard !units.contains(0) else { return nil }
         return String(validating: units, as: UTF16.self)
@@ -27,9 +28,30 @@ enum UTF16Text {
     /// Lenient decoding for fields real files fill sloppily: stops at the first NUL, replaces
     /// unpaired surrogates with U+FFFD.
     static func lenient(_ bytes: some Collection<UInt8>, _ endianness: Endianness) -> String {
+        if let ascii = asciiFastPath(bytes, endianness, stopAtNUL: true) { return ascii }
         let units = codeUnits(bytes, endianness)
         let end = units.firstIndex(of: 0) ?? units.count
         return String(decoding: units[..<end], as: UTF16.self)
+    }
+
+    /// Most locator text is ASCII: decode it without building code units.
+    ///
+    /// `nil` when not plain ASCII.
+    private static func asciiFastPath(
+        _ bytes: some Collection<UInt8>,
+        _ endianness: Endianness,
+        stopAtNUL: Bool = false
+    ) -> String? {
+        var ascii: [UInt8] = []
+        ascii.reserveCapacity(bytes.count / 2)
+        var iterator = bytes.makeIterator()
+        while let a = iterator.next(), let b = iterator.next() {
+            let (low, high) = endianness == .little ? (a, b) : (b, a)
+            if high == 0 && low == 0 && stopAtNUL { break }
+            guard high == 0, low != 0, low < 0x80 else { return nil }
+            ascii.append(low)
+        }
+        return String(decoding: ascii, as: UTF8.self)
     }
 
     static func encode(_ text: String, _ endianness: Endianness) -> [UInt8] {

@@ -34,10 +34,11 @@ struct VHDFooter {
 /// The VHD checksum: one's complement of the byte sum, the checksum field counted as zero.
 enum VHDChecksum {
     static func compute(_ bytes: [UInt8], skipping field: Int) -> UInt32 {
-        var sum: UInt32 = 0
-        for (index, byte) in bytes.enumerated() where index < field || index >= field + 4 {
-            sum &+= UInt32(byte)
+        bytes.withUnsafeBufferPointer { buffer in
+            var sum: UInt32 = 0
+            for index in buffer.indices { sum &+= UInt32(buffer[index]) }
+            for index in field..<min(field + 4, buffer.count) where index >= 0 { sum &-= UInt32(buffer[index]) }
+            return ~sum
         }
-        return ~sum
     }
 }

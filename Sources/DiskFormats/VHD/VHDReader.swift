@@ -88,7 +88,8 @@ public enum VHDReader {
                 "block size \(header.blockSize) is not a multiple of 512 up to 256 MiB"
             )
         }
-        let needed = (footer.currentSize + UInt64(header.blockSize) - 1) / UInt64(header.blockSize)
+        let needed =
+            footer.currentSize / UInt64(header.blockSize) + (footer.currentSize % UInt64(header.blockSize) == 0 ? 0 : 1)
         guard UInt64(header.maxTableEntries) >= needed else {
             throw .malformed(
                 "VHD dynamic header",

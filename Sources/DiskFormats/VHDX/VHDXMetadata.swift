@@ -9,6 +9,16 @@ struct VHDXMetadata {
     var physicalSectorSize: UInt32
     var parentLocator: ParentReference?
 
+    private struct EntryKey: Hashable {
+        var id: GUID
+        var isUser: Bool
+    }
+
+    private static let knownItems: Set<GUID> = [
+        VHDXLayout.fileParameters, VHDXLayout.virtualDiskSize, VHDXLayout.virtualDiskID,
+        VHDXLayout.logicalSectorSize, VHDXLayout.physicalSectorSize, VHDXLayout.parentLocator,
+    ]
+
     private struct Entry {
         var id: GUID
         var offset: UInt32
@@ -21,17 +31,19 @@ struct VHDXMetadata {
     static func read(_ source: some ByteSource, region: VHDXRegionTable.Entry) throws(DiskFormatError) -> VHDXMetadata {
         let name = "VHDX metadata table"
         let base = region.fileOffset
-        let head = try source.structure(name, at: base, count: 32)
-        let headCursor = ByteCursor(head, structure: name, base: base)
+        // One read covers the header and up to 127 entries, which is every real file.
+        let first = try source.structure(name, at: base, count: 4096)
+        let headCursor = ByteCursor(first, structure: name, base: base)
         guard headCursor.matches(0, "metadata") else { throw .malformed(name, at: base, "signature is not 'metadata'") }
         let count = try headCursor.le16(10)
         guard count <= VHDXLayout.maxMetadataEntries else {
             throw .malformed(name, at: base + 10, "entry count \(count) exceeds \(VHDXLayout.maxMetadataEntries)")
         }
-        let table = try source.structure(name, at: base + 32, count: Int(count) * 32)
-        let cursor = ByteCursor(table, structure: name, base: base + 32)
+        let tableLength = 32 + Int(count) * 32
+        let table = tableLength <= first.count ? first : try source.structure(name, at: base, count: tableLength)
+        let cursor = ByteCursor(Array(table[32..<tableLength]), structure: name, base: base + 32)
         var entries: [Entry] = []
-        var seen = Set<[UInt8]>()
+        var seen = Set<EntryKey>()
         for index in 0..<Int(count) {
             let at = index * 32
             let entryName = "VHDX metadata entry \(index)"
@@ -45,7 +57,7 @@ struct VHDXMetadata {
                 isRequired: flags & 4 != 0,
                 fileOffset: base + UInt64(try cursor.le32(at + 16))
             )
-            guard seen.insert(entry.id.bytes + [entry.isUser ? 1 : 0]).inserted else {
+            guard seen.insert(EntryKey(id: entry.id, isUser: entry.isUser)).inserted else {
                 throw .malformed(entryName, at: entryOffset, "\(VHDXLayout.name(ofItem: entry.id)) is listed twice")
             }
             if entry.length == 0 {
@@ -76,12 +88,9 @@ struct VHDXMetadata {
         }
 
         var items: [GUID: [UInt8]] = [:]
+        var wanted: [Entry] = []
         for entry in entries where !entry.isUser {
-            let known = [
-                VHDXLayout.fileParameters, VHDXLayout.virtualDiskSize, VHDXLayout.virtualDiskID,
-                VHDXLayout.logicalSectorSize, VHDXLayout.physicalSectorSize, VHDXLayout.parentLocator,
-            ].contains(entry.id)
-            if !known {
+            if !knownItems.contains(entry.id) {
                 if entry.isRequired {
                     throw .unsupported(
                         "VHDX metadata",
@@ -91,11 +100,25 @@ struct VHDXMetadata {
                 }
                 continue
             }
-            items[entry.id] = try source.structure(
-                VHDXLayout.name(ofItem: entry.id),
-                at: entry.fileOffset,
-                count: Int(entry.length)
-            )
+            wanted.append(entry)
+        }
+        // The known items sit together after the table: read their span at once when it is small.
+        let spanStart = wanted.map(\.fileOffset).min() ?? base
+        let spanEnd = wanted.map { $0.fileOffset + UInt64($0.length) }.max() ?? base
+        if !wanted.isEmpty, spanEnd - spanStart <= 65_536 {
+            let span = try source.structure("VHDX metadata items", at: spanStart, count: Int(spanEnd - spanStart))
+            for entry in wanted {
+                let from = Int(entry.fileOffset - spanStart)
+                items[entry.id] = Array(span[from..<(from + Int(entry.length))])
+            }
+        } else {
+            for entry in wanted {
+                items[entry.id] = try source.structure(
+                    VHDXLayout.name(ofItem: entry.id),
+                    at: entry.fileOffset,
+                    count: Int(entry.length)
+                )
+            }
         }
         for entry in entries where entry.isUser && entry.isRequired {
             throw .unsupported(

@@ -48,8 +48,18 @@ public enum VHDXReader {
         if logState == .orphanedLogGuid {
             warnings.append("LogGuid is set but the log holds no valid entry; treating the log as empty")
         }
-        if !header.logGuid.isZero || header.logLength > 0 {
-            let logEnd = header.logOffset + UInt64(header.logLength)
+        if header.logLength > 0 {
+            // Even an empty log must sit inside the file, 1 MiB aligned, clear of every region.
+            let (logEnd, overflow) = header.logOffset.addingReportingOverflow(UInt64(header.logLength))
+            guard !overflow, header.logOffset >= VHDXLayout.mebibyte, header.logOffset % VHDXLayout.mebibyte == 0,
+                UInt64(header.logLength) % VHDXLayout.mebibyte == 0, logEnd <= source.size
+            else {
+                throw .malformed(
+                    "VHDX log",
+                    at: VHDXLayout.headerOffsets[0] + 68,
+                    "log at \(header.logOffset) length \(header.logLength) is not a 1 MiB aligned region inside the file"
+                )
+            }
             for region in [regions.bat, regions.metadata]
             where region.fileOffset < logEnd && header.logOffset < region.fileOffset + UInt64(region.length) {
                 throw .malformed("VHDX log", at: header.logOffset, "log overlaps the region at \(region.fileOffset)")
