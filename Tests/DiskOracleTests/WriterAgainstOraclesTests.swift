@@ -38,6 +38,14 @@ import Testing
         let leafToBase = Array(chain.reversed())
         #expect(sevenLinkages == leafToBase.dropFirst().map { "{\($0.identifier.mixedEndianText)}" })
         #expect(!seven.stdout.contains("-> ?"), "7zz could not follow a parent")
+        // …and the parent paths 7-Zip read are the ones inspect reports.
+        let sevenRelative = seven.stdout.split(separator: "\n").filter { $0.contains("relative_path: ") }
+            .map { String($0.split(separator: " ").last ?? "") }
+        #expect(sevenRelative == leafToBase.dropFirst().map { LocalPath.fileName(of: $0.path) })
+        let sevenAbsolute = seven.stdout.split(separator: "\n").filter { $0.contains("absolute_win32_path: ") }
+            .map { String($0.split(separator: " ").last ?? "") }
+        #expect(sevenAbsolute.count == chain.count - 1)
+        #expect(sevenAbsolute.allSatisfy { $0.hasPrefix(#"\\?\C:\ClusterStorage\Volume1\fixtures\"#) })
 
         // vhdiinfo on every file: identifier, parent identifier, parent file name.
         for (index, disk) in chain.enumerated() {
