@@ -94,7 +94,9 @@ let package = Package(
         ),
         .testTarget(
             name: "ClusterStoreTests",
-            dependencies: ["ClusterStore", "ChainModel", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "ClusterStore", "ChainModel", "DecisionEngine", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),

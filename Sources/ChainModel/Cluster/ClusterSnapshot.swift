@@ -1,0 +1,38 @@
+/// Everything the coordinator's database holds about the cluster at one moment, read in one
+/// transaction so that every part agrees with every other.
+public struct ClusterSnapshot: Sendable {
+    public var nodes: [Node]
+    public var volumes: [Volume]
+    public var mounts: [VolumeMount]
+    public var vms: [VM]
+    public var policies: [VMID: PlacementPolicy]
+    public var classes: [AntiAffinityClass]
+    /// VMs with a migration that is neither committed nor aborted.
+    public var operationsInProgress: Set<VMID>
+    /// Which nodes list each VM in their inventory.
+    public var listings: [VMID: Set<NodeName>]
+    /// Inventory entries agents could not read: node, VM name if known, message.
+    public var inventoryErrors: [(node: NodeName, vm: String?, message: String)]
+
+    public init(
+        nodes: [Node] = [],
+        volumes: [Volume] = [],
+        mounts: [VolumeMount] = [],
+        vms: [VM] = [],
+        policies: [VMID: PlacementPolicy] = [:],
+        classes: [AntiAffinityClass] = [],
+        operationsInProgress: Set<VMID> = [],
+        listings: [VMID: Set<NodeName>] = [:],
+        inventoryErrors: [(node: NodeName, vm: String?, message: String)] = []
+    ) {
+        self.nodes = nodes
+        self.volumes = volumes
+        self.mounts = mounts
+        self.vms = vms
+        self.policies = policies
+        self.classes = classes
+        self.operationsInProgress = operationsInProgress
+        self.listings = listings
+        self.inventoryErrors = inventoryErrors
+    }
+}

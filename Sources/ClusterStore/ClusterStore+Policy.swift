@@ -1,0 +1,106 @@
+import ChainModel
+import Foundation
+import GRDB
+
+extension ClusterStore {
+    /// Sets a VM's placement policy (creating its anti-affinity class, soft, if it is new).
+    public func savePolicy(_ policy: PlacementPolicy, for vm: VMID) throws(StoreError) {
+        try translatingErrors {
+            try writer.write { db in
+                if let name = policy.antiAffinityClass {
+                    try db.execute(
+                        sql: "INSERT INTO anti_affinity_class (name) VALUES (?) ON CONFLICT(name) DO NOTHING",
+                        arguments: [name]
+                    )
+                }
+                try db.execute(
+                    sql: """
+                        INSERT INTO placement_policy (vm_id, highly_available, possible_owners, preferred_owners,
+                                                      anti_affinity_class, priority, max_failovers, failover_period_ms)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT(vm_id) DO UPDATE SET
+                            highly_available = excluded.highly_available, possible_owners = excluded.possible_owners,
+                            preferred_owners = excluded.preferred_owners,
+                            anti_affinity_class = excluded.anti_affinity_class, priority = excluded.priority,
+                            max_failovers = excluded.max_failovers, failover_period_ms = excluded.failover_period_ms
+                        """,
+                    arguments: [
+                        vm.rawValue, policy.highlyAvailable, try Self.jsonArray(policy.possibleOwners.map(\.rawValue)),
+                        try Self.jsonArray(policy.preferredOwners.map(\.rawValue)), policy.antiAffinityClass,
+                        policy.priority.rawValue, policy.threshold.maxFailovers,
+                        policy.threshold.period.wholeMilliseconds,
+                    ]
+                )
+            }
+        }
+    }
+
+    /// Sets whether an anti-affinity class is enforced.
+    public func saveClass(_ antiAffinityClass: AntiAffinityClass) throws(StoreError) {
+        try translatingErrors {
+            try writer.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO anti_affinity_class (name, enforced) VALUES (?, ?)
+                        ON CONFLICT(name) DO UPDATE SET enforced = excluded.enforced
+                        """,
+                    arguments: [antiAffinityClass.name, antiAffinityClass.enforced]
+                )
+            }
+        }
+    }
+
+    /// Records which VMs a node's inventory lists, replacing its previous list.
+    public func saveListings(of node: NodeName, vms: [VMID], at now: Timestamp) throws(StoreError) {
+        try translatingErrors {
+            try writer.write { db in
+                try db.execute(sql: "DELETE FROM vm_listing WHERE node = ?", arguments: [node.rawValue])
+                let insert = try db.cachedStatement(
+                    sql: "INSERT OR IGNORE INTO vm_listing (vm_id, node, reported_at) VALUES (?, ?, ?)"
+                )
+                for vm in vms { try insert.execute(arguments: [vm.rawValue, node.rawValue, now.databaseValue]) }
+            }
+        }
+    }
+
+    /// Replaces the inventory errors a node reported.
+    public func saveInventoryErrors(
+        of node: NodeName,
+        _ errors: [(vm: String?, message: String)],
+        at now: Timestamp
+    ) throws(StoreError) {
+        try translatingErrors {
+            try writer.write { db in
+                try db.execute(sql: "DELETE FROM inventory_error WHERE node = ?", arguments: [node.rawValue])
+                for error in errors {
+                    try db.execute(
+                        sql: "INSERT INTO inventory_error (node, vm_name, message, reported_at) VALUES (?, ?, ?, ?)",
+                        arguments: [node.rawValue, error.vm, error.message, now.databaseValue]
+                    )
+                }
+            }
+        }
+    }
+
+    static func policy(from row: Row) throws -> PlacementPolicy {
+        PlacementPolicy(
+            highlyAvailable: row["highly_available"],
+            possibleOwners: try jsonStrings(row["possible_owners"]).map(NodeName.init(rawValue:)),
+            preferredOwners: try jsonStrings(row["preferred_owners"]).map(NodeName.init(rawValue:)),
+            antiAffinityClass: row["anti_affinity_class"],
+            priority: try RowDecoding.enumValue(FailoverPriority.self, row, "priority"),
+            threshold: FailoverThreshold(
+                maxFailovers: row["max_failovers"],
+                period: .milliseconds(row["failover_period_ms"] as Int64)
+            )
+        )
+    }
+
+    static func jsonArray(_ values: [String]) throws -> String {
+        String(decoding: try JSONEncoder().encode(values), as: UTF8.self)
+    }
+
+    static func jsonStrings(_ text: String) throws -> [String] {
+        try JSONDecoder().decode([String].self, from: Data(text.utf8))
+    }
+}

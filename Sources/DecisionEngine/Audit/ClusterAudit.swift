@@ -1,0 +1,200 @@
+import ChainModel
+
+/// `audit`: every risk in the cluster (SPEC §5), computed from one consistent view.
+///
+/// Reachability here is the strand rule's: a node reaches a file when it mounts the file's volume
+/// and its probe there passed within `2 × probeInterval`. A file of an HA VM that no possible owner
+/// but the current one reaches is critical (the VM cannot fail over at all); one that some possible
+/// owners reach is a warning (it fails over to fewer nodes than its policy says).
+public enum ClusterAudit {
+    public static func risks(in view: ClusterView, _ input: AuditInput) -> [Risk] {
+        var risks: [Risk] = []
+        let reach = reachability(view)
+        for vm in input.vms.sorted(by: { ($0.name, $0.id) < ($1.name, $1.id) }) {
+            risks += fileRisks(vm, view: view, reach: reach)
+            if let nodes = input.listings[vm.id] {
+                for node in nodes.sorted() where node != vm.owner {
+                    risks.append(
+                        Risk(
+                            code: .registeredOnNonOwner,
+                            message: "\(vm.name) is registered on \(node), which does not own it (owner: \(vm.owner)); "
+                                + "it could be started twice: remove it from \(node)'s hypervisor",
+                            vm: vm.name,
+                            vmID: vm.id,
+                            node: node
+                        )
+                    )
+                }
+            }
+            if let reasons = input.failoverBlocked[vm.id] {
+                risks.append(
+                    Risk(
+                        code: .failoverBlocked,
+                        message: "\(vm.name) was left down after \(vm.owner) failed: \(reasons); fix the cause, then "
+                            + "`chainkeeper vm clear \(vm.name)`",
+                        vm: vm.name,
+                        vmID: vm.id,
+                        node: vm.owner
+                    )
+                )
+            }
+        }
+        risks += volumeRisks(view)
+        risks += staleInventoryRisks(view)
+        risks += orphanDiskRisks(input, view: view)
+        for error in input.inventoryErrors.sorted(by: { ($0.node, $0.vm ?? "") < ($1.node, $1.vm ?? "") }) {
+            risks.append(
+                Risk(
+                    code: .inventoryError,
+                    message: "\(error.node) could not read an inventory entry\(error.vm.map { " for \($0)" } ?? ""): "
+                        + error.message,
+                    vm: error.vm,
+                    node: error.node
+                )
+            )
+        }
+        return risks.enumerated()
+            .sorted { ($0.element.code.order, $0.offset) < ($1.element.code.order, $1.offset) }
+            .map(\.element)
+    }
+
+    /// The VMs with a critical risk: exactly what `vms --stranded` lists.
+    public static func strandedVMs(_ risks: [Risk]) -> Set<VMID> {
+        Set(risks.filter { $0.severity == .critical }.compactMap(\.vmID))
+    }
+
+    /// Nodes each volume is verified reachable from.
+    static func reachability(_ view: ClusterView) -> [VolumeID: Set<NodeName>] {
+        view.mounts.mapValues { mounts in
+            Set(
+                mounts.values.filter { $0.isVerified(at: view.now, probeInterval: view.settings.probeInterval) }
+                    .map(\.node)
+            )
+        }
+    }
+
+    private static func fileRisks(_ vm: VM, view: ClusterView, reach: [VolumeID: Set<NodeName>]) -> [Risk] {
+        var risks: [Risk] = []
+        let names = Dictionary(vm.checkpoints.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let policy = view.policy(for: vm.id)
+        let candidates = Set(view.nodes.keys.filter { $0 != vm.owner && policy.allows($0) })
+        let highlyAvailable = view.isHighlyAvailable(vm)
+        var seen = Set<FileLocation>()
+        for file in vm.files where seen.insert(file.location).inserted {
+            let what = StrandRule.describe(file, snapshotName: file.checkpoint.flatMap { names[$0] })
+            let volumeName = file.location.volume.map { view.volumes[$0]?.name ?? $0.rawValue }
+            if let problem = file.problem {
+                risks.append(
+                    Risk(
+                        code: RiskCode(problem),
+                        message: "\(what) of \(vm.name): \(problem.rawValue)"
+                            + (file.problemDetail.map { " (\($0))" } ?? ""),
+                        vm: vm.name,
+                        vmID: vm.id,
+                        node: vm.owner,
+                        volume: volumeName,
+                        volumeID: file.location.volume,
+                        path: file.path
+                    )
+                )
+            }
+            guard highlyAvailable, !candidates.isEmpty else { continue }
+            let reachers = file.location.volume.map { reach[$0] ?? [] } ?? []
+            let able = candidates.intersection(reachers)
+            if able.isEmpty {
+                let place =
+                    volumeName.map { "volume '\($0)'" } ?? "no volume (only \(vm.owner) can reach it)"
+                risks.append(
+                    Risk(
+                        code: .fileOnLocalVolume,
+                        message: "\(what) of \(vm.name) is on \(place), which no other possible owner reaches; "
+                            + "\(vm.name) cannot fail over or migrate until it is moved to a shared volume",
+                        vm: vm.name,
+                        vmID: vm.id,
+                        node: vm.owner,
+                        volume: volumeName,
+                        volumeID: file.location.volume,
+                        path: file.path
+                    )
+                )
+            } else if able.count < candidates.count {
+                let missing = candidates.subtracting(able).sorted().map(\.rawValue).joined(separator: ", ")
+                risks.append(
+                    Risk(
+                        code: .limitedFailover,
+                        message: "\(what) of \(vm.name) is on volume '\(volumeName ?? "?")', which \(missing) "
+                            + "cannot reach; \(vm.name) can only fail over to "
+                            + able.sorted().map(\.rawValue).joined(separator: ", "),
+                        vm: vm.name,
+                        vmID: vm.id,
+                        node: vm.owner,
+                        volume: volumeName,
+                        volumeID: file.location.volume,
+                        path: file.path
+                    )
+                )
+            }
+        }
+        return risks
+    }
+
+    private static func volumeRisks(_ view: ClusterView) -> [Risk] {
+        var risks: [Risk] = []
+        let window = DurationText.format(view.settings.probeInterval * 2)
+        for (volumeID, mounts) in view.mounts.sorted(by: { $0.key < $1.key }) {
+            for mount in mounts.values.sorted(by: { $0.node < $1.node })
+            where !mount.isVerified(at: view.now, probeInterval: view.settings.probeInterval) {
+                let name = view.volumes[volumeID]?.name ?? volumeID.rawValue
+                risks.append(
+                    Risk(
+                        code: .volumeNotVerified,
+                        message: "volume '\(name)' is reported by \(mount.node) at \(mount.mountPath) but its probe "
+                            + "has not passed there within \(window)",
+                        node: mount.node,
+                        volume: name,
+                        volumeID: volumeID,
+                        path: mount.mountPath
+                    )
+                )
+            }
+        }
+        return risks
+    }
+
+    private static func staleInventoryRisks(_ view: ClusterView) -> [Risk] {
+        view.nodes.values.sorted(by: { $0.name < $1.name }).compactMap { node -> Risk? in
+            let limit = view.settings.inventoryMaxAge
+            let age = node.lastInventoryAt.map { view.now.since($0) }
+            guard age.map({ $0 > limit }) ?? true else { return nil }
+            let detail = age.map { "is \(DurationText.format($0)) old" } ?? "has never arrived"
+            return Risk(
+                code: .inventoryStale,
+                message: "\(node.name)'s inventory \(detail) (limit \(DurationText.format(limit))); check its agent",
+                node: node.name
+            )
+        }
+    }
+
+    /// Differencing disks on a volume that no chain of any VM in the cluster uses: compared against
+    /// every VM's files, not one node's.
+    private static func orphanDiskRisks(_ input: AuditInput, view: ClusterView) -> [Risk] {
+        var used = Set<FileLocation>()
+        for vm in input.vms { for file in vm.files { used.insert(file.location) } }
+        var reported = Set<FileLocation>()
+        return input.discoveredDisks.sorted(by: { ($0.volume, $0.relativePath) < ($1.volume, $1.relativePath) })
+            .compactMap { disk -> Risk? in
+                let location = FileLocation.volume(disk.volume, relativePath: disk.relativePath)
+                guard !used.contains(location), reported.insert(location).inserted else { return nil }
+                let name = view.volumes[disk.volume]?.name ?? disk.volume.rawValue
+                return Risk(
+                    code: .orphanDisk,
+                    message: "differencing disk '\(disk.path)' on volume '\(name)' belongs to no chain of any VM; "
+                        + "it uses space and may be a leftover of a failed merge",
+                    node: disk.node,
+                    volume: name,
+                    volumeID: disk.volume,
+                    path: disk.path
+                )
+            }
+    }
+}

@@ -1,0 +1,98 @@
+import ChainModel
+import ClusterStore
+import DecisionEngine
+import Testing
+
+/// The audit over a real cluster database: what the store reads back is what the engine judges.
+@Suite struct SnapshotAuditTests {
+    static let nodes = ["node1", "node2", "node3"]
+
+    func seeded() throws -> TemporaryStore {
+        let temporary = try TemporaryStore()
+        let store = temporary.store
+        let now = TemporaryStore.now
+        for name in Self.nodes {
+            var node = Node(name: NodeName(name), memoryMiB: 16_384)
+            node.lastInventoryAt = now
+            try store.saveNode(node, at: now)
+        }
+        try store.saveVolume(Volume(id: TemporaryStore.csv1, name: "csv1"), at: now)
+        for name in Self.nodes {
+            try store.saveMount(
+                VolumeMount(
+                    volume: TemporaryStore.csv1,
+                    node: NodeName(name),
+                    mountPath: "/mnt/csv1",
+                    lastProbeAt: now
+                ),
+                at: now
+            )
+            let local = VolumeID("local-\(name)")
+            try store.saveVolume(Volume(id: local, name: "\(name)-local"), at: now)
+            try store.saveMount(
+                VolumeMount(volume: local, node: NodeName(name), mountPath: "/srv/local", lastProbeAt: now),
+                at: now
+            )
+        }
+        return temporary
+    }
+
+    @Test func auditOfTheStoredClusterFindsTheStrandedVMs() throws {
+        let temporary = try seeded()
+        let store = temporary.store
+        let now = TemporaryStore.now
+        let web = TemporaryStore.branchedVM(name: "web01", id: "web01-id")
+        var db = TemporaryStore.branchedVM(name: "db01", id: "db01-id")
+        let memory = try #require(db.files.firstIndex { $0.kind == .memory })
+        db.files[memory].location = .volume(VolumeID("local-node1"), relativePath: "db01/upgrade.vmrs")
+        db.files[memory].path = "/srv/local/db01/upgrade.vmrs"
+        var old = TemporaryStore.branchedVM(name: "old01", id: "old01-id")
+        old.files[4].problem = .missing
+        for vm in [web, db, old] { try store.saveInventory(of: vm, at: now) }
+        try store.saveListings(of: NodeName("node1"), vms: [web.id, db.id, old.id], at: now)
+        try store.saveListings(of: NodeName("node2"), vms: [web.id], at: now)
+        try store.saveInventoryErrors(
+            of: NodeName("node3"),
+            [(vm: "broken01", message: "disks is not an array")],
+            at: now
+        )
+
+        let snapshot = try store.snapshot()
+        #expect(snapshot.vms.map(\.name) == ["db01", "old01", "web01"])
+        let view = ClusterView(snapshot, now: now)
+        let risks = ClusterAudit.risks(in: view, AuditInput(snapshot))
+        #expect(ClusterAudit.strandedVMs(risks) == [db.id, old.id, web.id])
+        let summary = risks.map { "\($0.code.rawValue) \($0.vm ?? "-") \($0.path ?? $0.node?.rawValue ?? "")" }
+        #expect(
+            summary == [
+                "file-on-local-volume db01 /srv/local/db01/upgrade.vmrs",
+                "file-missing old01 /mnt/csv1/old01/disk.vhdx",
+                "registered-on-non-owner web01 node2",
+                "inventory-error broken01 node3",
+            ]
+        )
+    }
+
+    @Test func policiesAndClassesRoundTripAndChangeTheVerdict() throws {
+        let temporary = try seeded()
+        let store = temporary.store
+        let vm = TemporaryStore.branchedVM(name: "web01", id: "web01-id")
+        try store.saveInventory(of: vm, at: TemporaryStore.now)
+        let policy = PlacementPolicy(
+            highlyAvailable: true,
+            possibleOwners: [NodeName("node1"), NodeName("node3")],
+            preferredOwners: [NodeName("node3")],
+            antiAffinityClass: "web",
+            priority: .high,
+            threshold: FailoverThreshold(maxFailovers: 2, period: .seconds(3600))
+        )
+        try store.savePolicy(policy, for: vm.id)
+        try store.saveClass(AntiAffinityClass(name: "web", enforced: true))
+        let snapshot = try store.snapshot()
+        #expect(snapshot.policies[vm.id] == policy)
+        #expect(snapshot.classes == [AntiAffinityClass(name: "web", enforced: true)])
+        let view = ClusterView(snapshot, now: TemporaryStore.now)
+        #expect(StrandRule.check(vm, to: NodeName("node2"), in: view).codes == [.targetNotEligible])
+        #expect(TargetRanking.best(vm, in: view)?.node == NodeName("node3"))
+    }
+}
