@@ -55,10 +55,16 @@ extension ClusterStore {
         try translatingErrors {
             try writer.write { db in
                 try db.execute(sql: "DELETE FROM vm_listing WHERE node = ?", arguments: [node.rawValue])
+                // Entries that could not be registered (inventory errors) have no VM row to list.
                 let insert = try db.cachedStatement(
-                    sql: "INSERT OR IGNORE INTO vm_listing (vm_id, node, reported_at) VALUES (?, ?, ?)"
+                    sql: """
+                        INSERT OR IGNORE INTO vm_listing (vm_id, node, reported_at)
+                        SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM vm WHERE id = ?)
+                        """
                 )
-                for vm in vms { try insert.execute(arguments: [vm.rawValue, node.rawValue, now.databaseValue]) }
+                for vm in vms {
+                    try insert.execute(arguments: [vm.rawValue, node.rawValue, now.databaseValue, vm.rawValue])
+                }
             }
         }
     }

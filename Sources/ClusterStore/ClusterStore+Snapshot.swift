@@ -55,6 +55,11 @@ extension ClusterStore {
             db,
             sql: "SELECT node, vm_name, message FROM inventory_error ORDER BY node, id"
         ).map { (NodeName($0["node"] as String), $0["vm_name"], $0["message"]) }
+        snapshot.discoveredDisks = try Row.fetchAll(
+            db,
+            sql:
+                "SELECT volume_id, relative_path, path, node FROM discovered_disk ORDER BY volume_id, relative_path, node"
+        ).map { (VolumeID($0["volume_id"] as String), $0["relative_path"], $0["path"], NodeName($0["node"] as String)) }
         return snapshot
     }
 }

@@ -43,6 +43,9 @@ public struct ClusterStore: Sendable {
         migrator.registerMigration(Migration002QueryViews.identifier) { db in
             try db.execute(sql: Migration002QueryViews.sql)
         }
+        migrator.registerMigration(Migration003ProbesAndDiscoveredDisks.identifier) { db in
+            try db.execute(sql: Migration003ProbesAndDiscoveredDisks.sql)
+        }
         return migrator
     }
 

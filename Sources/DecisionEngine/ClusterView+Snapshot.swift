@@ -18,18 +18,15 @@ extension ClusterView {
 }
 
 extension AuditInput {
-    /// The audit's input from a stored snapshot; failover state and discovered disks come from
-    /// the services that own them.
-    public init(
-        _ snapshot: ClusterSnapshot,
-        failoverBlocked: [VMID: String] = [:],
-        discoveredDisks: [DiscoveredDisk] = []
-    ) {
+    /// The audit's input from a stored snapshot; failover state comes from the service that owns it.
+    public init(_ snapshot: ClusterSnapshot, failoverBlocked: [VMID: String] = [:]) {
         self.init(
             vms: snapshot.vms,
             listings: snapshot.listings,
             failoverBlocked: failoverBlocked,
-            discoveredDisks: discoveredDisks,
+            discoveredDisks: snapshot.discoveredDisks.map {
+                DiscoveredDisk(volume: $0.volume, relativePath: $0.relativePath, path: $0.path, node: $0.node)
+            },
             inventoryErrors: snapshot.inventoryErrors.map {
                 InventoryError(node: $0.node, vm: $0.vm, message: $0.message)
             }

@@ -8,6 +8,7 @@ struct Chainkeeperd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chainkeeperd",
         abstract: "Chainkeeper's cluster daemons (coordinator, agent, watchdog).",
-        version: "0.1.0"
+        version: "0.1.0",
+        subcommands: [CoordinatorCommand.self]
     )
 }

@@ -13,6 +13,8 @@ public struct ClusterSnapshot: Sendable {
     public var listings: [VMID: Set<NodeName>]
     /// Inventory entries agents could not read: node, VM name if known, message.
     public var inventoryErrors: [(node: NodeName, vm: String?, message: String)]
+    /// Differencing disks agents found on volumes: volume, path relative to it, path as seen, node.
+    public var discoveredDisks: [(volume: VolumeID, relativePath: String, path: String, node: NodeName)] = []
 
     public init(
         nodes: [Node] = [],

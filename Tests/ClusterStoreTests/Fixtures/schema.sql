@@ -1,5 +1,6 @@
 -- migration: 001-cluster-schema
 -- migration: 002-query-views
+-- migration: 003-probes-and-discovered-disks
 
 CREATE TABLE anti_affinity_class (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
@@ -14,6 +15,15 @@ CREATE TABLE checkpoint (
     created_at INTEGER,
     PRIMARY KEY (vm_id, id),
     FOREIGN KEY (vm_id, parent_id) REFERENCES checkpoint(vm_id, id)
+) STRICT;
+
+CREATE TABLE discovered_disk (
+    volume_id TEXT NOT NULL REFERENCES volume(id) ON DELETE CASCADE,
+    relative_path TEXT NOT NULL,
+    node TEXT NOT NULL REFERENCES node(name) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    reported_at INTEGER NOT NULL,
+    PRIMARY KEY (volume_id, relative_path, node)
 ) STRICT;
 
 CREATE TABLE disk_chain (
@@ -166,6 +176,14 @@ CREATE TABLE volume_mount (
     PRIMARY KEY (volume_id, node)
 ) STRICT;
 
+CREATE TABLE volume_probe (
+    volume_id TEXT NOT NULL REFERENCES volume(id) ON DELETE CASCADE,
+    nonce TEXT NOT NULL CHECK (length(nonce) BETWEEN 8 AND 128),
+    node TEXT NOT NULL REFERENCES node(name) ON DELETE CASCADE,
+    written_at INTEGER NOT NULL,
+    PRIMARY KEY (volume_id, nonce)
+) STRICT;
+
 CREATE INDEX checkpoint_parent ON checkpoint(vm_id, parent_id);
 
 CREATE INDEX disk_chain_link_parent ON disk_chain_link(parent_file_id);
@@ -198,6 +216,8 @@ CREATE INDEX vm_name ON vm(name);
 CREATE INDEX vm_owner ON vm(owner);
 
 CREATE INDEX volume_mount_node ON volume_mount(node);
+
+CREATE INDEX volume_probe_written ON volume_probe(written_at);
 
 CREATE TRIGGER checkpoint_no_cycle_on_insert BEFORE INSERT ON checkpoint
 WHEN NEW.parent_id IS NOT NULL

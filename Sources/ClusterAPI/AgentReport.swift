@@ -1,0 +1,181 @@
+/// What an agent sends the coordinator each rescan: its whole view of its node.
+///
+/// Versioned by the route (`/v1/…`); fields may be added, never renamed.
+public struct AgentReport: Codable, Sendable, Hashable {
+    public var node: String
+    /// `hyperv-json` or `libvirt`.
+    public var driver: String
+    public var memoryMiB: Int?
+    public var volumes: [ReportedVolume]
+    public var vms: [ReportedVM]
+    public var inventoryErrors: [ReportedInventoryError]
+    /// Differencing disks found on volumes, used by a VM or not (for `orphan-disk`).
+    public var discoveredDisks: [ReportedDisk]
+
+    public init(
+        node: String,
+        driver: String,
+        memoryMiB: Int? = nil,
+        volumes: [ReportedVolume] = [],
+        vms: [ReportedVM] = [],
+        inventoryErrors: [ReportedInventoryError] = [],
+        discoveredDisks: [ReportedDisk] = []
+    ) {
+        self.node = node
+        self.driver = driver
+        self.memoryMiB = memoryMiB
+        self.volumes = volumes
+        self.vms = vms
+        self.inventoryErrors = inventoryErrors
+        self.discoveredDisks = discoveredDisks
+    }
+}
+
+/// A volume marker the agent found, where it is mounted there, and its probe evidence.
+public struct ReportedVolume: Codable, Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var mountPath: String
+    public var filesystemType: String?
+    /// The nonce this agent wrote under the volume's `.chainkeeper/probe/` this rescan.
+    public var probeWritten: String?
+    /// Nonces this agent read back from the probe directory (its own and other nodes').
+    public var probeRead: [String]
+
+    public init(
+        id: String,
+        name: String,
+        mountPath: String,
+        filesystemType: String? = nil,
+        probeWritten: String? = nil,
+        probeRead: [String] = []
+    ) {
+        self.id = id
+        self.name = name
+        self.mountPath = mountPath
+        self.filesystemType = filesystemType
+        self.probeWritten = probeWritten
+        self.probeRead = probeRead
+    }
+}
+
+/// One VM as the agent found it, its chains already walked.
+public struct ReportedVM: Codable, Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var state: String
+    public var highlyAvailable: Bool
+    public var memoryMiB: Int
+    public var checkpoints: [ReportedCheckpoint]
+    public var files: [ReportedFile]
+    /// Each chain as indices into `files`, leaf first.
+    public var chains: [ReportedChain]
+
+    public init(
+        id: String,
+        name: String,
+        state: String,
+        highlyAvailable: Bool,
+        memoryMiB: Int,
+        checkpoints: [ReportedCheckpoint] = [],
+        files: [ReportedFile] = [],
+        chains: [ReportedChain] = []
+    ) {
+        self.id = id
+        self.name = name
+        self.state = state
+        self.highlyAvailable = highlyAvailable
+        self.memoryMiB = memoryMiB
+        self.checkpoints = checkpoints
+        self.files = files
+        self.chains = chains
+    }
+}
+
+public struct ReportedCheckpoint: Codable, Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var parentId: String?
+    /// Milliseconds since the Unix epoch.
+    public var created: Int64?
+
+    public init(id: String, name: String, parentId: String? = nil, created: Int64? = nil) {
+        self.id = id
+        self.name = name
+        self.parentId = parentId
+        self.created = created
+    }
+}
+
+public struct ReportedFile: Codable, Sendable, Hashable {
+    /// As the agent sees it.
+    public var path: String
+    /// The volume holding it, and the path relative to the volume root; both absent for a file
+    /// under no volume marker.
+    public var volumeId: String?
+    public var relativePath: String?
+    public var kind: String
+    public var format: String?
+    public var size: Int64
+    public var identifier: String?
+    public var checkpointId: String?
+    /// `file-missing`, `chain-broken` or `disk-needs-log-replay`.
+    public var problem: String?
+    public var problemDetail: String?
+
+    public init(
+        path: String,
+        volumeId: String? = nil,
+        relativePath: String? = nil,
+        kind: String,
+        format: String? = nil,
+        size: Int64 = 0,
+        identifier: String? = nil,
+        checkpointId: String? = nil,
+        problem: String? = nil,
+        problemDetail: String? = nil
+    ) {
+        self.path = path
+        self.volumeId = volumeId
+        self.relativePath = relativePath
+        self.kind = kind
+        self.format = format
+        self.size = size
+        self.identifier = identifier
+        self.checkpointId = checkpointId
+        self.problem = problem
+        self.problemDetail = problemDetail
+    }
+}
+
+public struct ReportedChain: Codable, Sendable, Hashable {
+    public var checkpointId: String?
+    public var files: [Int]
+
+    public init(checkpointId: String? = nil, files: [Int]) {
+        self.checkpointId = checkpointId
+        self.files = files
+    }
+}
+
+public struct ReportedInventoryError: Codable, Sendable, Hashable {
+    public var vm: String?
+    public var message: String
+
+    public init(vm: String?, message: String) {
+        self.vm = vm
+        self.message = message
+    }
+}
+
+public struct ReportedDisk: Codable, Sendable, Hashable {
+    public var volumeId: String
+    public var relativePath: String
+    public var path: String
+
+    public init(volumeId: String, relativePath: String, path: String) {
+        self.volumeId = volumeId
+        self.relativePath = relativePath
+        self.path = path
+    }
+}

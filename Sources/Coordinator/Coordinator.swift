@@ -1,0 +1,49 @@
+import ChainModel
+import ClusterAPI
+import ClusterStore
+import DecisionEngine
+import Foundation
+import Hummingbird
+import Logging
+import Prometheus
+
+/// The coordinator service: the cluster database and the HTTP API over it.
+public struct Coordinator: Sendable {
+    public let config: CoordinatorConfig
+    public let store: ClusterStore
+    public let metrics: PrometheusCollectorRegistry
+    /// Wall-clock time, injected so tests control it.
+    let now: @Sendable () -> Timestamp
+
+    public init(
+        config: CoordinatorConfig,
+        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        now: @escaping @Sendable () -> Timestamp = Coordinator.wallClock
+    ) throws(StoreError) {
+        self.config = config
+        try? FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
+        self.store = try ClusterStore(path: (config.dataDir as NSString).appendingPathComponent("cluster.sqlite"))
+        self.metrics = metrics
+        self.now = now
+    }
+
+    public static let wallClock: @Sendable () -> Timestamp = {
+        Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+    }
+
+    var settings: ClusterSettings {
+        ClusterSettings(probeInterval: config.probeInterval, inventoryMaxAge: config.inventoryMaxAge)
+    }
+
+    /// The HTTP application, listening where the config says (port 0 picks a free one).
+    public func application(logger: Logger) -> some ApplicationProtocol {
+        Application(
+            router: CoordinatorRoutes(coordinator: self).router(),
+            configuration: .init(
+                address: .hostname(config.listenHost, port: config.listenPort),
+                serverName: "chainkeeperd"
+            ),
+            logger: logger
+        )
+    }
+}

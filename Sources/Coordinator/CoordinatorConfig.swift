@@ -1,0 +1,146 @@
+import ChainModel
+import Foundation
+import Yams
+
+/// The coordinator's config file (SPEC §2), YAML or JSON.
+///
+/// Scalar keys can be overridden by `CHAINKEEPERD_<KEY>` variables; unknown keys are reported, not fatal; a bad value
+/// is an error.
+public struct CoordinatorConfig: Sendable, Equatable {
+    public var listenHost = "127.0.0.1"
+    public var listenPort = 7400
+    public var dataDir: String
+    public var adminTokens: [String] = []
+    /// Node name → accepted tokens (several during rotation).
+    public var agentTokens: [String: [String]] = [:]
+    public var leaseTTL: Duration = .seconds(10)
+    public var inventoryMaxAge: Duration = .seconds(300)
+    public var probeInterval: Duration = .seconds(300)
+    /// Largest request body accepted, in bytes (not in the SPEC; a 1,000-VM report is a few MiB).
+    public var maxBodyBytes = 64 << 20
+
+    public init(dataDir: String) { self.dataDir = dataDir }
+
+    static let knownKeys: Set<String> = [
+        "listen", "dataDir", "adminTokens", "agentTokens", "leaseTTL", "leaderLeaseTTL", "inventoryMaxAge",
+        "probeInterval", "fence", "failover", "store", "tls", "maxBodyBytes",
+    ]
+
+    /// Reads a config file; `warnings` lists what was ignored.
+    public static func load(
+        path: String,
+        environment: [String: String]
+    ) throws(ConfigError) -> (config: CoordinatorConfig, warnings: [String]) {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError("cannot read \(path): \(error.localizedDescription)")
+        }
+        return try parse(text, source: path, environment: environment)
+    }
+
+    public static func parse(
+        _ text: String,
+        source: String,
+        environment: [String: String]
+    ) throws(ConfigError) -> (config: CoordinatorConfig, warnings: [String]) {
+        let root: [String: Any]
+        do {
+            guard let loaded = try Yams.load(yaml: text) as? [String: Any] else {
+                throw ConfigError("\(source) is not a map of keys to values")
+            }
+            root = loaded
+        } catch let error as ConfigError {
+            throw error
+        } catch {
+            throw ConfigError("\(source) is not valid YAML or JSON: \(error)")
+        }
+        var warnings = root.keys.filter { !knownKeys.contains($0) }.sorted().map {
+            "unknown key '\($0)' in \(source) ignored"
+        }
+        var values = root
+        for (key, variable) in [
+            ("listen", "CHAINKEEPERD_LISTEN"), ("dataDir", "CHAINKEEPERD_DATA_DIR"),
+            ("leaseTTL", "CHAINKEEPERD_LEASE_TTL"), ("inventoryMaxAge", "CHAINKEEPERD_INVENTORY_MAX_AGE"),
+            ("probeInterval", "CHAINKEEPERD_PROBE_INTERVAL"), ("maxBodyBytes", "CHAINKEEPERD_MAX_BODY_BYTES"),
+        ] {
+            if let value = environment[variable] { values[key] = value }
+        }
+        guard let dataDir = values["dataDir"].map({ "\($0)" }), !dataDir.isEmpty else {
+            throw ConfigError("\(source): dataDir is required (the directory for the cluster database)")
+        }
+        var config = CoordinatorConfig(dataDir: dataDir)
+        if let listen = values["listen"] {
+            let text = "\(listen)"
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+                (0...65535).contains(port)
+            else {
+                throw ConfigError("\(source): listen must be host:port, got '\(text)'")
+            }
+            config.listenHost = String(text[..<colon])
+            config.listenPort = port
+        }
+        config.adminTokens = try strings(values["adminTokens"], key: "adminTokens", source: source)
+        if let raw = values["agentTokens"] {
+            guard let map = raw as? [String: Any] else {
+                throw ConfigError("\(source): agentTokens must map node names to a token or a list of tokens")
+            }
+            for (node, tokens) in map {
+                let list =
+                    tokens is String ? ["\(tokens)"] : try strings(tokens, key: "agentTokens.\(node)", source: source)
+                guard !list.isEmpty, list.allSatisfy({ !$0.isEmpty }) else {
+                    throw ConfigError("\(source): agentTokens.\(node) has no token")
+                }
+                config.agentTokens[node] = list
+            }
+        }
+        config.leaseTTL = try duration(values["leaseTTL"], key: "leaseTTL", default: config.leaseTTL, source: source)
+        config.inventoryMaxAge = try duration(
+            values["inventoryMaxAge"],
+            key: "inventoryMaxAge",
+            default: config.inventoryMaxAge,
+            source: source
+        )
+        config.probeInterval = try duration(
+            values["probeInterval"],
+            key: "probeInterval",
+            default: config.probeInterval,
+            source: source
+        )
+        if let raw = values["maxBodyBytes"] {
+            guard let bytes = Int("\(raw)"), bytes >= 1024 else {
+                throw ConfigError("\(source): maxBodyBytes must be a number of bytes of at least 1024, got '\(raw)'")
+            }
+            config.maxBodyBytes = bytes
+        }
+        if config.adminTokens.isEmpty { warnings.append("no adminTokens: every admin request will be refused") }
+        return (config, warnings)
+    }
+
+    private static func strings(_ raw: Any?, key: String, source: String) throws(ConfigError) -> [String] {
+        guard let raw else { return [] }
+        guard let list = raw as? [Any] else { throw ConfigError("\(source): \(key) must be a list") }
+        return list.map { "\($0)" }
+    }
+
+    private static func duration(
+        _ raw: Any?,
+        key: String,
+        default value: Duration,
+        source: String
+    ) throws(ConfigError) -> Duration {
+        guard let raw else { return value }
+        guard let parsed = DurationText.parse("\(raw)"), parsed > .zero else {
+            throw ConfigError("\(source): \(key) must be a duration such as \"10s\" or \"5m\", got '\(raw)'")
+        }
+        return parsed
+    }
+}
+
+/// A config that cannot be used, with what to fix.
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

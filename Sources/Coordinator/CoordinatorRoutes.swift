@@ -1,0 +1,176 @@
+import ChainModel
+import ClusterAPI
+import ClusterStore
+import DecisionEngine
+import Foundation
+import Hummingbird
+import NIOCore
+import NIOFoundationCompat
+import Prometheus
+
+/// The HTTP API (docs/api.md).
+///
+/// Versioned paths; every error is `{"error":{"code","message"}}`.
+struct CoordinatorRoutes: Sendable {
+    let coordinator: Coordinator
+
+    func router() -> Router<CoordinatorContext> {
+        let router = Router(context: CoordinatorContext.self)
+        let requests = coordinator.metrics.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "chainkeeper",
+                metricName: "reports",
+                unitName: "total",
+                helpText: "Agent reports ingested"
+            )
+        )
+        let rejected = coordinator.metrics.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "chainkeeper",
+                metricName: "inventory_errors",
+                unitName: "total",
+                helpText: "Inventory entries that could not be read"
+            )
+        )
+        router.add(
+            middleware: AuthenticationMiddleware(
+                access: AccessControl(coordinator.config),
+                bodyLimit: coordinator.config.maxBodyBytes
+            )
+        )
+
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/metrics") { _, _ -> Response in
+            var buffer: [UInt8] = []
+            coordinator.metrics.emit(into: &buffer)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: buffer))
+            )
+        }
+
+        router.post("/v1/agents/{node}/report") { request, context -> Response in
+            let node = try context.parameters.require("node")
+            try context.requireAgent(of: node)
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: coordinator.config.maxBodyBytes)
+            } catch {
+                throw APIError(
+                    .contentTooLarge,
+                    "too-large",
+                    "the report exceeds \(coordinator.config.maxBodyBytes) bytes"
+                )
+            }
+            let report: AgentReport
+            do {
+                report = try JSONDecoder().decode(AgentReport.self, from: Data(buffer: body))
+            } catch {
+                throw APIError.badRequest("the report is not valid JSON for this API version: \(Self.describe(error))")
+            }
+            guard report.node == node else {
+                throw APIError.forbidden("a report for \(report.node) cannot be posted as \(node)")
+            }
+            let outcome = try ReportIngest(store: coordinator.store, probeWindow: coordinator.config.probeInterval * 2)
+                .ingest(report, at: coordinator.now())
+            requests.increment()
+            rejected.increment(by: Int64(outcome.errors))
+            return try Self.json(
+                [
+                    "registered": outcome.registered, "updated": outcome.updated, "listedOnly": outcome.listedOnly,
+                    "errors": outcome.errors,
+                ]
+            )
+        }
+
+        router.get("/v1/audit") { _, context -> Response in
+            try context.requireAdmin()
+            let (view, input) = try snapshot()
+            return try Self.json(AuditResponse(risks: ClusterAudit.risks(in: view, input).map(RiskJSON.init)))
+        }
+
+        router.get("/v1/vms") { request, context -> Response in
+            try context.requireAdmin()
+            let (view, input) = try snapshot()
+            let risks = ClusterAudit.risks(in: view, input)
+            let byVM = Dictionary(grouping: risks.filter { $0.vmID != nil }, by: { $0.vmID })
+            let stranded = ClusterAudit.strandedVMs(risks)
+            let nodeFilter = request.uri.queryParameters.get("node")
+            let onlyStranded = request.uri.queryParameters.get("stranded") == "true"
+            let rows = input.vms
+                .filter { nodeFilter == nil || $0.owner.rawValue == nodeFilter }
+                .filter { !onlyStranded || stranded.contains($0.id) }
+                .map { vm in
+                    VMSummaryJSON(
+                        name: vm.name,
+                        id: vm.id.rawValue,
+                        owner: vm.owner.rawValue,
+                        state: vm.state.rawValue,
+                        highlyAvailable: view.isHighlyAvailable(vm),
+                        stranded: stranded.contains(vm.id),
+                        epoch: vm.ownership.epoch.rawValue,
+                        checkpoints: vm.checkpoints.count,
+                        risks: Array(Set((byVM[vm.id] ?? []).map(\.code.rawValue))).sorted()
+                    )
+                }
+            return try Self.json(rows)
+        }
+
+        router.get("/v1/volumes") { _, context -> Response in
+            try context.requireAdmin()
+            let (view, _) = try snapshot()
+            let rows = view.volumes.values.sorted { ($0.name, $0.id) < ($1.name, $1.id) }.map { volume in
+                let mounts = view.mounts[volume.id] ?? [:]
+                let verified = mounts.values.filter {
+                    $0.isVerified(at: view.now, probeInterval: view.settings.probeInterval)
+                }.map(\.node.rawValue).sorted()
+                return VolumeJSON(
+                    id: volume.id.rawValue,
+                    name: volume.name,
+                    reachableFrom: verified,
+                    kind: verified.count >= 2 ? "shared" : "local",
+                    reportedBy: mounts.keys.map(\.rawValue).sorted()
+                )
+            }
+            return try Self.json(rows)
+        }
+
+        return router
+    }
+
+    private func snapshot() throws -> (ClusterView, AuditInput) {
+        let snapshot = try coordinator.store.snapshot()
+        return (ClusterView(snapshot, now: coordinator.now(), settings: coordinator.settings), AuditInput(snapshot))
+    }
+
+    static func json(_ value: some Encodable) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = try encoder.encode(value)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: body))
+        )
+    }
+
+    /// A decoding error without the coordinator's internals.
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): "missing field '\(key.stringValue)'"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+        case DecodingError.dataCorrupted: "malformed JSON"
+        default: "unreadable body"
+        }
+    }
+}
+
+extension StoreError: HTTPResponseError {
+    public var status: HTTPResponse.Status { code == .unavailable ? .serviceUnavailable : .conflict }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        try APIError(status, code.rawValue, message).response(from: request, context: context)
+    }
+}

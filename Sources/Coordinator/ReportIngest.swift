@@ -1,0 +1,156 @@
+import ChainModel
+import ClusterAPI
+import ClusterStore
+
+/// Turns an agent's report into store writes.
+///
+/// Inventories never move a VM: a VM the cluster does not know is registered to the reporting node; a known VM's
+/// inventory is taken only from its owner; any other node listing it is recorded as a listing
+/// (`registered-on-non-owner`). A VM entry that cannot be understood becomes an inventory error for that VM; the rest
+/// still arrives.
+struct ReportIngest {
+    let store: ClusterStore
+    let probeWindow: Duration
+
+    struct Outcome: Sendable {
+        var registered = 0
+        var updated = 0
+        var listedOnly = 0
+        var errors = 0
+    }
+
+    func ingest(_ report: AgentReport, at now: Timestamp) throws -> Outcome {
+        let node = NodeName(report.node)
+        guard let driver = InventoryDriver(rawValue: report.driver) else {
+            throw APIError.badRequest("driver must be hyperv-json or libvirt, got '\(report.driver)'")
+        }
+        try store.recordReport(node: node, driver: driver, memoryMiB: report.memoryMiB, at: now)
+        let volumes = report.volumes.map { volume in
+            VolumeReport(
+                volume: Volume(id: VolumeID(volume.id), name: volume.name),
+                mountPath: volume.mountPath,
+                filesystemType: volume.filesystemType,
+                probeWritten: volume.probeWritten,
+                probeRead: volume.probeRead
+            )
+        }
+        try store.recordVolumes(of: node, volumes, probeWindow: probeWindow, at: now)
+        let knownVolumes = Set(report.volumes.map(\.id))
+
+        var outcome = Outcome()
+        var errors = report.inventoryErrors.map { (vm: $0.vm, message: $0.message) }
+        let owners = try store.owners(of: report.vms.map { VMID($0.id) })
+        var listed: [VMID] = []
+        for entry in report.vms {
+            let id = VMID(entry.id)
+            listed.append(id)
+            if let owner = owners[id], owner != node {
+                outcome.listedOnly += 1
+                continue
+            }
+            do {
+                let vm = try Self.model(entry, node: node, knownVolumes: knownVolumes)
+                try store.saveInventory(of: vm, at: now)
+                if owners[id] == nil { outcome.registered += 1 } else { outcome.updated += 1 }
+            } catch let error as StoreError {
+                errors.append((vm: entry.name, message: error.message))
+            } catch let error as InventoryEntryError {
+                errors.append((vm: entry.name, message: error.message))
+            }
+        }
+        outcome.errors = errors.count
+        try store.saveListings(of: node, vms: listed, at: now)
+        try store.saveInventoryErrors(of: node, errors, at: now)
+        try store.recordDiscoveredDisks(
+            of: node,
+            report.discoveredDisks.map { (VolumeID($0.volumeId), $0.relativePath, $0.path) },
+            at: now
+        )
+        return outcome
+    }
+
+    struct InventoryEntryError: Error {
+        var message: String
+    }
+
+    /// The model of one reported VM, or why it cannot be read.
+    static func model(_ entry: ReportedVM, node: NodeName, knownVolumes: Set<String>) throws -> VM {
+        guard !entry.id.isEmpty else { throw InventoryEntryError(message: "the VM has no id") }
+        guard let state = PowerState(rawValue: entry.state) else {
+            throw InventoryEntryError(message: "state '\(entry.state)' is not Running, Off, Saved or Paused")
+        }
+        guard entry.memoryMiB >= 0 else { throw InventoryEntryError(message: "memoryMiB is negative") }
+        let files = try entry.files.map { file -> VMFile in
+            guard let kind = FileKind(rawValue: file.kind) else {
+                throw InventoryEntryError(message: "file '\(file.path)' has unknown kind '\(file.kind)'")
+            }
+            let format = try file.format.map { raw -> DiskFormat in
+                guard let format = DiskFormat(rawValue: raw) else {
+                    throw InventoryEntryError(message: "file '\(file.path)' has unknown format '\(raw)'")
+                }
+                return format
+            }
+            let problem = try file.problem.map { raw -> FileProblem in
+                guard let problem = FileProblem(rawValue: raw) else {
+                    throw InventoryEntryError(message: "file '\(file.path)' has unknown problem '\(raw)'")
+                }
+                return problem
+            }
+            let location: FileLocation
+            switch (file.volumeId, file.relativePath) {
+            case (let volume?, let relative?):
+                guard knownVolumes.contains(volume) else {
+                    throw InventoryEntryError(
+                        message: "file '\(file.path)' names volume \(volume), which this report does not list"
+                    )
+                }
+                location = .volume(VolumeID(volume), relativePath: relative)
+            case (nil, nil):
+                location = .nodeLocal(node, absolutePath: file.path)
+            default:
+                throw InventoryEntryError(
+                    message: "file '\(file.path)' gives a volume without a relative path, or the reverse"
+                )
+            }
+            guard file.size >= 0 else { throw InventoryEntryError(message: "file '\(file.path)' has a negative size") }
+            return VMFile(
+                location: location,
+                path: file.path,
+                kind: kind,
+                format: format,
+                size: file.size,
+                identifier: file.identifier,
+                checkpoint: file.checkpointId.map(CheckpointID.init(rawValue:)),
+                problem: problem,
+                problemDetail: file.problemDetail
+            )
+        }
+        let chains = try entry.chains.map { chain -> DiskChain in
+            let elements = try chain.files.map { index -> FileLocation in
+                guard files.indices.contains(index) else {
+                    throw InventoryEntryError(message: "a chain names file #\(index), which is not in the file list")
+                }
+                return files[index].location
+            }
+            return DiskChain(checkpoint: chain.checkpointId.map(CheckpointID.init(rawValue:)), elements: elements)
+        }
+        return VM(
+            id: VMID(entry.id),
+            name: entry.name,
+            ownership: Ownership(owner: node, epoch: .initial),
+            state: state,
+            highlyAvailable: entry.highlyAvailable,
+            memoryMiB: entry.memoryMiB,
+            checkpoints: entry.checkpoints.map {
+                Checkpoint(
+                    id: CheckpointID($0.id),
+                    name: $0.name,
+                    parent: $0.parentId.map(CheckpointID.init(rawValue:)),
+                    created: $0.created.map { Timestamp(millisecondsSinceEpoch: $0) }
+                )
+            },
+            files: files,
+            chains: chains
+        )
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import ClusterStore
+import Coordinator
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// `chainkeeperd coordinator --config FILE`: the cluster service.
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run the coordinator: the cluster database and the HTTP API agents and admins use."
+    )
+
+    @Option(help: "The coordinator's config file (YAML or JSON).")
+    var config: String
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        let logger = Logger(label: "chainkeeperd.coordinator")
+        let loaded: (config: CoordinatorConfig, warnings: [String])
+        do {
+            loaded = try CoordinatorConfig.load(path: config, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            FileHandle.standardError.write(Data("chainkeeperd: \(error.message)\n".utf8))
+            throw ExitCode.failure
+        }
+        for warning in loaded.warnings { logger.warning("\(warning)") }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let coordinator: Coordinator
+        do {
+            coordinator = try Coordinator(config: loaded.config, metrics: registry)
+        } catch {
+            FileHandle.standardError.write(Data("chainkeeperd: \(error.message)\n".utf8))
+            throw ExitCode.failure
+        }
+        logger.notice(
+            "coordinator listening on http://\(loaded.config.listenHost):\(loaded.config.listenPort) with plain HTTP: bearer tokens cross the network in clear, keep it on loopback or a trusted network"
+        )
+        let group = ServiceGroup(
+            services: [coordinator.application(logger: logger)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        try await group.run()
+        logger.notice("coordinator stopped")
+    }
+}

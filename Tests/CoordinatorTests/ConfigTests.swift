@@ -1,0 +1,52 @@
+import Coordinator
+import Foundation
+import Testing
+
+@Suite struct ConfigTests {
+    static var exampleConfig: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+            .appendingPathComponent("deploy/examples/coordinator.yaml").path
+    }
+
+    @Test func theDeployedExampleParsesWithEveryKey() throws {
+        let (config, warnings) = try CoordinatorConfig.load(path: Self.exampleConfig, environment: [:])
+        #expect(warnings.isEmpty, "\(warnings)")
+        #expect(config.listenHost == "127.0.0.1")
+        #expect(config.listenPort == 7400)
+        #expect(config.agentTokens["node3"]?.count == 2, "a list of tokens during rotation")
+        #expect(config.agentTokens["node1"] == ["change-me-node1-token"])
+        #expect(config.inventoryMaxAge == .seconds(300))
+        #expect(config.leaseTTL == .seconds(10))
+    }
+
+    @Test func jsonIsValidYAMLAndEnvironmentOverridesScalars() throws {
+        let json = #"{"dataDir": "/tmp/x", "listen": "0.0.0.0:9000", "leaseTTL": "3s", "extra": true}"#
+        let (config, warnings) = try CoordinatorConfig.parse(
+            json,
+            source: "test.json",
+            environment: ["CHAINKEEPERD_LEASE_TTL": "500ms", "CHAINKEEPERD_LISTEN": "127.0.0.1:7401"]
+        )
+        #expect(config.leaseTTL == .milliseconds(500))
+        #expect(config.listenPort == 7401)
+        #expect(warnings.contains("unknown key 'extra' in test.json ignored"))
+        #expect(warnings.contains { $0.contains("no adminTokens") })
+    }
+
+    @Test(arguments: [
+        ("listen: nowhere\ndataDir: /x", "listen must be host:port"),
+        ("dataDir: /x\nleaseTTL: soon", "leaseTTL must be a duration"),
+        ("listen: 1.2.3.4:70000\ndataDir: /x", "listen must be host:port"),
+        ("dataDir: /x\nagentTokens: [a, b]", "agentTokens must map node names"),
+        ("leaseTTL: 10s", "dataDir is required"),
+        ("- just\n- a list", "is not a map"),
+        ("dataDir: [unclosed", "not valid YAML"),
+    ])
+    func badValuesAreClearErrors(text: String, expected: String) {
+        #expect {
+            try CoordinatorConfig.parse(text, source: "c.yaml", environment: [:])
+        } throws: { error in
+            (error as? ConfigError)?.message.contains(expected) == true
+        }
+    }
+}
