@@ -85,3 +85,150 @@ public struct VolumeJSON: Codable, Sendable, Hashable {
         self.reportedBy = reportedBy
     }
 }
+
+/// One row of `nodes --json`.
+public struct NodeJSON: Codable, Sendable, Hashable {
+    public var name: String
+    public var state: String
+    /// Seconds until the node's lease runs out as the coordinator counts it (negative once it has);
+    /// null before the first heartbeat.
+    public var leaseExpiresIn: Double?
+    public var driver: String?
+    public var vmCount: Int
+    public var memoryUsedMiB: Int
+    public var memoryMiB: Int?
+
+    public init(
+        name: String,
+        state: String,
+        leaseExpiresIn: Double?,
+        driver: String?,
+        vmCount: Int,
+        memoryUsedMiB: Int,
+        memoryMiB: Int?
+    ) {
+        self.name = name
+        self.state = state
+        self.leaseExpiresIn = leaseExpiresIn
+        self.driver = driver
+        self.vmCount = vmCount
+        self.memoryUsedMiB = memoryUsedMiB
+        self.memoryMiB = memoryMiB
+    }
+}
+
+/// `vm show --json`: `name, id, owner, epoch, state, highlyAvailable, snapshots, files` (SPEC §7).
+public struct VMDetailJSON: Codable, Sendable, Hashable {
+    public struct Snapshot: Codable, Sendable, Hashable {
+        public var id: String
+        public var name: String
+        public var parentId: String?
+        public var created: Int64?
+        public var children: [Snapshot]
+    }
+
+    public struct File: Codable, Sendable, Hashable {
+        public var path: String
+        public var kind: String
+        public var volume: String?
+        public var volumeId: String?
+        public var format: String?
+        public var size: Int64
+        public var snapshotId: String?
+        public var identifier: String?
+        public var problem: String?
+        /// Nodes that reach the file now (its volume mounted and probed there).
+        public var reachableFrom: [String]
+    }
+
+    public struct Chain: Codable, Sendable, Hashable {
+        public var snapshotId: String?
+        public var paths: [String]
+    }
+
+    public var name: String
+    public var id: String
+    public var owner: String
+    public var epoch: Int64
+    public var state: String
+    public var highlyAvailable: Bool
+    public var snapshots: [Snapshot]
+    public var files: [File]
+    public var chains: [Chain]
+    public var risks: [RiskJSON]
+
+    public init(
+        name: String,
+        id: String,
+        owner: String,
+        epoch: Int64,
+        state: String,
+        highlyAvailable: Bool,
+        snapshots: [Snapshot],
+        files: [File],
+        chains: [Chain],
+        risks: [RiskJSON]
+    ) {
+        self.name = name
+        self.id = id
+        self.owner = owner
+        self.epoch = epoch
+        self.state = state
+        self.highlyAvailable = highlyAvailable
+        self.snapshots = snapshots
+        self.files = files
+        self.chains = chains
+        self.risks = risks
+    }
+}
+
+extension VMDetailJSON {
+    /// The detail of `vm` as the engine sees it in `view`, with the risks that name it.
+    public init(_ vm: VM, view: ClusterView, risks: [Risk]) {
+        let tree = (try? CheckpointTree(vm.checkpoints))
+        func node(_ id: CheckpointID) -> Snapshot? {
+            guard let checkpoint = tree?.checkpoints[id] else { return nil }
+            return Snapshot(
+                id: id.rawValue,
+                name: checkpoint.name,
+                parentId: checkpoint.parent?.rawValue,
+                created: checkpoint.created?.millisecondsSinceEpoch,
+                children: (tree?.children[id] ?? []).compactMap(node)
+            )
+        }
+        let paths = Dictionary(vm.files.map { ($0.location, $0.path) }, uniquingKeysWith: { first, _ in first })
+        self.init(
+            name: vm.name,
+            id: vm.id.rawValue,
+            owner: vm.owner.rawValue,
+            epoch: vm.ownership.epoch.rawValue,
+            state: vm.state.rawValue,
+            highlyAvailable: view.isHighlyAvailable(vm),
+            snapshots: (tree?.roots ?? []).compactMap(node),
+            files: vm.files.map { file in
+                let reach =
+                    file.location.volume.map { volume in
+                        (view.mounts[volume] ?? [:]).values
+                            .filter { $0.isVerified(at: view.now, probeInterval: view.settings.probeInterval) }
+                            .map(\.node.rawValue).sorted()
+                    } ?? []
+                return File(
+                    path: file.path,
+                    kind: file.kind.rawValue,
+                    volume: file.location.volume.map { view.volumes[$0]?.name ?? $0.rawValue },
+                    volumeId: file.location.volume?.rawValue,
+                    format: file.format?.rawValue,
+                    size: file.size,
+                    snapshotId: file.checkpoint?.rawValue,
+                    identifier: file.identifier,
+                    problem: file.problem?.rawValue,
+                    reachableFrom: file.location.volume == nil ? [vm.owner.rawValue] : reach
+                )
+            },
+            chains: vm.chains.map {
+                Chain(snapshotId: $0.checkpoint?.rawValue, paths: $0.elements.map { paths[$0] ?? $0.key })
+            },
+            risks: risks.filter { $0.vmID == vm.id }.map(RiskJSON.init)
+        )
+    }
+}

@@ -136,6 +136,44 @@ struct CoordinatorRoutes: Sendable {
             return try Self.json(rows)
         }
 
+        router.get("/v1/nodes") { _, context -> Response in
+            try context.requireAdmin()
+            let (view, _) = try snapshot()
+            let ttl = Double(coordinator.config.leaseTTL.wholeMilliseconds) / 1000
+            let rows = view.nodes.values.sorted { $0.name < $1.name }.map { node in
+                let load = view.load[node.name]
+                return NodeJSON(
+                    name: node.name.rawValue,
+                    state: node.state.rawValue,
+                    leaseExpiresIn: node.lastHeartbeatAt.map {
+                        ttl - Double(view.now.since($0).wholeMilliseconds) / 1000
+                    },
+                    driver: node.driver?.rawValue,
+                    vmCount: load?.vmCount ?? 0,
+                    memoryUsedMiB: load?.memoryUsedMiB ?? 0,
+                    memoryMiB: node.memoryMiB
+                )
+            }
+            return try Self.json(rows)
+        }
+
+        router.get("/v1/vms/{vm}") { _, context -> Response in
+            try context.requireAdmin()
+            let key = try context.parameters.require("vm")
+            let (view, input) = try snapshot()
+            let byID = input.vms.filter { $0.id.rawValue == key }
+            let matches = byID.isEmpty ? input.vms.filter { $0.name == key } : byID
+            guard let vm = matches.first else { throw APIError.notFound("no VM is named or identified '\(key)'") }
+            guard matches.count == 1 else {
+                throw APIError(
+                    .conflict,
+                    "ambiguous",
+                    "\(matches.count) VMs are named '\(key)'; use an id: \(matches.map(\.id.rawValue).joined(separator: ", "))"
+                )
+            }
+            return try Self.json(VMDetailJSON(vm, view: view, risks: ClusterAudit.risks(in: view, input)))
+        }
+
         return router
     }
 

@@ -9,6 +9,9 @@ struct Chainkeeper: AsyncParsableCommand {
         commandName: "chainkeeper",
         abstract: "Inspect and move highly available VMs together with their whole snapshot chains.",
         version: ChainkeeperVersion.current,
-        subcommands: [InspectCommand.self, VolumeCommand.self]
+        subcommands: [
+            InspectCommand.self, VolumeCommand.self, NodesCommand.self, VolumesCommand.self, VMsCommand.self,
+            VMCommand.self, AuditCommand.self,
+        ]
     )
 }

@@ -1,0 +1,95 @@
+import ArgumentParser
+import AsyncHTTPClient
+import ClusterAPI
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+/// The options every command that talks to the coordinator takes (SPEC §7).
+struct CoordinatorOptions: ParsableArguments {
+    @Option(help: "Coordinator URL, or several separated by commas (env CHAINKEEPER_URL).")
+    var coordinator: String?
+
+    @Option(help: "Admin token (env CHAINKEEPER_TOKEN).")
+    var token: String?
+
+    @Flag(help: "Print one JSON document on stdout.")
+    var json = false
+
+    var urls: [String] {
+        let value = coordinator ?? ProcessInfo.processInfo.environment["CHAINKEEPER_URL"] ?? "http://127.0.0.1:7400"
+        return value.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty
+        }
+    }
+
+    var bearer: String? { token ?? ProcessInfo.processInfo.environment["CHAINKEEPER_TOKEN"] }
+
+    /// GETs `path` from the first coordinator that answers and decodes the body.
+    ///
+    /// A 404 exits 4; any other failure exits 1 with the coordinator's message.
+    func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {
+        // A refused connection should fail at once, not be retried until the request deadline.
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(5)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            let value = try await get(path, as: type, using: client)
+            try await client.shutdown()
+            return value
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    private func get<T: Decodable>(_ path: String, as type: T.Type, using client: HTTPClient) async throws -> T {
+        var lastFailure = "no coordinator URL given"
+        for base in urls {
+            var request = HTTPClientRequest(url: base + path)
+            if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
+            let response: HTTPClientResponse
+            do {
+                response = try await client.execute(request, timeout: .seconds(60))
+            } catch {
+                lastFailure = "cannot reach the coordinator at \(base): \(error)"
+                continue
+            }
+            let body = try await response.body.collect(upTo: 256 << 20)
+            let data = Data(buffer: body)
+            guard response.status == .ok else {
+                let message =
+                    (try? JSONDecoder().decode(ErrorBody.self, from: data))?.error.message
+                    ?? "HTTP \(response.status.code)"
+                printError(message)
+                throw response.status == .notFound ? ExitCode(4) : ExitCode.failure
+            }
+            do {
+                return try JSONDecoder().decode(T.self, from: data)
+            } catch {
+                printError("the coordinator at \(base) answered something this CLI cannot read: \(error)")
+                throw ExitCode.failure
+            }
+        }
+        printError(lastFailure)
+        throw ExitCode.failure
+    }
+
+    /// Prints `value` as JSON when `--json` was given; returns whether it did.
+    func printJSON(_ value: some Encodable) throws -> Bool {
+        guard json else { return false }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        return true
+    }
+}
+
+/// Path segments are percent-encoded, so VM names with slashes or quotes travel as data.
+func pathSegment(_ text: String) -> String {
+    var allowed = CharacterSet.alphanumerics
+    allowed.insert(charactersIn: "-._~")
+    return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+}
