@@ -159,7 +159,9 @@ struct CoordinatorRoutes: Sendable {
 
         router.get("/v1/vms/{vm}") { _, context -> Response in
             try context.requireAdmin()
-            let key = try context.parameters.require("vm")
+            // Path parameters arrive percent-encoded; names are data and may hold any character.
+            let raw = try context.parameters.require("vm")
+            let key = raw.removingPercentEncoding ?? raw
             let (view, input) = try snapshot()
             let byID = input.vms.filter { $0.id.rawValue == key }
             let matches = byID.isEmpty ? input.vms.filter { $0.name == key } : byID

@@ -119,6 +119,24 @@ import Testing
         }
     }
 
+    @Test(arguments: [#"web'); DROP TABLE vm;--"#, "a/b c?d#e", "ünï ✓"])
+    func vmShowFindsHostileNamesAsData(name: String) async throws {
+        let live = try LiveCoordinator()
+        try await live.test { client in
+            let port = try #require(client.port)
+            var vm = LiveCoordinator.vm("x", node: "node1")
+            vm.name = name
+            _ = try await LiveCoordinator.post(
+                LiveCoordinator.report("node1", vms: [vm], read: []),
+                as: LiveCoordinator.agentToken("node1"),
+                client: client
+            )
+            let show = try await Self.run(["vm", "show", name, "--json"], port: port)
+            #expect(show.status == 0, "\(show.err)")
+            #expect((try? JSONDecoder().decode(VMDetailJSON.self, from: Data(show.out.utf8)))?.name == name)
+        }
+    }
+
     @Test func refusedAndUnreachableCoordinatorsAreClearFailures() async throws {
         let live = try LiveCoordinator()
         try await live.test { client in
