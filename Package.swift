@@ -65,6 +65,11 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "Agent",
+            dependencies: ["ChainModel", "DiskFormats", "DiskAccess", "ClusterAPI"],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "chainkeeper",
             dependencies: [
@@ -72,6 +77,7 @@ let package = Package(
                 "DiskFormats",
                 "DiskAccess",
                 "ClusterAPI",
+                "Agent",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -134,6 +140,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: ["Agent", "ClusterAPI", "DiskAccess", "DiskFormats"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "ChainModelTests", dependencies: ["ChainModel"], swiftSettings: strictSettings),

@@ -4,24 +4,39 @@ import Foundation
 import Glibc
 #endif
 
-/// The `.chainkeeper-volume` marker at a volume's root (SPEC §3).
-struct VolumeMarker: Codable, Equatable {
-    static let fileName = ".chainkeeper-volume"
+/// The `.chainkeeper-volume` marker at a volume's root (SPEC §3): `{"id": "<uuid>", "name": "<name>"}`.
+public struct VolumeMarker: Codable, Hashable, Sendable {
+    public static let fileName = ".chainkeeper-volume"
 
-    var id: String
-    var name: String
+    public var id: String
+    public var name: String
 
-    struct WriteError: Error {
-        var message: String
+    public init(id: String, name: String) {
+        self.id = id
+        self.name = name
     }
 
-    static func isValidName(_ name: String) -> Bool {
+    public struct WriteError: Error {
+        public var message: String
+    }
+
+    public static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 255
             && !name.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 
+    /// The marker in `directory`, or nil if there is none or it cannot be read as one.
+    public static func read(in directory: String) -> VolumeMarker? {
+        let path = (directory as NSString).appendingPathComponent(fileName)
+        guard let data = FileManager.default.contents(atPath: path), data.count <= 64 * 1024,
+            let marker = try? JSONDecoder().decode(VolumeMarker.self, from: data),
+            !marker.id.isEmpty, isValidName(marker.name)
+        else { return nil }
+        return marker
+    }
+
     /// Writes the marker into `directory`, refusing to replace one; returns the marker's path.
-    func write(into directory: String) throws(WriteError) -> String {
+    public func write(into directory: String) throws(WriteError) -> String {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw WriteError(message: "\(directory) is not a directory")

@@ -1,0 +1,117 @@
+import ChainModel
+import ClusterAPI
+import DiskAccess
+import DiskFormats
+import Foundation
+
+/// Builds a VM's file set (SPEC §4): configuration, runtime, guest and saved state, every checkpoint's configuration
+/// and memory, and every element of every chain reachable from the VM's and its checkpoints' disks, walked through the
+/// real headers, never trusted from the inventory alone.
+///
+/// Each file gets its volume, relative path, kind, size, format and identity.
+public struct FileSetBuilder {
+    public var volumes: [LocalVolume]
+    public var pathMap: PathMap
+
+    public init(volumes: [LocalVolume], pathMap: PathMap = PathMap()) {
+        self.volumes = volumes
+        self.pathMap = pathMap
+    }
+
+    public func build(_ vm: InventoryVM) -> ReportedVM {
+        var files: [ReportedFile] = []
+        var index: [String: Int] = [:]
+
+        @discardableResult
+        func add(_ path: String, kind: FileKind, checkpoint: String?, link: ChainLink? = nil) -> Int {
+            let normalized = LocalPath.normalize(path)
+            if let existing = index[normalized] { return existing }
+            var file = ReportedFile(path: normalized, kind: kind.rawValue, checkpointId: checkpoint)
+            if let (volume, relative) = VolumeDiscovery.locate(normalized, in: volumes) {
+                file.volumeId = volume.marker.id
+                file.relativePath = relative
+            }
+            var status = stat()
+            if stat(normalized, &status) == 0 {
+                file.size = Int64(status.st_size)
+            } else {
+                file.problem = FileProblem.missing.rawValue
+                file.problemDetail = "\(normalized) does not exist"
+            }
+            if let link {
+                file.format = link.info.format.rawValue
+                file.identifier = link.info.identifierText
+            }
+            files.append(file)
+            index[normalized] = files.count - 1
+            return files.count - 1
+        }
+
+        func mark(_ path: String, _ problem: FileProblem, _ detail: String) {
+            guard let position = index[LocalPath.normalize(path)], files[position].problem == nil else { return }
+            files[position].problem = problem.rawValue
+            files[position].problemDetail = detail
+        }
+
+        let roots = volumes.map(\.canonicalRoot)
+        var chains: [ReportedChain] = []
+        func walk(_ disk: String, checkpoint: String?) {
+            let directory = LocalPath.directory(of: LocalPath.normalize(disk))
+            let onVolume = VolumeDiscovery.locate(disk, in: volumes) != nil
+            let resolver = ChainResolver(
+                fileSystem: LocalFileSystem(),
+                allowedRoots: onVolume ? roots : roots + [VolumeDiscovery.realPath(directory) ?? directory],
+                pathMap: pathMap
+            )
+            let chain = resolver.resolve(LocalPath.normalize(disk))
+            guard !chain.links.isEmpty else {
+                let position = add(disk, kind: .disk, checkpoint: checkpoint)
+                if let error = chain.error, files[position].problem == nil || error.code != .fileMissing {
+                    files[position].problem = problemCode(error.code).rawValue
+                    files[position].problemDetail = error.message
+                }
+                chains.append(ReportedChain(checkpointId: checkpoint, files: [position]))
+                return
+            }
+            let positions = chain.links.enumerated().map { offset, link in
+                add(link.path, kind: .disk, checkpoint: offset == 0 ? checkpoint : nil, link: link)
+            }
+            if let error = chain.error { mark(error.path, problemCode(error.code), error.message) }
+            chains.append(ReportedChain(checkpointId: checkpoint, files: positions))
+        }
+
+        for (path, kind) in [
+            (vm.configurationPath, FileKind.configuration), (vm.runtimeStatePath, .runtimeState),
+            (vm.guestStatePath, .guestState),
+        ] {
+            if let path { add(path, kind: kind, checkpoint: nil) }
+        }
+        for disk in vm.disks { walk(disk, checkpoint: nil) }
+        for snapshot in vm.snapshots {
+            if let path = snapshot.configurationPath { add(path, kind: .configuration, checkpoint: snapshot.id) }
+            if let path = snapshot.memoryPath { add(path, kind: .memory, checkpoint: snapshot.id) }
+            if let path = snapshot.savedStatePath { add(path, kind: .savedState, checkpoint: snapshot.id) }
+            for disk in snapshot.disks { walk(disk, checkpoint: snapshot.id) }
+        }
+        return ReportedVM(
+            id: vm.id,
+            name: vm.name,
+            state: vm.state,
+            highlyAvailable: vm.highlyAvailable,
+            memoryMiB: vm.memoryMiB,
+            checkpoints: vm.snapshots.map {
+                ReportedCheckpoint(id: $0.id, name: $0.name, parentId: $0.parentId, created: $0.created)
+            },
+            files: files,
+            chains: chains
+        )
+    }
+
+    private func problemCode(_ code: ChainError.Code) -> FileProblem {
+        switch code {
+        case .fileMissing: .missing
+        case .chainBroken: .chainBroken
+        case .diskNeedsLogReplay: .needsLogReplay
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import ClusterAPI
+import Foundation
+
+/// One VM of a `hyperv-json` inventory (SPEC §4), paths as the agent sees them.
+public struct InventoryVM: Sendable, Hashable {
+    public struct Snapshot: Sendable, Hashable {
+        public var id: String
+        public var name: String
+        public var parentId: String?
+        /// Milliseconds since the Unix epoch.
+        public var created: Int64?
+        public var configurationPath: String?
+        public var memoryPath: String?
+        public var savedStatePath: String?
+        public var disks: [String]
+
+        public init(
+            id: String,
+            name: String,
+            parentId: String?,
+            created: Int64?,
+            configurationPath: String?,
+            memoryPath: String?,
+            savedStatePath: String?,
+            disks: [String]
+        ) {
+            self.id = id
+            self.name = name
+            self.parentId = parentId
+            self.created = created
+            self.configurationPath = configurationPath
+            self.memoryPath = memoryPath
+            self.savedStatePath = savedStatePath
+            self.disks = disks
+        }
+    }
+
+    public var id: String
+    public var name: String
+    public var state: String
+    public var highlyAvailable: Bool
+    public var memoryMiB: Int
+    public var configurationPath: String?
+    public var runtimeStatePath: String?
+    public var guestStatePath: String?
+    public var disks: [String]
+    public var snapshots: [Snapshot]
+
+    public init(
+        id: String,
+        name: String,
+        state: String,
+        highlyAvailable: Bool,
+        memoryMiB: Int,
+        configurationPath: String?,
+        runtimeStatePath: String?,
+        guestStatePath: String?,
+        disks: [String],
+        snapshots: [Snapshot]
+    ) {
+        self.id = id
+        self.name = name
+        self.state = state
+        self.highlyAvailable = highlyAvailable
+        self.memoryMiB = memoryMiB
+        self.configurationPath = configurationPath
+        self.runtimeStatePath = runtimeStatePath
+        self.guestStatePath = guestStatePath
+        self.disks = disks
+        self.snapshots = snapshots
+    }
+}
+
+/// Reads a `hyperv-json` export.
+///
+/// A malformed VM entry becomes an inventory error for that VM; the rest still arrives. Unknown fields are ignored.
+public enum HyperVInventory {
+    public struct FileError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func parse(_ data: Data) throws(FileError) -> (vms: [InventoryVM], errors: [ReportedInventoryError]) {
+        let root: [String: Any]
+        do {
+            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw FileError(description: "the inventory is not a JSON object")
+            }
+            root = object
+        } catch let error as FileError {
+            throw error
+        } catch {
+            throw FileError(description: "the inventory is not valid JSON (truncated or damaged?)")
+        }
+        guard (root["version"] as? Int) == 1 else {
+            throw FileError(description: "inventory version \(root["version"].map { "\($0)" } ?? "missing") is not 1")
+        }
+        guard let entries = root["vms"] as? [Any] else {
+            throw FileError(description: "the inventory has no vms array")
+        }
+        var vms: [InventoryVM] = []
+        var errors: [ReportedInventoryError] = []
+        for (index, entry) in entries.enumerated() {
+            let name = (entry as? [String: Any])?["name"] as? String
+            do {
+                vms.append(try vm(entry))
+            } catch let error as FileError {
+                errors.append(ReportedInventoryError(vm: name ?? "entry \(index)", message: error.description))
+            } catch {
+                errors.append(ReportedInventoryError(vm: name ?? "entry \(index)", message: "\(error)"))
+            }
+        }
+        return (vms, errors)
+    }
+
+    private static func vm(_ entry: Any) throws -> InventoryVM {
+        guard let object = entry as? [String: Any] else { throw FileError(description: "the entry is not an object") }
+        func string(_ key: String, in object: [String: Any] = object, required: Bool = false) throws -> String? {
+            switch object[key] {
+            case let value as String where !value.isEmpty: return value
+            case nil, is NSNull: if required { throw FileError(description: "\(key) is missing") } else { return nil }
+            default: throw FileError(description: "\(key) is not a non-empty string")
+            }
+        }
+        func paths(_ key: String, in object: [String: Any]) throws -> [String] {
+            guard let value = object[key], !(value is NSNull) else { return [] }
+            guard let list = value as? [String] else { throw FileError(description: "\(key) is not an array of paths") }
+            return list
+        }
+        guard let id = try string("id", required: true), let name = try string("name", required: true),
+            let state = try string("state", required: true)
+        else { throw FileError(description: "id, name and state are required") }
+        let snapshots = try (object["snapshots"] as? [Any] ?? []).map { raw -> InventoryVM.Snapshot in
+            guard let snapshot = raw as? [String: Any] else {
+                throw FileError(description: "a snapshot is not an object")
+            }
+            guard let snapshotID = try string("id", in: snapshot, required: true) else {
+                throw FileError(description: "a snapshot has no id")
+            }
+            let created = try string("created", in: snapshot).map { text -> Int64 in
+                guard let date = ISO8601DateFormatter().date(from: text) else {
+                    throw FileError(description: "snapshot \(snapshotID): created '\(text)' is not an ISO 8601 time")
+                }
+                return Int64(date.timeIntervalSince1970 * 1000)
+            }
+            return InventoryVM.Snapshot(
+                id: snapshotID,
+                name: try string("name", in: snapshot) ?? snapshotID,
+                parentId: try string("parentId", in: snapshot),
+                created: created,
+                configurationPath: try string("configurationPath", in: snapshot),
+                memoryPath: try string("memoryPath", in: snapshot),
+                savedStatePath: try string("savedStatePath", in: snapshot),
+                disks: try paths("disks", in: snapshot)
+            )
+        }
+        let memory = object["memoryMiB"] as? Int ?? 0
+        guard memory >= 0 else { throw FileError(description: "memoryMiB is negative") }
+        return InventoryVM(
+            id: id,
+            name: name,
+            state: state,
+            highlyAvailable: object["highlyAvailable"] as? Bool ?? true,
+            memoryMiB: memory,
+            configurationPath: try string("configurationPath"),
+            runtimeStatePath: try string("runtimeStatePath"),
+            guestStatePath: try string("guestStatePath"),
+            disks: try paths("disks", in: object),
+            snapshots: snapshots
+        )
+    }
+}
