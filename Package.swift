@@ -112,6 +112,8 @@ let package = Package(
             name: "chainkeeper-bench",
             dependencies: [
                 "ChainModel",
+                "ClusterStore",
+                "DecisionEngine",
                 "DiskFormats",
                 "DiskFormatsTesting",
                 "DiskAccess",

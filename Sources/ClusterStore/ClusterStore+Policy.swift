@@ -53,19 +53,21 @@ extension ClusterStore {
     /// Records which VMs a node's inventory lists, replacing its previous list.
     public func saveListings(of node: NodeName, vms: [VMID], at now: Timestamp) throws(StoreError) {
         try translatingErrors {
-            try writer.write { db in
-                try db.execute(sql: "DELETE FROM vm_listing WHERE node = ?", arguments: [node.rawValue])
-                // Entries that could not be registered (inventory errors) have no VM row to list.
-                let insert = try db.cachedStatement(
-                    sql: """
-                        INSERT OR IGNORE INTO vm_listing (vm_id, node, reported_at)
-                        SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM vm WHERE id = ?)
-                        """
-                )
-                for vm in vms {
-                    try insert.execute(arguments: [vm.rawValue, node.rawValue, now.databaseValue, vm.rawValue])
-                }
-            }
+            try writer.write { db in try Self.saveListings(of: node, vms: vms, at: now, in: db) }
+        }
+    }
+
+    static func saveListings(of node: NodeName, vms: [VMID], at now: Timestamp, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM vm_listing WHERE node = ?", arguments: [node.rawValue])
+        // Entries that could not be registered (inventory errors) have no VM row to list.
+        let insert = try db.cachedStatement(
+            sql: """
+                INSERT OR IGNORE INTO vm_listing (vm_id, node, reported_at)
+                SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM vm WHERE id = ?)
+                """
+        )
+        for vm in vms {
+            try insert.execute(arguments: [vm.rawValue, node.rawValue, now.databaseValue, vm.rawValue])
         }
     }
 
@@ -76,15 +78,22 @@ extension ClusterStore {
         at now: Timestamp
     ) throws(StoreError) {
         try translatingErrors {
-            try writer.write { db in
-                try db.execute(sql: "DELETE FROM inventory_error WHERE node = ?", arguments: [node.rawValue])
-                for error in errors {
-                    try db.execute(
-                        sql: "INSERT INTO inventory_error (node, vm_name, message, reported_at) VALUES (?, ?, ?, ?)",
-                        arguments: [node.rawValue, error.vm, error.message, now.databaseValue]
-                    )
-                }
-            }
+            try writer.write { db in try Self.saveInventoryErrors(of: node, errors, at: now, in: db) }
+        }
+    }
+
+    static func saveInventoryErrors(
+        of node: NodeName,
+        _ errors: [(vm: String?, message: String)],
+        at now: Timestamp,
+        in db: Database
+    ) throws {
+        try db.execute(sql: "DELETE FROM inventory_error WHERE node = ?", arguments: [node.rawValue])
+        for error in errors {
+            try db.execute(
+                sql: "INSERT INTO inventory_error (node, vm_name, message, reported_at) VALUES (?, ?, ?, ?)",
+                arguments: [node.rawValue, error.vm, error.message, now.databaseValue]
+            )
         }
     }
 

@@ -30,23 +30,33 @@ extension ClusterStore {
     ) throws(StoreError) {
         try translatingErrors {
             try writer.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO node (name, state, driver, memory_mib, registered_at, last_heartbeat_at,
-                                          last_inventory_at)
-                        VALUES (?, 'up', ?, ?, ?, ?, ?)
-                        ON CONFLICT(name) DO UPDATE SET
-                            driver = excluded.driver, memory_mib = excluded.memory_mib,
-                            last_heartbeat_at = excluded.last_heartbeat_at,
-                            last_inventory_at = excluded.last_inventory_at
-                        """,
-                    arguments: [
-                        node.rawValue, driver.rawValue, memoryMiB, now.databaseValue, now.databaseValue,
-                        now.databaseValue,
-                    ]
-                )
+                try Self.recordReport(node: node, driver: driver, memoryMiB: memoryMiB, at: now, in: db)
             }
         }
+    }
+
+    static func recordReport(
+        node: NodeName,
+        driver: InventoryDriver,
+        memoryMiB: Int?,
+        at now: Timestamp,
+        in db: Database
+    ) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO node (name, state, driver, memory_mib, registered_at, last_heartbeat_at,
+                                  last_inventory_at)
+                VALUES (?, 'up', ?, ?, ?, ?, ?)
+                ON CONFLICT(name) DO UPDATE SET
+                    driver = excluded.driver, memory_mib = excluded.memory_mib,
+                    last_heartbeat_at = excluded.last_heartbeat_at,
+                    last_inventory_at = excluded.last_inventory_at
+                """,
+            arguments: [
+                node.rawValue, driver.rawValue, memoryMiB, now.databaseValue, now.databaseValue,
+                now.databaseValue,
+            ]
+        )
     }
 
     /// Replaces the volumes a node reports.
@@ -61,73 +71,67 @@ extension ClusterStore {
     ) throws(StoreError) {
         try translatingErrors {
             try writer.write { db in
-                let oldest = (now - probeWindow).databaseValue
-                try db.execute(sql: "DELETE FROM volume_probe WHERE written_at < ?", arguments: [oldest])
-                let kept = volumes.map(\.volume.id.rawValue)
-                let placeholders = kept.map { _ in "?" }.joined(separator: ", ")
-                try db.execute(
-                    sql: "DELETE FROM volume_mount WHERE node = ?"
-                        + (kept.isEmpty ? "" : " AND volume_id NOT IN (\(placeholders))"),
-                    arguments: StatementArguments([node.rawValue] + kept)
-                )
-                for report in volumes {
-                    let id = report.volume.id.rawValue
-                    try db.execute(
-                        sql: """
-                            INSERT INTO volume (id, name, first_seen_at) VALUES (?, ?, ?)
-                            ON CONFLICT(id) DO UPDATE SET name = excluded.name
-                            """,
-                        arguments: [id, report.volume.name, now.databaseValue]
-                    )
-                    var verified = false
-                    for nonce in report.probeRead {
-                        let count = try Int.fetchOne(
-                            db,
-                            sql: "SELECT count(*) FROM volume_probe WHERE volume_id = ? AND nonce = ?",
-                            arguments: [id, nonce]
-                        )
-                        if (count ?? 0) > 0 { verified = true }
-                    }
-                    try db.execute(
-                        sql: """
-                            INSERT INTO volume_mount (volume_id, node, mount_path, fs_type, reported_at, last_probe_at)
-                            VALUES (?, ?, ?, ?, ?, ?)
-                            ON CONFLICT(volume_id, node) DO UPDATE SET
-                                mount_path = excluded.mount_path, fs_type = excluded.fs_type,
-                                reported_at = excluded.reported_at,
-                                last_probe_at = COALESCE(excluded.last_probe_at, volume_mount.last_probe_at)
-                            """,
-                        arguments: [
-                            id, node.rawValue, report.mountPath, report.filesystemType, now.databaseValue,
-                            verified ? now.databaseValue : nil,
-                        ]
-                    )
-                    if let nonce = report.probeWritten, (8...128).contains(nonce.count) {
-                        try db.execute(
-                            sql: """
-                                INSERT INTO volume_probe (volume_id, nonce, node, written_at) VALUES (?, ?, ?, ?)
-                                ON CONFLICT(volume_id, nonce) DO NOTHING
-                                """,
-                            arguments: [id, nonce, node.rawValue, now.databaseValue]
-                        )
-                    }
-                }
+                try Self.recordVolumes(of: node, volumes, probeWindow: probeWindow, at: now, in: db)
             }
         }
     }
 
-    /// The owners of the VMs the cluster already knows, among `ids`.
-    public func owners(of ids: [VMID]) throws(StoreError) -> [VMID: NodeName] {
-        try translatingErrors {
-            try writer.read { db in
-                var owners: [VMID: NodeName] = [:]
-                let statement = try db.cachedStatement(sql: "SELECT owner FROM vm WHERE id = ?")
-                for id in ids {
-                    if let owner = try String.fetchOne(statement, arguments: [id.rawValue]) {
-                        owners[id] = NodeName(owner)
-                    }
-                }
-                return owners
+    static func recordVolumes(
+        of node: NodeName,
+        _ volumes: [VolumeReport],
+        probeWindow: Duration,
+        at now: Timestamp,
+        in db: Database
+    ) throws {
+        let oldest = (now - probeWindow).databaseValue
+        try db.execute(sql: "DELETE FROM volume_probe WHERE written_at < ?", arguments: [oldest])
+        let kept = volumes.map(\.volume.id.rawValue)
+        let placeholders = kept.map { _ in "?" }.joined(separator: ", ")
+        try db.execute(
+            sql: "DELETE FROM volume_mount WHERE node = ?"
+                + (kept.isEmpty ? "" : " AND volume_id NOT IN (\(placeholders))"),
+            arguments: StatementArguments([node.rawValue] + kept)
+        )
+        for report in volumes {
+            let id = report.volume.id.rawValue
+            try db.execute(
+                sql: """
+                    INSERT INTO volume (id, name, first_seen_at) VALUES (?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET name = excluded.name
+                    """,
+                arguments: [id, report.volume.name, now.databaseValue]
+            )
+            var verified = false
+            for nonce in report.probeRead {
+                let count = try Int.fetchOne(
+                    db,
+                    sql: "SELECT count(*) FROM volume_probe WHERE volume_id = ? AND nonce = ?",
+                    arguments: [id, nonce]
+                )
+                if (count ?? 0) > 0 { verified = true }
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO volume_mount (volume_id, node, mount_path, fs_type, reported_at, last_probe_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(volume_id, node) DO UPDATE SET
+                        mount_path = excluded.mount_path, fs_type = excluded.fs_type,
+                        reported_at = excluded.reported_at,
+                        last_probe_at = COALESCE(excluded.last_probe_at, volume_mount.last_probe_at)
+                    """,
+                arguments: [
+                    id, node.rawValue, report.mountPath, report.filesystemType, now.databaseValue,
+                    verified ? now.databaseValue : nil,
+                ]
+            )
+            if let nonce = report.probeWritten, (8...128).contains(nonce.count) {
+                try db.execute(
+                    sql: """
+                        INSERT INTO volume_probe (volume_id, nonce, node, written_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(volume_id, nonce) DO NOTHING
+                        """,
+                    arguments: [id, nonce, node.rawValue, now.databaseValue]
+                )
             }
         }
     }
@@ -139,21 +143,28 @@ extension ClusterStore {
         at now: Timestamp
     ) throws(StoreError) {
         try translatingErrors {
-            try writer.write { db in
-                try db.execute(sql: "DELETE FROM discovered_disk WHERE node = ?", arguments: [node.rawValue])
-                let insert = try db.cachedStatement(
-                    sql: """
-                        INSERT OR IGNORE INTO discovered_disk (volume_id, relative_path, node, path, reported_at)
-                        SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM volume WHERE id = ?)
-                        """
-                )
-                for disk in disks {
-                    try insert.execute(arguments: [
-                        disk.volume.rawValue, disk.relativePath, node.rawValue, disk.path, now.databaseValue,
-                        disk.volume.rawValue,
-                    ])
-                }
-            }
+            try writer.write { db in try Self.recordDiscoveredDisks(of: node, disks, at: now, in: db) }
+        }
+    }
+
+    static func recordDiscoveredDisks(
+        of node: NodeName,
+        _ disks: [(volume: VolumeID, relativePath: String, path: String)],
+        at now: Timestamp,
+        in db: Database
+    ) throws {
+        try db.execute(sql: "DELETE FROM discovered_disk WHERE node = ?", arguments: [node.rawValue])
+        let insert = try db.cachedStatement(
+            sql: """
+                INSERT OR IGNORE INTO discovered_disk (volume_id, relative_path, node, path, reported_at)
+                SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM volume WHERE id = ?)
+                """
+        )
+        for disk in disks {
+            try insert.execute(arguments: [
+                disk.volume.rawValue, disk.relativePath, node.rawValue, disk.path, now.databaseValue,
+                disk.volume.rawValue,
+            ])
         }
     }
 }

@@ -19,7 +19,12 @@ public struct ClusterStore: Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             // After GRDB's WAL setup, which sets NORMAL on the writer connection.
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                // A whole node report is one transaction; a larger page cache keeps it from spilling
+                // dirty pages into the WAL before it commits.
+                try db.execute(sql: "PRAGMA cache_size = -65536")
+            }
             try Self.migrator.migrate(pool)
         } catch let error as DatabaseError {
             throw StoreError(
@@ -45,6 +50,9 @@ public struct ClusterStore: Sendable {
         }
         migrator.registerMigration(Migration003ProbesAndDiscoveredDisks.identifier) { db in
             try db.execute(sql: Migration003ProbesAndDiscoveredDisks.sql)
+        }
+        migrator.registerMigration(Migration004ForeignKeyIndexes.identifier) { db in
+            try db.execute(sql: Migration004ForeignKeyIndexes.sql)
         }
         return migrator
     }

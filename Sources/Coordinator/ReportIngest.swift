@@ -12,61 +12,41 @@ struct ReportIngest {
     let store: ClusterStore
     let probeWindow: Duration
 
-    struct Outcome: Sendable {
-        var registered = 0
-        var updated = 0
-        var listedOnly = 0
-        var errors = 0
-    }
-
-    func ingest(_ report: AgentReport, at now: Timestamp) throws -> Outcome {
+    func ingest(_ report: AgentReport, at now: Timestamp) throws -> ReportOutcome {
         let node = NodeName(report.node)
         guard let driver = InventoryDriver(rawValue: report.driver) else {
             throw APIError.badRequest("driver must be hyperv-json or libvirt, got '\(report.driver)'")
         }
-        try store.recordReport(node: node, driver: driver, memoryMiB: report.memoryMiB, at: now)
-        let volumes = report.volumes.map { volume in
-            VolumeReport(
-                volume: Volume(id: VolumeID(volume.id), name: volume.name),
-                mountPath: volume.mountPath,
-                filesystemType: volume.filesystemType,
-                probeWritten: volume.probeWritten,
-                probeRead: volume.probeRead
-            )
-        }
-        try store.recordVolumes(of: node, volumes, probeWindow: probeWindow, at: now)
         let knownVolumes = Set(report.volumes.map(\.id))
-
-        var outcome = Outcome()
         var errors = report.inventoryErrors.map { (vm: $0.vm, message: $0.message) }
-        let owners = try store.owners(of: report.vms.map { VMID($0.id) })
-        var listed: [VMID] = []
+        var vms: [VM] = []
         for entry in report.vms {
-            let id = VMID(entry.id)
-            listed.append(id)
-            if let owner = owners[id], owner != node {
-                outcome.listedOnly += 1
-                continue
-            }
             do {
-                let vm = try Self.model(entry, node: node, knownVolumes: knownVolumes)
-                try store.saveInventory(of: vm, at: now)
-                if owners[id] == nil { outcome.registered += 1 } else { outcome.updated += 1 }
-            } catch let error as StoreError {
-                errors.append((vm: entry.name, message: error.message))
+                vms.append(try Self.model(entry, node: node, knownVolumes: knownVolumes))
             } catch let error as InventoryEntryError {
                 errors.append((vm: entry.name, message: error.message))
             }
         }
-        outcome.errors = errors.count
-        try store.saveListings(of: node, vms: listed, at: now)
-        try store.saveInventoryErrors(of: node, errors, at: now)
-        try store.recordDiscoveredDisks(
-            of: node,
-            report.discoveredDisks.map { (VolumeID($0.volumeId), $0.relativePath, $0.path) },
-            at: now
+        let batch = ReportBatch(
+            node: node,
+            driver: driver,
+            memoryMiB: report.memoryMiB,
+            volumes: report.volumes.map { volume in
+                VolumeReport(
+                    volume: Volume(id: VolumeID(volume.id), name: volume.name),
+                    mountPath: volume.mountPath,
+                    filesystemType: volume.filesystemType,
+                    probeWritten: volume.probeWritten,
+                    probeRead: volume.probeRead
+                )
+            },
+            vms: vms,
+            listed: report.vms.map { VMID($0.id) },
+            inventoryErrors: errors,
+            discoveredDisks: report.discoveredDisks.map { (VolumeID($0.volumeId), $0.relativePath, $0.path) },
+            probeWindow: probeWindow
         )
-        return outcome
+        return try store.ingest(batch, at: now)
     }
 
     struct InventoryEntryError: Error {

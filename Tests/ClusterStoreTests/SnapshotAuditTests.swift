@@ -96,3 +96,49 @@ import Testing
         #expect(TargetRanking.best(vm, in: view)?.node == NodeName("node3"))
     }
 }
+
+@Suite struct ReportBatchTests {
+    @Test func aRefusedVMIsRolledBackAloneAndTheRestOfTheReportLands() throws {
+        let temporary = try TemporaryStore()
+        let now = TemporaryStore.now
+        let csv1 = VolumeReport(
+            volume: Volume(id: TemporaryStore.csv1, name: "csv1"),
+            mountPath: "/mnt/csv1",
+            filesystemType: "nfs4",
+            probeWritten: "nonce-0001",
+            probeRead: []
+        )
+        let good = TemporaryStore.branchedVM(name: "web01", id: "web01-id")
+        var bad = TemporaryStore.branchedVM(name: "db01", id: "db01-id")
+        bad.files[0].checkpoint = CheckpointID("no-such-checkpoint")  // refused by the foreign key
+        let batch = ReportBatch(
+            node: NodeName("node1"),
+            driver: .hypervJSON,
+            memoryMiB: 8192,
+            volumes: [csv1],
+            vms: [good, bad],
+            listed: [good.id, bad.id],
+            inventoryErrors: [(vm: "x01", message: "agent could not read it")],
+            discoveredDisks: [(TemporaryStore.csv1, "stray.avhdx", "/mnt/csv1/stray.avhdx")],
+            probeWindow: .seconds(600)
+        )
+        let outcome = try temporary.store.ingest(batch, at: now)
+        #expect(outcome.registered == 1)
+        #expect(outcome.errors == 2)
+        let snapshot = try temporary.store.snapshot()
+        #expect(snapshot.vms.map(\.name) == ["web01"])
+        #expect(snapshot.vms.first?.files.count == good.files.count)
+        #expect(snapshot.inventoryErrors.map(\.vm) == ["x01", "db01"])
+        #expect(snapshot.listings[good.id] == [NodeName("node1")])
+        #expect(snapshot.listings[bad.id] == nil, "an unregistered VM has no listing")
+        #expect(snapshot.discoveredDisks.map(\.relativePath) == ["stray.avhdx"])
+        #expect(snapshot.nodes.map(\.name) == [NodeName("node1")])
+        #expect(snapshot.mounts.first?.lastProbeAt == nil, "its own nonce is read back only next time")
+
+        var second = batch
+        second.volumes[0].probeRead = ["nonce-0001"]
+        second.vms = [good]
+        _ = try temporary.store.ingest(second, at: now + .seconds(60))
+        #expect(try temporary.store.snapshot().mounts.first?.lastProbeAt == now + .seconds(60))
+    }
+}

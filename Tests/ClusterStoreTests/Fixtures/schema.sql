@@ -1,6 +1,7 @@
 -- migration: 001-cluster-schema
 -- migration: 002-query-views
 -- migration: 003-probes-and-discovered-disks
+-- migration: 004-foreign-key-indexes
 
 CREATE TABLE anti_affinity_class (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
@@ -186,6 +187,8 @@ CREATE TABLE volume_probe (
 
 CREATE INDEX checkpoint_parent ON checkpoint(vm_id, parent_id);
 
+CREATE INDEX disk_chain_leaf ON disk_chain(leaf_file_id);
+
 CREATE INDEX disk_chain_link_parent ON disk_chain_link(parent_file_id);
 
 CREATE INDEX disk_chain_vm ON disk_chain(vm_id, checkpoint_id, position);
@@ -195,6 +198,8 @@ CREATE INDEX event_at ON event(at);
 CREATE INDEX event_vm ON event(vm_id, at);
 
 CREATE INDEX file_checkpoint ON file(vm_id, checkpoint_id);
+
+CREATE INDEX file_node ON file(node) WHERE node IS NOT NULL;
 
 CREATE UNIQUE INDEX file_on_node ON file(vm_id, node, path) WHERE node IS NOT NULL;
 
@@ -210,6 +215,8 @@ CREATE UNIQUE INDEX migration_epoch_used_once ON migration(vm_id, epoch);
 
 CREATE UNIQUE INDEX migration_one_active_per_vm ON migration(vm_id)
     WHERE state NOT IN ('committed', 'aborted');
+
+CREATE INDEX migration_vm ON migration(vm_id);
 
 CREATE INDEX vm_name ON vm(name);
 

@@ -1,0 +1,110 @@
+import ArgumentParser
+import ChainModel
+import ClusterStore
+import DecisionEngine
+import Foundation
+
+/// Ingests one node's report of 1,000 VMs with 16 checkpoints each into a fresh cluster database
+/// (the store's own transaction, `synchronous=FULL`), then reads the cluster back and audits it.
+struct IngestBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest",
+        abstract: "Time ingesting a node report (1,000 VMs × 16 checkpoints) and auditing the result."
+    )
+
+    @Option(help: "VMs in the report.") var vms = 1000
+    @Option(help: "Checkpoints per VM (each with a disk, a configuration and a memory file).") var checkpoints = 16
+
+    func run() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "chainkeeper-ingest-\(UUID().uuidString)"
+        ).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try ClusterStore(path: directory + "/cluster.sqlite")
+        let now = Timestamp(secondsSinceEpoch: 1_800_000_000)
+        let volume = VolumeID("csv1")
+        let batch = ReportBatch(
+            node: NodeName("node1"),
+            driver: .hypervJSON,
+            memoryMiB: 1 << 20,
+            volumes: [
+                VolumeReport(
+                    volume: Volume(id: volume, name: "csv1"),
+                    mountPath: "/mnt/csv1",
+                    filesystemType: "nfs4",
+                    probeWritten: "nonce-bench-1",
+                    probeRead: []
+                )
+            ],
+            vms: (0..<vms).map { makeVM($0, volume: volume) },
+            listed: (0..<vms).map { VMID("vm-\($0)") },
+            inventoryErrors: [],
+            discoveredDisks: [],
+            probeWindow: .seconds(600)
+        )
+        let files = batch.vms.reduce(0) { $0 + $1.files.count }
+        var outcome = ReportOutcome()
+        let first = try ProcessTimer.seconds { outcome = try store.ingest(batch, at: now) }
+        let again = try ProcessTimer.seconds { _ = try store.ingest(batch, at: now + .seconds(60)) }
+        var snapshot = ClusterSnapshot()
+        let read = try ProcessTimer.seconds { snapshot = try store.snapshot() }
+        var risks: [Risk] = []
+        let audit = ProcessTimer.seconds {
+            risks = ClusterAudit.risks(in: ClusterView(snapshot, now: now + .seconds(61)), AuditInput(snapshot))
+        }
+        print("report: \(vms) VMs, \(vms * checkpoints) checkpoints, \(files) files; registered \(outcome.registered)")
+        print(String(format: "ingest, first report (registers every VM): %.3f s", first))
+        print(String(format: "ingest, next report (replaces every inventory): %.3f s", again))
+        print(String(format: "read the whole cluster back (snapshot): %.3f s", read))
+        print(String(format: "audit of that snapshot: %.3f s (%d risks)", audit, risks.count))
+    }
+
+    private func makeVM(_ index: Int, volume: VolumeID) -> VM {
+        let name = "vm-\(index)"
+        var files: [VMFile] = []
+        var checkpointList: [Checkpoint] = []
+        var chain: [FileLocation] = []
+        func file(_ path: String, _ kind: FileKind, checkpoint: CheckpointID? = nil) -> VMFile {
+            VMFile(
+                location: .volume(volume, relativePath: "\(name)/\(path)"),
+                path: "/mnt/csv1/\(name)/\(path)",
+                kind: kind,
+                format: kind == .disk ? .vhdx : nil,
+                size: 1 << 20,
+                identifier: kind == .disk ? "\(name)-\(path)" : nil,
+                checkpoint: checkpoint
+            )
+        }
+        files.append(file("config.vmcx", .configuration))
+        files.append(file("runtime.vmrs", .runtimeState))
+        for level in 0..<checkpoints {
+            let id = CheckpointID("\(name)-cp\(level)")
+            checkpointList.append(
+                Checkpoint(
+                    id: id,
+                    name: "cp\(level)",
+                    parent: level == 0 ? nil : CheckpointID("\(name)-cp\(level - 1)")
+                )
+            )
+            files.append(file("Snapshots/cp\(level).vmcx", .configuration, checkpoint: id))
+            files.append(file("Snapshots/cp\(level).vmrs", .memory, checkpoint: id))
+            let disk = file("disk_cp\(level).avhdx", .disk, checkpoint: id)
+            files.append(disk)
+            chain.insert(disk.location, at: 0)
+        }
+        let leaf = file("disk_current.avhdx", .disk)
+        files.append(leaf)
+        chain.insert(leaf.location, at: 0)
+        return VM(
+            id: VMID(name),
+            name: name,
+            ownership: Ownership(owner: NodeName("node1"), epoch: .initial),
+            state: .running,
+            memoryMiB: 1024,
+            checkpoints: checkpointList,
+            files: files,
+            chains: [DiskChain(elements: chain)]
+        )
+    }
+}
