@@ -9,6 +9,8 @@ public final class FileByteSource: ByteSource {
     public let path: String
     public let size: UInt64
     public let identity: FileIdentity
+    /// Modification time, nanoseconds since the Unix epoch.
+    public let modifiedNanoseconds: Int64
     private let descriptor: Int32
 
     /// Opens `path`; `nil` if nothing exists there, an `io` error if it exists but cannot be read.
@@ -43,6 +45,7 @@ public final class FileByteSource: ByteSource {
         self.descriptor = descriptor
         self.size = UInt64(status.st_size)
         self.identity = FileIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+        self.modifiedNanoseconds = Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec)
     }
 
     deinit { Glibc.close(descriptor) }

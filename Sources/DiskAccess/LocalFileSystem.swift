@@ -10,7 +10,12 @@ public struct LocalFileSystem: ChainFileSystem {
 
     public func open(_ path: String) throws(DiskFormatError) -> OpenedFile? {
         guard let source = try FileByteSource(path: path) else { return nil }
-        return OpenedFile(source: source, canonicalPath: Self.canonicalPath(path) ?? path, identity: source.identity)
+        return OpenedFile(
+            source: source,
+            canonicalPath: Self.canonicalPath(path) ?? path,
+            identity: source.identity,
+            modifiedNanoseconds: source.modifiedNanoseconds
+        )
     }
 
     /// The path with every symlink and `..` resolved, or `nil` if it does not exist.

@@ -9,7 +9,7 @@ public enum DiskType: String, Sendable, Hashable, Codable {
 }
 
 /// Whether a VHDX's metadata can be trusted (MS-VHDX 2.3.3).
-public enum LogState: String, Sendable, Hashable {
+public enum LogState: String, Sendable, Hashable, Codable {
     /// LogGuid is zero: nothing to replay.
     case clean
     /// A valid log entry exists: the region table, metadata and parent locator may be stale until
@@ -21,7 +21,7 @@ public enum LogState: String, Sendable, Hashable {
 }
 
 /// What a child says about its parent: the identity the parent must have, and every path it gives.
-public struct ParentReference: Hashable, Sendable {
+public struct ParentReference: Hashable, Sendable, Codable {
     /// VHDX `parent_linkage` (the parent's DataWriteGuid) or VHD parent unique id.
     public var identifier: GUID?
     /// VHDX `parent_linkage2`, a second accepted identity during a merge.
@@ -65,7 +65,7 @@ public struct ParentReference: Hashable, Sendable {
 }
 
 /// What a header parse learns about one disk file.
-public struct DiskImageInfo: Hashable, Sendable {
+public struct DiskImageInfo: Hashable, Sendable, Codable {
     public var format: DiskFormat
     public var diskType: DiskType
     public var virtualSize: UInt64

@@ -113,3 +113,21 @@ public struct GUID: Hashable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// Encoded as its 16 stored bytes, dashed, so that it round-trips whatever the format's printing convention.
+extension GUID: Codable {
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let guid = GUID(byteOrderText: text) else {
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(codingPath: decoder.codingPath, debugDescription: "not a GUID: \(text)")
+            )
+        }
+        self = guid
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(byteOrderText)
+    }
+}

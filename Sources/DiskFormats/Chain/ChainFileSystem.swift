@@ -1,3 +1,5 @@
+import ChainModel
+
 /// Identifies a file independently of the path used to reach it, for cycle detection.
 public struct FileIdentity: Hashable, Sendable {
     public var device: UInt64
@@ -15,11 +17,19 @@ public struct OpenedFile {
     /// The path with every symlink resolved.
     public var canonicalPath: String
     public var identity: FileIdentity
+    /// The file's modification time in nanoseconds since the Unix epoch, when the file system knows it.
+    public var modifiedNanoseconds: Int64?
 
-    public init(source: any ByteSource, canonicalPath: String, identity: FileIdentity) {
+    public init(
+        source: any ByteSource,
+        canonicalPath: String,
+        identity: FileIdentity,
+        modifiedNanoseconds: Int64? = nil
+    ) {
         self.source = source
         self.canonicalPath = canonicalPath
         self.identity = identity
+        self.modifiedNanoseconds = modifiedNanoseconds
     }
 }
 
@@ -28,4 +38,21 @@ public struct OpenedFile {
 public protocol ChainFileSystem {
     /// Opens `path` for reading, or returns `nil` if nothing exists there.
     func open(_ path: String) throws(DiskFormatError) -> OpenedFile?
+
+    /// Reads the header of an opened file, detecting its format when `format` is `nil`.
+    ///
+    /// The default parses the bytes; the agent's implementation answers from a cache while the file's identity, size
+    /// and modification time are unchanged.
+    func readInfo(of file: OpenedFile, path: String, as format: DiskFormat?) throws(DiskFormatError) -> DiskImageInfo
+}
+
+extension ChainFileSystem {
+    public func readInfo(
+        of file: OpenedFile,
+        path: String,
+        as format: DiskFormat?
+    ) throws(DiskFormatError) -> DiskImageInfo {
+        if let format { return try DiskImageReader.read(file.source, as: format) }
+        return try DiskImageReader.read(file.source, name: path)
+    }
 }

@@ -76,7 +76,7 @@ public struct ChainResolver {
             return ResolvedChain(links: [], error: ChainError(.fileMissing, "\(path) does not exist", path: path))
         }
         do {
-            let info = try DiskImageReader.read(opened.source, name: path)
+            let info = try fileSystem.readInfo(of: opened, path: path, as: nil)
             return resolve(from: ChainLink(path: path, info: info), identity: opened.identity)
         } catch {
             return ResolvedChain(
@@ -177,7 +177,7 @@ public struct ChainResolver {
             }
             let info: DiskImageInfo
             do {
-                info = try DiskImageReader.read(opened.source, as: parentFormat)
+                info = try fileSystem.readInfo(of: opened, path: local, as: parentFormat)
             } catch {
                 mismatches.append("\(local) cannot be parsed as \(parentFormat.rawValue): \(error.message)")
                 continue
