@@ -30,13 +30,22 @@ struct CoordinatorOptions: ParsableArguments {
     ///
     /// A 404 exits 4; any other failure exits 1 with the coordinator's message.
     func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {
+        try await send(path, body: nil, as: type)
+    }
+
+    /// POSTs `body` as JSON to `path` on the first coordinator that answers and decodes the answer.
+    func post<T: Decodable>(_ path: String, body: some Encodable, as type: T.Type) async throws -> T {
+        try await send(path, body: try JSONEncoder().encode(body), as: type)
+    }
+
+    private func send<T: Decodable>(_ path: String, body: Data?, as type: T.Type) async throws -> T {
         // A refused connection should fail at once, not be retried until the request deadline.
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(5)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
-            let value = try await get(path, as: type, using: client)
+            let value = try await send(path, body: body, as: type, using: client)
             try await client.shutdown()
             return value
         } catch {
@@ -45,10 +54,20 @@ struct CoordinatorOptions: ParsableArguments {
         }
     }
 
-    private func get<T: Decodable>(_ path: String, as type: T.Type, using client: HTTPClient) async throws -> T {
+    private func send<T: Decodable>(
+        _ path: String,
+        body: Data?,
+        as type: T.Type,
+        using client: HTTPClient
+    ) async throws -> T {
         var lastFailure = "no coordinator URL given"
         for base in urls {
             var request = HTTPClientRequest(url: base + path)
+            if let body {
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(data: body))
+            }
             if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
             let response: HTTPClientResponse
             do {
