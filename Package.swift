@@ -41,12 +41,18 @@ let package = Package(
         // Test support (pure): sample images, mutations and a seeded generator, shared by the tests,
         // the fuzzer and the benchmarks. Never a dependency of the product executables.
         .target(name: "DiskFormatsTesting", dependencies: ["DiskFormats"], swiftSettings: strictSettings),
+        // Test support (I/O): the built binaries, loopback ports, daemons stopped with real signals.
+        .target(name: "ClusterTestSupport", swiftSettings: strictSettings),
 
         // I/O shells.
         .target(name: "DiskAccess", dependencies: ["DiskFormats", "ChainModel"], swiftSettings: strictSettings),
         .target(
             name: "ClusterStore",
-            dependencies: ["ChainModel", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "ChainModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(name: "ClusterAPI", dependencies: ["ChainModel", "DecisionEngine"], swiftSettings: strictSettings),
@@ -70,6 +76,21 @@ let package = Package(
             dependencies: ["ChainModel", "DiskFormats", "DiskAccess", "ClusterAPI"],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "AgentService",
+            dependencies: [
+                "Agent", "ChainModel", "ClusterAPI", "DiskAccess", "DiskFormats",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "chainkeeper",
             dependencies: [
@@ -89,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "chainkeeperd",
             dependencies: [
-                "Coordinator", "ClusterStore",
+                "Coordinator", "ClusterStore", "AgentService",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -135,7 +156,7 @@ let package = Package(
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [
-                "Coordinator", "ClusterAPI",
+                "Coordinator", "ClusterAPI", "ClusterStore", "ClusterTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -146,7 +167,17 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "ClusterAPI", "DiskAccess", "DiskFormats"],
+            dependencies: [
+                "Agent", "AgentService", "ChainModel", "ClusterAPI", "DiskAccess", "DiskFormats",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ClusterEndToEndTests",
+            dependencies: [
+                "Agent", "AgentService", "ClusterAPI", "ClusterTestSupport", "DiskAccess", "DiskFormats",
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "ChainModelTests", dependencies: ["ChainModel"], swiftSettings: strictSettings),

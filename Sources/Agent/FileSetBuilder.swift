@@ -12,10 +12,17 @@ import Foundation
 public struct FileSetBuilder {
     public var volumes: [LocalVolume]
     public var pathMap: PathMap
+    /// Where headers are read: the real file system, or the agent's cache in front of it.
+    public var fileSystem: any ChainFileSystem
 
-    public init(volumes: [LocalVolume], pathMap: PathMap = PathMap()) {
+    public init(
+        volumes: [LocalVolume],
+        pathMap: PathMap = PathMap(),
+        fileSystem: any ChainFileSystem = LocalFileSystem()
+    ) {
         self.volumes = volumes
         self.pathMap = pathMap
+        self.fileSystem = fileSystem
     }
 
     public func build(_ vm: InventoryVM) -> ReportedVM {
@@ -53,13 +60,14 @@ public struct FileSetBuilder {
             files[position].problemDetail = detail
         }
 
-        let roots = volumes.map(\.canonicalRoot)
+        // A volume reached through a symlinked mount is allowed both as configured and as resolved.
+        let roots = Array(Set(volumes.flatMap { [$0.root, $0.canonicalRoot] })).sorted()
         var chains: [ReportedChain] = []
         func walk(_ disk: String, checkpoint: String?) {
             let directory = LocalPath.directory(of: LocalPath.normalize(disk))
             let onVolume = VolumeDiscovery.locate(disk, in: volumes) != nil
             let resolver = ChainResolver(
-                fileSystem: LocalFileSystem(),
+                fileSystem: fileSystem,
                 allowedRoots: onVolume ? roots : roots + [VolumeDiscovery.realPath(directory) ?? directory],
                 pathMap: pathMap
             )

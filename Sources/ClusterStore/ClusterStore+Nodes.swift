@@ -27,6 +27,22 @@ extension ClusterStore {
         }
     }
 
+    /// Records an agent's heartbeat: creates the node (up) if this is the first the cluster hears of it, and otherwise
+    /// only moves its heartbeat time.
+    public func recordHeartbeat(of node: NodeName, at now: Timestamp) throws(StoreError) {
+        try translatingErrors {
+            try writer.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO node (name, state, registered_at, last_heartbeat_at) VALUES (?, 'up', ?, ?)
+                        ON CONFLICT(name) DO UPDATE SET last_heartbeat_at = excluded.last_heartbeat_at
+                        """,
+                    arguments: [node.rawValue, now.databaseValue, now.databaseValue]
+                )
+            }
+        }
+    }
+
     /// Every node, by name.
     public func nodes() throws(StoreError) -> [Node] {
         let rows = try translatingErrors {

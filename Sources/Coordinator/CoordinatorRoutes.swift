@@ -32,6 +32,18 @@ struct CoordinatorRoutes: Sendable {
                 helpText: "Inventory entries that could not be read"
             )
         )
+        let heartbeats = coordinator.metrics.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "chainkeeper",
+                metricName: "heartbeats",
+                unitName: "total",
+                helpText: "Agent heartbeats recorded"
+            )
+        )
+        let announcement = CoordinatorAnnouncement(
+            leaseTTLMilliseconds: coordinator.config.leaseTTL.wholeMilliseconds,
+            probeIntervalMilliseconds: coordinator.config.probeInterval.wholeMilliseconds
+        )
         router.add(
             middleware: AuthenticationMiddleware(
                 access: AccessControl(coordinator.config),
@@ -77,11 +89,24 @@ struct CoordinatorRoutes: Sendable {
             requests.increment()
             rejected.increment(by: Int64(outcome.errors))
             return try Self.json(
-                [
-                    "registered": outcome.registered, "updated": outcome.updated, "listedOnly": outcome.listedOnly,
-                    "errors": outcome.errors,
-                ]
+                ReportAnswer(
+                    registered: outcome.registered,
+                    updated: outcome.updated,
+                    listedOnly: outcome.listedOnly,
+                    errors: outcome.errors,
+                    settings: announcement
+                )
             )
+        }
+
+        router.post("/v1/agents/{node}/heartbeat") { request, context -> Response in
+            let node = try context.parameters.require("node")
+            try context.requireAgent(of: node)
+            // The body is advisory (the agent's outbox depth); the time is the coordinator's.
+            _ = try? await request.body.collect(upTo: 64 * 1024)
+            try coordinator.store.recordHeartbeat(of: NodeName(node), at: coordinator.now())
+            heartbeats.increment()
+            return try Self.json(announcement)
         }
 
         router.get("/v1/audit") { _, context -> Response in
@@ -174,6 +199,49 @@ struct CoordinatorRoutes: Sendable {
                 )
             }
             return try Self.json(VMDetailJSON(vm, view: view, risks: ClusterAudit.risks(in: view, input)))
+        }
+
+        router.post("/v1/query") { request, context -> Response in
+            try context.requireAdmin()
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: 128 * 1024)
+            } catch {
+                throw APIError(.contentTooLarge, "too-large", "a query request is limited to 128 KiB")
+            }
+            let query: QueryRequest
+            do {
+                query = try JSONDecoder().decode(QueryRequest.self, from: Data(buffer: body))
+            } catch {
+                throw APIError.badRequest("expected {\"sql\": \"SELECT …\"}: \(Self.describe(error))")
+            }
+            let result: QueryResult
+            do {
+                result = try coordinator.store.query(query.sql)
+            } catch let error as QueryError {
+                throw APIError(
+                    error.code == .unavailable ? .serviceUnavailable : .badRequest,
+                    error.code.rawValue,
+                    error.message
+                )
+            }
+            return try Self.json(
+                QueryResponse(
+                    columns: result.columns,
+                    rows: result.rows.map { row in
+                        row.map { value in
+                            switch value {
+                            case .null: .null
+                            case .integer(let number): .integer(number)
+                            case .real(let number): .real(number)
+                            case .text(let text): .text(text)
+                            case .blob(let count): .text("<blob of \(count) bytes>")
+                            }
+                        }
+                    },
+                    truncated: result.truncated
+                )
+            )
         }
 
         return router

@@ -9,6 +9,6 @@ struct Chainkeeperd: AsyncParsableCommand {
         commandName: "chainkeeperd",
         abstract: "Chainkeeper's cluster daemons (coordinator, agent, watchdog).",
         version: "0.1.0",
-        subcommands: [CoordinatorCommand.self]
+        subcommands: [CoordinatorCommand.self, AgentCommand.self]
     )
 }

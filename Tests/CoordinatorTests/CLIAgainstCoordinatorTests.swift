@@ -1,4 +1,5 @@
 import ClusterAPI
+import ClusterTestSupport
 import Coordinator
 import Foundation
 import HTTPTypes
@@ -9,46 +10,16 @@ import Testing
 
 /// The `chainkeeper` binary against a live coordinator on loopback: the admin queries of SPEC §7.
 @Suite struct CLIAgainstCoordinatorTests {
-    static var chainkeeper: String {
-        DaemonProcessTests.chainkeeperd.replacingOccurrences(of: "/chainkeeperd", with: "/chainkeeper")
-    }
-
-    /// Runs the CLI on a thread outside the concurrency pool, which serves the coordinator's handlers.
+    /// Runs the CLI against the coordinator on `port` with the admin token.
     static func run(
         _ arguments: [String],
         port: Int?,
         token: String? = LiveCoordinator.adminToken
     ) async throws -> (status: Int32, out: String, err: String) {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try runBlocking(arguments, port: port, token: token) })
-            }
-        }
-    }
-
-    static func runBlocking(
-        _ arguments: [String],
-        port: Int?,
-        token: String?
-    ) throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: chainkeeper)
         var environment: [String: String] = [:]
         if let port { environment["CHAINKEEPER_URL"] = "http://127.0.0.1:\(port)" }
         if let token { environment["CHAINKEEPER_TOKEN"] = token }
-        process.environment = environment
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (
-            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
-        )
+        return try await Daemons.run(Daemons.chainkeeper, arguments, environment: environment)
     }
 
     @Test func adminQueriesShowTheClusterWithSpecExitCodes() async throws {

@@ -88,9 +88,10 @@ import Testing
                 client: client
             )
             #expect(response.status == .ok)
-            let outcome = try LiveCoordinator.json(response) as? [String: Int]
-            #expect(outcome?["registered"] == 1)
-            #expect(outcome?["errors"] == 2)
+            let outcome = try JSONDecoder().decode(ReportAnswer.self, from: Data(buffer: response.body))
+            #expect(outcome.registered == 1)
+            #expect(outcome.errors == 2)
+            #expect(outcome.settings.leaseTTLMilliseconds == 10_000, "the report's answer announces the lease")
             let vms =
                 try LiveCoordinator.json(try await LiveCoordinator.get("/v1/vms", client: client)) as? [[String: Any]]
             #expect(vms?.map { $0["name"] as? String } == ["web01"])
@@ -118,7 +119,7 @@ import Testing
                 as: LiveCoordinator.agentToken("node2"),
                 client: client
             )
-            #expect((try LiveCoordinator.json(response) as? [String: Int])?["listedOnly"] == 1)
+            #expect(try JSONDecoder().decode(ReportAnswer.self, from: Data(buffer: response.body)).listedOnly == 1)
             let vms =
                 try LiveCoordinator.json(try await LiveCoordinator.get("/v1/vms", client: client)) as? [[String: Any]]
             #expect(vms?.first?["owner"] as? String == "node1")

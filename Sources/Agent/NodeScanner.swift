@@ -1,0 +1,84 @@
+import ClusterAPI
+import DiskFormats
+import Foundation
+
+/// One rescan of a node (SPEC §3-4): its volumes with probe evidence, its `hyperv-json` inventory with every chain
+/// walked through the real headers, and the differencing disks on its volumes.
+///
+/// Synchronous and blocking: the agent runs it off the cooperative pool.
+public struct NodeScanner {
+    public var node: String
+    public var volumeDirectories: [String]
+    public var inventoryPath: String
+    public var pathMap: PathMap
+    public var memoryMiB: Int?
+
+    public init(node: String, volumeDirectories: [String], inventoryPath: String, pathMap: PathMap, memoryMiB: Int?) {
+        self.node = node
+        self.volumeDirectories = volumeDirectories
+        self.inventoryPath = inventoryPath
+        self.pathMap = pathMap
+        self.memoryMiB = memoryMiB
+    }
+
+    /// The volume markers this node sees now.
+    public func volumes() -> [LocalVolume] {
+        VolumeDiscovery.discover(in: volumeDirectories, mounts: MountTable.current())
+    }
+
+    /// Builds the report; `newNonces` maps the volumes whose probe is due to the nonce to write there.
+    ///
+    /// Returns the report and the problems worth a log line (a volume that cannot be written, …).
+    public func report(
+        volumes: [LocalVolume],
+        newNonces: [String: String],
+        fileSystem: any ChainFileSystem
+    ) -> (report: AgentReport, warnings: [String]) {
+        var warnings: [String] = []
+        let reportedVolumes = volumes.map { volume -> ReportedVolume in
+            if let nonce = newNonces[volume.marker.id] {
+                do {
+                    _ = try VolumeProbe.write(node: node, root: volume.root, nonce: nonce)
+                } catch {
+                    warnings.append("probe on volume \(volume.marker.name) (\(volume.root)): \(error)")
+                }
+            }
+            return ReportedVolume(
+                id: volume.marker.id,
+                name: volume.marker.name,
+                mountPath: volume.root,
+                filesystemType: volume.filesystemType,
+                probeWritten: VolumeProbe.current(node: node, root: volume.root),
+                probeRead: VolumeProbe.readAll(root: volume.root)
+            )
+        }
+        var report = AgentReport(node: node, driver: "hyperv-json", memoryMiB: memoryMiB, volumes: reportedVolumes)
+        let builder = FileSetBuilder(volumes: volumes, pathMap: pathMap, fileSystem: fileSystem)
+        do {
+            let data = try readInventory()
+            let (vms, errors) = try HyperVInventory.parse(data)
+            report.vms = vms.map(builder.build)
+            report.inventoryErrors = errors
+        } catch {
+            let message = "inventory \(inventoryPath): \(error)"
+            warnings.append(message)
+            report.inventoryErrors = [ReportedInventoryError(vm: nil, message: message)]
+        }
+        report.discoveredDisks = DiskDiscovery.differencingDisks(on: volumes, fileSystem: fileSystem)
+        return (report, warnings)
+    }
+
+    /// The inventory file, refusing anything larger than 256 MiB (a 1,000-VM export is a few MiB).
+    private func readInventory() throws(HyperVInventory.FileError) -> Data {
+        guard let handle = FileHandle(forReadingAtPath: inventoryPath) else {
+            throw HyperVInventory.FileError(description: "cannot be opened (missing or unreadable)")
+        }
+        defer { try? handle.close() }
+        let limit = 256 << 20
+        guard let data = try? handle.read(upToCount: limit + 1) else {
+            throw HyperVInventory.FileError(description: "cannot be read")
+        }
+        guard data.count <= limit else { throw HyperVInventory.FileError(description: "is larger than 256 MiB") }
+        return data
+    }
+}

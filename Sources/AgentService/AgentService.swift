@@ -1,0 +1,244 @@
+import Agent
+import AsyncHTTPClient
+import ChainModel
+import ClusterAPI
+import DiskFormats
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// `chainkeeperd agent`: rescans the node, keeps its reports in the outbox until the coordinator has them, and
+/// heartbeats.
+///
+/// Three loops share one lifetime: rescan (every `rescan`, first at start), delivery (drains the outbox in order,
+/// backing off while no coordinator answers) and heartbeat (every `heartbeat`). A graceful shutdown stops all three;
+/// whatever is still in the outbox is sent by the next start.
+public final class AgentService: Service, Sendable {
+    public let config: AgentConfig
+    let database: AgentDatabase
+    let logger: Logger
+    private let http: HTTPClient
+    private let scanner: ScanWorker
+    private let settings: Mutex<CoordinatorAnnouncement>
+    private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
+
+    public init(config: AgentConfig, logger: Logger) throws(AgentStoreError) {
+        do {
+            try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
+        } catch {
+            throw AgentStoreError("cannot create dataDir \(config.dataDir): \(error.localizedDescription)")
+        }
+        self.config = config
+        self.logger = logger
+        database = try AgentDatabase(path: LocalPath.join(config.dataDir, "agent.sqlite"))
+        scanner = ScanWorker(config: config, headers: try database.loadHeaders())
+        settings = Mutex(CoordinatorAnnouncement(leaseTTLMilliseconds: 10_000, probeIntervalMilliseconds: 300_000))
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(2)
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        wake = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public func run() async throws {
+        logger.info(
+            "agent started",
+            metadata: [
+                "node": .string(config.node), "coordinator": .string(config.coordinators.joined(separator: ",")),
+                "outbox": .stringConvertible((try? database.outboxCount()) ?? 0),
+            ]
+        )
+        // Anything left from a previous run goes first.
+        wake.continuation.yield()
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.rescanLoop() }
+                group.addTask { await self.deliveryLoop() }
+                group.addTask { await self.heartbeatLoop() }
+                await group.waitForAll()
+            }
+        }
+        wake.continuation.finish()
+        try? await http.shutdown()
+        logger.info("agent stopped", metadata: ["outbox": .stringConvertible((try? database.outboxCount()) ?? 0)])
+    }
+
+    /// Scans now and queues the report; returns it (for tests and the first start).
+    @discardableResult
+    public func rescanOnce() async -> AgentReport? {
+        let probeInterval = Duration.milliseconds(settings.withLock { $0.probeIntervalMilliseconds })
+        let started = ContinuousClock.now
+        let result = await scanner.scan(probeInterval: probeInterval)
+        for warning in result.warnings { logger.warning("\(warning)") }
+        do {
+            try database.saveHeaders(result.changedHeaders, keeping: result.seenHeaders)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            try database.enqueueReport(try encoder.encode(result.report), at: Timestamp.now())
+        } catch {
+            logger.error("cannot queue the report: \(error)")
+            return nil
+        }
+        logger.info(
+            "rescan",
+            metadata: [
+                "vms": .stringConvertible(result.report.vms.count),
+                "volumes": .stringConvertible(result.report.volumes.count),
+                "headersParsed": .stringConvertible(result.parses), "headersCached": .stringConvertible(result.hits),
+                "took": .string("\(ContinuousClock.now - started)"),
+            ]
+        )
+        wake.continuation.yield()
+        return result.report
+    }
+
+    private func rescanLoop() async {
+        while !Task.isCancelled {
+            await rescanOnce()
+            try? await Task.sleep(for: config.rescan)
+        }
+    }
+
+    /// Sends the outbox in order; a message leaves it only once a coordinator accepted it.
+    private func deliveryLoop() async {
+        var backoff = Duration.milliseconds(250)
+        for await _ in wake.stream {
+            while !Task.isCancelled {
+                let message: OutboxMessage?
+                do {
+                    message = try database.nextMessage()
+                } catch {
+                    logger.error("\(error)")
+                    break
+                }
+                guard let message else { break }
+                do {
+                    let answer = try await client.post("report", body: message.body, timeout: .seconds(60))
+                    try? database.markDelivered(message.sequence)
+                    if let decoded = try? JSONDecoder().decode(ReportAnswer.self, from: answer) {
+                        settings.withLock { $0 = decoded.settings }
+                    }
+                    if message.attempts > 0 {
+                        logger.info("delivered a queued report", metadata: ["attempts": "\(message.attempts + 1)"])
+                    }
+                    backoff = .milliseconds(250)
+                } catch {
+                    try? database.markFailed(message.sequence, reason: error.message)
+                    if message.attempts == 0 || message.attempts % 20 == 0 {
+                        logger.warning("report queued, coordinator not reachable: \(error.message)")
+                    }
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(15))
+                }
+            }
+        }
+    }
+
+    private func heartbeatLoop() async {
+        let encoder = JSONEncoder()
+        while !Task.isCancelled {
+            let body = (try? encoder.encode(Heartbeat(outbox: (try? database.outboxCount()) ?? 0))) ?? Data()
+            do {
+                let answer = try await client.post("heartbeat", body: body, timeout: .seconds(5))
+                if let decoded = try? JSONDecoder().decode(CoordinatorAnnouncement.self, from: answer) {
+                    settings.withLock { $0 = decoded }
+                }
+                // The coordinator is back: anything queued goes now, not at the next backoff.
+                if (try? database.outboxCount()) ?? 0 > 0 { wake.continuation.yield() }
+            } catch {
+                logger.debug("heartbeat not delivered: \(error.message)")
+            }
+            try? await Task.sleep(for: config.heartbeat)
+        }
+    }
+
+    private var client: CoordinatorClient {
+        CoordinatorClient(client: http, urls: config.coordinators, node: config.node, token: config.token)
+    }
+}
+
+/// The scan and its state (the header cache and when each probe nonce was written), confined to one serial queue so
+/// that blocking file I/O never occupies the cooperative thread pool.
+final class ScanWorker: @unchecked Sendable {
+    struct Result: Sendable {
+        var report: AgentReport
+        var warnings: [String]
+        var changedHeaders: [CachedHeader]
+        var seenHeaders: Set<String>
+        var hits: Int
+        var parses: Int
+    }
+
+    private let queue = DispatchQueue(label: "chainkeeper.agent.scan")
+    private let scanner: NodeScanner
+    // Confined to `queue`.
+    private let cache: HeaderCache
+    private var probeWritten: [String: ContinuousClock.Instant] = [:]
+
+    init(config: AgentConfig, headers: [String: CachedHeader]) {
+        scanner = NodeScanner(
+            node: config.node,
+            volumeDirectories: config.volumes,
+            inventoryPath: config.inventoryPath,
+            pathMap: PathMap(
+                config.pathMap.sorted { $0.key < $1.key }.map {
+                    PathMap.Entry(windowsPrefix: $0.key, localDirectory: $0.value)
+                }
+            ),
+            memoryMiB: config.memoryMiB
+        )
+        cache = HeaderCache(headers)
+    }
+
+    func scan(probeInterval: Duration) async -> Result {
+        await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: self.scanOnQueue(probeInterval: probeInterval)) }
+        }
+    }
+
+    private func scanOnQueue(probeInterval: Duration) -> Result {
+        let volumes = scanner.volumes()
+        let now = ContinuousClock.now
+        var nonces: [String: String] = [:]
+        for volume in volumes {
+            // A volume seen for the first time is probed at once; then once per probe interval.
+            if let written = probeWritten[volume.marker.id], now - written < probeInterval { continue }
+            nonces[volume.marker.id] = Self.nonce()
+            probeWritten[volume.marker.id] = now
+        }
+        let seenVolumes = Set(volumes.map(\.marker.id))
+        probeWritten = probeWritten.filter { seenVolumes.contains($0.key) }
+        let (report, warnings) = scanner.report(volumes: volumes, newNonces: nonces, fileSystem: cache)
+        let changes = cache.takeChanges()
+        return Result(
+            report: report,
+            warnings: warnings,
+            changedHeaders: changes.changed,
+            seenHeaders: changes.seen,
+            hits: changes.hits,
+            parses: changes.parses
+        )
+    }
+
+    /// 128 random bits as hex.
+    static func nonce() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in String(generator.next() as UInt64, radix: 16).leftPadded(to: 16) }.joined()
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+extension Timestamp {
+    /// The wall clock now (the shells' only source of wall time).
+    static func now() -> Timestamp {
+        Timestamp(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
+    }
+}

@@ -1,0 +1,78 @@
+import AgentService
+import Foundation
+import Testing
+
+@Suite struct AgentConfigTests {
+    static let yaml = """
+        node: node1
+        coordinator: [http://10.0.0.1:7400, http://10.0.0.2:7400]
+        token: secret-token
+        dataDir: /var/lib/chainkeeper
+        volumes: [/mnt/csv, /srv/local]
+        inventory: {driver: hyperv-json, path: /var/lib/chainkeeper/hyperv.json}
+        heartbeat: 500ms
+        rescan: 30s
+        memoryMiB: 131072
+        pathMap: {'C:\\ClusterStorage\\Volume1': /mnt/csv/volume1}
+        hooks: {release: /usr/local/bin/release}
+        colour: blue
+        """
+
+    @Test func readsEveryKeyAndReportsUnknownAndUnusedOnes() throws {
+        let (config, warnings) = try AgentConfig.parse(Self.yaml, source: "agent.yaml", environment: [:])
+        #expect(config.node == "node1")
+        #expect(config.coordinators == ["http://10.0.0.1:7400", "http://10.0.0.2:7400"])
+        #expect(config.token == "secret-token")
+        #expect(config.volumes == ["/mnt/csv", "/srv/local"])
+        #expect(config.inventoryPath == "/var/lib/chainkeeper/hyperv.json")
+        #expect(config.heartbeat == .milliseconds(500))
+        #expect(config.rescan == .seconds(30))
+        #expect(config.memoryMiB == 131072)
+        #expect(config.pathMap == ["C:\\ClusterStorage\\Volume1": "/mnt/csv/volume1"])
+        #expect(warnings.contains("unknown key 'colour' in agent.yaml ignored"))
+        #expect(warnings.contains { $0.contains("'hooks'") && $0.contains("not used") })
+    }
+
+    @Test func jsonWorksAndEnvironmentOverridesScalars() throws {
+        let json = """
+            {"node": "n1", "dataDir": "/d", "volumes": ["/v"], "inventory": {"driver": "hyperv-json", "path": "/i.json"}}
+            """
+        let (config, _) = try AgentConfig.parse(
+            json,
+            source: "agent.json",
+            environment: [
+                "CHAINKEEPERD_NODE": "n2", "CHAINKEEPERD_COORDINATOR": "http://a:1, http://b:2",
+                "CHAINKEEPERD_RESCAN": "5s", "CHAINKEEPERD_MEMORY_MIB": "1024",
+            ]
+        )
+        #expect(config.node == "n2")
+        #expect(config.coordinators == ["http://a:1", "http://b:2"])
+        #expect(config.rescan == .seconds(5))
+        #expect(config.memoryMiB == 1024)
+        #expect(config.heartbeat == .seconds(2), "SPEC default")
+    }
+
+    @Test(arguments: [
+        ("dataDir: /d\nvolumes: [/v]\ninventory: {driver: hyperv-json, path: /i}", "node"),
+        ("node: n\ndataDir: /d\nvolumes: [/v]\ninventory: {driver: hyperv-json, path: /i}\nrescan: soon", "rescan"),
+        ("node: n\ndataDir: /d\nvolumes: [/v]\ninventory: {driver: libvirt}", "libvirt"),
+        (
+            "node: n\ndataDir: /d\nvolumes: [/v]\ninventory: {driver: hyperv-json, path: /i}\ncoordinator: ftp://x",
+            "ftp://x"
+        ),
+        (
+            "node: n\ndataDir: /d\nvolumes: [/v]\ninventory: {driver: hyperv-json, path: /i}\nmemoryMiB: lots",
+            "memoryMiB"
+        ),
+        ("node: n\ndataDir: /d\ninventory: {driver: hyperv-json, path: /i}", "volumes"),
+        ("[1, 2]", "not a map"),
+        ("node: [unclosed", "not valid YAML"),
+    ])
+    func aBadValueIsAClearErrorNamingTheKey(text: String, mentioned: String) {
+        #expect {
+            _ = try AgentConfig.parse(text, source: "agent.yaml", environment: [:])
+        } throws: { error in
+            (error as? AgentConfigError)?.message.contains(mentioned) == true
+        }
+    }
+}

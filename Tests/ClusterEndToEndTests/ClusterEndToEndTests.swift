@@ -1,0 +1,228 @@
+import AgentService
+import ClusterAPI
+import ClusterTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real coordinator and three real agent processes on loopback, over the disks of `ClusterLayout` (issue 4's
+/// scenario), queried with the real CLI.
+@Suite(.serialized) struct ClusterEndToEndTests {
+    static let adminToken = "e2e-admin-token-0123456789"
+
+    struct Cluster {
+        let layout: ClusterLayout
+        let port: Int
+        var coordinator: DaemonProcess?
+        var agents: [String: DaemonProcess] = [:]
+
+        var coordinatorConfig: String { layout.root + "/coordinator.yaml" }
+        var environment: [String: String] {
+            ["CHAINKEEPER_URL": "http://127.0.0.1:\(port)", "CHAINKEEPER_TOKEN": ClusterEndToEndTests.adminToken]
+        }
+
+        init(layout: ClusterLayout) throws {
+            self.layout = layout
+            port = Daemons.freePort()
+            try """
+            listen: "127.0.0.1:\(port)"
+            dataDir: \(layout.root)/coordinator
+            adminTokens: [\(ClusterEndToEndTests.adminToken)]
+            agentTokens: {a: token-node-a-000000, b: token-node-b-000000, c: token-node-c-000000}
+            """.write(toFile: coordinatorConfig, atomically: true, encoding: .utf8)
+            for node in ["a", "b", "c"] {
+                let volumes = node == "c" ? [layout.root + "/c-mnt"] : [layout.shared, layout.local(node)]
+                let config: [String: Any] = [
+                    "node": node, "coordinator": "http://127.0.0.1:\(port)", "token": "token-node-\(node)-000000",
+                    "dataDir": layout.root + "/agent-\(node)", "volumes": volumes,
+                    "inventory": ["driver": "hyperv-json", "path": layout.inventory(node)], "heartbeat": "500ms",
+                    "rescan": "1s", "memoryMiB": 65536,
+                ]
+                // JSON is valid YAML: the agent reads either.
+                try JSONSerialization.data(withJSONObject: config).write(
+                    to: URL(fileURLWithPath: layout.root + "/agent-\(node).json")
+                )
+            }
+        }
+
+        mutating func startCoordinator() async throws {
+            let process = try DaemonProcess(
+                Daemons.chainkeeperd,
+                ["coordinator", "--config", coordinatorConfig],
+                environment: [:],
+                logPath: layout.root + "/coordinator-\(UUID().uuidString.prefix(8)).log"
+            )
+            coordinator = process
+            for _ in 0..<100 {
+                if Daemons.httpGet(port: port, path: "/healthz") == "ok\n" { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            Issue.record("the coordinator did not answer /healthz: \(process.log)")
+        }
+
+        mutating func startAgents() throws {
+            for node in ["a", "b", "c"] {
+                agents[node] = try DaemonProcess(
+                    Daemons.chainkeeperd,
+                    ["agent", "--config", layout.root + "/agent-\(node).json"],
+                    environment: [:],
+                    logPath: layout.root + "/agent-\(node).log"
+                )
+            }
+        }
+
+        func stopAll() {
+            for agent in agents.values { agent.stop() }
+            coordinator?.stop()
+        }
+
+        func cli(_ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
+            try await Daemons.run(Daemons.chainkeeper, arguments, environment: environment)
+        }
+
+        func json<T: Decodable>(_ arguments: [String], as type: T.Type) async throws -> T {
+            let result = try await cli(arguments + ["--json"])
+            return try JSONDecoder().decode(T.self, from: Data(result.out.utf8))
+        }
+
+        /// Polls `audit --json` until `done` holds (or 60 s pass); returns the last answer.
+        func waitForAudit(_ done: (AuditResponse) -> Bool) async throws -> AuditResponse? {
+            var last: AuditResponse?
+            for _ in 0..<240 {
+                if let audit = try? await json(["audit"], as: AuditResponse.self) {
+                    last = audit
+                    if done(audit) { return audit }
+                }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            return last
+        }
+    }
+
+    static let risky: Set<String> = ["memlocal", "midlocal", "lostparent"]
+
+    @Test func threeAgentsReportTheStrandedVMsAndSurviveACoordinatorRestart() async throws {
+        let layout = try ClusterLayout()
+        defer { layout.remove() }
+        let inventories = try layout.buildScenario()
+        for (node, vms) in inventories { try layout.writeInventory(node, vms) }
+        var cluster = try Cluster(layout: layout)
+        defer { cluster.stopAll() }
+        try await cluster.startCoordinator()
+        try cluster.startAgents()
+
+        // Converged: every node reported, every probe verified, and only the three risky VMs carry risks.
+        let audit = try #require(
+            try await cluster.waitForAudit { audit in
+                Set(audit.risks.compactMap(\.vm)) == Self.risky && audit.risks.allSatisfy { $0.vm != nil }
+            }
+        )
+        #expect(
+            Set(audit.risks.compactMap(\.vm)) == Self.risky && audit.risks.allSatisfy { $0.vm != nil },
+            "audit: \(audit.risks.map { "\($0.code) \($0.vm ?? "-") \($0.path ?? "")" })"
+        )
+        let byVM = Dictionary(grouping: audit.risks, by: { $0.vm ?? "" })
+        #expect(byVM["memlocal"]?.map(\.code) == ["file-on-local-volume"])
+        #expect(byVM["memlocal"]?.first?.path == layout.local("b") + "/memlocal/s1.vmrs")
+        #expect(byVM["memlocal"]?.first?.volume == "b-local")
+        #expect(byVM["midlocal"]?.map(\.code) == ["file-on-local-volume"])
+        #expect(byVM["midlocal"]?.first?.path == layout.local("c") + "/midlocal/mid.avhdx")
+        #expect(byVM["midlocal"]?.first?.volume == "c-local")
+        #expect(byVM["lostparent"]?.map(\.code) == ["file-missing"])
+        #expect(byVM["lostparent"]?.first?.path == layout.shared + "/lostparent/cur.avhdx")
+        #expect(audit.risks.allSatisfy { $0.severity == "critical" })
+        let auditRun = try await cluster.cli(["audit"])
+        #expect(auditRun.status == 3, "audit exits 3 when a critical risk exists")
+
+        let stranded = try await cluster.json(["vms", "--stranded"], as: [VMSummaryJSON].self)
+        #expect(Set(stranded.map(\.name)) == Self.risky)
+        let all = try await cluster.json(["vms"], as: [VMSummaryJSON].self)
+        #expect(
+            Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0.owner) }) == [
+                "safe01": "c", "midlocal": "c", "memlocal": "b", "lostparent": "a", ClusterLayout.hostileName: "a",
+            ]
+        )
+
+        let volumes = try await cluster.json(["volumes"], as: [VolumeJSON].self)
+        let byName = Dictionary(uniqueKeysWithValues: volumes.map { ($0.name, $0) })
+        #expect(byName["shared"]?.reachableFrom == ["a", "b", "c"])
+        #expect(byName["shared"]?.kind == "shared")
+        for node in ["a", "b", "c"] {
+            #expect(byName["\(node)-local"]?.reachableFrom == [node])
+            #expect(byName["\(node)-local"]?.kind == "local")
+        }
+
+        // Every file of safe01 (reported through c's symlinked mount) is on the shared volume, its chain walked.
+        let safe = try await cluster.json(["vm", "show", "safe01"], as: VMDetailJSON.self)
+        #expect(safe.files.count == 5)
+        #expect(safe.files.allSatisfy { $0.volume == "shared" })
+        #expect(safe.chains.first { $0.snapshotId == nil }?.paths.count == 3)
+        #expect(safe.risks.isEmpty)
+        let mid = try await cluster.json(["vm", "show", "midlocal"], as: VMDetailJSON.self)
+        #expect(
+            Dictionary(uniqueKeysWithValues: mid.files.map { (LocalPathName.last($0.path), $0.volume ?? "-") }) == [
+                "base.vhdx": "shared", "mid.avhdx": "c-local", "leaf.avhdx": "shared", "midlocal.vmcx": "shared",
+            ]
+        )
+
+        // The hostile name is data everywhere: in vm show and in query.
+        let hostile = try await cluster.json(["vm", "show", ClusterLayout.hostileName], as: VMDetailJSON.self)
+        #expect(hostile.name == ClusterLayout.hostileName)
+        let query = try await cluster.json(
+            ["query", "SELECT name, owner FROM vms WHERE name LIKE 'it''s%'"],
+            as: QueryResponse.self
+        )
+        #expect(query.rows == [[.text(ClusterLayout.hostileName), .text("a")]])
+
+        // The coordinator goes away while the agents keep rescanning; a new VM appears on b meanwhile.
+        let stopped = cluster.coordinator?.stop(SIGTERM)
+        #expect(stopped == 0)
+        let late = layout.shared + "/late01"
+        try layout.chain([late + "/base.vhdx", late + "/cur.avhdx"])
+        try layout.touch(late + "/late01.vmcx")
+        try layout.writeInventory(
+            "b",
+            inventories["b", default: []] + [
+                ClusterLayout.vm("late01", configuration: late + "/late01.vmcx", disks: [late + "/cur.avhdx"])
+            ]
+        )
+        // The report naming late01 waits in b's outbox, in its own database.
+        let outbox = try AgentDatabase(path: layout.root + "/agent-b/agent.sqlite")
+        var queued: AgentReport?
+        for _ in 0..<80 where queued == nil {
+            if let message = try outbox.nextMessage(),
+                let report = try? JSONDecoder().decode(AgentReport.self, from: message.body),
+                report.vms.contains(where: { $0.name == "late01" })
+            {
+                queued = report
+            } else {
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+        #expect(queued != nil, "b's report with late01 is in its outbox while the coordinator is down")
+
+        try await cluster.startCoordinator()
+        var arrived = false
+        for _ in 0..<120 where !arrived {
+            arrived = try await cluster.cli(["vm", "show", "late01"]).status == 0
+            if !arrived { try await Task.sleep(for: .milliseconds(250)) }
+        }
+        #expect(arrived, "late01 reached the restarted coordinator")
+        let after = try await cluster.json(["vms"], as: [VMSummaryJSON].self)
+        #expect(Set(after.map(\.name)) == Set(all.map(\.name)).union(["late01"]), "nothing was lost")
+        let stillRisky = try await cluster.waitForAudit { Set($0.risks.compactMap(\.vm)) == Self.risky }
+        #expect(Set(stillRisky?.risks.compactMap(\.vm) ?? []) == Self.risky)
+
+        for (node, agent) in cluster.agents {
+            #expect(agent.stop(SIGTERM) == 0, "agent \(node) stops cleanly: \(agent.log.suffix(2000))")
+            #expect(agent.log.contains("agent stopped"))
+        }
+    }
+}
+
+enum LocalPathName {
+    static func last(_ path: String) -> String { String(path.split(separator: "/").last ?? "") }
+}
