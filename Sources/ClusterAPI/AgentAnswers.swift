@@ -23,13 +23,23 @@ public struct Heartbeat: Codable, Sendable, Hashable {
 public struct ReportAnswer: Codable, Sendable, Hashable {
     public var registered: Int
     public var updated: Int
+    /// Known VMs the report describes exactly as stored.
+    public var unchanged: Int
     public var listedOnly: Int
     public var errors: Int
     public var settings: CoordinatorAnnouncement
 
-    public init(registered: Int, updated: Int, listedOnly: Int, errors: Int, settings: CoordinatorAnnouncement) {
+    public init(
+        registered: Int,
+        updated: Int,
+        unchanged: Int,
+        listedOnly: Int,
+        errors: Int,
+        settings: CoordinatorAnnouncement
+    ) {
         self.registered = registered
         self.updated = updated
+        self.unchanged = unchanged
         self.listedOnly = listedOnly
         self.errors = errors
         self.settings = settings

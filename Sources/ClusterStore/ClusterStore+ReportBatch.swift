@@ -43,6 +43,8 @@ public struct ReportBatch: Sendable {
 public struct ReportOutcome: Sendable, Equatable {
     public var registered = 0
     public var updated = 0
+    /// Known VMs whose report matched the stored inventory exactly: only their report time moved.
+    public var unchanged = 0
     public var listedOnly = 0
     public var errors = 0
 
@@ -53,51 +55,80 @@ extension ClusterStore {
     /// Applies a whole report in one transaction (one fsync, and never half a report).
     ///
     /// A VM the cluster does not know is registered to the reporting node; a known VM's inventory is taken only from
-    /// its owner; a VM whose rows the database refuses is rolled back alone (a savepoint) and recorded as an inventory
-    /// error, so the rest of the report still lands.
+    /// its owner, and only rewritten when it differs from the stored one; a VM whose rows the database refuses is left
+    /// out and recorded as an inventory error, so the rest of the report still lands.
+    ///
+    /// The first attempt writes every VM straight into the transaction. Only if the database refuses something is the
+    /// report applied again with each VM in its own savepoint: a savepoint copies every page it touches, which made a
+    /// 1,000-VM report three times slower when paid on every report (docs/benchmarks.md).
     public func ingest(_ batch: ReportBatch, at now: Timestamp) throws(StoreError) -> ReportOutcome {
         try translatingErrors {
-            try writer.write { db -> ReportOutcome in
-                try Self.recordReport(
-                    node: batch.node,
-                    driver: batch.driver,
-                    memoryMiB: batch.memoryMiB,
-                    at: now,
-                    in: db
-                )
-                try Self.recordVolumes(of: batch.node, batch.volumes, probeWindow: batch.probeWindow, at: now, in: db)
-                var outcome = ReportOutcome()
-                var errors = batch.inventoryErrors
-                let ownerStatement = try db.cachedStatement(sql: "SELECT owner FROM vm WHERE id = ?")
-                for vm in batch.vms {
-                    let owner = try String.fetchOne(ownerStatement, arguments: [vm.id.rawValue]).map(
-                        NodeName.init(rawValue:)
-                    )
-                    if let owner, owner != batch.node {
-                        outcome.listedOnly += 1
-                        continue
-                    }
-                    do {
-                        let order = try CheckpointTree(vm.checkpoints).depthFirst().map(\.checkpoint)
-                        try db.inSavepoint {
-                            try Self.writeInventory(of: vm, checkpointsInOrder: order, at: now, in: db)
-                            return .commit
-                        }
-                        if owner == nil { outcome.registered += 1 } else { outcome.updated += 1 }
-                    } catch let error as ModelError {
-                        errors.append((vm: vm.name, message: StoreError(error).message))
-                    } catch let error as DatabaseError {
-                        errors.append((vm: vm.name, message: StoreError(error).message))
-                    } catch let error as StoreError {
-                        errors.append((vm: vm.name, message: error.message))
-                    }
-                }
-                outcome.errors = errors.count
-                try Self.saveListings(of: batch.node, vms: batch.listed, at: now, in: db)
-                try Self.saveInventoryErrors(of: batch.node, errors, at: now, in: db)
-                try Self.recordDiscoveredDisks(of: batch.node, batch.discoveredDisks, at: now, in: db)
-                return outcome
+            do {
+                return try writer.write { db in try Self.apply(batch, at: now, isolatingVMs: false, in: db) }
+            } catch is DatabaseError {
+                return try writer.write { db in try Self.apply(batch, at: now, isolatingVMs: true, in: db) }
+            } catch is StoreError {
+                return try writer.write { db in try Self.apply(batch, at: now, isolatingVMs: true, in: db) }
             }
         }
+    }
+
+    static func apply(
+        _ batch: ReportBatch,
+        at now: Timestamp,
+        isolatingVMs: Bool,
+        in db: Database
+    ) throws
+        -> ReportOutcome
+    {
+        try recordReport(node: batch.node, driver: batch.driver, memoryMiB: batch.memoryMiB, at: now, in: db)
+        try recordVolumes(of: batch.node, batch.volumes, probeWindow: batch.probeWindow, at: now, in: db)
+        var outcome = ReportOutcome()
+        var errors = batch.inventoryErrors
+        let storedStatement = try db.cachedStatement(sql: "SELECT owner, inventory_digest FROM vm WHERE id = ?")
+        let touch = try db.cachedStatement(sql: "UPDATE vm SET inventory_at = ? WHERE id = ?")
+        for vm in batch.vms {
+            let stored = try Row.fetchOne(storedStatement, arguments: [vm.id.rawValue])
+            let owner = (stored?["owner"] as String?).map(NodeName.init(rawValue:))
+            if let owner, owner != batch.node {
+                outcome.listedOnly += 1
+                continue
+            }
+            if let digest = stored?["inventory_digest"] as String?, digest == InventoryDigest.of(vm) {
+                try touch.execute(arguments: [now.databaseValue, vm.id.rawValue])
+                outcome.unchanged += 1
+                continue
+            }
+            let order: [Checkpoint]
+            do {
+                order = try CheckpointTree(vm.checkpoints).depthFirst().map(\.checkpoint)
+            } catch {
+                errors.append((vm: vm.name, message: StoreError(error).message))
+                continue
+            }
+            if isolatingVMs {
+                do {
+                    try db.inSavepoint {
+                        try writeInventory(of: vm, checkpointsInOrder: order, at: now, in: db)
+                        return .commit
+                    }
+                } catch let error as DatabaseError {
+                    errors.append((vm: vm.name, message: StoreError(error).message))
+                    continue
+                } catch let error as StoreError {
+                    errors.append((vm: vm.name, message: error.message))
+                    continue
+                }
+            } else {
+                // A refusal here abandons this attempt; `ingest` then isolates each VM.
+                try writeInventory(of: vm, checkpointsInOrder: order, at: now, in: db)
+            }
+            if owner == nil { outcome.registered += 1 } else { outcome.updated += 1 }
+        }
+        outcome.errors = errors.count
+        try saveListings(of: batch.node, vms: batch.listed, at: now, in: db)
+        try saveInventoryErrors(of: batch.node, errors, at: now, in: db)
+        try recordDiscoveredDisks(of: batch.node, batch.discoveredDisks, at: now, in: db)
+        return outcome
     }
 }

@@ -24,6 +24,8 @@ public struct ClusterStore: Sendable {
                 // A whole node report is one transaction; a larger page cache keeps it from spilling
                 // dirty pages into the WAL before it commits.
                 try db.execute(sql: "PRAGMA cache_size = -65536")
+                // Statement and savepoint journals in memory, not in temporary files.
+                try db.execute(sql: "PRAGMA temp_store = MEMORY")
             }
             try Self.migrator.migrate(pool)
         } catch let error as DatabaseError {
@@ -53,6 +55,9 @@ public struct ClusterStore: Sendable {
         }
         migrator.registerMigration(Migration004ForeignKeyIndexes.identifier) { db in
             try db.execute(sql: Migration004ForeignKeyIndexes.sql)
+        }
+        migrator.registerMigration(Migration005InventoryDigest.identifier) { db in
+            try db.execute(sql: Migration005InventoryDigest.sql)
         }
         return migrator
     }

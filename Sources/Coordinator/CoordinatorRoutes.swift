@@ -92,6 +92,7 @@ struct CoordinatorRoutes: Sendable {
                 ReportAnswer(
                     registered: outcome.registered,
                     updated: outcome.updated,
+                    unchanged: outcome.unchanged,
                     listedOnly: outcome.listedOnly,
                     errors: outcome.errors,
                     settings: announcement

@@ -76,3 +76,20 @@ import Testing
         }
     }
 }
+
+@Suite struct DeployedAgentConfigTests {
+    @Test func theExampleInDeployLoadsWithoutWarnings() throws {
+        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("Package.swift").path) {
+            directory = directory.deletingLastPathComponent()
+        }
+        let (config, warnings) = try AgentConfig.load(
+            path: directory.appendingPathComponent("deploy/examples/agent.yaml").path,
+            environment: [:]
+        )
+        #expect(warnings.isEmpty)
+        #expect(config.node == "node1")
+        #expect(config.rescan == .seconds(60))
+        #expect(config.pathMap["C:\\ClusterStorage\\Volume1"] == "/mnt/csv/volume1")
+    }
+}

@@ -43,6 +43,28 @@ import Testing
         #expect(parent == nil)
     }
 
+    /// With foreign keys off (a hand-run sqlite3 session), a child can be inserted before its parent; inserting the
+    /// parent under that child would close a cycle, and the insert trigger refuses it.
+    @Test func cycleThroughAnInsertIsRefusedEvenWithForeignKeysOff() throws {
+        let temporary = try storeWithVM()
+        try temporary.store.writer.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA foreign_keys = OFF")
+            try db.execute(
+                sql: "INSERT INTO checkpoint (vm_id, id, name, parent_id) VALUES (?, 'x', 'x', 'y')",
+                arguments: [vmID]
+            )
+            #expect {
+                try db.execute(
+                    sql: "INSERT INTO checkpoint (vm_id, id, name, parent_id) VALUES (?, 'y', 'y', 'x')",
+                    arguments: [vmID]
+                )
+            } throws: { error in
+                (error as? DatabaseError)?.message?.hasPrefix("checkpoint-cycle") == true
+            }
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+    }
+
     @Test func danglingCheckpointParentIsRefusedByTheDatabase() throws {
         let temporary = try storeWithVM()
         #expect {

@@ -1,6 +1,7 @@
 import ChainModel
 import ClusterStore
 import DecisionEngine
+import GRDB
 import Testing
 
 /// The audit over a real cluster database: what the store reads back is what the engine judges.
@@ -140,5 +141,54 @@ import Testing
         second.vms = [good]
         _ = try temporary.store.ingest(second, at: now + .seconds(60))
         #expect(try temporary.store.snapshot().mounts.first?.lastProbeAt == now + .seconds(60))
+    }
+
+    @Test func anUnchangedVMIsOnlyTouchedAndAChangedOneIsRewritten() throws {
+        let temporary = try TemporaryStore()
+        let now = TemporaryStore.now
+        let csv1 = VolumeReport(
+            volume: Volume(id: TemporaryStore.csv1, name: "csv1"),
+            mountPath: "/mnt/csv1",
+            filesystemType: nil,
+            probeWritten: nil,
+            probeRead: []
+        )
+        let web = TemporaryStore.branchedVM(name: "web01", id: "web01-id")
+        let db = TemporaryStore.branchedVM(name: "db01", id: "db01-id")
+        var batch = ReportBatch(
+            node: NodeName("node1"),
+            driver: .hypervJSON,
+            memoryMiB: 8192,
+            volumes: [csv1],
+            vms: [web, db],
+            listed: [web.id, db.id],
+            inventoryErrors: [],
+            discoveredDisks: [],
+            probeWindow: .seconds(600)
+        )
+        #expect(try temporary.store.ingest(batch, at: now).registered == 2)
+        func fileIDs(_ vm: String) throws -> [Int64] {
+            try temporary.store.writer.read { db in
+                try Int64.fetchAll(db, sql: "SELECT id FROM file WHERE vm_id = ? ORDER BY id", arguments: [vm])
+            }
+        }
+        let webIDs = try fileIDs("web01-id")
+        let dbIDs = try fileIDs("db01-id")
+
+        var changed = db
+        changed.files[1].size += 4096
+        batch.vms = [web, changed]
+        let outcome = try temporary.store.ingest(batch, at: now + .seconds(60))
+        #expect(outcome.unchanged == 1)
+        #expect(outcome.updated == 1)
+        #expect(try fileIDs("web01-id") == webIDs, "an unchanged VM's rows are not rewritten")
+        #expect(try fileIDs("db01-id").count == dbIDs.count)
+        let snapshot = try temporary.store.snapshot()
+        #expect(snapshot.vms.first { $0.id == web.id }.map { $0.files == web.files } == true)
+        #expect(snapshot.vms.first { $0.id == db.id }?.files[1].size == changed.files[1].size)
+        let times = try temporary.store.writer.read { db in
+            try Int64.fetchAll(db, sql: "SELECT inventory_at FROM vm ORDER BY id")
+        }
+        #expect(times == [(now + .seconds(60)).millisecondsSinceEpoch, (now + .seconds(60)).millisecondsSinceEpoch])
     }
 }

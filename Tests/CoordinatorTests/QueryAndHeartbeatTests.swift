@@ -75,6 +75,7 @@ import Testing
                     body: ByteBuffer(bytes: try JSONEncoder().encode(Heartbeat(outbox: 0)))
                 )
             }
+            let sent = ContinuousClock.now
             let answer = try await beat("node2", token: LiveCoordinator.agentToken("node2"))
             #expect(answer.status == .ok)
             let settings = try JSONDecoder().decode(CoordinatorAnnouncement.self, from: Data(buffer: answer.body))
@@ -88,7 +89,10 @@ import Testing
                 from: Data(buffer: try await LiveCoordinator.get("/v1/nodes", client: client).body)
             )
             #expect(nodes.map(\.name) == ["node2"])
-            #expect((nodes.first?.leaseExpiresIn ?? 0) > 5, "a fresh heartbeat leaves most of the lease")
+            // The lease counts from the heartbeat: at most the whole TTL left, less whatever time has passed since.
+            let elapsed = Double((ContinuousClock.now - sent).components.seconds) + 1
+            let left = try #require(nodes.first?.leaseExpiresIn)
+            #expect(left <= 10 && left >= 10 - elapsed, "lease left \(left) s, \(elapsed) s after the heartbeat")
         }
     }
 }

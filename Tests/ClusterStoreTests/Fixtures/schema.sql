@@ -2,6 +2,7 @@
 -- migration: 002-query-views
 -- migration: 003-probes-and-discovered-disks
 -- migration: 004-foreign-key-indexes
+-- migration: 005-inventory-digest
 
 CREATE TABLE anti_affinity_class (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
@@ -150,7 +151,7 @@ CREATE TABLE vm (
     memory_mib INTEGER NOT NULL DEFAULT 0 CHECK (memory_mib >= 0),
     registered_at INTEGER NOT NULL,
     inventory_at INTEGER
-) STRICT;
+, inventory_digest TEXT) STRICT;
 
 CREATE TABLE vm_listing (
     vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
@@ -227,18 +228,9 @@ CREATE INDEX volume_mount_node ON volume_mount(node);
 CREATE INDEX volume_probe_written ON volume_probe(written_at);
 
 CREATE TRIGGER checkpoint_no_cycle_on_insert BEFORE INSERT ON checkpoint
-WHEN NEW.parent_id IS NOT NULL
+WHEN EXISTS (SELECT 1 FROM checkpoint c WHERE c.vm_id = NEW.vm_id AND c.parent_id = NEW.id)
 BEGIN
-    SELECT RAISE(ABORT, 'checkpoint-cycle: a checkpoint cannot be its own ancestor')
-    WHERE NEW.id IN (
-        WITH RECURSIVE ancestor(id) AS (
-            SELECT NEW.parent_id
-            UNION
-            SELECT c.parent_id FROM checkpoint c JOIN ancestor a ON c.id = a.id
-            WHERE c.vm_id = NEW.vm_id AND c.parent_id IS NOT NULL
-        )
-        SELECT id FROM ancestor
-    );
+    SELECT RAISE(ABORT, 'checkpoint-cycle: a checkpoint already names the new one as its parent');
 END;
 
 CREATE TRIGGER checkpoint_no_cycle_on_update BEFORE UPDATE OF parent_id, id ON checkpoint
