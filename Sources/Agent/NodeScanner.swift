@@ -43,13 +43,17 @@ public struct NodeScanner {
                     warnings.append("probe on volume \(volume.marker.name) (\(volume.root)): \(error)")
                 }
             }
+            var space = statvfs()
+            let measured = statvfs(volume.root, &space) == 0
             return ReportedVolume(
                 id: volume.marker.id,
                 name: volume.marker.name,
                 mountPath: volume.root,
                 filesystemType: volume.filesystemType,
                 probeWritten: VolumeProbe.current(node: node, root: volume.root),
-                probeRead: VolumeProbe.readAll(root: volume.root)
+                probeRead: VolumeProbe.readAll(root: volume.root),
+                freeBytes: measured ? Int64(clamping: UInt64(space.f_bavail) &* UInt64(space.f_frsize)) : nil,
+                readOnly: measured ? (space.f_flag & UInt(ST_RDONLY)) != 0 : nil
             )
         }
         var report = AgentReport(node: node, driver: "hyperv-json", memoryMiB: memoryMiB, volumes: reportedVolumes)

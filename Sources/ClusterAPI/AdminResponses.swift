@@ -76,8 +76,18 @@ public struct VolumeJSON: Codable, Sendable, Hashable {
     public var kind: String
     /// Nodes that report the marker, verified or not.
     public var reportedBy: [String]
+    /// Free space, the smallest any node reported (bytes); absent until an agent measured it.
+    public var freeBytes: Int64?
 
-    public init(id: String, name: String, reachableFrom: [String], kind: String, reportedBy: [String]) {
+    public init(
+        id: String,
+        name: String,
+        reachableFrom: [String],
+        kind: String,
+        reportedBy: [String],
+        freeBytes: Int64? = nil
+    ) {
+        self.freeBytes = freeBytes
         self.id = id
         self.name = name
         self.reachableFrom = reachableFrom

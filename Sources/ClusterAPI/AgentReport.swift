@@ -41,6 +41,10 @@ public struct ReportedVolume: Codable, Sendable, Hashable {
     public var probeWritten: String?
     /// Nonces this agent read back from the probe directory (its own and other nodes').
     public var probeRead: [String]
+    /// Free space on the volume's file system as this node sees it (statvfs), in bytes.
+    public var freeBytes: Int64?
+    /// Mounted read-only on this node.
+    public var readOnly: Bool?
 
     public init(
         id: String,
@@ -48,7 +52,9 @@ public struct ReportedVolume: Codable, Sendable, Hashable {
         mountPath: String,
         filesystemType: String? = nil,
         probeWritten: String? = nil,
-        probeRead: [String] = []
+        probeRead: [String] = [],
+        freeBytes: Int64? = nil,
+        readOnly: Bool? = nil
     ) {
         self.id = id
         self.name = name
@@ -56,6 +62,8 @@ public struct ReportedVolume: Codable, Sendable, Hashable {
         self.filesystemType = filesystemType
         self.probeWritten = probeWritten
         self.probeRead = probeRead
+        self.freeBytes = freeBytes
+        self.readOnly = readOnly
     }
 }
 

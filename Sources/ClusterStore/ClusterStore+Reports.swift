@@ -8,14 +8,25 @@ public struct VolumeReport: Sendable {
     public var filesystemType: String?
     public var probeWritten: String?
     public var probeRead: [String]
+    public var freeBytes: Int64?
+    public var readOnly: Bool
 
-    public init(volume: Volume, mountPath: String, filesystemType: String?, probeWritten: String?, probeRead: [String])
-    {
+    public init(
+        volume: Volume,
+        mountPath: String,
+        filesystemType: String?,
+        probeWritten: String?,
+        probeRead: [String],
+        freeBytes: Int64? = nil,
+        readOnly: Bool = false
+    ) {
         self.volume = volume
         self.mountPath = mountPath
         self.filesystemType = filesystemType
         self.probeWritten = probeWritten
         self.probeRead = probeRead
+        self.freeBytes = freeBytes.map { max(0, $0) }
+        self.readOnly = readOnly
     }
 }
 
@@ -112,16 +123,18 @@ extension ClusterStore {
             }
             try db.execute(
                 sql: """
-                    INSERT INTO volume_mount (volume_id, node, mount_path, fs_type, reported_at, last_probe_at)
-                    VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT INTO volume_mount (volume_id, node, mount_path, fs_type, reported_at, last_probe_at,
+                                              free_bytes, read_only)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(volume_id, node) DO UPDATE SET
                         mount_path = excluded.mount_path, fs_type = excluded.fs_type,
                         reported_at = excluded.reported_at,
-                        last_probe_at = COALESCE(excluded.last_probe_at, volume_mount.last_probe_at)
+                        last_probe_at = COALESCE(excluded.last_probe_at, volume_mount.last_probe_at),
+                        free_bytes = excluded.free_bytes, read_only = excluded.read_only
                     """,
                 arguments: [
                     id, node.rawValue, report.mountPath, report.filesystemType, now.databaseValue,
-                    verified ? now.databaseValue : nil,
+                    verified ? now.databaseValue : nil, report.freeBytes, report.readOnly,
                 ]
             )
             if let nonce = report.probeWritten, (8...128).contains(nonce.count) {

@@ -32,7 +32,9 @@ extension ClusterStore {
                 node: NodeName(row["node"] as String),
                 mountPath: row["mount_path"],
                 filesystemType: row["fs_type"],
-                lastProbeAt: RowDecoding.timestamp(row, "last_probe_at")
+                lastProbeAt: RowDecoding.timestamp(row, "last_probe_at"),
+                freeBytes: row["free_bytes"],
+                readOnly: row["read_only"]
             )
         }
         snapshot.vms = try Row.fetchAll(db, sql: "SELECT * FROM vm ORDER BY name, id").map {

@@ -62,7 +62,9 @@ extension ClusterStore {
                         node: NodeName(row["node"] as String),
                         mountPath: row["mount_path"],
                         filesystemType: row["fs_type"],
-                        lastProbeAt: RowDecoding.timestamp(row, "last_probe_at")
+                        lastProbeAt: RowDecoding.timestamp(row, "last_probe_at"),
+                        freeBytes: row["free_bytes"],
+                        readOnly: row["read_only"]
                     )
                 }
             }

@@ -156,7 +156,8 @@ struct CoordinatorRoutes: Sendable {
                     name: volume.name,
                     reachableFrom: verified,
                     kind: verified.count >= 2 ? "shared" : "local",
-                    reportedBy: mounts.keys.map(\.rawValue).sorted()
+                    reportedBy: mounts.keys.map(\.rawValue).sorted(),
+                    freeBytes: mounts.values.compactMap(\.freeBytes).min()
                 )
             }
             return try Self.json(rows)

@@ -37,7 +37,9 @@ struct ReportIngest {
                     mountPath: volume.mountPath,
                     filesystemType: volume.filesystemType,
                     probeWritten: volume.probeWritten,
-                    probeRead: volume.probeRead
+                    probeRead: volume.probeRead,
+                    freeBytes: volume.freeBytes,
+                    readOnly: volume.readOnly ?? false
                 )
             },
             vms: vms,

@@ -147,9 +147,12 @@ import Glibc
         )
 
         let volumes = try await cluster.json(["volumes"], as: [VolumeJSON].self)
+        let table = try await cluster.cli(["volumes"])
+        #expect(table.out.contains("FREE") && table.out.contains("shared"))
         let byName = Dictionary(uniqueKeysWithValues: volumes.map { ($0.name, $0) })
         #expect(byName["shared"]?.reachableFrom == ["a", "b", "c"])
         #expect(byName["shared"]?.kind == "shared")
+        #expect((byName["shared"]?.freeBytes ?? 0) > 0, "agents measure free space")
         for node in ["a", "b", "c"] {
             #expect(byName["\(node)-local"]?.reachableFrom == [node])
             #expect(byName["\(node)-local"]?.kind == "local")

@@ -18,19 +18,26 @@ public struct VolumeMount: Hashable, Sendable, Codable {
     public var filesystemType: String?
     /// When this node last passed the nonce probe for this volume (SPEC §3); `nil` if never.
     public var lastProbeAt: Timestamp?
+    /// Free space as this node last saw it, in bytes.
+    public var freeBytes: Int64?
+    public var readOnly: Bool
 
     public init(
         volume: VolumeID,
         node: NodeName,
         mountPath: String,
         filesystemType: String? = nil,
-        lastProbeAt: Timestamp? = nil
+        lastProbeAt: Timestamp? = nil,
+        freeBytes: Int64? = nil,
+        readOnly: Bool = false
     ) {
         self.volume = volume
         self.node = node
         self.mountPath = mountPath
         self.filesystemType = filesystemType
         self.lastProbeAt = lastProbeAt
+        self.freeBytes = freeBytes
+        self.readOnly = readOnly
     }
 
     /// Whether the probe is recent enough: newer than `2 × probeInterval` at `now`.

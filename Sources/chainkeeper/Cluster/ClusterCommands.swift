@@ -32,7 +32,7 @@ struct NodesCommand: AsyncParsableCommand {
 struct VolumesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "volumes",
-        abstract: "Volumes and the nodes each is verified reachable from."
+        abstract: "Volumes, the nodes each is verified reachable from, and free space."
     )
     @OptionGroup var options: CoordinatorOptions
 
@@ -41,8 +41,14 @@ struct VolumesCommand: AsyncParsableCommand {
         if try options.printJSON(volumes) { return }
         print(
             TextTable.render(
-                ["VOLUME", "KIND", "REACHABLE FROM", "ID"],
-                volumes.map { [$0.name, $0.kind, $0.reachableFrom.joined(separator: ","), $0.id] }
+                ["VOLUME", "KIND", "REACHABLE FROM", "FREE", "ID"],
+                volumes.map {
+                    [
+                        $0.name, $0.kind, $0.reachableFrom.joined(separator: ","),
+                        $0.freeBytes.map { ByteCountFormatter.string(fromByteCount: $0, countStyle: .binary) } ?? "-",
+                        $0.id,
+                    ]
+                }
             ),
             terminator: ""
         )
