@@ -186,21 +186,22 @@ struct CoordinatorRoutes: Sendable {
 
         router.get("/v1/vms/{vm}") { _, context -> Response in
             try context.requireAdmin()
-            // Path parameters arrive percent-encoded; names are data and may hold any character.
-            let raw = try context.parameters.require("vm")
-            let key = raw.removingPercentEncoding ?? raw
             let (view, input) = try snapshot()
-            let byID = input.vms.filter { $0.id.rawValue == key }
-            let matches = byID.isEmpty ? input.vms.filter { $0.name == key } : byID
-            guard let vm = matches.first else { throw APIError.notFound("no VM is named or identified '\(key)'") }
-            guard matches.count == 1 else {
-                throw APIError(
-                    .conflict,
-                    "ambiguous",
-                    "\(matches.count) VMs are named '\(key)'; use an id: \(matches.map(\.id.rawValue).joined(separator: ", "))"
-                )
-            }
+            let vm = try Self.resolve(try context.parameters.require("vm"), in: input)
             return try Self.json(VMDetailJSON(vm, view: view, risks: ClusterAudit.risks(in: view, input)))
+        }
+
+        router.get("/v1/vms/{vm}/check") { request, context -> Response in
+            try context.requireAdmin()
+            guard let target = request.uri.queryParameters.get("to"), !target.isEmpty else {
+                throw APIError.badRequest("name the target node: ?to=NODE")
+            }
+            let (view, input) = try snapshot()
+            let vm = try Self.resolve(try context.parameters.require("vm"), in: input)
+            guard view.nodes[NodeName(target)] != nil else {
+                throw APIError.notFound("no node is named '\(target)'")
+            }
+            return try Self.json(CheckResponse(StrandRule.check(vm, to: NodeName(target), in: view)))
         }
 
         router.post("/v1/query") { request, context -> Response in
@@ -247,6 +248,22 @@ struct CoordinatorRoutes: Sendable {
         }
 
         return router
+    }
+
+    /// The VM named or identified by a path parameter (percent-encoded: names are data and may hold any character).
+    static func resolve(_ raw: String, in input: AuditInput) throws -> VM {
+        let key = raw.removingPercentEncoding ?? raw
+        let byID = input.vms.filter { $0.id.rawValue == key }
+        let matches = byID.isEmpty ? input.vms.filter { $0.name == key } : byID
+        guard let vm = matches.first else { throw APIError.notFound("no VM is named or identified '\(key)'") }
+        guard matches.count == 1 else {
+            throw APIError(
+                .conflict,
+                "ambiguous",
+                "\(matches.count) VMs are named '\(key)'; use an id: \(matches.map(\.id.rawValue).joined(separator: ", "))"
+            )
+        }
+        return vm
     }
 
     private func snapshot() throws -> (ClusterView, AuditInput) {

@@ -11,7 +11,7 @@ struct Chainkeeper: AsyncParsableCommand {
         version: ChainkeeperVersion.current,
         subcommands: [
             InspectCommand.self, VolumeCommand.self, NodesCommand.self, VolumesCommand.self, VMsCommand.self,
-            VMCommand.self, AuditCommand.self, QueryCommand.self,
+            VMCommand.self, AuditCommand.self, CheckCommand.self, QueryCommand.self,
         ]
     )
 }

@@ -137,6 +137,21 @@ import Glibc
         let auditRun = try await cluster.cli(["audit"])
         #expect(auditRun.status == 3, "audit exits 3 when a critical risk exists")
 
+        // check: every reason, the SPEC's exit codes, nothing moved.
+        let safeCheck = try await cluster.cli(["check", "safe01", "--to", "a", "--json"])
+        #expect(safeCheck.status == 0)
+        #expect(try JSONDecoder().decode(CheckResponse.self, from: Data(safeCheck.out.utf8)).allowed)
+        let memCheck = try await cluster.cli(["check", "memlocal", "--to", "a", "--json"])
+        #expect(memCheck.status == 3)
+        let refusal = try JSONDecoder().decode(CheckResponse.self, from: Data(memCheck.out.utf8))
+        #expect(refusal.reasons.map(\.code) == ["file-on-local-volume"])
+        #expect(refusal.reasons.first?.path == layout.local("b") + "/memlocal/s1.vmrs")
+        #expect(refusal.reasons.first?.snapshot == "checkpoint s1")
+        #expect(try await cluster.cli(["check", "no-such-vm", "--to", "a"]).status == 4)
+        #expect(try await cluster.cli(["check", "safe01", "--to", "no-such-node"]).status == 4)
+        let human = try await cluster.cli(["check", "midlocal", "--to", "b"])
+        #expect(human.status == 3 && human.out.contains("file-on-local-volume") && human.out.contains("mid.avhdx"))
+
         let stranded = try await cluster.json(["vms", "--stranded"], as: [VMSummaryJSON].self)
         #expect(Set(stranded.map(\.name)) == Self.risky)
         let all = try await cluster.json(["vms"], as: [VMSummaryJSON].self)
