@@ -29,10 +29,15 @@ public struct NodeScanner {
     /// Builds the report; `newNonces` maps the volumes whose probe is due to the nonce to write there.
     ///
     /// Returns the report and the problems worth a log line (a volume that cannot be written, …).
+    ///
+    /// VMs this node adopted are reported from their definitions until the hypervisor's inventory lists them (then the
+    /// inventory wins); VMs it released are left out (SPEC §6).
     public func report(
         volumes: [LocalVolume],
         newNonces: [String: String],
-        fileSystem: any ChainFileSystem
+        fileSystem: any ChainFileSystem,
+        adopted: [InventoryVM] = [],
+        released: Set<String> = []
     ) -> (report: AgentReport, warnings: [String]) {
         var warnings: [String] = []
         let reportedVolumes = volumes.map { volume -> ReportedVolume in
@@ -61,12 +66,15 @@ public struct NodeScanner {
         do {
             let data = try readInventory()
             let (vms, errors) = try HyperVInventory.parse(data)
-            report.vms = vms.map(builder.build)
+            let listed = Set(vms.map(\.id))
+            let own = vms.filter { !released.contains($0.id) } + adopted.filter { !listed.contains($0.id) }
+            report.vms = own.map(builder.build)
             report.inventoryErrors = errors
         } catch {
             let message = "inventory \(inventoryPath): \(error)"
             warnings.append(message)
             report.inventoryErrors = [ReportedInventoryError(vm: nil, message: message)]
+            report.vms = adopted.map(builder.build)
         }
         report.discoveredDisks = DiskDiscovery.differencingDisks(on: volumes, fileSystem: fileSystem)
         return (report, warnings)

@@ -22,6 +22,9 @@ public struct AgentConfig: Sendable, Equatable {
     /// Windows path prefix → local directory, for parent locators.
     public var pathMap: [String: String] = [:]
     public var sharedSources: [String] = []
+    /// Shell commands run at each hand-off step (SPEC §2): `release`, `adopt`, `fence`.
+    public var hooks: [String: String] = [:]
+    public var hookTimeout: Duration = .seconds(60)
 
     public init(node: String, coordinators: [String], dataDir: String, volumes: [String], inventoryPath: String) {
         self.node = node
@@ -34,10 +37,10 @@ public struct AgentConfig: Sendable, Equatable {
     /// Keys of SPEC §2 this version reads.
     static let knownKeys: Set<String> = [
         "node", "coordinator", "token", "dataDir", "volumes", "inventory", "heartbeat", "rescan", "memoryMiB",
-        "pathMap", "sharedSources",
+        "pathMap", "sharedSources", "hooks", "hookTimeout",
     ]
-    /// Keys of SPEC §2 that belong to later work (migration hooks, watchdog, TLS): accepted, said to be unused.
-    static let laterKeys: Set<String> = ["watchdog", "hooks", "hookTimeout", "tls"]
+    /// Keys of SPEC §2 that belong to later work (watchdog, TLS): accepted, said to be unused.
+    static let laterKeys: Set<String> = ["watchdog", "tls"]
 
     static let environment: [(key: String, variable: String)] = [
         ("node", "CHAINKEEPERD_NODE"), ("coordinator", "CHAINKEEPERD_COORDINATOR"), ("token", "CHAINKEEPERD_TOKEN"),
@@ -154,6 +157,8 @@ struct RawAgentConfig: Decodable {
     var memoryMiB: Int?
     var pathMap: [String: String]?
     var sharedSources: [String]?
+    var hooks: [String: String]?
+    var hookTimeout: String?
 
     func validated(source: String) throws(AgentConfigError) -> AgentConfig {
         guard let node, !node.isEmpty else { throw AgentConfigError("\(source): node (this node's name) is required") }
@@ -195,6 +200,16 @@ struct RawAgentConfig: Decodable {
         }
         config.pathMap = pathMap ?? [:]
         config.sharedSources = sharedSources ?? []
+        config.hooks = hooks ?? [:]
+        if let unknown = config.hooks.keys.first(where: { !["release", "adopt", "fence"].contains($0) }) {
+            throw AgentConfigError("\(source): hooks.\(unknown) is not a hook; the hooks are release, adopt and fence")
+        }
+        config.hookTimeout = try Self.duration(
+            hookTimeout,
+            key: "hookTimeout",
+            default: config.hookTimeout,
+            source: source
+        )
         if config.volumes.isEmpty {
             throw AgentConfigError("\(source): volumes must list at least one directory to look for volume markers in")
         }

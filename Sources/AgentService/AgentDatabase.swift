@@ -55,6 +55,22 @@ public struct AgentDatabase: Sendable {
                     """
             )
         }
+        migrator.registerMigration("002-vm-epochs") { db in
+            try db.execute(
+                sql: """
+                    -- The highest epoch this agent has seen per VM (SPEC §6), and what it did at that epoch: a command
+                    -- with a lower epoch is refused. An adopted VM keeps its definition, so the agent reports it
+                    -- even before its hypervisor's inventory lists it.
+                    CREATE TABLE vm_epoch (
+                        vm_id TEXT PRIMARY KEY,
+                        epoch INTEGER NOT NULL CHECK (epoch >= 1),
+                        role TEXT NOT NULL CHECK (role IN ('adopted', 'released')),
+                        definition TEXT,
+                        updated_at INTEGER NOT NULL
+                    ) STRICT;
+                    """
+            )
+        }
         return migrator
     }
 
@@ -112,6 +128,73 @@ public struct AgentDatabase: Sendable {
                 let stored = try String.fetchAll(db, sql: "SELECT path FROM disk_header")
                 let delete = try db.cachedStatement(sql: "DELETE FROM disk_header WHERE path = ?")
                 for path in stored where !seen.contains(path) { try delete.execute(arguments: [path]) }
+            }
+        }
+    }
+
+    // MARK: Epochs
+
+    /// The highest epoch seen for a VM, or nil.
+    public func epoch(of vm: String) throws(AgentStoreError) -> Int64? {
+        try run {
+            try queue.read { db in
+                try Int64.fetchOne(db, sql: "SELECT epoch FROM vm_epoch WHERE vm_id = ?", arguments: [vm])
+            }
+        }
+    }
+
+    /// Records what this node did with a VM at `epoch`.
+    ///
+    /// If a higher epoch was already seen, nothing changes and the stored epoch is returned. The check and the write
+    /// are one transaction.
+    public func record(
+        vm: String,
+        epoch: Int64,
+        role: String,
+        definition: Data?,
+        at now: Timestamp
+    ) throws(AgentStoreError) -> Int64? {
+        try run {
+            try queue.write { db -> Int64? in
+                if let stored = try Int64.fetchOne(
+                    db,
+                    sql: "SELECT epoch FROM vm_epoch WHERE vm_id = ?",
+                    arguments: [vm]
+                ),
+                    stored > epoch
+                {
+                    return stored
+                }
+                try db.execute(
+                    sql: """
+                        INSERT INTO vm_epoch (vm_id, epoch, role, definition, updated_at) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT(vm_id) DO UPDATE SET epoch = excluded.epoch, role = excluded.role,
+                            definition = excluded.definition, updated_at = excluded.updated_at
+                        """,
+                    arguments: [
+                        vm, epoch, role, definition.map { String(decoding: $0, as: UTF8.self) },
+                        now.millisecondsSinceEpoch,
+                    ]
+                )
+                return nil
+            }
+        }
+    }
+
+    /// VMs this node adopted (with their definitions) and VMs it released.
+    public func handOffs() throws(AgentStoreError) -> (adopted: [Data], released: Set<String>) {
+        try run {
+            try queue.read { db in
+                var adopted: [Data] = []
+                var released: Set<String> = []
+                for row in try Row.fetchAll(db, sql: "SELECT vm_id, role, definition FROM vm_epoch") {
+                    if (row["role"] as String) == "released" {
+                        released.insert(row["vm_id"])
+                    } else if let definition = row["definition"] as String? {
+                        adopted.append(Data(definition.utf8))
+                    }
+                }
+                return (adopted, released)
             }
         }
     }

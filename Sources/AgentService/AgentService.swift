@@ -21,7 +21,7 @@ public final class AgentService: Service, Sendable {
     let database: AgentDatabase
     let logger: Logger
     private let http: HTTPClient
-    private let scanner: ScanWorker
+    let scanner: ScanWorker
     private let settings: Mutex<CoordinatorAnnouncement>
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
 
@@ -58,6 +58,7 @@ public final class AgentService: Service, Sendable {
                 group.addTask { await self.rescanLoop() }
                 group.addTask { await self.deliveryLoop() }
                 group.addTask { await self.heartbeatLoop() }
+                group.addTask { await self.commandLoop() }
                 await group.waitForAll()
             }
         }
@@ -71,7 +72,13 @@ public final class AgentService: Service, Sendable {
     public func rescanOnce() async -> AgentReport? {
         let probeInterval = Duration.milliseconds(settings.withLock { $0.probeIntervalMilliseconds })
         let started = ContinuousClock.now
-        let result = await scanner.scan(probeInterval: probeInterval)
+        let handOffs = (try? database.handOffs()) ?? (adopted: [], released: [])
+        let adopted = handOffs.adopted.compactMap { try? JSONDecoder().decode(VMDefinition.self, from: $0) }
+        let result = await scanner.scan(
+            probeInterval: probeInterval,
+            adopted: adopted.map(InventoryVM.init),
+            released: handOffs.released
+        )
         for warning in result.warnings { logger.warning("\(warning)") }
         do {
             try database.saveHeaders(result.changedHeaders, keeping: result.seenHeaders)
@@ -155,7 +162,7 @@ public final class AgentService: Service, Sendable {
         }
     }
 
-    private var client: CoordinatorClient {
+    var client: CoordinatorClient {
         CoordinatorClient(client: http, urls: config.coordinators, node: config.node, token: config.token)
     }
 }
@@ -173,7 +180,7 @@ final class ScanWorker: @unchecked Sendable {
     }
 
     private let queue = DispatchQueue(label: "chainkeeper.agent.scan")
-    private let scanner: NodeScanner
+    let scanner: NodeScanner
     // Confined to `queue`.
     private let cache: HeaderCache
     private var probeWritten: [String: ContinuousClock.Instant] = [:]
@@ -193,13 +200,24 @@ final class ScanWorker: @unchecked Sendable {
         cache = HeaderCache(headers)
     }
 
-    func scan(probeInterval: Duration) async -> Result {
+    func scan(probeInterval: Duration, adopted: [InventoryVM], released: Set<String>) async -> Result {
         await withCheckedContinuation { continuation in
-            queue.async { continuation.resume(returning: self.scanOnQueue(probeInterval: probeInterval)) }
+            queue.async {
+                continuation.resume(
+                    returning: self.scanOnQueue(probeInterval: probeInterval, adopted: adopted, released: released)
+                )
+            }
         }
     }
 
-    private func scanOnQueue(probeInterval: Duration) -> Result {
+    /// Runs `work` on the scan queue with the scanner and the header cache.
+    func onQueue<T: Sendable>(_ work: @escaping @Sendable (NodeScanner, HeaderCache) -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: work(self.scanner, self.cache)) }
+        }
+    }
+
+    private func scanOnQueue(probeInterval: Duration, adopted: [InventoryVM], released: Set<String>) -> Result {
         let volumes = scanner.volumes()
         let now = ContinuousClock.now
         var nonces: [String: String] = [:]
@@ -211,7 +229,13 @@ final class ScanWorker: @unchecked Sendable {
         }
         let seenVolumes = Set(volumes.map(\.marker.id))
         probeWritten = probeWritten.filter { seenVolumes.contains($0.key) }
-        let (report, warnings) = scanner.report(volumes: volumes, newNonces: nonces, fileSystem: cache)
+        let (report, warnings) = scanner.report(
+            volumes: volumes,
+            newNonces: nonces,
+            fileSystem: cache,
+            adopted: adopted,
+            released: released
+        )
         let changes = cache.takeChanges()
         return Result(
             report: report,

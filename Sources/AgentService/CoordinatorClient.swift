@@ -13,17 +13,28 @@ struct CoordinatorClient: Sendable {
     let node: String
     let token: String?
 
+    /// GETs `/v1/agents/{node}/{action}` and returns the answer's body.
+    func get(_ action: String, timeout: TimeAmount) async throws(DeliveryError) -> Data {
+        try await send(action, body: nil, timeout: timeout)
+    }
+
     /// POSTs `body` to `/v1/agents/{node}/{action}` and returns the answer's body.
     ///
     /// Tries each coordinator in turn; throws the last failure when none accepted it.
     func post(_ action: String, body: Data, timeout: TimeAmount) async throws(DeliveryError) -> Data {
+        try await send(action, body: body, timeout: timeout)
+    }
+
+    private func send(_ action: String, body: Data?, timeout: TimeAmount) async throws(DeliveryError) -> Data {
         var failure = DeliveryError("no coordinator URL configured")
         for base in urls {
             var request = HTTPClientRequest(url: "\(base)/v1/agents/\(Self.segment(node))/\(action)")
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
             if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-            request.body = .bytes(ByteBuffer(data: body))
+            if let body {
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(data: body))
+            }
             do {
                 let response = try await client.execute(request, timeout: timeout)
                 let answer = Data(buffer: try await response.body.collect(upTo: 1 << 20))

@@ -6,12 +6,15 @@ import Foundation
 import Hummingbird
 import Logging
 import Prometheus
+import ServiceLifecycle
 
 /// The coordinator service: the cluster database and the HTTP API over it.
 public struct Coordinator: Sendable {
     public let config: CoordinatorConfig
     public let store: ClusterStore
     public let metrics: PrometheusCollectorRegistry
+    /// Commands for agents and their answers (memory only).
+    let board = CommandBoard()
     /// Wall-clock time, injected so tests control it.
     let now: @Sendable () -> Timestamp
 
@@ -35,10 +38,18 @@ public struct Coordinator: Sendable {
         ClusterSettings(probeInterval: config.probeInterval, inventoryMaxAge: config.inventoryMaxAge)
     }
 
+    /// Finishes the migrations a previous run left in the journal; run once at start, before serving.
+    public func recoverMigrations(logger: Logger) async {
+        await Migrator(coordinator: self, logger: logger).recover()
+    }
+
+    /// Listed after the application in a ServiceGroup (so shut down first), it ends agents' long-polls.
+    public var shutdownHelper: some Service { CommandBoardCloser(board: board) }
+
     /// The HTTP application, listening where the config says (port 0 picks a free one).
     public func application(logger: Logger) -> some ApplicationProtocol {
         Application(
-            router: CoordinatorRoutes(coordinator: self).router(),
+            router: CoordinatorRoutes(coordinator: self, logger: logger).router(),
             configuration: .init(
                 address: .hostname(config.listenHost, port: config.listenPort),
                 serverName: "chainkeeperd"

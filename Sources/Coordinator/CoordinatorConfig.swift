@@ -18,12 +18,14 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var probeInterval: Duration = .seconds(300)
     /// Largest request body accepted, in bytes (not in the SPEC; a 1,000-VM report is a few MiB).
     public var maxBodyBytes = 64 << 20
+    /// How long the coordinator waits for an agent to answer a migration step (not in the SPEC; above `hookTimeout`).
+    public var commandTimeout: Duration = .seconds(90)
 
     public init(dataDir: String) { self.dataDir = dataDir }
 
     static let knownKeys: Set<String> = [
         "listen", "dataDir", "adminTokens", "agentTokens", "leaseTTL", "leaderLeaseTTL", "inventoryMaxAge",
-        "probeInterval", "fence", "failover", "store", "tls", "maxBodyBytes",
+        "probeInterval", "fence", "failover", "store", "tls", "maxBodyBytes", "commandTimeout",
     ]
 
     /// Reads a config file; `warnings` lists what was ignored.
@@ -106,6 +108,12 @@ public struct CoordinatorConfig: Sendable, Equatable {
             values["probeInterval"],
             key: "probeInterval",
             default: config.probeInterval,
+            source: source
+        )
+        config.commandTimeout = try duration(
+            values["commandTimeout"],
+            key: "commandTimeout",
+            default: config.commandTimeout,
             source: source
         )
         if let raw = values["maxBodyBytes"] {

@@ -4,6 +4,7 @@ import ClusterStore
 import DecisionEngine
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 import NIOFoundationCompat
 import Prometheus
@@ -13,6 +14,7 @@ import Prometheus
 /// Versioned paths; every error is `{"error":{"code","message"}}`.
 struct CoordinatorRoutes: Sendable {
     let coordinator: Coordinator
+    let logger: Logger
 
     func router() -> Router<CoordinatorContext> {
         let router = Router(context: CoordinatorContext.self)
@@ -202,6 +204,83 @@ struct CoordinatorRoutes: Sendable {
                 throw APIError.notFound("no node is named '\(target)'")
             }
             return try Self.json(CheckResponse(StrandRule.check(vm, to: NodeName(target), in: view)))
+        }
+
+        router.post("/v1/vms/{vm}/migrate") { request, context -> Response in
+            try context.requireAdmin()
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            let ask: MigrateRequest
+            do {
+                ask = try JSONDecoder().decode(MigrateRequest.self, from: Data(buffer: body))
+            } catch {
+                throw APIError.badRequest("expected {\"target\": \"NODE\"}: \(Self.describe(error))")
+            }
+            let (view, input) = try snapshot()
+            let vm = try Self.resolve(try context.parameters.require("vm"), in: input)
+            guard view.nodes[NodeName(ask.target)] != nil else {
+                throw APIError.notFound("no node is named '\(ask.target)'")
+            }
+            let outcome = try await Migrator(coordinator: coordinator, logger: logger)
+                .migrate(vm, to: NodeName(ask.target), view: view, requestedBy: "admin")
+            return try Self.json(outcome)
+        }
+
+        router.get("/v1/history") { request, context -> Response in
+            try context.requireAdmin()
+            var vmID: VMID?
+            if let key = request.uri.queryParameters.get("vm") {
+                let (_, input) = try snapshot()
+                vmID = try Self.resolve(key, in: input).id
+            }
+            let rows = try coordinator.store.history(vm: vmID).map { record in
+                HistoryEntryJSON(
+                    id: record.id,
+                    vm: record.vmName,
+                    vmId: record.vm.rawValue,
+                    kind: record.kind,
+                    source: record.source.rawValue,
+                    target: record.target.rawValue,
+                    epoch: record.epoch.rawValue,
+                    state: record.state.rawValue,
+                    abortReason: record.abortReason,
+                    reasons: record.reasons.flatMap {
+                        try? JSONDecoder().decode([ReasonJSON].self, from: Data($0.utf8))
+                    }
+                        ?? [],
+                    requestedBy: record.requestedBy,
+                    createdAt: record.createdAt.millisecondsSinceEpoch,
+                    updatedAt: record.updatedAt.millisecondsSinceEpoch,
+                    steps: record.steps.map {
+                        .init(state: $0.state.rawValue, at: $0.at.millisecondsSinceEpoch, detail: $0.detail)
+                    }
+                )
+            }
+            return try Self.json(rows)
+        }
+
+        router.get("/v1/agents/{node}/commands") { request, context -> Response in
+            let node = try context.parameters.require("node")
+            try context.requireAgent(of: node)
+            let seconds = min(max(Int(request.uri.queryParameters.get("wait") ?? "25") ?? 25, 0), 60)
+            let commands = await coordinator.board.poll(node: node, wait: .seconds(seconds))
+            return try Self.json(commands)
+        }
+
+        router.post("/v1/agents/{node}/commands/{id}") { request, context -> Response in
+            let node = try context.parameters.require("node")
+            try context.requireAgent(of: node)
+            let id = try context.parameters.require("id")
+            let body = try await request.body.collect(upTo: 4 << 20)
+            let result: CommandResult
+            do {
+                result = try JSONDecoder().decode(CommandResult.self, from: Data(buffer: body))
+            } catch {
+                throw APIError.badRequest("the command result is not valid JSON: \(Self.describe(error))")
+            }
+            guard await coordinator.board.complete(id, from: node, with: result) else {
+                throw APIError.notFound("no command \(id) is waiting for \(node)'s answer (it may have timed out)")
+            }
+            return try Self.json(["accepted": true])
         }
 
         router.post("/v1/query") { request, context -> Response in

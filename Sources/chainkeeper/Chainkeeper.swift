@@ -11,7 +11,8 @@ struct Chainkeeper: AsyncParsableCommand {
         version: ChainkeeperVersion.current,
         subcommands: [
             InspectCommand.self, VolumeCommand.self, NodesCommand.self, VolumesCommand.self, VMsCommand.self,
-            VMCommand.self, AuditCommand.self, CheckCommand.self, QueryCommand.self,
+            VMCommand.self, AuditCommand.self, CheckCommand.self, MigrateCommand.self, HistoryCommand.self,
+            QueryCommand.self,
         ]
     )
 }

@@ -45,12 +45,15 @@ struct CoordinatorCommand: AsyncParsableCommand {
         logger.notice(
             "coordinator listening on http://\(loaded.config.listenHost):\(loaded.config.listenPort) with plain HTTP: bearer tokens cross the network in clear, keep it on loopback or a trusted network"
         )
+        // Concurrently with serving: a migration that must roll forward needs its agents to poll for the adopt.
+        let recovery = Task { await coordinator.recoverMigrations(logger: logger) }
         let group = ServiceGroup(
-            services: [coordinator.application(logger: logger)],
+            services: [coordinator.application(logger: logger), coordinator.shutdownHelper],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
         try await group.run()
+        recovery.cancel()
         logger.notice("coordinator stopped")
     }
 }

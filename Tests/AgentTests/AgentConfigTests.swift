@@ -30,7 +30,8 @@ import Testing
         #expect(config.memoryMiB == 131072)
         #expect(config.pathMap == ["C:\\ClusterStorage\\Volume1": "/mnt/csv/volume1"])
         #expect(warnings.contains("unknown key 'colour' in agent.yaml ignored"))
-        #expect(warnings.contains { $0.contains("'hooks'") && $0.contains("not used") })
+        #expect(config.hooks == ["release": "/usr/local/bin/release"])
+        #expect(!warnings.contains { $0.contains("hooks") })
     }
 
     @Test func jsonWorksAndEnvironmentOverridesScalars() throws {

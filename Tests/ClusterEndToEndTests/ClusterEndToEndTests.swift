@@ -31,6 +31,7 @@ import Glibc
             listen: "127.0.0.1:\(port)"
             dataDir: \(layout.root)/coordinator
             adminTokens: [\(ClusterEndToEndTests.adminToken)]
+            commandTimeout: 20s
             agentTokens: {a: token-node-a-000000, b: token-node-b-000000, c: token-node-c-000000}
             """.write(toFile: coordinatorConfig, atomically: true, encoding: .utf8)
             for node in ["a", "b", "c"] {
@@ -40,6 +41,12 @@ import Glibc
                     "dataDir": layout.root + "/agent-\(node)", "volumes": volumes,
                     "inventory": ["driver": "hyperv-json", "path": layout.inventory(node)], "heartbeat": "500ms",
                     "rescan": "1s", "memoryMiB": 65536,
+                    "hooks": [
+                        "release":
+                            "echo \"$CHAINKEEPER_OPERATION $CHAINKEEPER_VM_NAME $CHAINKEEPER_EPOCH\" >> \(layout.root)/hooks-\(node).log",
+                        "adopt":
+                            "echo \"$CHAINKEEPER_OPERATION $CHAINKEEPER_VM_NAME $CHAINKEEPER_EPOCH\" >> \(layout.root)/hooks-\(node).log",
+                    ],
                 ]
                 // JSON is valid YAML: the agent reads either.
                 try JSONSerialization.data(withJSONObject: config).write(
@@ -238,6 +245,89 @@ import Glibc
             #expect(agent.stop(SIGTERM) == 0, "agent \(node) stops cleanly: \(agent.log.suffix(2000))")
             #expect(agent.log.contains("agent stopped"))
         }
+    }
+}
+
+extension ClusterEndToEndTests {
+    /// Issue 5's scenario: a VM on the shared volume moves with its whole chain; a stranded one is refused and nothing
+    /// changes; a file deleted after the last inventory is caught by the target's own preflight.
+    @Test func migrationMovesTheWholeChainAndRefusesWhatWouldStrand() async throws {
+        let layout = try ClusterLayout()
+        defer { layout.remove() }
+        for (node, vms) in try layout.buildScenario() { try layout.writeInventory(node, vms) }
+        var cluster = try Cluster(layout: layout)
+        defer { cluster.stopAll() }
+        try await cluster.startCoordinator()
+        try cluster.startAgents()
+        _ = try #require(
+            try await cluster.waitForAudit { audit in
+                Set(audit.risks.compactMap(\.vm)) == Self.risky && audit.risks.allSatisfy { $0.vm != nil }
+            }
+        )
+
+        // safe01 moves from c to a: committed, epoch 2, hooks run on both sides with the migration's epoch.
+        let moved = try await cluster.cli(["migrate", "safe01", "--to", "a", "--json"])
+        #expect(moved.status == 0, "\(moved.out) \(moved.err)")
+        let outcome = try JSONDecoder().decode(CheckResponse.self, from: Data(moved.out.utf8))
+        #expect(outcome.state == "committed")
+        #expect(outcome.epoch == 2)
+        let shown = try await cluster.json(["vm", "show", "safe01"], as: VMDetailJSON.self)
+        #expect(shown.owner == "a")
+        #expect(shown.epoch == 2)
+        #expect(try String(contentsOfFile: layout.root + "/hooks-c.log", encoding: .utf8) == "release safe01 2\n")
+        #expect(try String(contentsOfFile: layout.root + "/hooks-a.log", encoding: .utf8) == "adopt safe01 2\n")
+        // a reports safe01 through its own mount of the shared volume; c no longer lists it; nothing new is at risk.
+        var rebased = false
+        for _ in 0..<80 where !rebased {
+            let detail = try await cluster.json(["vm", "show", "safe01"], as: VMDetailJSON.self)
+            rebased = detail.files.allSatisfy { $0.path.hasPrefix(layout.shared + "/safe01/") }
+            if !rebased { try await Task.sleep(for: .milliseconds(250)) }
+        }
+        #expect(rebased, "the new owner's report describes safe01 with its own paths")
+        let audit = try await cluster.waitForAudit { Set($0.risks.compactMap(\.vm)) == Self.risky }
+        #expect(Set(audit?.risks.compactMap(\.vm) ?? []) == Self.risky)
+
+        // memlocal would strand its memory file: refused with the file named, nothing journaled, nothing changed.
+        let refused = try await cluster.cli(["migrate", "memlocal", "--to", "a", "--json"])
+        #expect(refused.status == 3)
+        let refusal = try JSONDecoder().decode(CheckResponse.self, from: Data(refused.out.utf8))
+        #expect(refusal.reasons.map(\.code) == ["file-on-local-volume"])
+        #expect(refusal.reasons.first?.path == layout.local("b") + "/memlocal/s1.vmrs")
+        #expect(refusal.migrationId == nil)
+        let memlocal = try await cluster.json(["vm", "show", "memlocal"], as: VMDetailJSON.self)
+        #expect(memlocal.owner == "b" && memlocal.epoch == 1)
+
+        // The hostile-named VM loses its disk while its owner's agent is stopped (SIGSTOP), so the cluster's data is
+        // stale: the check passes, and the target's own preflight refuses.
+        let ownerAgent = try #require(cluster.agents["a"])
+        kill(ownerAgent.process.processIdentifier, SIGSTOP)
+        try FileManager.default.removeItem(atPath: layout.shared + "/evil/disk.vhdx")
+        let caught = try await cluster.cli(["migrate", ClusterLayout.hostileName, "--to", "b", "--json"])
+        kill(ownerAgent.process.processIdentifier, SIGCONT)
+        #expect(caught.status == 3, "\(caught.out) \(caught.err)")
+        let preflight = try JSONDecoder().decode(CheckResponse.self, from: Data(caught.out.utf8))
+        #expect(preflight.state == "aborted")
+        #expect(preflight.migrationId != nil, "the refusal came from the journaled preflight, not from stale data")
+        #expect(preflight.reasons.map(\.code) == ["file-missing"])
+        #expect(preflight.reasons.first?.path == layout.shared + "/evil/disk.vhdx")
+        let hostile = try await cluster.json(["vm", "show", ClusterLayout.hostileName], as: VMDetailJSON.self)
+        #expect(hostile.owner == "a" && hostile.epoch == 1, "an aborted migration changes no owner")
+
+        // history: every step of the committed move, the aborted one with its reason, who asked.
+        let history = try await cluster.json(["history"], as: [HistoryEntryJSON].self)
+        #expect(history.map(\.vm) == [ClusterLayout.hostileName, "safe01"])
+        #expect(
+            history.last?.steps.map(\.state) == [
+                "planned", "preflight", "source-released", "target-adopted", "committed",
+            ]
+        )
+        #expect(history.first?.state == "aborted")
+        #expect(history.first?.steps.map(\.state) == ["planned", "preflight", "aborted"])
+        #expect(history.first?.reasons.first?.code == "file-missing")
+        #expect(history.first?.epoch == 2, "the aborted migration used up epoch 2")
+        #expect(history.allSatisfy { $0.requestedBy == "admin" })
+        let forVM = try await cluster.json(["history", "--vm", "safe01"], as: [HistoryEntryJSON].self)
+        #expect(forVM.map(\.vm) == ["safe01"])
     }
 }
 

@@ -34,18 +34,30 @@ struct CoordinatorOptions: ParsableArguments {
     }
 
     /// POSTs `body` as JSON to `path` on the first coordinator that answers and decodes the answer.
-    func post<T: Decodable>(_ path: String, body: some Encodable, as type: T.Type) async throws -> T {
-        try await send(path, body: try JSONEncoder().encode(body), as: type)
+    ///
+    /// `timeout` bounds the whole request: a migration waits for three agent steps.
+    func post<T: Decodable>(
+        _ path: String,
+        body: some Encodable,
+        as type: T.Type,
+        timeout: TimeAmount = .seconds(60)
+    ) async throws -> T {
+        try await send(path, body: try JSONEncoder().encode(body), as: type, timeout: timeout)
     }
 
-    private func send<T: Decodable>(_ path: String, body: Data?, as type: T.Type) async throws -> T {
+    private func send<T: Decodable>(
+        _ path: String,
+        body: Data?,
+        as type: T.Type,
+        timeout: TimeAmount = .seconds(60)
+    ) async throws -> T {
         // A refused connection should fail at once, not be retried until the request deadline.
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(5)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
-            let value = try await send(path, body: body, as: type, using: client)
+            let value = try await send(path, body: body, as: type, timeout: timeout, using: client)
             try await client.shutdown()
             return value
         } catch {
@@ -58,6 +70,7 @@ struct CoordinatorOptions: ParsableArguments {
         _ path: String,
         body: Data?,
         as type: T.Type,
+        timeout: TimeAmount,
         using client: HTTPClient
     ) async throws -> T {
         var lastFailure = "no coordinator URL given"
@@ -71,7 +84,7 @@ struct CoordinatorOptions: ParsableArguments {
             if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
             let response: HTTPClientResponse
             do {
-                response = try await client.execute(request, timeout: .seconds(60))
+                response = try await client.execute(request, timeout: timeout)
             } catch {
                 lastFailure = "cannot reach the coordinator at \(base): \(error)"
                 continue

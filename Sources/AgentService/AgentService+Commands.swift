@@ -1,0 +1,155 @@
+import Agent
+import ChainModel
+import ClusterAPI
+import DiskFormats
+import Foundation
+import Logging
+import NIOCore
+
+extension AgentService {
+    /// Long-polls the coordinator for migration steps and answers each (SPEC §6).
+    func commandLoop() async {
+        var backoff = Duration.milliseconds(250)
+        while !Task.isCancelled {
+            do {
+                let data = try await client.get("commands?wait=25", timeout: .seconds(40))
+                let commands = try JSONDecoder().decode([AgentCommand].self, from: data)
+                backoff = .milliseconds(250)
+                for command in commands {
+                    let result = await execute(command)
+                    let body = try JSONEncoder().encode(result)
+                    _ = try await client.post(
+                        "commands/\(CoordinatorClient.segment(command.id))",
+                        body: body,
+                        timeout: .seconds(10)
+                    )
+                }
+            } catch {
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(10))
+            }
+        }
+    }
+
+    /// Carries out one step; a command whose epoch is below the highest this node has seen for the VM is refused.
+    func execute(_ command: AgentCommand) async -> CommandResult {
+        var logger = self.logger
+        logger[metadataKey: "migration"] = .string(command.migrationId)
+        logger[metadataKey: "vm"] = .string(command.vmName)
+        logger[metadataKey: "epoch"] = .stringConvertible(command.epoch)
+        if let stored = try? database.epoch(of: command.vmId), stored > command.epoch {
+            logger.warning("refused a stale \(command.kind.rawValue): this node has seen epoch \(stored)")
+            return CommandResult(
+                ok: false,
+                reasons: [
+                    ReasonJSON(
+                        code: "stale-epoch",
+                        message:
+                            "\(config.node) has seen epoch \(stored) for \(command.vmName); epoch \(command.epoch) is stale"
+                    )
+                ],
+                message: "stale epoch"
+            )
+        }
+        switch command.kind {
+        case .preflight:
+            guard let definition = command.definition else {
+                return CommandResult(ok: false, message: "the preflight carried no VM definition")
+            }
+            let reasons = await scanner.preflight(definition, expected: command.expected)
+            logger.info("preflight", metadata: ["reasons": .stringConvertible(reasons.count)])
+            return CommandResult(ok: reasons.isEmpty, reasons: reasons)
+        case .release, .adopt:
+            let operation = command.kind.rawValue
+            if let hook = config.hooks[operation] {
+                let outcome = await HookRunner.run(
+                    hook,
+                    environment: [
+                        "CHAINKEEPER_OPERATION": operation, "CHAINKEEPER_VM_ID": command.vmId,
+                        "CHAINKEEPER_VM_NAME": command.vmName, "CHAINKEEPER_EPOCH": String(command.epoch),
+                        "CHAINKEEPER_SOURCE": command.source, "CHAINKEEPER_TARGET": command.target,
+                        "CHAINKEEPER_MIGRATION_ID": command.migrationId,
+                    ],
+                    timeout: config.hookTimeout
+                )
+                guard outcome.status == 0, !outcome.timedOut else {
+                    let why =
+                        outcome.timedOut
+                        ? "ran past hookTimeout \(DurationText.format(config.hookTimeout))"
+                        : "exited \(outcome.status)"
+                    logger.error("\(operation) hook failed: \(why): \(outcome.output)")
+                    return CommandResult(ok: false, message: "\(config.node)'s \(operation) hook \(why)")
+                }
+            }
+            let definition = command.kind == .adopt ? command.definition.flatMap { try? JSONEncoder().encode($0) } : nil
+            do {
+                if let stored = try database.record(
+                    vm: command.vmId,
+                    epoch: command.epoch,
+                    role: command.kind == .adopt ? "adopted" : "released",
+                    definition: definition,
+                    at: Timestamp.now()
+                ) {
+                    return CommandResult(ok: false, message: "a newer epoch \(stored) arrived meanwhile")
+                }
+            } catch {
+                return CommandResult(ok: false, message: "cannot persist the epoch: \(error.message)")
+            }
+            logger.notice("\(operation) done")
+            // The coordinator hears the node's new view of the VM at once, not at the next rescan.
+            Task { await self.rescanOnce() }
+            return CommandResult(ok: true, message: "\(config.node): \(operation) at epoch \(command.epoch)")
+        }
+    }
+}
+
+extension ScanWorker {
+    /// Re-verifies a VM's whole file set through this node's own mounts, as the target of a migration (SPEC §6):
+    /// every file exists, every header parses, every chain resolves with matching identities, and each file is the
+    /// one the owner last reported.
+    func preflight(_ definition: VMDefinition, expected: [ExpectedFile]) async -> [ReasonJSON] {
+        await onQueue { scanner, cache in
+            let volumes = scanner.volumes()
+            let built = FileSetBuilder(volumes: volumes, pathMap: scanner.pathMap, fileSystem: cache)
+                .build(InventoryVM(definition))
+            var reasons: [ReasonJSON] = []
+            for file in built.files {
+                if let problem = file.problem {
+                    reasons.append(ReasonJSON(code: problem, message: file.problemDetail ?? problem, path: file.path))
+                } else if file.volumeId == nil {
+                    reasons.append(
+                        ReasonJSON(
+                            code: "file-on-local-volume",
+                            message: "\(file.path) is under no volume this node reports",
+                            path: file.path
+                        )
+                    )
+                }
+            }
+            let found = Dictionary(built.files.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
+            for file in expected {
+                guard let seen = found[LocalPath.normalize(file.path)] else {
+                    reasons.append(
+                        ReasonJSON(
+                            code: "chain-broken",
+                            message: "\(file.path) is no longer reached from the VM's disks",
+                            path: file.path
+                        )
+                    )
+                    continue
+                }
+                if let identifier = file.identifier, let actual = seen.identifier, actual != identifier {
+                    reasons.append(
+                        ReasonJSON(
+                            code: "chain-broken",
+                            message: "\(file.path) is not the disk the owner reported (identifier \(actual), "
+                                + "expected \(identifier)); it changed since the last inventory",
+                            path: file.path
+                        )
+                    )
+                }
+            }
+            return reasons
+        }
+    }
+}

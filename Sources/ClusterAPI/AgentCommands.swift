@@ -1,0 +1,220 @@
+/// A VM's definition as SPEC §4 describes it, with paths as the receiving node sees them (rebased onto its mounts).
+public struct VMDefinition: Codable, Sendable, Hashable {
+    public struct Snapshot: Codable, Sendable, Hashable {
+        public var id: String
+        public var name: String
+        public var parentId: String?
+        /// Milliseconds since the Unix epoch.
+        public var created: Int64?
+        public var configurationPath: String?
+        public var memoryPath: String?
+        public var savedStatePath: String?
+        public var disks: [String]
+
+        public init(
+            id: String,
+            name: String,
+            parentId: String?,
+            created: Int64?,
+            configurationPath: String?,
+            memoryPath: String?,
+            savedStatePath: String?,
+            disks: [String]
+        ) {
+            self.id = id
+            self.name = name
+            self.parentId = parentId
+            self.created = created
+            self.configurationPath = configurationPath
+            self.memoryPath = memoryPath
+            self.savedStatePath = savedStatePath
+            self.disks = disks
+        }
+    }
+
+    public var id: String
+    public var name: String
+    public var state: String
+    public var highlyAvailable: Bool
+    public var memoryMiB: Int
+    public var configurationPath: String?
+    public var runtimeStatePath: String?
+    public var guestStatePath: String?
+    public var disks: [String]
+    public var snapshots: [Snapshot]
+
+    public init(
+        id: String,
+        name: String,
+        state: String,
+        highlyAvailable: Bool,
+        memoryMiB: Int,
+        configurationPath: String?,
+        runtimeStatePath: String?,
+        guestStatePath: String?,
+        disks: [String],
+        snapshots: [Snapshot]
+    ) {
+        self.id = id
+        self.name = name
+        self.state = state
+        self.highlyAvailable = highlyAvailable
+        self.memoryMiB = memoryMiB
+        self.configurationPath = configurationPath
+        self.runtimeStatePath = runtimeStatePath
+        self.guestStatePath = guestStatePath
+        self.disks = disks
+        self.snapshots = snapshots
+    }
+}
+
+/// A file the coordinator expects the target to find, with the identity the owner last reported.
+public struct ExpectedFile: Codable, Sendable, Hashable {
+    /// As the receiving node sees it.
+    public var path: String
+    public var volumeId: String?
+    public var relativePath: String?
+    public var kind: String
+    /// A disk's identity (VHDX DataWriteGuid, VHD unique id), when known.
+    public var identifier: String?
+
+    public init(path: String, volumeId: String?, relativePath: String?, kind: String, identifier: String?) {
+        self.path = path
+        self.volumeId = volumeId
+        self.relativePath = relativePath
+        self.kind = kind
+        self.identifier = identifier
+    }
+}
+
+/// A step of a migration that an agent carries out (SPEC §6), fetched by long-poll.
+public struct AgentCommand: Codable, Sendable, Hashable {
+    public enum Kind: String, Codable, Sendable, Hashable {
+        /// The target re-verifies the whole file set through its own mounts.
+        case preflight
+        /// The source runs its `release` hook and stops treating the VM as its own.
+        case release
+        /// The receiving node runs its `adopt` hook and tracks the VM from now on.
+        case adopt
+    }
+
+    public var id: String
+    public var kind: Kind
+    public var migrationId: String
+    public var vmId: String
+    public var vmName: String
+    /// The migration's epoch: agents refuse a command whose epoch is below the highest they have seen for the VM.
+    public var epoch: Int64
+    public var source: String
+    public var target: String
+    public var definition: VMDefinition?
+    public var expected: [ExpectedFile]
+
+    public init(
+        id: String,
+        kind: Kind,
+        migrationId: String,
+        vmId: String,
+        vmName: String,
+        epoch: Int64,
+        source: String,
+        target: String,
+        definition: VMDefinition? = nil,
+        expected: [ExpectedFile] = []
+    ) {
+        self.id = id
+        self.kind = kind
+        self.migrationId = migrationId
+        self.vmId = vmId
+        self.vmName = vmName
+        self.epoch = epoch
+        self.source = source
+        self.target = target
+        self.definition = definition
+        self.expected = expected
+    }
+}
+
+/// What an agent answers to a command.
+public struct CommandResult: Codable, Sendable, Hashable {
+    public var ok: Bool
+    /// Why a preflight refused (SPEC §5 codes), or why a hook failed.
+    public var reasons: [ReasonJSON]
+    public var message: String?
+
+    public init(ok: Bool, reasons: [ReasonJSON] = [], message: String? = nil) {
+        self.ok = ok
+        self.reasons = reasons
+        self.message = message
+    }
+}
+
+/// `POST /v1/vms/{vm}/migrate`.
+public struct MigrateRequest: Codable, Sendable, Hashable {
+    public var target: String
+
+    public init(target: String) { self.target = target }
+}
+
+/// One migration in `history --json`.
+public struct HistoryEntryJSON: Codable, Sendable, Hashable {
+    public struct Step: Codable, Sendable, Hashable {
+        public var state: String
+        /// Milliseconds since the Unix epoch.
+        public var at: Int64
+        public var detail: String?
+
+        public init(state: String, at: Int64, detail: String?) {
+            self.state = state
+            self.at = at
+            self.detail = detail
+        }
+    }
+
+    public var id: String
+    public var vm: String
+    public var vmId: String
+    public var kind: String
+    public var source: String
+    public var target: String
+    public var epoch: Int64
+    public var state: String
+    public var abortReason: String?
+    public var reasons: [ReasonJSON]
+    public var requestedBy: String
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    public var steps: [Step]
+
+    public init(
+        id: String,
+        vm: String,
+        vmId: String,
+        kind: String,
+        source: String,
+        target: String,
+        epoch: Int64,
+        state: String,
+        abortReason: String?,
+        reasons: [ReasonJSON],
+        requestedBy: String,
+        createdAt: Int64,
+        updatedAt: Int64,
+        steps: [Step]
+    ) {
+        self.id = id
+        self.vm = vm
+        self.vmId = vmId
+        self.kind = kind
+        self.source = source
+        self.target = target
+        self.epoch = epoch
+        self.state = state
+        self.abortReason = abortReason
+        self.reasons = reasons
+        self.requestedBy = requestedBy
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.steps = steps
+    }
+}

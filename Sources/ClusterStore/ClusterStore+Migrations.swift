@@ -1,0 +1,251 @@
+import ChainModel
+import Foundation
+import GRDB
+
+/// A journaled migration (SPEC §6): written before each step is acted on.
+public struct MigrationRecord: Sendable, Hashable, Codable {
+    public enum State: String, Sendable, Hashable, Codable, CaseIterable {
+        case planned
+        case preflight
+        case sourceReleased = "source-released"
+        case targetAdopted = "target-adopted"
+        case committed
+        case aborted
+
+        public var isFinal: Bool { self == .committed || self == .aborted }
+    }
+
+    public struct Step: Sendable, Hashable, Codable {
+        public var state: State
+        public var at: Timestamp
+        public var detail: String?
+    }
+
+    public var id: String
+    public var vm: VMID
+    public var vmName: String
+    /// `migration`, `failover` or `drain`.
+    public var kind: String
+    public var source: NodeName
+    public var target: NodeName
+    public var epoch: Epoch
+    public var state: State
+    public var abortReason: String?
+    /// The reasons a preflight gave, as JSON (`[{code, message, path?}]`).
+    public var reasons: String?
+    public var requestedBy: String
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+    public var steps: [Step]
+}
+
+extension ClusterStore {
+    /// Journals a new migration at `planned`, reserving the VM's next epoch: one above both its current epoch and
+    /// every epoch an earlier migration of it used, whether that committed or aborted.
+    ///
+    /// Refused with `conflict` if another migration of the VM is under way, and with `conflict` if the VM is no longer
+    /// owned by `source` (it moved since the caller looked).
+    public func planMigration(
+        vm: VMID,
+        source: NodeName,
+        target: NodeName,
+        kind: String,
+        requestedBy: String,
+        at now: Timestamp
+    ) throws(StoreError) -> MigrationRecord {
+        let id = UUID().uuidString.lowercased()
+        try translatingErrors {
+            try writer.write { db in
+                guard
+                    let row = try Row.fetchOne(
+                        db,
+                        sql: "SELECT owner, epoch FROM vm WHERE id = ?",
+                        arguments: [vm.rawValue]
+                    )
+                else { throw StoreError(.danglingReference, "the cluster does not know VM \(vm.rawValue)") }
+                guard (row["owner"] as String) == source.rawValue else {
+                    throw StoreError(.conflict, "the VM is owned by \(row["owner"] as String), not \(source.rawValue)")
+                }
+                let used =
+                    try Int64.fetchOne(
+                        db,
+                        sql: "SELECT max(epoch) FROM migration WHERE vm_id = ?",
+                        arguments: [vm.rawValue]
+                    )
+                    ?? 0
+                let epoch = max(row["epoch"] as Int64, used) + 1
+                try db.execute(
+                    sql: """
+                        INSERT INTO migration (id, vm_id, kind, source, target, epoch, state, requested_by, created_at,
+                                               updated_at)
+                        VALUES (?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?)
+                        """,
+                    arguments: [
+                        id, vm.rawValue, kind, source.rawValue, target.rawValue, epoch, requestedBy, now.databaseValue,
+                        now.databaseValue,
+                    ]
+                )
+                try Self.addStep(id, .planned, detail: "epoch \(epoch) reserved", at: now, in: db)
+            }
+        }
+        guard let record = try migration(id: id) else {
+            throw StoreError(.unavailable, "the planned migration vanished")
+        }
+        return record
+    }
+
+    /// Moves a migration one step along the state machine (the database refuses any other move), with a step row.
+    public func advanceMigration(
+        _ id: String,
+        to state: MigrationRecord.State,
+        detail: String?,
+        at now: Timestamp
+    ) throws(StoreError) {
+        precondition(state != .committed && state != .aborted, "commit and abort have their own methods")
+        try translatingErrors {
+            try writer.write { db in
+                try db.execute(
+                    sql: "UPDATE migration SET state = ?, updated_at = ? WHERE id = ?",
+                    arguments: [state.rawValue, now.databaseValue, id]
+                )
+                try Self.addStep(id, state, detail: detail, at: now, in: db)
+            }
+        }
+    }
+
+    /// Ends a migration as aborted with a reason (and the preflight's reasons, as JSON); ownership is untouched.
+    public func abortMigration(_ id: String, reason: String, reasons: String?, at now: Timestamp) throws(StoreError) {
+        try translatingErrors {
+            try writer.write { db in
+                try db.execute(
+                    sql: """
+                        UPDATE migration SET state = 'aborted', abort_reason = ?, reasons = ?, updated_at = ?
+                        WHERE id = ?
+                        """,
+                    arguments: [reason, reasons, now.databaseValue, id]
+                )
+                try Self.addStep(id, .aborted, detail: reason, at: now, in: db)
+            }
+        }
+    }
+
+    /// Commits ownership in one transaction.
+    ///
+    /// The VM's owner becomes the target and its epoch the migration's, and the journal says committed: at every
+    /// moment the VM has exactly one owner in the database.
+    public func commitMigration(_ id: String, at now: Timestamp) throws(StoreError) {
+        try translatingErrors {
+            try writer.write { db in
+                guard
+                    let row = try Row.fetchOne(
+                        db,
+                        sql: "SELECT vm_id, target, epoch FROM migration WHERE id = ?",
+                        arguments: [id]
+                    )
+                else { throw StoreError(.danglingReference, "no migration \(id)") }
+                try db.execute(
+                    sql: "UPDATE vm SET owner = ?, epoch = ? WHERE id = ?",
+                    arguments: [row["target"] as String, row["epoch"] as Int64, row["vm_id"] as String]
+                )
+                // The old owner's inventory no longer describes the VM's home; the target's next report will.
+                try db.execute(
+                    sql: "DELETE FROM vm_listing WHERE vm_id = ? AND node <> ?",
+                    arguments: [row["vm_id"] as String, row["target"] as String]
+                )
+                try db.execute(
+                    sql: "UPDATE migration SET state = 'committed', updated_at = ? WHERE id = ?",
+                    arguments: [now.databaseValue, id]
+                )
+                try Self.addStep(
+                    id,
+                    .committed,
+                    detail: "owner \(row["target"] as String), epoch \(row["epoch"] as Int64)",
+                    at: now,
+                    in: db
+                )
+            }
+        }
+    }
+
+    public func migration(id: String) throws(StoreError) -> MigrationRecord? {
+        try migrations(where: "m.id = ?", [id]).first
+    }
+
+    /// Migrations neither committed nor aborted (what recovery must finish).
+    public func activeMigrations() throws(StoreError) -> [MigrationRecord] {
+        try migrations(where: "m.state NOT IN ('committed', 'aborted')", [])
+    }
+
+    /// History, newest first; for one VM when `vm` is given.
+    public func history(vm: VMID? = nil, limit: Int = 500) throws(StoreError) -> [MigrationRecord] {
+        if let vm { return try migrations(where: "m.vm_id = ?", [vm.rawValue], limit: limit) }
+        return try migrations(where: "1", [], limit: limit)
+    }
+
+    private func migrations(
+        where condition: String,
+        _ arguments: [String],
+        limit: Int = 10_000
+    ) throws(StoreError) -> [MigrationRecord] {
+        try translatingErrors {
+            try writer.read { db in
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT m.*, v.name AS vm_name FROM migration m JOIN vm v ON v.id = m.vm_id
+                        WHERE \(condition) ORDER BY m.created_at DESC, m.rowid DESC LIMIT \(limit)
+                        """,
+                    arguments: StatementArguments(arguments)
+                )
+                return try rows.map { row in
+                    let id: String = row["id"]
+                    let steps = try Row.fetchAll(
+                        db,
+                        sql: "SELECT state, at, detail FROM migration_step WHERE migration_id = ? ORDER BY seq",
+                        arguments: [id]
+                    ).map { step in
+                        MigrationRecord.Step(
+                            state: MigrationRecord.State(rawValue: step["state"]) ?? .aborted,
+                            at: Timestamp(millisecondsSinceEpoch: step["at"]),
+                            detail: step["detail"]
+                        )
+                    }
+                    return MigrationRecord(
+                        id: id,
+                        vm: VMID(row["vm_id"] as String),
+                        vmName: row["vm_name"],
+                        kind: row["kind"],
+                        source: NodeName(row["source"] as String),
+                        target: NodeName(row["target"] as String),
+                        epoch: Epoch(row["epoch"] as Int64),
+                        state: MigrationRecord.State(rawValue: row["state"]) ?? .aborted,
+                        abortReason: row["abort_reason"],
+                        reasons: row["reasons"],
+                        requestedBy: row["requested_by"],
+                        createdAt: Timestamp(millisecondsSinceEpoch: row["created_at"]),
+                        updatedAt: Timestamp(millisecondsSinceEpoch: row["updated_at"]),
+                        steps: steps
+                    )
+                }
+            }
+        }
+    }
+
+    static func addStep(
+        _ id: String,
+        _ state: MigrationRecord.State,
+        detail: String?,
+        at now: Timestamp,
+        in db: Database
+    )
+        throws
+    {
+        try db.execute(
+            sql: """
+                INSERT INTO migration_step (migration_id, seq, state, at, detail)
+                VALUES (?, (SELECT count(*) FROM migration_step WHERE migration_id = ?), ?, ?, ?)
+                """,
+            arguments: [id, id, state.rawValue, now.databaseValue, detail]
+        )
+    }
+}

@@ -1,0 +1,217 @@
+import ChainModel
+import ClusterAPI
+import ClusterStore
+import DecisionEngine
+import Foundation
+import Logging
+
+/// Moves a VM with its whole file set through SPEC §6's journaled state machine:
+/// `planned → preflight → source-released → target-adopted → committed`, or `aborted` with a reason.
+///
+/// Each state is written to the journal before the step it names is acted on. Before `source-released` any failure
+/// aborts and the source still owns the VM; after it the migration rolls forward (adopt on the target, or adopt back
+/// on the source and abort). Ownership changes only in `commitMigration`'s single transaction.
+struct Migrator: Sendable {
+    let coordinator: Coordinator
+    let logger: Logger
+
+    var store: ClusterStore { coordinator.store }
+    var board: CommandBoard { coordinator.board }
+    var timeout: Duration { coordinator.config.commandTimeout }
+
+    /// The verdict, then (when allowed) the journaled move.
+    ///
+    /// Returns the outcome as `migrate --json` prints it.
+    func migrate(_ vm: VM, to target: NodeName, view: ClusterView, requestedBy: String) async throws -> CheckResponse {
+        let verdict = StrandRule.check(vm, to: target, in: view)
+        guard verdict.allowed else { return CheckResponse(verdict) }
+        let record = try store.planMigration(
+            vm: vm.id,
+            source: vm.owner,
+            target: target,
+            kind: "migration",
+            requestedBy: requestedBy,
+            at: coordinator.now()
+        )
+        logger.info(
+            "migration planned",
+            metadata: [
+                "migration": .string(record.id), "vm": .string(vm.name), "source": .string(vm.owner.rawValue),
+                "target": .string(target.rawValue), "epoch": .stringConvertible(record.epoch.rawValue),
+            ]
+        )
+        // The move goes on even if the admin's request is cancelled: the journal, not the HTTP request, owns it.
+        let outcome = Task { try await run(record, vm: vm, view: view) }
+        return try await outcome.value
+    }
+
+    private func run(_ record: MigrationRecord, vm: VM, view: ClusterView) async throws -> CheckResponse {
+        let (definition, expected) = VMDefinitionBuilder.definition(of: vm, on: record.target, in: view)
+        func command(_ kind: AgentCommand.Kind, withDefinition: Bool) -> AgentCommand {
+            AgentCommand(
+                id: UUID().uuidString.lowercased(),
+                kind: kind,
+                migrationId: record.id,
+                vmId: vm.id.rawValue,
+                vmName: vm.name,
+                epoch: record.epoch.rawValue,
+                source: record.source.rawValue,
+                target: record.target.rawValue,
+                definition: withDefinition ? definition : nil,
+                expected: withDefinition ? expected : []
+            )
+        }
+        func response(_ state: MigrationRecord.State, reasons: [ReasonJSON] = []) -> CheckResponse {
+            CheckResponse(
+                vm: vm.name,
+                vmId: vm.id.rawValue,
+                target: record.target.rawValue,
+                allowed: state == .committed,
+                reasons: reasons,
+                migrationId: record.id,
+                state: state.rawValue,
+                epoch: record.epoch.rawValue
+            )
+        }
+        func abort(_ reason: String, _ reasons: [ReasonJSON]) throws -> CheckResponse {
+            let encoded = try? JSONEncoder().encode(reasons)
+            try store.abortMigration(
+                record.id,
+                reason: reason,
+                reasons: encoded.map { String(decoding: $0, as: UTF8.self) },
+                at: coordinator.now()
+            )
+            logger.warning("migration aborted", metadata: ["migration": .string(record.id), "reason": .string(reason)])
+            return response(.aborted, reasons: reasons)
+        }
+
+        // Preflight: the target checks every file itself, through its own mounts.
+        try store.advanceMigration(
+            record.id,
+            to: .preflight,
+            detail: "asking \(record.target) to verify",
+            at: coordinator.now()
+        )
+        guard
+            let preflight = await board.send(
+                command(.preflight, withDefinition: true),
+                to: record.target.rawValue,
+                timeout: timeout
+            )
+        else {
+            return try abort(
+                "\(record.target)'s agent did not answer the preflight within \(DurationText.format(timeout))",
+                []
+            )
+        }
+        guard preflight.ok else {
+            let codes = Set(preflight.reasons.map(\.code)).sorted().joined(separator: ", ")
+            return try abort("\(record.target)'s preflight refused: \(codes)", preflight.reasons)
+        }
+
+        // Release on the source; the journal says so before the target is asked to adopt.
+        guard
+            let release = await board.send(
+                command(.release, withDefinition: false),
+                to: record.source.rawValue,
+                timeout: timeout
+            )
+        else {
+            return try abort("\(record.source)'s agent did not answer the release; it still owns \(vm.name)", [])
+        }
+        guard release.ok else {
+            return try abort(
+                "\(record.source) could not release \(vm.name): \(release.message ?? "no reason given")",
+                release.reasons
+            )
+        }
+        try store.advanceMigration(record.id, to: .sourceReleased, detail: release.message, at: coordinator.now())
+        return try await rollForward(record, adopt: command(.adopt, withDefinition: true), response: response)
+    }
+
+    /// After `source-released`: adopt on the target and commit, or adopt back on the source and abort.
+    func rollForward(
+        _ record: MigrationRecord,
+        adopt: AgentCommand,
+        response: (MigrationRecord.State, [ReasonJSON]) -> CheckResponse
+    ) async throws -> CheckResponse {
+        if let adopted = await board.send(adopt, to: record.target.rawValue, timeout: timeout), adopted.ok {
+            try store.advanceMigration(record.id, to: .targetAdopted, detail: adopted.message, at: coordinator.now())
+            try store.commitMigration(record.id, at: coordinator.now())
+            logger.notice(
+                "migration committed",
+                metadata: [
+                    "migration": .string(record.id), "vm": .string(record.vmName),
+                    "owner": .string(record.target.rawValue), "epoch": .stringConvertible(record.epoch.rawValue),
+                ]
+            )
+            return response(.committed, [])
+        }
+        var back = adopt
+        back.id = UUID().uuidString.lowercased()
+        let returned = await board.send(back, to: record.source.rawValue, timeout: timeout)
+        let reason =
+            returned?.ok == true
+            ? "\(record.target) could not adopt \(record.vmName); \(record.source) adopted it back"
+            : "\(record.target) could not adopt \(record.vmName) and \(record.source) did not adopt it back: "
+                + "\(record.source) still owns it in the cluster database; check its hooks"
+        try store.abortMigration(record.id, reason: reason, reasons: nil, at: coordinator.now())
+        logger.error(
+            "migration aborted after release",
+            metadata: ["migration": .string(record.id), "reason": .string(reason)]
+        )
+        return response(.aborted, [ReasonJSON(code: "adopt-failed", message: reason)])
+    }
+
+    /// Finishes what a previous run of the coordinator left in the journal (SPEC §6 recovery).
+    func recover() async {
+        guard let active = try? store.activeMigrations(), !active.isEmpty else { return }
+        for record in active {
+            switch record.state {
+            case .planned, .preflight:
+                try? store.abortMigration(
+                    record.id,
+                    reason: "the coordinator restarted before \(record.source) released the VM; nothing changed",
+                    reasons: nil,
+                    at: coordinator.now()
+                )
+            case .targetAdopted:
+                try? store.commitMigration(record.id, at: coordinator.now())
+            case .sourceReleased:
+                guard let snapshot = try? store.snapshot(),
+                    let vm = snapshot.vms.first(where: { $0.id == record.vm })
+                else { continue }
+                let view = ClusterView(snapshot, now: coordinator.now(), settings: coordinator.settings)
+                let (definition, expected) = VMDefinitionBuilder.definition(of: vm, on: record.target, in: view)
+                let adopt = AgentCommand(
+                    id: UUID().uuidString.lowercased(),
+                    kind: .adopt,
+                    migrationId: record.id,
+                    vmId: vm.id.rawValue,
+                    vmName: vm.name,
+                    epoch: record.epoch.rawValue,
+                    source: record.source.rawValue,
+                    target: record.target.rawValue,
+                    definition: definition,
+                    expected: expected
+                )
+                _ = try? await rollForward(record, adopt: adopt) { state, reasons in
+                    CheckResponse(
+                        vm: vm.name,
+                        vmId: vm.id.rawValue,
+                        target: record.target.rawValue,
+                        allowed: false,
+                        reasons: reasons,
+                        state: state.rawValue
+                    )
+                }
+            case .committed, .aborted:
+                continue
+            }
+            logger.notice(
+                "recovered migration",
+                metadata: ["migration": .string(record.id), "was": .string(record.state.rawValue)]
+            )
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import ChainModel
+import ClusterAPI
+import DecisionEngine
+
+/// The SPEC §4 definition of a stored VM, rebased onto another node's mounts, and the files that node must find.
+enum VMDefinitionBuilder {
+    static func definition(of vm: VM, on node: NodeName, in view: ClusterView) -> (VMDefinition, [ExpectedFile]) {
+        func path(_ location: FileLocation, fallback: String) -> String {
+            switch location {
+            case .volume(let volume, let relative):
+                guard let mount = view.mounts[volume]?[node]?.mountPath else { return fallback }
+                return mount.hasSuffix("/") ? mount + relative : mount + "/" + relative
+            case .nodeLocal:
+                return fallback
+            }
+        }
+        let paths = Dictionary(
+            vm.files.map { ($0.location, path($0.location, fallback: $0.path)) },
+            uniquingKeysWith: { first, _ in first }
+        )
+        func file(_ kind: FileKind, checkpoint: CheckpointID?) -> String? {
+            vm.files.first { $0.kind == kind && $0.checkpoint == checkpoint }.flatMap { paths[$0.location] }
+        }
+        func leaves(_ checkpoint: CheckpointID?) -> [String] {
+            vm.chains.filter { $0.checkpoint == checkpoint }.compactMap { $0.elements.first.flatMap { paths[$0] } }
+        }
+        let definition = VMDefinition(
+            id: vm.id.rawValue,
+            name: vm.name,
+            state: vm.state.rawValue,
+            highlyAvailable: vm.highlyAvailable,
+            memoryMiB: vm.memoryMiB,
+            configurationPath: file(.configuration, checkpoint: nil),
+            runtimeStatePath: file(.runtimeState, checkpoint: nil),
+            guestStatePath: file(.guestState, checkpoint: nil),
+            disks: leaves(nil),
+            snapshots: vm.checkpoints.map { checkpoint in
+                VMDefinition.Snapshot(
+                    id: checkpoint.id.rawValue,
+                    name: checkpoint.name,
+                    parentId: checkpoint.parent?.rawValue,
+                    created: checkpoint.created?.millisecondsSinceEpoch,
+                    configurationPath: file(.configuration, checkpoint: checkpoint.id),
+                    memoryPath: file(.memory, checkpoint: checkpoint.id),
+                    savedStatePath: file(.savedState, checkpoint: checkpoint.id),
+                    disks: leaves(checkpoint.id)
+                )
+            }
+        )
+        let expected = vm.files.map { file in
+            ExpectedFile(
+                path: paths[file.location] ?? file.path,
+                volumeId: file.location.volume?.rawValue,
+                relativePath: {
+                    if case .volume(_, let relative) = file.location { return relative }
+                    return nil
+                }(),
+                kind: file.kind.rawValue,
+                identifier: file.identifier
+            )
+        }
+        return (definition, expected)
+    }
+}
