@@ -20,7 +20,8 @@ public final class AgentService: Service, Sendable {
     public let config: AgentConfig
     let database: AgentDatabase
     let logger: Logger
-    private let http: HTTPClient
+    /// Created by `run` and shut down when it ends, so an agent that never ran leaves nothing open.
+    private let http = Mutex<HTTPClient?>(nil)
     let scanner: ScanWorker
     private let settings: Mutex<CoordinatorAnnouncement>
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
@@ -36,14 +37,15 @@ public final class AgentService: Service, Sendable {
         database = try AgentDatabase(path: LocalPath.join(config.dataDir, "agent.sqlite"))
         scanner = ScanWorker(config: config, headers: try database.loadHeaders())
         settings = Mutex(CoordinatorAnnouncement(leaseTTLMilliseconds: 10_000, probeIntervalMilliseconds: 300_000))
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout.connect = .seconds(2)
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         wake = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     public func run() async throws {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(2)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        http.withLock { $0 = client }
         logger.info(
             "agent started",
             metadata: [
@@ -63,7 +65,8 @@ public final class AgentService: Service, Sendable {
             }
         }
         wake.continuation.finish()
-        try? await http.shutdown()
+        http.withLock { $0 = nil }
+        try? await client.shutdown()
         logger.info("agent stopped", metadata: ["outbox": .stringConvertible((try? database.outboxCount()) ?? 0)])
     }
 
@@ -163,7 +166,12 @@ public final class AgentService: Service, Sendable {
     }
 
     var client: CoordinatorClient {
-        CoordinatorClient(client: http, urls: config.coordinators, node: config.node, token: config.token)
+        CoordinatorClient(
+            client: http.withLock { $0 } ?? HTTPClient.shared,
+            urls: config.coordinators,
+            node: config.node,
+            token: config.token
+        )
     }
 }
 

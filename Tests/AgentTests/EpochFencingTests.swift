@@ -1,0 +1,61 @@
+import AgentService
+import ChainModel
+import ClusterAPI
+import Foundation
+import Logging
+import Testing
+
+@testable import AgentService
+
+/// Agents persist the highest epoch seen per VM and refuse any command with a lower one (SPEC §6).
+@Suite struct EpochFencingTests {
+    @Test func aStaleCommandIsRefusedAndLoggedAndChangesNothing() async throws {
+        let scratch = try Scratch()
+        let volume = try scratch.directory("csv")
+        let inventory = try scratch.file("inventory.json", #"{"version": 1, "vms": []}"#)
+        var config = AgentConfig(
+            node: "node2",
+            coordinators: ["http://127.0.0.1:9"],
+            dataDir: scratch.path + "/agent",
+            volumes: [volume],
+            inventoryPath: inventory
+        )
+        config.hooks = ["adopt": "echo adopted >> \(scratch.path)/adopt.log"]
+        let agent = try AgentService(config: config, logger: Logger(label: "test"))
+        func adopt(epoch: Int64) -> AgentCommand {
+            AgentCommand(
+                id: UUID().uuidString,
+                kind: .adopt,
+                migrationId: "m-\(epoch)",
+                vmId: "vm-1",
+                vmName: "web01",
+                epoch: epoch,
+                source: "node1",
+                target: "node2",
+                definition: VMDefinition(
+                    id: "vm-1",
+                    name: "web01",
+                    state: "Off",
+                    highlyAvailable: true,
+                    memoryMiB: 1,
+                    configurationPath: nil,
+                    runtimeStatePath: nil,
+                    guestStatePath: nil,
+                    disks: [],
+                    snapshots: []
+                )
+            )
+        }
+        #expect(await agent.execute(adopt(epoch: 3)).ok)
+        #expect(try agent.database.epoch(of: "vm-1") == 3)
+        // Replayed: the same epoch again is accepted (hooks are idempotent); an older one is refused.
+        #expect(await agent.execute(adopt(epoch: 3)).ok)
+        let stale = await agent.execute(adopt(epoch: 2))
+        #expect(!stale.ok)
+        #expect(stale.reasons.first?.code == "stale-epoch")
+        #expect(try agent.database.epoch(of: "vm-1") == 3)
+        let hookRuns = try String(contentsOfFile: scratch.path + "/adopt.log", encoding: .utf8)
+        #expect(hookRuns == "adopted\nadopted\n", "the stale command never reached the hook")
+        #expect(try agent.database.handOffs().adopted.count == 1)
+    }
+}

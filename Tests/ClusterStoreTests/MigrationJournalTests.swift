@@ -1,0 +1,99 @@
+import ChainModel
+import ClusterStore
+import GRDB
+import Testing
+
+/// The migration journal (SPEC §6) on a real database: epochs reserved once, ownership changed only by a commit.
+@Suite struct MigrationJournalTests {
+    func storeWithVM() throws -> (TemporaryStore, VM) {
+        let temporary = try TemporaryStore()
+        try temporary.seedCluster()
+        let vm = TemporaryStore.branchedVM()
+        try temporary.store.saveInventory(of: vm, at: TemporaryStore.now)
+        return (temporary, vm)
+    }
+
+    @Test func aCommittedMigrationMovesOwnerAndEpochInOneStep() throws {
+        let (temporary, vm) = try storeWithVM()
+        let store = temporary.store
+        let now = TemporaryStore.now
+        let record = try store.planMigration(
+            vm: vm.id,
+            source: NodeName("node1"),
+            target: NodeName("node2"),
+            kind: "migration",
+            requestedBy: "admin",
+            at: now
+        )
+        #expect(record.epoch == Epoch(2))
+        #expect(try store.activeMigrations().map(\.id) == [record.id])
+        #expect(try store.snapshot().operationsInProgress == [vm.id])
+        try store.advanceMigration(record.id, to: .preflight, detail: nil, at: now)
+        try store.advanceMigration(record.id, to: .sourceReleased, detail: nil, at: now)
+        #expect(try store.vm(id: vm.id)?.owner == NodeName("node1"), "released is not yet moved")
+        try store.advanceMigration(record.id, to: .targetAdopted, detail: nil, at: now)
+        try store.commitMigration(record.id, at: now + .seconds(1))
+        let moved = try #require(try store.vm(id: vm.id))
+        #expect(moved.owner == NodeName("node2"))
+        #expect(moved.ownership.epoch == Epoch(2))
+        #expect(moved.files == vm.files, "no checkpoint or file row is lost")
+        let history = try store.history(vm: vm.id)
+        #expect(history.map(\.state) == [.committed])
+        #expect(
+            history.first?.steps.map(\.state) == [.planned, .preflight, .sourceReleased, .targetAdopted, .committed]
+        )
+        #expect(try store.activeMigrations().isEmpty)
+    }
+
+    @Test func anAbortedMigrationUsesUpItsEpochAndMovesNothing() throws {
+        let (temporary, vm) = try storeWithVM()
+        let store = temporary.store
+        let now = TemporaryStore.now
+        let first = try store.planMigration(
+            vm: vm.id,
+            source: NodeName("node1"),
+            target: NodeName("node2"),
+            kind: "migration",
+            requestedBy: "admin",
+            at: now
+        )
+        #expect(throws: StoreError.self, "one active migration per VM") {
+            try store.planMigration(
+                vm: vm.id,
+                source: NodeName("node1"),
+                target: NodeName("node2"),
+                kind: "migration",
+                requestedBy: "admin",
+                at: now
+            )
+        }
+        try store.abortMigration(first.id, reason: "preflight refused", reasons: #"[{"code":"file-missing"}]"#, at: now)
+        #expect(try store.vm(id: vm.id)?.owner == NodeName("node1"))
+        #expect(try store.vm(id: vm.id)?.ownership.epoch == Epoch(1))
+        let second = try store.planMigration(
+            vm: vm.id,
+            source: NodeName("node1"),
+            target: NodeName("node2"),
+            kind: "migration",
+            requestedBy: "admin",
+            at: now + .seconds(1)
+        )
+        #expect(second.epoch == Epoch(3), "epoch 2 stays used although its migration aborted")
+        #expect(throws: StoreError.self, "the VM is not node2's to move") {
+            try store.planMigration(
+                vm: vm.id,
+                source: NodeName("node2"),
+                target: NodeName("node1"),
+                kind: "migration",
+                requestedBy: "admin",
+                at: now
+            )
+        }
+        #expect(throws: StoreError.self, "aborted is final") {
+            try store.advanceMigration(first.id, to: .preflight, detail: nil, at: now)
+        }
+        let history = try store.history()
+        #expect(history.map(\.epoch) == [Epoch(3), Epoch(2)], "newest first")
+        #expect(history.last?.abortReason == "preflight refused")
+    }
+}

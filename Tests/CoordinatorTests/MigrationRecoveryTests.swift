@@ -1,0 +1,76 @@
+import ChainModel
+import ClusterStore
+import Coordinator
+import Foundation
+import Logging
+import Testing
+
+/// SPEC §6 recovery after a coordinator restart: abort before `source-released`, roll forward after it.
+@Suite struct MigrationRecoveryTests {
+    @Test func theJournalDecidesWhatARestartedCoordinatorDoes() async throws {
+        let directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("chainkeeper-recovery-\(UUID().uuidString)")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var config = CoordinatorConfig(dataDir: directory)
+        config.commandTimeout = .milliseconds(300)
+        let coordinator = try Coordinator(config: config)
+        let store = coordinator.store
+        let now = Timestamp(secondsSinceEpoch: 1_800_000_000)
+        for node in ["node1", "node2"] { try store.saveNode(Node(name: NodeName(node)), at: now) }
+        var records: [String: MigrationRecord] = [:]
+        for (name, state) in [
+            ("planned01", MigrationRecord.State.planned), ("preflight01", .preflight), ("adopted01", .targetAdopted),
+            ("released01", .sourceReleased),
+        ] {
+            let vm = VM(
+                id: VMID("\(name)-id"),
+                name: name,
+                ownership: Ownership(owner: NodeName("node1"), epoch: .initial),
+                state: .off
+            )
+            try store.saveInventory(of: vm, at: now)
+            let record = try store.planMigration(
+                vm: vm.id,
+                source: NodeName("node1"),
+                target: NodeName("node2"),
+                kind: "migration",
+                requestedBy: "admin",
+                at: now
+            )
+            let path: [MigrationRecord.State] =
+                switch state {
+                case .planned: []
+                case .preflight: [.preflight]
+                case .sourceReleased: [.preflight, .sourceReleased]
+                default: [.preflight, .sourceReleased, .targetAdopted]
+                }
+            for step in path { try store.advanceMigration(record.id, to: step, detail: nil, at: now) }
+            records[name] = record
+        }
+
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        await coordinator.recoverMigrations(logger: logger)
+
+        func outcome(_ name: String) throws -> (MigrationRecord.State?, NodeName?, Epoch?) {
+            let record = try store.migration(id: records[name]!.id)
+            let vm = try store.vm(id: VMID("\(name)-id"))
+            return (record?.state, vm?.owner, vm?.ownership.epoch)
+        }
+        // Before the source released: aborted, the source still owns it.
+        #expect(try outcome("planned01") == (.aborted, NodeName("node1"), Epoch(1)))
+        #expect(try outcome("preflight01") == (.aborted, NodeName("node1"), Epoch(1)))
+        // The target had adopted: committed.
+        #expect(try outcome("adopted01") == (.committed, NodeName("node2"), Epoch(2)))
+        // Released, but no agent answers the adopt (nor the adopt back): aborted with the source still the owner in
+        // the database, and the reason says to check it.
+        let released = try outcome("released01")
+        #expect(released.0 == .aborted)
+        #expect(released.1 == NodeName("node1"))
+        let reason = try store.migration(id: records["released01"]!.id)?.abortReason ?? ""
+        #expect(reason.contains("did not adopt it back"))
+        #expect(try store.activeMigrations().isEmpty)
+        #expect(try store.snapshot().vms.count == 4, "no VM is lost")
+    }
+}
