@@ -33,6 +33,7 @@ struct Migrator: Sendable {
             requestedBy: requestedBy,
             at: coordinator.now()
         )
+        FaultInjection.journaled("planned")
         logger.info(
             "migration planned",
             metadata: [
@@ -92,6 +93,7 @@ struct Migrator: Sendable {
             detail: "asking \(record.target) to verify",
             at: coordinator.now()
         )
+        FaultInjection.journaled("preflight")
         guard
             let preflight = await board.send(
                 command(.preflight, withDefinition: true),
@@ -126,6 +128,7 @@ struct Migrator: Sendable {
             )
         }
         try store.advanceMigration(record.id, to: .sourceReleased, detail: release.message, at: coordinator.now())
+        FaultInjection.journaled("source-released")
         return try await rollForward(record, adopt: command(.adopt, withDefinition: true), response: response)
     }
 
@@ -137,7 +140,9 @@ struct Migrator: Sendable {
     ) async throws -> CheckResponse {
         if let adopted = await board.send(adopt, to: record.target.rawValue, timeout: timeout), adopted.ok {
             try store.advanceMigration(record.id, to: .targetAdopted, detail: adopted.message, at: coordinator.now())
+            FaultInjection.journaled("target-adopted")
             try store.commitMigration(record.id, at: coordinator.now())
+            FaultInjection.journaled("committed")
             logger.notice(
                 "migration committed",
                 metadata: [

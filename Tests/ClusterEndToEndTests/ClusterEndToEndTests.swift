@@ -55,11 +55,11 @@ import Glibc
             }
         }
 
-        mutating func startCoordinator() async throws {
+        mutating func startCoordinator(environment: [String: String] = [:]) async throws {
             let process = try DaemonProcess(
                 Daemons.chainkeeperd,
                 ["coordinator", "--config", coordinatorConfig],
-                environment: [:],
+                environment: environment,
                 logPath: layout.root + "/coordinator-\(UUID().uuidString.prefix(8)).log"
             )
             coordinator = process
@@ -328,6 +328,67 @@ extension ClusterEndToEndTests {
         #expect(history.allSatisfy { $0.requestedBy == "admin" })
         let forVM = try await cluster.json(["history", "--vm", "safe01"], as: [HistoryEntryJSON].self)
         #expect(forVM.map(\.vm) == ["safe01"])
+    }
+}
+
+extension ClusterEndToEndTests {
+    /// The coordinator kills itself (SIGKILL) right after journaling each state of a migration in turn, and is
+    /// restarted: the VM always ends with exactly one owner that its agents agree on, and the journal entry final.
+    @Test func aCoordinatorKilledAtEveryJournaledStepRecoversByTheJournal() async throws {
+        let layout = try ClusterLayout()
+        defer { layout.remove() }
+        for (node, vms) in try layout.buildScenario() { try layout.writeInventory(node, vms) }
+        var cluster = try Cluster(layout: layout)
+        defer { cluster.stopAll() }
+        try await cluster.startCoordinator()
+        try cluster.startAgents()
+        _ = try #require(
+            try await cluster.waitForAudit { audit in
+                Set(audit.risks.compactMap(\.vm)) == Self.risky && audit.risks.allSatisfy { $0.vm != nil }
+            }
+        )
+        let files = try await cluster.json(["vm", "show", "safe01"], as: VMDetailJSON.self).files.count
+
+        // (crash point, target, the owner expected after recovery, the journal's final state)
+        let steps: [(String, String, String, String)] = [
+            ("planned", "a", "c", "aborted"), ("preflight", "a", "c", "aborted"),
+            ("source-released", "a", "a", "committed"), ("target-adopted", "c", "c", "committed"),
+            ("committed", "a", "a", "committed"),
+        ]
+        for (crashAfter, target, owner, final) in steps {
+            cluster.coordinator?.stop(SIGTERM)
+            try await cluster.startCoordinator(environment: ["CHAINKEEPERD_CRASH_AFTER": crashAfter])
+            let crashed = try await cluster.cli(["migrate", "safe01", "--to", target])
+            #expect(crashed.status == 1, "the CLI reports the lost coordinator (\(crashAfter))")
+            let status = cluster.coordinator?.stop(SIGKILL)
+            #expect(status == SIGKILL || status == 9, "the coordinator killed itself after \(crashAfter)")
+            try await cluster.startCoordinator()
+
+            // Recovery finished, the journal is final, and the owner is the one the journal's rule gives.
+            var settled: (HistoryEntryJSON?, VMDetailJSON?)
+            for _ in 0..<160 {
+                let history = try? await cluster.json(["history", "--vm", "safe01"], as: [HistoryEntryJSON].self)
+                let shown = try? await cluster.json(["vm", "show", "safe01"], as: VMDetailJSON.self)
+                settled = (history?.first, shown)
+                let mounts = owner == "c" ? layout.sharedFromC : layout.shared
+                if history?.first?.state == final, shown?.owner == owner,
+                    shown?.files.allSatisfy({ $0.path.hasPrefix(mounts + "/safe01/") }) == true
+                {
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            #expect(settled.0?.state == final, "after a crash at \(crashAfter): \(settled.0?.steps.map(\.state) ?? [])")
+            #expect(settled.1?.owner == owner, "owner after a crash at \(crashAfter)")
+            #expect(settled.1?.files.count == files, "no file row lost (\(crashAfter))")
+            // The agents agree: only the owner lists the VM, so nothing is registered on a non-owner.
+            let audit = try await cluster.waitForAudit { Set($0.risks.compactMap(\.vm)) == Self.risky }
+            #expect(Set(audit?.risks.compactMap(\.vm) ?? []) == Self.risky, "after a crash at \(crashAfter)")
+        }
+        let history = try await cluster.json(["history", "--vm", "safe01"], as: [HistoryEntryJSON].self)
+        #expect(history.map(\.state) == ["committed", "committed", "committed", "aborted", "aborted"])
+        #expect(history.map(\.epoch) == [6, 5, 4, 3, 2], "every migration used its own epoch")
+        #expect(try await cluster.json(["vm", "show", "safe01"], as: VMDetailJSON.self).epoch == 6)
     }
 }
 
