@@ -182,19 +182,22 @@ public struct AgentDatabase: Sendable {
     }
 
     /// VMs this node adopted (with their definitions) and VMs it released.
-    public func handOffs() throws(AgentStoreError) -> (adopted: [Data], released: Set<String>) {
+    public func handOffs() throws(AgentStoreError) -> (adopted: [Data], released: Set<String>, epochs: [String: Int64])
+    {
         try run {
             try queue.read { db in
                 var adopted: [Data] = []
                 var released: Set<String> = []
-                for row in try Row.fetchAll(db, sql: "SELECT vm_id, role, definition FROM vm_epoch") {
+                var epochs: [String: Int64] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT vm_id, role, epoch, definition FROM vm_epoch") {
                     if (row["role"] as String) == "released" {
                         released.insert(row["vm_id"])
-                    } else if let definition = row["definition"] as String? {
-                        adopted.append(Data(definition.utf8))
+                        continue
                     }
+                    epochs[row["vm_id"]] = row["epoch"]
+                    if let definition = row["definition"] as String? { adopted.append(Data(definition.utf8)) }
                 }
-                return (adopted, released)
+                return (adopted, released, epochs)
             }
         }
     }

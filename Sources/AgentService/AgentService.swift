@@ -75,13 +75,17 @@ public final class AgentService: Service, Sendable {
     public func rescanOnce() async -> AgentReport? {
         let probeInterval = Duration.milliseconds(settings.withLock { $0.probeIntervalMilliseconds })
         let started = ContinuousClock.now
-        let handOffs = (try? database.handOffs()) ?? (adopted: [], released: [])
+        let handOffs = (try? database.handOffs()) ?? (adopted: [], released: [], epochs: [:])
         let adopted = handOffs.adopted.compactMap { try? JSONDecoder().decode(VMDefinition.self, from: $0) }
-        let result = await scanner.scan(
+        var result = await scanner.scan(
             probeInterval: probeInterval,
             adopted: adopted.map(InventoryVM.init),
             released: handOffs.released
         )
+        // The epochs this node adopted at, so a coordinator that lost its database can rebuild ownership.
+        for index in result.report.vms.indices {
+            result.report.vms[index].epoch = handOffs.epochs[result.report.vms[index].id]
+        }
         for warning in result.warnings { logger.warning("\(warning)") }
         do {
             try database.saveHeaders(result.changedHeaders, keeping: result.seenHeaders)

@@ -78,6 +78,9 @@ public struct ReportedVM: Codable, Sendable, Hashable {
     public var files: [ReportedFile]
     /// Each chain as indices into `files`, leaf first.
     public var chains: [ReportedChain]
+    /// The epoch at which this node adopted the VM, when it did (SPEC §6): lets a coordinator that lost its database
+    /// rebuild ownership, the highest epoch winning.
+    public var epoch: Int64?
 
     public init(
         id: String,

@@ -45,6 +45,8 @@ public struct ReportOutcome: Sendable, Equatable {
     public var updated = 0
     /// Known VMs whose report matched the stored inventory exactly: only their report time moved.
     public var unchanged = 0
+    /// Known VMs whose owner or epoch the report corrected because the reporter holds a higher epoch.
+    public var rebuilt = 0
     public var listedOnly = 0
     public var errors = 0
 
@@ -85,11 +87,36 @@ extension ClusterStore {
         try recordVolumes(of: batch.node, batch.volumes, probeWindow: batch.probeWindow, at: now, in: db)
         var outcome = ReportOutcome()
         var errors = batch.inventoryErrors
-        let storedStatement = try db.cachedStatement(sql: "SELECT owner, inventory_digest FROM vm WHERE id = ?")
+        let storedStatement = try db.cachedStatement(
+            sql: "SELECT owner, epoch, inventory_digest FROM vm WHERE id = ?"
+        )
         let touch = try db.cachedStatement(sql: "UPDATE vm SET inventory_at = ? WHERE id = ?")
         for vm in batch.vms {
             let stored = try Row.fetchOne(storedStatement, arguments: [vm.id.rawValue])
-            let owner = (stored?["owner"] as String?).map(NodeName.init(rawValue:))
+            var owner = (stored?["owner"] as String?).map(NodeName.init(rawValue:))
+            if let current = owner, let storedEpoch = stored?["epoch"] as Int64?,
+                vm.ownership.epoch.rawValue > storedEpoch
+            {
+                // The node holds a higher epoch than the database: the database lost commits (restored from a backup,
+                // or rebuilt from the agents). The highest epoch wins (SPEC §6).
+                try db.execute(
+                    sql: "UPDATE vm SET owner = ?, epoch = ? WHERE id = ?",
+                    arguments: [batch.node.rawValue, vm.ownership.epoch.rawValue, vm.id.rawValue]
+                )
+                try db.execute(
+                    sql: """
+                        INSERT INTO event (at, kind, vm_id, node, actor, message)
+                        VALUES (?, 'ownership-rebuilt', ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        now.databaseValue, vm.id.rawValue, batch.node.rawValue, "agent:\(batch.node.rawValue)",
+                        "\(batch.node.rawValue) holds epoch \(vm.ownership.epoch.rawValue) for \(vm.name), above the "
+                            + "database's \(storedEpoch) (owner \(current.rawValue)); the higher epoch wins",
+                    ]
+                )
+                outcome.rebuilt += 1
+                owner = batch.node
+            }
             if let owner, owner != batch.node {
                 outcome.listedOnly += 1
                 continue

@@ -62,6 +62,7 @@ struct ReportIngest {
             throw InventoryEntryError(message: "state '\(entry.state)' is not Running, Off, Saved or Paused")
         }
         guard entry.memoryMiB >= 0 else { throw InventoryEntryError(message: "memoryMiB is negative") }
+        if let epoch = entry.epoch, epoch < 1 { throw InventoryEntryError(message: "epoch \(epoch) is below 1") }
         let files = try entry.files.map { file -> VMFile in
             guard let kind = FileKind(rawValue: file.kind) else {
                 throw InventoryEntryError(message: "file '\(file.path)' has unknown kind '\(file.kind)'")
@@ -119,7 +120,7 @@ struct ReportIngest {
         return VM(
             id: VMID(entry.id),
             name: entry.name,
-            ownership: Ownership(owner: node, epoch: .initial),
+            ownership: Ownership(owner: node, epoch: entry.epoch.map { Epoch($0) } ?? .initial),
             state: state,
             highlyAvailable: entry.highlyAvailable,
             memoryMiB: entry.memoryMiB,

@@ -389,6 +389,22 @@ extension ClusterEndToEndTests {
         #expect(history.map(\.state) == ["committed", "committed", "committed", "aborted", "aborted"])
         #expect(history.map(\.epoch) == [6, 5, 4, 3, 2], "every migration used its own epoch")
         #expect(try await cluster.json(["vm", "show", "safe01"], as: VMDetailJSON.self).epoch == 6)
+
+        // The coordinator's database is lost; the agents' persisted epochs rebuild the same owners and epochs.
+        let before = try await cluster.json(["vms"], as: [VMSummaryJSON].self)
+        cluster.coordinator?.stop(SIGTERM)
+        try FileManager.default.removeItem(atPath: layout.root + "/coordinator")
+        try await cluster.startCoordinator()
+        var rebuilt: [VMSummaryJSON] = []
+        for _ in 0..<160 {
+            rebuilt = (try? await cluster.json(["vms"], as: [VMSummaryJSON].self)) ?? []
+            if rebuilt.count == before.count, rebuilt.first(where: { $0.name == "safe01" })?.epoch == 6 { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(
+            Dictionary(uniqueKeysWithValues: rebuilt.map { ($0.name, "\($0.owner)@\($0.epoch)") })
+                == Dictionary(uniqueKeysWithValues: before.map { ($0.name, "\($0.owner)@\($0.epoch)") })
+        )
     }
 }
 

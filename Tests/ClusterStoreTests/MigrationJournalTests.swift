@@ -96,4 +96,50 @@ import Testing
         #expect(history.map(\.epoch) == [Epoch(3), Epoch(2)], "newest first")
         #expect(history.last?.abortReason == "preflight refused")
     }
+
+    /// A report holding a higher epoch than the database (which lost commits) moves ownership; an equal or lower one
+    /// is only a listing.
+    @Test func theHighestReportedEpochWins() throws {
+        let (temporary, vm) = try storeWithVM()
+        let store = temporary.store
+        func report(from node: String, epoch: Int64) throws -> ReportOutcome {
+            var copy = vm
+            copy.ownership = Ownership(owner: NodeName(node), epoch: Epoch(epoch))
+            return try store.ingest(
+                ReportBatch(
+                    node: NodeName(node),
+                    driver: .hypervJSON,
+                    memoryMiB: nil,
+                    volumes: [
+                        VolumeReport(
+                            volume: Volume(id: TemporaryStore.csv1, name: "csv1"),
+                            mountPath: "/mnt/csv1",
+                            filesystemType: nil,
+                            probeWritten: nil,
+                            probeRead: []
+                        )
+                    ],
+                    vms: [copy],
+                    listed: [copy.id],
+                    inventoryErrors: [],
+                    discoveredDisks: [],
+                    probeWindow: .seconds(600)
+                ),
+                at: TemporaryStore.now
+            )
+        }
+        #expect(try report(from: "node2", epoch: 1).listedOnly == 1)
+        #expect(try store.vm(id: vm.id)?.owner == NodeName("node1"))
+        let outcome = try report(from: "node2", epoch: 4)
+        #expect(outcome.rebuilt == 1)
+        let moved = try #require(try store.vm(id: vm.id))
+        #expect(moved.owner == NodeName("node2"))
+        #expect(moved.ownership.epoch == Epoch(4))
+        #expect(try report(from: "node1", epoch: 3).listedOnly == 1, "the old owner's lower epoch changes nothing")
+        #expect(try store.vm(id: vm.id)?.owner == NodeName("node2"))
+        let events = try store.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT kind FROM event")
+        }
+        #expect(events == ["ownership-rebuilt"])
+    }
 }
