@@ -113,10 +113,30 @@ extension ClusterStore {
         }
     }
 
-    /// Ends a migration as aborted with a reason (and the preflight's reasons, as JSON); ownership is untouched.
-    public func abortMigration(_ id: String, reason: String, reasons: String?, at now: Timestamp) throws(StoreError) {
+    /// Ends a migration as aborted with a reason (and the preflight's reasons, as JSON); the owner is untouched.
+    ///
+    /// `adoptedBack` says the source adopted the VM again at the migration's epoch (after a failed adopt): the VM's
+    /// epoch then becomes the migration's, as the source's agent now holds it.
+    public func abortMigration(
+        _ id: String,
+        reason: String,
+        reasons: String?,
+        adoptedBack: Bool = false,
+        at now: Timestamp
+    ) throws(StoreError) {
         try translatingErrors {
             try writer.write { db in
+                if adoptedBack {
+                    try db.execute(
+                        sql: """
+                            UPDATE vm SET epoch = (SELECT epoch FROM migration WHERE id = ?)
+                            WHERE id = (SELECT vm_id FROM migration WHERE id = ?)
+                              AND owner = (SELECT source FROM migration WHERE id = ?)
+                              AND epoch < (SELECT epoch FROM migration WHERE id = ?)
+                            """,
+                        arguments: [id, id, id, id]
+                    )
+                }
                 try db.execute(
                     sql: """
                         UPDATE migration SET state = 'aborted', abort_reason = ?, reasons = ?, updated_at = ?

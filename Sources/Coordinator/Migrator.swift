@@ -160,7 +160,13 @@ struct Migrator: Sendable {
             ? "\(record.target) could not adopt \(record.vmName); \(record.source) adopted it back"
             : "\(record.target) could not adopt \(record.vmName) and \(record.source) did not adopt it back: "
                 + "\(record.source) still owns it in the cluster database; check its hooks"
-        try store.abortMigration(record.id, reason: reason, reasons: nil, at: coordinator.now())
+        try store.abortMigration(
+            record.id,
+            reason: reason,
+            reasons: nil,
+            adoptedBack: returned?.ok == true,
+            at: coordinator.now()
+        )
         logger.error(
             "migration aborted after release",
             metadata: ["migration": .string(record.id), "reason": .string(reason)]

@@ -31,7 +31,7 @@ import Glibc
             listen: "127.0.0.1:\(port)"
             dataDir: \(layout.root)/coordinator
             adminTokens: [\(ClusterEndToEndTests.adminToken)]
-            commandTimeout: 20s
+            commandTimeout: 8s
             agentTokens: {a: token-node-a-000000, b: token-node-b-000000, c: token-node-c-000000}
             """.write(toFile: coordinatorConfig, atomically: true, encoding: .utf8)
             for node in ["a", "b", "c"] {
@@ -44,8 +44,10 @@ import Glibc
                     "hooks": [
                         "release":
                             "echo \"$CHAINKEEPER_OPERATION $CHAINKEEPER_VM_NAME $CHAINKEEPER_EPOCH\" >> \(layout.root)/hooks-\(node).log",
-                        "adopt":
-                            "echo \"$CHAINKEEPER_OPERATION $CHAINKEEPER_VM_NAME $CHAINKEEPER_EPOCH\" >> \(layout.root)/hooks-\(node).log",
+                        // A test can make this node's adopt hang (to kill the agent in the middle of it).
+                        "adopt": "touch \(layout.root)/adopting-\(node); if [ -f \(layout.root)/slow-adopt-\(node) ]; "
+                            + "then sleep 60; fi; "
+                            + "echo \"$CHAINKEEPER_OPERATION $CHAINKEEPER_VM_NAME $CHAINKEEPER_EPOCH\" >> \(layout.root)/hooks-\(node).log",
                     ],
                 ]
                 // JSON is valid YAML: the agent reads either.
@@ -328,6 +330,54 @@ extension ClusterEndToEndTests {
         #expect(history.allSatisfy { $0.requestedBy == "admin" })
         let forVM = try await cluster.json(["history", "--vm", "safe01"], as: [HistoryEntryJSON].self)
         #expect(forVM.map(\.vm) == ["safe01"])
+
+        // b's agent is killed (SIGKILL) in the middle of adopting safe01: the adopt never answers, a adopts it back,
+        // and after b restarts the VM is still owned once, by a, at the migration's epoch (which a adopted it back at).
+        _ = FileManager.default.createFile(atPath: layout.root + "/slow-adopt-b", contents: nil)
+        let environment = cluster.environment
+        let pending = Task {
+            try await Daemons.run(
+                Daemons.chainkeeper,
+                ["migrate", "safe01", "--to", "b", "--json"],
+                environment: environment
+            )
+        }
+        var adopting = false
+        for _ in 0..<80 where !adopting {
+            adopting = FileManager.default.fileExists(atPath: layout.root + "/adopting-b")
+            if !adopting { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(adopting, "b started its adopt hook")
+        cluster.agents["b"]?.stop(SIGKILL)
+        let interrupted = try await pending.value
+        #expect(interrupted.status == 1, "\(interrupted.out) \(interrupted.err)")
+        let aborted = try JSONDecoder().decode(CheckResponse.self, from: Data(interrupted.out.utf8))
+        #expect(aborted.state == "aborted")
+        #expect(aborted.reasons.first?.message.contains("adopted it back") == true)
+        try FileManager.default.removeItem(atPath: layout.root + "/slow-adopt-b")
+        let lastReport = ["query", "SELECT last_inventory_at FROM nodes WHERE name = 'b'"]
+        let reportBeforeRestart = try await cluster.json(lastReport, as: QueryResponse.self).rows
+        cluster.agents["b"] = try DaemonProcess(
+            Daemons.chainkeeperd,
+            ["agent", "--config", layout.root + "/agent-b.json"],
+            environment: [:],
+            logPath: layout.root + "/agent-b-restarted.log"
+        )
+        let afterKill = try await cluster.json(["vm", "show", "safe01"], as: VMDetailJSON.self)
+        #expect(afterKill.owner == "a" && afterKill.epoch == 3)
+        // Nothing lists safe01 but its owner: no registered-on-non-owner once the restarted b has reported again.
+        var bReported = false
+        for _ in 0..<80 where !bReported {
+            bReported = try await cluster.json(lastReport, as: QueryResponse.self).rows != reportBeforeRestart
+            if !bReported { try await Task.sleep(for: .milliseconds(250)) }
+        }
+        #expect(bReported, "the restarted b has reported")
+        // The hostile-named VM has lost its disk by now, so it is at risk too.
+        let atRisk = Self.risky.union([ClusterLayout.hostileName])
+        let settled = try await cluster.waitForAudit { Set($0.risks.compactMap(\.vm)) == atRisk }
+        #expect(Set(settled?.risks.compactMap(\.vm) ?? []) == atRisk)
+        #expect(!(settled?.risks.contains { $0.code == "registered-on-non-owner" } ?? true))
+        #expect(try await cluster.json(["vm", "show", "safe01"], as: VMDetailJSON.self).owner == "a")
     }
 }
 
