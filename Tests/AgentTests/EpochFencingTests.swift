@@ -57,5 +57,41 @@ import Testing
         let hookRuns = try String(contentsOfFile: scratch.path + "/adopt.log", encoding: .utf8)
         #expect(hookRuns == "adopted\nadopted\n", "the stale command never reached the hook")
         #expect(try agent.database.handOffs().adopted.count == 1)
+
+        // The agent restarts (a new process would open the same database): the stale command is still refused, and
+        // the refusal is logged.
+        let messages = CapturedLog()
+        let restarted = try AgentService(
+            config: config,
+            logger: Logger(label: "restarted") { _ in CapturingHandler(log: messages) }
+        )
+        let replayed = await restarted.execute(adopt(epoch: 2))
+        #expect(!replayed.ok)
+        #expect(replayed.reasons.first?.code == "stale-epoch")
+        #expect(messages.lines.contains { $0.contains("refused a stale adopt") && $0.contains("epoch 3") })
+        #expect(try String(contentsOfFile: scratch.path + "/adopt.log", encoding: .utf8) == "adopted\nadopted\n")
+    }
+}
+
+/// Log lines kept for a test to read.
+final class CapturedLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [String] = []
+    var lines: [String] { lock.withLock { stored } }
+    func append(_ line: String) { lock.withLock { stored.append(line) } }
+}
+
+struct CapturingHandler: LogHandler {
+    let log: CapturedLog
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        log.append("\(event.level) \(event.message)")
     }
 }
