@@ -198,8 +198,7 @@ struct CoordinatorRoutes: Sendable {
             guard let target = request.uri.queryParameters.get("to"), !target.isEmpty else {
                 throw APIError.badRequest("name the target node: ?to=NODE")
             }
-            let (view, input) = try snapshot()
-            let vm = try Self.resolve(try context.parameters.require("vm"), in: input)
+            let (vm, view) = try judged(try context.parameters.require("vm"))
             guard view.nodes[NodeName(target)] != nil else {
                 throw APIError.notFound("no node is named '\(target)'")
             }
@@ -215,8 +214,7 @@ struct CoordinatorRoutes: Sendable {
             } catch {
                 throw APIError.badRequest("expected {\"target\": \"NODE\"}: \(Self.describe(error))")
             }
-            let (view, input) = try snapshot()
-            let vm = try Self.resolve(try context.parameters.require("vm"), in: input)
+            let (vm, view) = try judged(try context.parameters.require("vm"))
             guard view.nodes[NodeName(ask.target)] != nil else {
                 throw APIError.notFound("no node is named '\(ask.target)'")
             }
@@ -343,6 +341,31 @@ struct CoordinatorRoutes: Sendable {
             )
         }
         return vm
+    }
+
+    /// The VM a path parameter names, in full, and the engine's view of the cluster around it (light placements for
+    /// every other VM): what `check` and `migrate` need, without reading every file in the cluster.
+    private func judged(_ raw: String) throws -> (VM, ClusterView) {
+        let key = raw.removingPercentEncoding ?? raw
+        let input = try coordinator.store.placementInput(matching: key)
+        guard let vm = input.snapshot.vms.first else {
+            throw APIError.notFound("no VM is named or identified '\(key)'")
+        }
+        guard input.snapshot.vms.count == 1 else {
+            throw APIError(
+                .conflict,
+                "ambiguous",
+                "\(input.snapshot.vms.count) VMs are named '\(key)'; use an id: "
+                    + input.snapshot.vms.map(\.id.rawValue).joined(separator: ", ")
+            )
+        }
+        let placements = input.placements.map {
+            VMPlacement(id: $0.id, name: $0.name, owner: $0.owner, state: $0.state, memoryMiB: $0.memoryMiB)
+        }
+        return (
+            vm,
+            ClusterView(input.snapshot, placements: placements, now: coordinator.now(), settings: coordinator.settings)
+        )
     }
 
     private func snapshot() throws -> (ClusterView, AuditInput) {

@@ -33,3 +33,20 @@ extension AuditInput {
         )
     }
 }
+
+extension ClusterView {
+    /// The engine's view from a partial snapshot (only some VMs in full) and a light placement for every VM.
+    public init(_ snapshot: ClusterSnapshot, placements: [VMPlacement], now: Timestamp, settings: ClusterSettings) {
+        self.init(
+            now: now,
+            settings: settings,
+            nodes: snapshot.nodes,
+            volumes: snapshot.volumes,
+            mounts: snapshot.mounts,
+            placements: placements,
+            policies: snapshot.policies,
+            classes: snapshot.classes,
+            operationsInProgress: snapshot.operationsInProgress
+        )
+    }
+}

@@ -8,6 +8,6 @@ struct ChainkeeperBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chainkeeper-bench",
         abstract: "Chainkeeper's benchmarks.",
-        subcommands: [DiskParseBenchmark.self, IngestBenchmark.self]
+        subcommands: [DiskParseBenchmark.self, IngestBenchmark.self, CheckBenchmark.self]
     )
 }

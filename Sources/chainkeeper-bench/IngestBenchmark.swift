@@ -37,7 +37,9 @@ struct IngestBenchmark: ParsableCommand {
                     probeRead: []
                 )
             ],
-            vms: (0..<vms).map { makeVM($0, volume: volume) },
+            vms: (0..<vms).map {
+                SyntheticVMs.make($0, owner: NodeName("node1"), volume: volume, checkpoints: checkpoints)
+            },
             listed: (0..<vms).map { VMID("vm-\($0)") },
             inventoryErrors: [],
             discoveredDisks: [],
@@ -66,53 +68,5 @@ struct IngestBenchmark: ParsableCommand {
         print(String(format: "ingest, every VM changed (replaces every inventory): %.3f s", rewrite))
         print(String(format: "read the whole cluster back (snapshot): %.3f s", read))
         print(String(format: "audit of that snapshot: %.3f s (%d risks)", audit, risks.count))
-    }
-
-    private func makeVM(_ index: Int, volume: VolumeID) -> VM {
-        let name = "vm-\(index)"
-        var files: [VMFile] = []
-        var checkpointList: [Checkpoint] = []
-        var chain: [FileLocation] = []
-        func file(_ path: String, _ kind: FileKind, checkpoint: CheckpointID? = nil) -> VMFile {
-            VMFile(
-                location: .volume(volume, relativePath: "\(name)/\(path)"),
-                path: "/mnt/csv1/\(name)/\(path)",
-                kind: kind,
-                format: kind == .disk ? .vhdx : nil,
-                size: 1 << 20,
-                identifier: kind == .disk ? "\(name)-\(path)" : nil,
-                checkpoint: checkpoint
-            )
-        }
-        files.append(file("config.vmcx", .configuration))
-        files.append(file("runtime.vmrs", .runtimeState))
-        for level in 0..<checkpoints {
-            let id = CheckpointID("\(name)-cp\(level)")
-            checkpointList.append(
-                Checkpoint(
-                    id: id,
-                    name: "cp\(level)",
-                    parent: level == 0 ? nil : CheckpointID("\(name)-cp\(level - 1)")
-                )
-            )
-            files.append(file("Snapshots/cp\(level).vmcx", .configuration, checkpoint: id))
-            files.append(file("Snapshots/cp\(level).vmrs", .memory, checkpoint: id))
-            let disk = file("disk_cp\(level).avhdx", .disk, checkpoint: id)
-            files.append(disk)
-            chain.insert(disk.location, at: 0)
-        }
-        let leaf = file("disk_current.avhdx", .disk)
-        files.append(leaf)
-        chain.insert(leaf.location, at: 0)
-        return VM(
-            id: VMID(name),
-            name: name,
-            ownership: Ownership(owner: NodeName("node1"), epoch: .initial),
-            state: .running,
-            memoryMiB: 1024,
-            checkpoints: checkpointList,
-            files: files,
-            chains: [DiskChain(elements: chain)]
-        )
     }
 }
