@@ -134,6 +134,7 @@ let package = Package(
             dependencies: [
                 "ChainModel",
                 "ClusterStore",
+                "Coordinator",
                 "DecisionEngine",
                 "DiskFormats",
                 "DiskFormatsTesting",

@@ -32,13 +32,18 @@ extension ClusterStore {
     public func recordHeartbeat(of node: NodeName, at now: Timestamp) throws(StoreError) {
         try translatingErrors {
             try writer.write { db in
+                // An update of the heartbeat time alone, so that it does not invalidate the placement view
+                // (`CommitCounter`); a node heard of for the first time is inserted.
                 try db.execute(
-                    sql: """
-                        INSERT INTO node (name, state, registered_at, last_heartbeat_at) VALUES (?, 'up', ?, ?)
-                        ON CONFLICT(name) DO UPDATE SET last_heartbeat_at = excluded.last_heartbeat_at
-                        """,
-                    arguments: [node.rawValue, now.databaseValue, now.databaseValue]
+                    sql: "UPDATE node SET last_heartbeat_at = ? WHERE name = ?",
+                    arguments: [now.databaseValue, node.rawValue]
                 )
+                if db.changesCount == 0 {
+                    try db.execute(
+                        sql: "INSERT INTO node (name, state, registered_at, last_heartbeat_at) VALUES (?, 'up', ?, ?)",
+                        arguments: [node.rawValue, now.databaseValue, now.databaseValue]
+                    )
+                }
             }
         }
     }

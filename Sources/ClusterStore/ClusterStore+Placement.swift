@@ -80,3 +80,18 @@ extension ClusterStore {
         return try result.get()
     }
 }
+
+extension ClusterStore {
+    /// The VMs whose id is `key`, or else whose name is `key`, each in full.
+    public func vms(matching key: String) throws(StoreError) -> [VM] {
+        try translatingErrors {
+            try writer.read { db in
+                var matched = try Row.fetchAll(db, sql: "SELECT * FROM vm WHERE id = ?", arguments: [key])
+                if matched.isEmpty {
+                    matched = try Row.fetchAll(db, sql: "SELECT * FROM vm WHERE name = ? ORDER BY id", arguments: [key])
+                }
+                return try matched.map { try Self.loadVM($0, in: db) }
+            }
+        }
+    }
+}

@@ -8,6 +8,8 @@ import GRDB
 public struct ClusterStore: Sendable {
     /// The database; exposed for tests and for the read-only query path.
     public let writer: DatabasePool
+    /// Commits since the store was opened (the coordinator is the database's only writer).
+    public let commits: CommitCounter
 
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String) throws(StoreError) {
@@ -28,6 +30,9 @@ public struct ClusterStore: Sendable {
                 try db.execute(sql: "PRAGMA temp_store = MEMORY")
             }
             try Self.migrator.migrate(pool)
+            let counter = CommitCounter()
+            pool.writeWithoutTransaction { db in db.add(transactionObserver: counter, extent: .databaseLifetime) }
+            self.commits = counter
         } catch let error as DatabaseError {
             throw StoreError(
                 .unavailable,

@@ -15,6 +15,7 @@ public struct Coordinator: Sendable {
     public let metrics: PrometheusCollectorRegistry
     /// Commands for agents and their answers (memory only).
     let board = CommandBoard()
+    let placements = PlacementCache()
     /// Wall-clock time, injected so tests control it.
     let now: @Sendable () -> Timestamp
 
@@ -36,6 +37,23 @@ public struct Coordinator: Sendable {
 
     var settings: ClusterSettings {
         ClusterSettings(probeInterval: config.probeInterval, inventoryMaxAge: config.inventoryMaxAge)
+    }
+
+    /// The VM a request names (its id, or else its name) in full, and the engine's view of the cluster around it:
+    /// what `check` and `migrate` judge with, without reading every file in the cluster.
+    ///
+    /// Throws `not-found` (404) or `ambiguous` (409, several VMs share the name).
+    public func judged(_ key: String) throws -> (vm: VM, view: ClusterView) {
+        let (vms, view) = try placements.judged(key, store: store, now: now(), settings: settings)
+        guard let vm = vms.first else { throw APIError.notFound("no VM is named or identified '\(key)'") }
+        guard vms.count == 1 else {
+            throw APIError(
+                .conflict,
+                "ambiguous",
+                "\(vms.count) VMs are named '\(key)'; use an id: " + vms.map(\.id.rawValue).joined(separator: ", ")
+            )
+        }
+        return (vm, view)
     }
 
     /// Finishes the migrations a previous run left in the journal; run once at start, before serving.

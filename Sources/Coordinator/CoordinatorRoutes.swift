@@ -343,29 +343,8 @@ struct CoordinatorRoutes: Sendable {
         return vm
     }
 
-    /// The VM a path parameter names, in full, and the engine's view of the cluster around it (light placements for
-    /// every other VM): what `check` and `migrate` need, without reading every file in the cluster.
     private func judged(_ raw: String) throws -> (VM, ClusterView) {
-        let key = raw.removingPercentEncoding ?? raw
-        let input = try coordinator.store.placementInput(matching: key)
-        guard let vm = input.snapshot.vms.first else {
-            throw APIError.notFound("no VM is named or identified '\(key)'")
-        }
-        guard input.snapshot.vms.count == 1 else {
-            throw APIError(
-                .conflict,
-                "ambiguous",
-                "\(input.snapshot.vms.count) VMs are named '\(key)'; use an id: "
-                    + input.snapshot.vms.map(\.id.rawValue).joined(separator: ", ")
-            )
-        }
-        let placements = input.placements.map {
-            VMPlacement(id: $0.id, name: $0.name, owner: $0.owner, state: $0.state, memoryMiB: $0.memoryMiB)
-        }
-        return (
-            vm,
-            ClusterView(input.snapshot, placements: placements, now: coordinator.now(), settings: coordinator.settings)
-        )
+        try coordinator.judged(raw.removingPercentEncoding ?? raw)
     }
 
     private func snapshot() throws -> (ClusterView, AuditInput) {
