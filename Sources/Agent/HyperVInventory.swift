@@ -1,75 +1,9 @@
 import ClusterAPI
 import Foundation
 
-/// One VM of a `hyperv-json` inventory (SPEC §4), paths as the agent sees them.
-public struct InventoryVM: Sendable, Hashable {
-    public struct Snapshot: Sendable, Hashable {
-        public var id: String
-        public var name: String
-        public var parentId: String?
-        /// Milliseconds since the Unix epoch.
-        public var created: Int64?
-        public var configurationPath: String?
-        public var memoryPath: String?
-        public var savedStatePath: String?
-        public var disks: [String]
-
-        public init(
-            id: String,
-            name: String,
-            parentId: String?,
-            created: Int64?,
-            configurationPath: String?,
-            memoryPath: String?,
-            savedStatePath: String?,
-            disks: [String]
-        ) {
-            self.id = id
-            self.name = name
-            self.parentId = parentId
-            self.created = created
-            self.configurationPath = configurationPath
-            self.memoryPath = memoryPath
-            self.savedStatePath = savedStatePath
-            self.disks = disks
-        }
-    }
-
-    public var id: String
-    public var name: String
-    public var state: String
-    public var highlyAvailable: Bool
-    public var memoryMiB: Int
-    public var configurationPath: String?
-    public var runtimeStatePath: String?
-    public var guestStatePath: String?
-    public var disks: [String]
-    public var snapshots: [Snapshot]
-
-    public init(
-        id: String,
-        name: String,
-        state: String,
-        highlyAvailable: Bool,
-        memoryMiB: Int,
-        configurationPath: String?,
-        runtimeStatePath: String?,
-        guestStatePath: String?,
-        disks: [String],
-        snapshots: [Snapshot]
-    ) {
-        self.id = id
-        self.name = name
-        self.state = state
-        self.highlyAvailable = highlyAvailable
-        self.memoryMiB = memoryMiB
-        self.configurationPath = configurationPath
-        self.runtimeStatePath = runtimeStatePath
-        self.guestStatePath = guestStatePath
-        self.disks = disks
-        self.snapshots = snapshots
-    }
-}
+/// One VM of a `hyperv-json` inventory (SPEC §4), paths as the agent sees them: the same shape as the definition the
+/// coordinator sends an adopting node.
+public typealias InventoryVM = VMDefinition
 
 /// Reads a `hyperv-json` export.
 ///

@@ -111,7 +111,7 @@ extension ScanWorker {
         await onQueue { scanner, cache in
             let volumes = scanner.volumes()
             let built = FileSetBuilder(volumes: volumes, pathMap: scanner.pathMap, fileSystem: cache)
-                .build(InventoryVM(definition))
+                .build(definition)
             var reasons: [ReasonJSON] = []
             for file in built.files {
                 if let problem = file.problem {

@@ -79,7 +79,7 @@ public final class AgentService: Service, Sendable {
         let adopted = handOffs.adopted.compactMap { try? JSONDecoder().decode(VMDefinition.self, from: $0) }
         var result = await scanner.scan(
             probeInterval: probeInterval,
-            adopted: adopted.map(InventoryVM.init),
+            adopted: adopted,
             released: handOffs.released
         )
         // The epochs this node adopted at, so a coordinator that lost its database can rebuild ownership.

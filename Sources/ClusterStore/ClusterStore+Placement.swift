@@ -25,17 +25,7 @@ extension ClusterStore {
                     snapshot.volumes = try Row.fetchAll(db, sql: "SELECT id, name FROM volume").map {
                         Volume(id: VolumeID($0[0] as String), name: $0[1])
                     }
-                    snapshot.mounts = try Row.fetchAll(db, sql: "SELECT * FROM volume_mount").map { row in
-                        VolumeMount(
-                            volume: VolumeID(row["volume_id"] as String),
-                            node: NodeName(row["node"] as String),
-                            mountPath: row["mount_path"],
-                            filesystemType: row["fs_type"],
-                            lastProbeAt: RowDecoding.timestamp(row, "last_probe_at"),
-                            freeBytes: row["free_bytes"],
-                            readOnly: row["read_only"]
-                        )
-                    }
+                    snapshot.mounts = try Row.fetchAll(db, sql: "SELECT * FROM volume_mount").map(Self.mount(from:))
                     for row in try Row.fetchAll(db, sql: "SELECT * FROM placement_policy") {
                         snapshot.policies[VMID(row["vm_id"] as String)] = try Self.policy(from: row)
                     }

@@ -26,17 +26,7 @@ extension ClusterStore {
         snapshot.volumes = try Row.fetchAll(db, sql: "SELECT id, name FROM volume ORDER BY id").map {
             Volume(id: VolumeID($0["id"] as String), name: $0["name"])
         }
-        snapshot.mounts = try Row.fetchAll(db, sql: "SELECT * FROM volume_mount").map { row in
-            VolumeMount(
-                volume: VolumeID(row["volume_id"] as String),
-                node: NodeName(row["node"] as String),
-                mountPath: row["mount_path"],
-                filesystemType: row["fs_type"],
-                lastProbeAt: RowDecoding.timestamp(row, "last_probe_at"),
-                freeBytes: row["free_bytes"],
-                readOnly: row["read_only"]
-            )
-        }
+        snapshot.mounts = try Row.fetchAll(db, sql: "SELECT * FROM volume_mount").map(Self.mount(from:))
         snapshot.vms = try Row.fetchAll(db, sql: "SELECT * FROM vm ORDER BY name, id").map {
             try Self.loadVM($0, in: db)
         }

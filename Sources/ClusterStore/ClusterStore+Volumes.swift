@@ -56,18 +56,20 @@ extension ClusterStore {
     public func mounts() throws(StoreError) -> [VolumeMount] {
         try translatingErrors {
             try writer.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM volume_mount ORDER BY volume_id, node").map { row in
-                    VolumeMount(
-                        volume: VolumeID(row["volume_id"] as String),
-                        node: NodeName(row["node"] as String),
-                        mountPath: row["mount_path"],
-                        filesystemType: row["fs_type"],
-                        lastProbeAt: RowDecoding.timestamp(row, "last_probe_at"),
-                        freeBytes: row["free_bytes"],
-                        readOnly: row["read_only"]
-                    )
-                }
+                try Row.fetchAll(db, sql: "SELECT * FROM volume_mount ORDER BY volume_id, node").map(Self.mount(from:))
             }
         }
+    }
+
+    static func mount(from row: Row) -> VolumeMount {
+        VolumeMount(
+            volume: VolumeID(row["volume_id"] as String),
+            node: NodeName(row["node"] as String),
+            mountPath: row["mount_path"],
+            filesystemType: row["fs_type"],
+            lastProbeAt: RowDecoding.timestamp(row, "last_probe_at"),
+            freeBytes: row["free_bytes"],
+            readOnly: row["read_only"]
+        )
     }
 }

@@ -16,17 +16,12 @@ struct AgentCommand: AsyncParsableCommand {
     var config: String
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
-            return handler
-        }
+        DaemonSupport.bootstrapLogging()
         let loaded: (config: AgentConfig, warnings: [String])
         do {
             loaded = try AgentConfig.load(path: config, environment: ProcessInfo.processInfo.environment)
         } catch {
-            FileHandle.standardError.write(Data("chainkeeperd: \(error.message)\n".utf8))
-            throw ExitCode.failure
+            throw DaemonSupport.startupFailure(error.message)
         }
         var logger = Logger(label: "chainkeeperd.agent")
         logger[metadataKey: "node"] = .string(loaded.config.node)
@@ -35,8 +30,7 @@ struct AgentCommand: AsyncParsableCommand {
         do {
             agent = try AgentService(config: loaded.config, logger: logger)
         } catch {
-            FileHandle.standardError.write(Data("chainkeeperd: \(error.message)\n".utf8))
-            throw ExitCode.failure
+            throw DaemonSupport.startupFailure(error.message)
         }
         if loaded.config.coordinators.contains(where: { $0.hasPrefix("http://") }) {
             logger.notice("talking plain HTTP to the coordinator: keep it on loopback or a trusted network")

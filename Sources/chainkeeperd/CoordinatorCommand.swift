@@ -19,18 +19,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
     var config: String
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
-            return handler
-        }
+        DaemonSupport.bootstrapLogging()
         let logger = Logger(label: "chainkeeperd.coordinator")
         let loaded: (config: CoordinatorConfig, warnings: [String])
         do {
             loaded = try CoordinatorConfig.load(path: config, environment: ProcessInfo.processInfo.environment)
         } catch {
-            FileHandle.standardError.write(Data("chainkeeperd: \(error.message)\n".utf8))
-            throw ExitCode.failure
+            throw DaemonSupport.startupFailure(error.message)
         }
         for warning in loaded.warnings { logger.warning("\(warning)") }
         let registry = PrometheusCollectorRegistry()
@@ -39,8 +34,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         do {
             coordinator = try Coordinator(config: loaded.config, metrics: registry)
         } catch {
-            FileHandle.standardError.write(Data("chainkeeperd: \(error.message)\n".utf8))
-            throw ExitCode.failure
+            throw DaemonSupport.startupFailure(error.message)
         }
         logger.notice(
             "coordinator listening on http://\(loaded.config.listenHost):\(loaded.config.listenPort) with plain HTTP: bearer tokens cross the network in clear, keep it on loopback or a trusted network"

@@ -1,4 +1,5 @@
 import Agent
+import ClusterAPI
 import DiskAccess
 import DiskFormats
 import Foundation
