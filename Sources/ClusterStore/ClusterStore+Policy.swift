@@ -35,6 +35,25 @@ extension ClusterStore {
         }
     }
 
+    /// A VM's stored policy, or nil when it has none (the defaults apply).
+    public func policy(for vm: VMID) throws(StoreError) -> PlacementPolicy? {
+        try translatingErrors {
+            try writer.read { db in
+                try Row.fetchOne(db, sql: "SELECT * FROM placement_policy WHERE vm_id = ?", arguments: [vm.rawValue])
+                    .map(Self.policy(from:))
+            }
+        }
+    }
+
+    /// Whether an anti-affinity class is enforced; nil for a class no policy has named.
+    public func classEnforced(_ name: String) throws(StoreError) -> Bool? {
+        try translatingErrors {
+            try writer.read { db in
+                try Bool.fetchOne(db, sql: "SELECT enforced FROM anti_affinity_class WHERE name = ?", arguments: [name])
+            }
+        }
+    }
+
     /// Sets whether an anti-affinity class is enforced.
     public func saveClass(_ antiAffinityClass: AntiAffinityClass) throws(StoreError) {
         try translatingErrors {

@@ -223,6 +223,76 @@ struct CoordinatorRoutes: Sendable {
             return try Self.json(outcome)
         }
 
+        router.get("/v1/vms/{vm}/policy") { _, context -> Response in
+            try context.requireAdmin()
+            let vm = try one(try context.parameters.require("vm"))
+            return try Self.json(try policyJSON(vm, coordinator.store.policy(for: vm.id) ?? .default))
+        }
+
+        router.put("/v1/vms/{vm}/policy") { request, context -> Response in
+            try context.requireAdmin()
+            let vm = try one(try context.parameters.require("vm"))
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            let update: PolicyUpdate
+            do {
+                update = try JSONDecoder().decode(PolicyUpdate.self, from: Data(buffer: body))
+            } catch {
+                throw APIError.badRequest("the policy update is not valid JSON: \(Self.describe(error))")
+            }
+            var policy = update.clear ? .default : (try coordinator.store.policy(for: vm.id) ?? .default)
+            let known = Set(try coordinator.store.nodes().map(\.name.rawValue))
+            func nodes(_ names: [String]) throws -> [NodeName] {
+                for name in names where !known.contains(name) { throw APIError.notFound("no node is named '\(name)'") }
+                return names.map(NodeName.init(rawValue:))
+            }
+            if let value = update.highlyAvailable { policy.highlyAvailable = value }
+            if let value = update.possibleOwners { policy.possibleOwners = try nodes(value) }
+            if let value = update.preferredOwners { policy.preferredOwners = try nodes(value) }
+            if let value = update.antiAffinityClass {
+                guard value.isEmpty || (value.utf8.count <= 255 && !value.unicodeScalars.contains { $0.value < 0x20 })
+                else { throw APIError.badRequest("an anti-affinity class is a printable name of at most 255 bytes") }
+                policy.antiAffinityClass = value.isEmpty ? nil : value
+            }
+            if let value = update.priority {
+                guard let priority = FailoverPriority(rawValue: value) else {
+                    throw APIError.badRequest("priority must be high, medium, low or none, got '\(value)'")
+                }
+                policy.priority = priority
+            }
+            if let value = update.maxFailovers {
+                guard value >= 0 else { throw APIError.badRequest("max-failovers must not be negative") }
+                policy.threshold.maxFailovers = value
+            }
+            if let value = update.failoverPeriod {
+                guard let period = DurationText.parse(value), period > .zero else {
+                    throw APIError.badRequest("failover-period must be a duration such as \"6h\", got '\(value)'")
+                }
+                policy.threshold.period = period
+            }
+            if !policy.possibleOwners.isEmpty,
+                let stray = policy.preferredOwners.first(where: { !policy.possibleOwners.contains($0) })
+            {
+                throw APIError.badRequest("preferred owner \(stray) is not one of the possible owners")
+            }
+            try coordinator.store.savePolicy(policy, for: vm.id)
+            return try Self.json(try policyJSON(vm, policy))
+        }
+
+        router.put("/v1/classes/{class}") { request, context -> Response in
+            try context.requireAdmin()
+            let raw = try context.parameters.require("class")
+            let name = raw.removingPercentEncoding ?? raw
+            let body = try await request.body.collect(upTo: 4096)
+            guard let update = try? JSONDecoder().decode(ClassUpdate.self, from: Data(buffer: body)) else {
+                throw APIError.badRequest("expected {\"enforced\": true|false}")
+            }
+            guard !name.isEmpty, name.utf8.count <= 255 else {
+                throw APIError.badRequest("an anti-affinity class is a name of at most 255 bytes")
+            }
+            try coordinator.store.saveClass(AntiAffinityClass(name: name, enforced: update.enforced))
+            return try Self.json(["name": name, "enforced": update.enforced ? "true" : "false"])
+        }
+
         router.get("/v1/history") { request, context -> Response in
             try context.requireAdmin()
             var vmID: VMID?
@@ -341,6 +411,37 @@ struct CoordinatorRoutes: Sendable {
             )
         }
         return vm
+    }
+
+    /// Exactly one VM by id or name (404 none, 409 several), read in full.
+    private func one(_ raw: String) throws -> VM {
+        let key = raw.removingPercentEncoding ?? raw
+        let vms = try coordinator.store.vms(matching: key)
+        guard let vm = vms.first else { throw APIError.notFound("no VM is named or identified '\(key)'") }
+        guard vms.count == 1 else {
+            throw APIError(
+                .conflict,
+                "ambiguous",
+                "\(vms.count) VMs are named '\(key)'; use an id: " + vms.map(\.id.rawValue).joined(separator: ", ")
+            )
+        }
+        return vm
+    }
+
+    private func policyJSON(_ vm: VM, _ policy: PlacementPolicy) throws -> PolicyJSON {
+        PolicyJSON(
+            vm: vm.name,
+            vmId: vm.id.rawValue,
+            highlyAvailable: policy.highlyAvailable,
+            effectiveHighlyAvailable: policy.highlyAvailable ?? vm.highlyAvailable,
+            possibleOwners: policy.possibleOwners.map(\.rawValue),
+            preferredOwners: policy.preferredOwners.map(\.rawValue),
+            antiAffinityClass: policy.antiAffinityClass,
+            antiAffinityEnforced: try policy.antiAffinityClass.flatMap { try coordinator.store.classEnforced($0) },
+            priority: policy.priority.rawValue,
+            maxFailovers: policy.threshold.maxFailovers,
+            failoverPeriod: DurationText.format(policy.threshold.period)
+        )
     }
 
     private func judged(_ raw: String) throws -> (VM, ClusterView) {

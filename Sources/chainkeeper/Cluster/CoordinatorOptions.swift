@@ -45,11 +45,17 @@ struct CoordinatorOptions: ParsableArguments {
         try await send(path, body: try JSONEncoder().encode(body), as: type, timeout: timeout)
     }
 
+    /// PUTs `body` as JSON to `path` (a setting replaced whole, such as a policy).
+    func put<T: Decodable>(_ path: String, body: some Encodable, as type: T.Type) async throws -> T {
+        try await send(path, body: try JSONEncoder().encode(body), as: type, method: .PUT)
+    }
+
     private func send<T: Decodable>(
         _ path: String,
         body: Data?,
         as type: T.Type,
-        timeout: TimeAmount = .seconds(60)
+        timeout: TimeAmount = .seconds(60),
+        method: HTTPMethod = .POST
     ) async throws -> T {
         // A refused connection should fail at once, not be retried until the request deadline.
         var configuration = HTTPClient.Configuration()
@@ -57,7 +63,7 @@ struct CoordinatorOptions: ParsableArguments {
         configuration.timeout.connect = .seconds(5)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
-            let value = try await send(path, body: body, as: type, timeout: timeout, using: client)
+            let value = try await send(path, body: body, as: type, timeout: timeout, method: method, using: client)
             try await client.shutdown()
             return value
         } catch {
@@ -71,13 +77,14 @@ struct CoordinatorOptions: ParsableArguments {
         body: Data?,
         as type: T.Type,
         timeout: TimeAmount,
+        method: HTTPMethod,
         using client: HTTPClient
     ) async throws -> T {
         var lastFailure = "no coordinator URL given"
         for base in urls {
             var request = HTTPClientRequest(url: base + path)
             if let body {
-                request.method = .POST
+                request.method = method
                 request.headers.add(name: "Content-Type", value: "application/json")
                 request.body = .bytes(ByteBuffer(data: body))
             }

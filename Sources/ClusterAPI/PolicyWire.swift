@@ -1,0 +1,84 @@
+/// `policy show --json`: a VM's placement policy (SPEC §5), with the defaults filled in.
+public struct PolicyJSON: Codable, Sendable, Hashable {
+    public var vm: String
+    public var vmId: String
+    /// The policy's `--ha`, or nil when the inventory decides.
+    public var highlyAvailable: Bool?
+    /// What counts: the policy's `--ha`, else the inventory's.
+    public var effectiveHighlyAvailable: Bool
+    /// Empty means every node.
+    public var possibleOwners: [String]
+    public var preferredOwners: [String]
+    public var antiAffinityClass: String?
+    public var antiAffinityEnforced: Bool?
+    public var priority: String
+    public var maxFailovers: Int
+    /// A duration such as `6h`.
+    public var failoverPeriod: String
+
+    public init(
+        vm: String,
+        vmId: String,
+        highlyAvailable: Bool?,
+        effectiveHighlyAvailable: Bool,
+        possibleOwners: [String],
+        preferredOwners: [String],
+        antiAffinityClass: String?,
+        antiAffinityEnforced: Bool?,
+        priority: String,
+        maxFailovers: Int,
+        failoverPeriod: String
+    ) {
+        self.vm = vm
+        self.vmId = vmId
+        self.highlyAvailable = highlyAvailable
+        self.effectiveHighlyAvailable = effectiveHighlyAvailable
+        self.possibleOwners = possibleOwners
+        self.preferredOwners = preferredOwners
+        self.antiAffinityClass = antiAffinityClass
+        self.antiAffinityEnforced = antiAffinityEnforced
+        self.priority = priority
+        self.maxFailovers = maxFailovers
+        self.failoverPeriod = failoverPeriod
+    }
+}
+
+/// `policy set`: only the fields given change; `clear` starts from the defaults.
+public struct PolicyUpdate: Codable, Sendable, Hashable {
+    public var clear: Bool
+    public var highlyAvailable: Bool?
+    public var possibleOwners: [String]?
+    public var preferredOwners: [String]?
+    /// An empty string removes the class.
+    public var antiAffinityClass: String?
+    public var priority: String?
+    public var maxFailovers: Int?
+    public var failoverPeriod: String?
+
+    public init(
+        clear: Bool = false,
+        highlyAvailable: Bool? = nil,
+        possibleOwners: [String]? = nil,
+        preferredOwners: [String]? = nil,
+        antiAffinityClass: String? = nil,
+        priority: String? = nil,
+        maxFailovers: Int? = nil,
+        failoverPeriod: String? = nil
+    ) {
+        self.clear = clear
+        self.highlyAvailable = highlyAvailable
+        self.possibleOwners = possibleOwners
+        self.preferredOwners = preferredOwners
+        self.antiAffinityClass = antiAffinityClass
+        self.priority = priority
+        self.maxFailovers = maxFailovers
+        self.failoverPeriod = failoverPeriod
+    }
+}
+
+/// `policy class CLASS --enforce BOOL`.
+public struct ClassUpdate: Codable, Sendable, Hashable {
+    public var enforced: Bool
+
+    public init(enforced: Bool) { self.enforced = enforced }
+}
