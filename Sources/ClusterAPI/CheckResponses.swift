@@ -68,3 +68,30 @@ public struct CheckResponse: Codable, Sendable, Hashable {
         self.epoch = epoch
     }
 }
+
+/// `whatif --json` (SPEC §7): `node`, `moves` (`{vm, target}`), `blocked` (`{vm, reasons}`).
+public struct WhatIfResponse: Codable, Sendable, Hashable {
+    public struct Move: Codable, Sendable, Hashable {
+        public var vm: String
+        public var vmId: String
+        public var target: String
+    }
+
+    public struct Blocked: Codable, Sendable, Hashable {
+        public var vm: String
+        public var vmId: String
+        public var reasons: [ReasonJSON]
+    }
+
+    public var node: String
+    public var moves: [Move]
+    public var blocked: [Blocked]
+
+    public init(_ plan: FailoverPlan) {
+        node = plan.node.rawValue
+        moves = plan.moves.map { Move(vm: $0.vmName, vmId: $0.vm.rawValue, target: $0.target.rawValue) }
+        blocked = plan.blocked.map {
+            Blocked(vm: $0.vmName, vmId: $0.vm.rawValue, reasons: $0.reasons.map(ReasonJSON.init))
+        }
+    }
+}

@@ -84,4 +84,18 @@ extension ClusterStore {
             }
         }
     }
+
+    /// Every VM a node owns, in full.
+    public func vms(ownedBy node: NodeName) throws(StoreError) -> [VM] {
+        try translatingErrors {
+            try writer.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: "SELECT * FROM vm WHERE owner = ? ORDER BY name, id",
+                    arguments: [node.rawValue]
+                )
+                .map { try Self.loadVM($0, in: db) }
+            }
+        }
+    }
 }

@@ -56,6 +56,15 @@ public struct Coordinator: Sendable {
         return (vm, view)
     }
 
+    /// What would happen if `node` failed now: the plan and the blocked VMs, changing nothing.
+    ///
+    /// Throws `not-found` (404) for an unknown node.
+    public func whatIfFails(_ node: NodeName) throws -> FailoverPlan {
+        let view = try placements.view(store: store, now: now(), settings: settings)
+        guard view.nodes[node] != nil else { throw APIError.notFound("no node is named '\(node)'") }
+        return FailoverPlanner.plan(failing: node, vms: try store.vms(ownedBy: node), in: view)
+    }
+
     /// Finishes the migrations a previous run left in the journal; run once at start, before serving.
     public func recoverMigrations(logger: Logger) async {
         await Migrator(coordinator: self, logger: logger).recover()

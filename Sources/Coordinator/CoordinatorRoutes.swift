@@ -293,6 +293,14 @@ struct CoordinatorRoutes: Sendable {
             return try Self.json(["name": name, "enforced": update.enforced ? "true" : "false"])
         }
 
+        router.get("/v1/whatif") { request, context -> Response in
+            try context.requireAdmin()
+            guard let node = request.uri.queryParameters.get("fail"), !node.isEmpty else {
+                throw APIError.badRequest("name the node: ?fail=NODE")
+            }
+            return try Self.json(WhatIfResponse(try coordinator.whatIfFails(NodeName(node))))
+        }
+
         router.get("/v1/history") { request, context -> Response in
             try context.requireAdmin()
             var vmID: VMID?

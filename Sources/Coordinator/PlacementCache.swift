@@ -11,6 +11,11 @@ import Synchronization
 final class PlacementCache: Sendable {
     private let cached = Mutex<(commits: Int, view: ClusterView)?>(nil)
 
+    /// The view of the whole cluster (light placements for every VM), at `now`.
+    func view(store: ClusterStore, now: Timestamp, settings: ClusterSettings) throws -> ClusterView {
+        try judged("", store: store, now: now, settings: settings).view
+    }
+
     /// The VM named or identified by `key` in full, and the view around it.
     func judged(
         _ key: String,
@@ -22,7 +27,7 @@ final class PlacementCache: Sendable {
         let commits = store.commits.value
         if var view = cached.withLock({ $0?.commits == commits ? $0?.view : nil }) {
             view.now = now
-            return (try store.vms(matching: key), view)
+            return (key.isEmpty ? [] : try store.vms(matching: key), view)
         }
         let input = try store.placementInput(matching: key)
         let placements = input.placements.map {

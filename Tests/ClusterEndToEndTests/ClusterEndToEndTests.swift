@@ -161,6 +161,16 @@ import Glibc
         let human = try await cluster.cli(["check", "midlocal", "--to", "b"])
         #expect(human.status == 3 && human.out.contains("file-on-local-volume") && human.out.contains("mid.avhdx"))
 
+        // whatif: c's shared VM would move, its VM with a middle AVHDX on c's local volume would be held.
+        let whatif = try await cluster.cli(["whatif", "fail", "c", "--json"])
+        #expect(whatif.status == 3)
+        let plan = try JSONDecoder().decode(WhatIfResponse.self, from: Data(whatif.out.utf8))
+        #expect(plan.moves.map(\.vm) == ["safe01"])
+        #expect(plan.blocked.map(\.vm) == ["midlocal"])
+        #expect(plan.blocked.first?.reasons.map(\.code) == ["file-on-local-volume"])
+        #expect(plan.blocked.first?.reasons.first?.path == layout.local("c") + "/midlocal/mid.avhdx")
+        #expect(try await cluster.cli(["whatif", "fail", "no-such-node"]).status == 4)
+
         let stranded = try await cluster.json(["vms", "--stranded"], as: [VMSummaryJSON].self)
         #expect(Set(stranded.map(\.name)) == Self.risky)
         let all = try await cluster.json(["vms"], as: [VMSummaryJSON].self)

@@ -1,0 +1,38 @@
+import ArgumentParser
+import ClusterAPI
+import Foundation
+
+/// `chainkeeper whatif fail NODE`: the failover plan if NODE died now, changing nothing (SPEC §7).
+struct WhatIfCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "whatif",
+        abstract: "What failover would do if a node died now, changing nothing.",
+        subcommands: [WhatIfFailCommand.self]
+    )
+}
+
+struct WhatIfFailCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fail",
+        abstract: "The plan for NODE's highly available VMs, and the ones that would be held (exit 3 if any)."
+    )
+    @OptionGroup var options: CoordinatorOptions
+    @Argument(help: "The node.") var node: String
+
+    func run() async throws {
+        let plan = try await options.get("/v1/whatif?fail=\(pathSegment(node))", as: WhatIfResponse.self)
+        if try !options.printJSON(plan) {
+            var out =
+                "if \(plan.node) failed now: \(plan.moves.count) would move, \(plan.blocked.count) would be held\n"
+            if !plan.moves.isEmpty {
+                out += TextTable.render(["  VM", "TARGET"], plan.moves.map { ["  " + $0.vm, $0.target] })
+            }
+            for blocked in plan.blocked {
+                out += "  held: \(blocked.vm)\n"
+                for reason in blocked.reasons { out += "    \(reason.code): \(reason.message)\n" }
+            }
+            print(out, terminator: "")
+        }
+        if !plan.blocked.isEmpty { throw ExitCode(3) }
+    }
+}
