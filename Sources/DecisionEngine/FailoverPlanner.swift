@@ -35,12 +35,13 @@ public enum FailoverPlanner {
         }
         var plan = FailoverPlan(node: node, moves: [], blocked: [])
         for vm in candidates {
-            let ranked = TargetRanking.rank(vm, in: view, mode: .failover)
-            if let target = ranked.first(where: { $0.verdict.allowed }) {
+            if let target = TargetRanking.best(vm, in: view, mode: .failover) {
                 plan.moves.append(.init(vm: vm.id, vmName: vm.name, target: target.node))
                 view.place(vm.id, on: target.node)
                 continue
             }
+            // Held: every candidate's verdict, for the reasons.
+            let ranked = TargetRanking.rank(vm, in: view, mode: .failover)
             var seen = Set<String>()
             var reasons: [Reason] = []
             for reason in ranked.flatMap(\.verdict.reasons).sorted(by: { $0.code < $1.code })
