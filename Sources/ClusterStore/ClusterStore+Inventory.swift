@@ -182,25 +182,35 @@ extension ClusterStore {
         }
         var locations: [Int64: FileLocation] = [:]
         var files: [VMFile] = []
-        for fileRow in try Row.fetchAll(db, sql: "SELECT * FROM file WHERE vm_id = ? ORDER BY id", arguments: [id]) {
+        // Columns by position: this loop runs for every file of every VM a snapshot reads.
+        let fileRows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, volume_id, relative_path, node, path, kind, format, size, identifier, checkpoint_id, problem,
+                       problem_detail
+                FROM file WHERE vm_id = ? ORDER BY id
+                """,
+            arguments: [id]
+        )
+        for fileRow in fileRows {
             let location: FileLocation
-            if let volume: String = fileRow["volume_id"], let relative: String = fileRow["relative_path"] {
+            if let volume: String = fileRow[1], let relative: String = fileRow[2] {
                 location = .volume(VolumeID(volume), relativePath: relative)
             } else {
-                location = .nodeLocal(NodeName(fileRow["node"] as String), absolutePath: fileRow["path"])
+                location = .nodeLocal(NodeName(fileRow[3] as String), absolutePath: fileRow[4])
             }
-            locations[fileRow["id"]] = location
+            locations[fileRow[0]] = location
             files.append(
                 VMFile(
                     location: location,
-                    path: fileRow["path"],
-                    kind: try RowDecoding.enumValue(FileKind.self, fileRow, "kind"),
-                    format: try RowDecoding.optionalEnum(DiskFormat.self, fileRow, "format"),
-                    size: fileRow["size"],
-                    identifier: fileRow["identifier"],
-                    checkpoint: (fileRow["checkpoint_id"] as String?).map(CheckpointID.init(rawValue:)),
-                    problem: try RowDecoding.optionalEnum(FileProblem.self, fileRow, "problem"),
-                    problemDetail: fileRow["problem_detail"]
+                    path: fileRow[4],
+                    kind: try RowDecoding.enumValue(FileKind.self, fileRow, at: 5, named: "kind"),
+                    format: try RowDecoding.optionalEnum(DiskFormat.self, fileRow, at: 6, named: "format"),
+                    size: fileRow[7],
+                    identifier: fileRow[8],
+                    checkpoint: (fileRow[9] as String?).map(CheckpointID.init(rawValue:)),
+                    problem: try RowDecoding.optionalEnum(FileProblem.self, fileRow, at: 10, named: "problem"),
+                    problemDetail: fileRow[11]
                 )
             )
         }
@@ -213,7 +223,7 @@ extension ClusterStore {
                 """,
             arguments: [id]
         ) {
-            parents[link["child_file_id"]] = link["parent_file_id"]
+            parents[link[0]] = link[1]
         }
         let chains = try Row.fetchAll(
             db,
