@@ -168,90 +168,120 @@ extension ClusterStore {
 
     static func loadVM(_ row: Row, in db: Database) throws -> VM {
         let id: String = row["id"]
-        let checkpoints = try Row.fetchAll(
-            db,
-            sql: "SELECT * FROM checkpoint WHERE vm_id = ? ORDER BY id",
-            arguments: [id]
-        ).map { row in
-            Checkpoint(
-                id: CheckpointID(row["id"] as String),
-                name: row["name"],
-                parent: (row["parent_id"] as String?).map(CheckpointID.init(rawValue:)),
-                created: RowDecoding.timestamp(row, "created_at")
-            )
+        guard let vm = try loadVMs(where: "v.id = ?", arguments: [id], in: db).first else {
+            throw StoreError(.danglingReference, "VM \(id) vanished while it was read")
         }
-        var locations: [Int64: FileLocation] = [:]
-        var files: [VMFile] = []
-        // Columns by position: this loop runs for every file of every VM a snapshot reads.
-        let fileRows = try Row.fetchAll(
+        return vm
+    }
+
+    /// The VMs matching `condition` (over `vm v`), each with its checkpoints, files and chains, in name order.
+    ///
+    /// One query per table for all of them, not four per VM, and columns read by position (GRDB lower-cases a column
+    /// name on every lookup): this is what `snapshot()` and `whatif` pay for every VM they read.
+    static func loadVMs(where condition: String, arguments: StatementArguments, in db: Database) throws -> [VM] {
+        var checkpoints: [String: [Checkpoint]] = [:]
+        let checkpointRows = try Row.fetchCursor(
             db,
             sql: """
-                SELECT id, volume_id, relative_path, node, path, kind, format, size, identifier, checkpoint_id, problem,
-                       problem_detail
-                FROM file WHERE vm_id = ? ORDER BY id
+                SELECT c.vm_id, c.id, c.name, c.parent_id, c.created_at FROM checkpoint c JOIN vm v ON v.id = c.vm_id
+                WHERE \(condition) ORDER BY c.vm_id, c.id
                 """,
-            arguments: [id]
+            arguments: arguments
         )
-        for fileRow in fileRows {
+        while let row = try checkpointRows.next() {
+            checkpoints[row[0], default: []].append(
+                Checkpoint(
+                    id: CheckpointID(row[1] as String),
+                    name: row[2],
+                    parent: (row[3] as String?).map(CheckpointID.init(rawValue:)),
+                    created: (row[4] as Int64?).map { Timestamp(millisecondsSinceEpoch: $0) }
+                )
+            )
+        }
+        var files: [String: [VMFile]] = [:]
+        var locations: [Int64: FileLocation] = [:]
+        let fileRows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT f.vm_id, f.id, f.volume_id, f.relative_path, f.node, f.path, f.kind, f.format, f.size,
+                       f.identifier, f.checkpoint_id, f.problem, f.problem_detail
+                FROM file f JOIN vm v ON v.id = f.vm_id WHERE \(condition) ORDER BY f.vm_id, f.id
+                """,
+            arguments: arguments
+        )
+        while let row = try fileRows.next() {
             let location: FileLocation
-            if let volume: String = fileRow[1], let relative: String = fileRow[2] {
+            if let volume: String = row[2], let relative: String = row[3] {
                 location = .volume(VolumeID(volume), relativePath: relative)
             } else {
-                location = .nodeLocal(NodeName(fileRow[3] as String), absolutePath: fileRow[4])
+                location = .nodeLocal(NodeName(row[4] as String), absolutePath: row[5])
             }
-            locations[fileRow[0]] = location
-            files.append(
+            locations[row[1]] = location
+            files[row[0], default: []].append(
                 VMFile(
                     location: location,
-                    path: fileRow[4],
-                    kind: try RowDecoding.enumValue(FileKind.self, fileRow, at: 5, named: "kind"),
-                    format: try RowDecoding.optionalEnum(DiskFormat.self, fileRow, at: 6, named: "format"),
-                    size: fileRow[7],
-                    identifier: fileRow[8],
-                    checkpoint: (fileRow[9] as String?).map(CheckpointID.init(rawValue:)),
-                    problem: try RowDecoding.optionalEnum(FileProblem.self, fileRow, at: 10, named: "problem"),
-                    problemDetail: fileRow[11]
+                    path: row[5],
+                    kind: try RowDecoding.enumValue(FileKind.self, row, at: 6, named: "kind"),
+                    format: try RowDecoding.optionalEnum(DiskFormat.self, row, at: 7, named: "format"),
+                    size: row[8],
+                    identifier: row[9],
+                    checkpoint: (row[10] as String?).map(CheckpointID.init(rawValue:)),
+                    problem: try RowDecoding.optionalEnum(FileProblem.self, row, at: 11, named: "problem"),
+                    problemDetail: row[12]
                 )
             )
         }
         var parents: [Int64: Int64] = [:]
-        for link in try Row.fetchAll(
+        let linkRows = try Row.fetchCursor(
             db,
             sql: """
                 SELECT l.child_file_id, l.parent_file_id FROM disk_chain_link l
-                JOIN file f ON f.id = l.child_file_id WHERE f.vm_id = ?
+                JOIN file f ON f.id = l.child_file_id JOIN vm v ON v.id = f.vm_id WHERE \(condition)
                 """,
-            arguments: [id]
-        ) {
-            parents[link[0]] = link[1]
-        }
-        let chains = try Row.fetchAll(
+            arguments: arguments
+        )
+        while let row = try linkRows.next() { parents[row[0]] = row[1] }
+        var chains: [String: [DiskChain]] = [:]
+        let chainRows = try Row.fetchCursor(
             db,
-            sql: "SELECT * FROM disk_chain WHERE vm_id = ? ORDER BY position",
-            arguments: [id]
-        ).map { chainRow in
+            sql: """
+                SELECT d.vm_id, d.checkpoint_id, d.leaf_file_id FROM disk_chain d JOIN vm v ON v.id = d.vm_id
+                WHERE \(condition) ORDER BY d.vm_id, d.position
+                """,
+            arguments: arguments
+        )
+        while let row = try chainRows.next() {
             var elements: [FileLocation] = []
             var visited = Set<Int64>()
-            var cursor: Int64? = chainRow["leaf_file_id"]
+            var cursor: Int64? = row[2]
             while let fileID = cursor, visited.insert(fileID).inserted, let location = locations[fileID] {
                 elements.append(location)
                 cursor = parents[fileID]
             }
-            return DiskChain(
-                checkpoint: (chainRow["checkpoint_id"] as String?).map(CheckpointID.init(rawValue:)),
-                elements: elements
+            chains[row[0], default: []].append(
+                DiskChain(checkpoint: (row[1] as String?).map(CheckpointID.init(rawValue:)), elements: elements)
             )
         }
-        return VM(
-            id: VMID(id),
-            name: row["name"],
-            ownership: Ownership(owner: NodeName(row["owner"] as String), epoch: Epoch(row["epoch"] as Int64)),
-            state: try RowDecoding.enumValue(PowerState.self, row, "state"),
-            highlyAvailable: row["highly_available"],
-            memoryMiB: row["memory_mib"],
-            checkpoints: checkpoints,
-            files: files,
-            chains: chains
-        )
+        return try Row.fetchAll(
+            db,
+            sql: """
+                SELECT v.id, v.name, v.owner, v.epoch, v.state, v.highly_available, v.memory_mib FROM vm v
+                WHERE \(condition) ORDER BY v.name, v.id
+                """,
+            arguments: arguments
+        ).map { row in
+            let id: String = row[0]
+            return VM(
+                id: VMID(id),
+                name: row[1],
+                ownership: Ownership(owner: NodeName(row[2] as String), epoch: Epoch(row[3] as Int64)),
+                state: try RowDecoding.enumValue(PowerState.self, row, at: 4, named: "state"),
+                highlyAvailable: row[5],
+                memoryMiB: row[6],
+                checkpoints: checkpoints[id] ?? [],
+                files: files[id] ?? [],
+                chains: chains[id] ?? []
+            )
+        }
     }
 }

@@ -89,12 +89,7 @@ extension ClusterStore {
     public func vms(ownedBy node: NodeName) throws(StoreError) -> [VM] {
         try translatingErrors {
             try writer.read { db in
-                try Row.fetchAll(
-                    db,
-                    sql: "SELECT * FROM vm WHERE owner = ? ORDER BY name, id",
-                    arguments: [node.rawValue]
-                )
-                .map { try Self.loadVM($0, in: db) }
+                try Self.loadVMs(where: "v.owner = ?", arguments: [node.rawValue], in: db)
             }
         }
     }

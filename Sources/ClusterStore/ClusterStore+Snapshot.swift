@@ -27,9 +27,7 @@ extension ClusterStore {
             Volume(id: VolumeID($0["id"] as String), name: $0["name"])
         }
         snapshot.mounts = try Row.fetchAll(db, sql: "SELECT * FROM volume_mount").map(Self.mount(from:))
-        snapshot.vms = try Row.fetchAll(db, sql: "SELECT * FROM vm ORDER BY name, id").map {
-            try Self.loadVM($0, in: db)
-        }
+        snapshot.vms = try Self.loadVMs(where: "1", arguments: [], in: db)
         for row in try Row.fetchAll(db, sql: "SELECT * FROM placement_policy") {
             snapshot.policies[VMID(row["vm_id"] as String)] = try Self.policy(from: row)
         }
