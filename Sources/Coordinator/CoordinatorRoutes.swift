@@ -67,16 +67,7 @@ struct CoordinatorRoutes: Sendable {
         router.post("/v1/agents/{node}/report") { request, context -> Response in
             let node = try context.parameters.require("node")
             try context.requireAgent(of: node)
-            let body: ByteBuffer
-            do {
-                body = try await request.body.collect(upTo: coordinator.config.maxBodyBytes)
-            } catch {
-                throw APIError(
-                    .contentTooLarge,
-                    "too-large",
-                    "the report exceeds \(coordinator.config.maxBodyBytes) bytes"
-                )
-            }
+            let body = try await Self.body(of: request, upTo: coordinator.config.maxBodyBytes, what: "the report")
             let report: AgentReport
             do {
                 report = try JSONDecoder().decode(AgentReport.self, from: Data(buffer: body))
@@ -207,7 +198,7 @@ struct CoordinatorRoutes: Sendable {
 
         router.post("/v1/vms/{vm}/migrate") { request, context -> Response in
             try context.requireAdmin()
-            let body = try await request.body.collect(upTo: 64 * 1024)
+            let body = try await Self.body(of: request, upTo: 64 * 1024, what: "a migration request")
             let ask: MigrateRequest
             do {
                 ask = try JSONDecoder().decode(MigrateRequest.self, from: Data(buffer: body))
@@ -232,7 +223,7 @@ struct CoordinatorRoutes: Sendable {
         router.put("/v1/vms/{vm}/policy") { request, context -> Response in
             try context.requireAdmin()
             let vm = try one(try context.parameters.require("vm"))
-            let body = try await request.body.collect(upTo: 64 * 1024)
+            let body = try await Self.body(of: request, upTo: 64 * 1024, what: "a policy update")
             let update: PolicyUpdate
             do {
                 update = try JSONDecoder().decode(PolicyUpdate.self, from: Data(buffer: body))
@@ -282,12 +273,13 @@ struct CoordinatorRoutes: Sendable {
             try context.requireAdmin()
             let raw = try context.parameters.require("class")
             let name = raw.removingPercentEncoding ?? raw
-            let body = try await request.body.collect(upTo: 4096)
+            let body = try await Self.body(of: request, upTo: 4096, what: "a class update")
             guard let update = try? JSONDecoder().decode(ClassUpdate.self, from: Data(buffer: body)) else {
                 throw APIError.badRequest("expected {\"enforced\": true|false}")
             }
-            guard !name.isEmpty, name.utf8.count <= 255 else {
-                throw APIError.badRequest("an anti-affinity class is a name of at most 255 bytes")
+            guard !name.isEmpty, name.utf8.count <= 255, !name.unicodeScalars.contains(where: { $0.value < 0x20 })
+            else {
+                throw APIError.badRequest("an anti-affinity class is a printable name of at most 255 bytes")
             }
             try coordinator.store.saveClass(AntiAffinityClass(name: name, enforced: update.enforced))
             return try Self.json(["name": name, "enforced": update.enforced ? "true" : "false"])
@@ -346,7 +338,7 @@ struct CoordinatorRoutes: Sendable {
             let node = try context.parameters.require("node")
             try context.requireAgent(of: node)
             let id = try context.parameters.require("id")
-            let body = try await request.body.collect(upTo: 4 << 20)
+            let body = try await Self.body(of: request, upTo: 1 << 20, what: "a command result")
             let result: CommandResult
             do {
                 result = try JSONDecoder().decode(CommandResult.self, from: Data(buffer: body))
@@ -361,12 +353,7 @@ struct CoordinatorRoutes: Sendable {
 
         router.post("/v1/query") { request, context -> Response in
             try context.requireAdmin()
-            let body: ByteBuffer
-            do {
-                body = try await request.body.collect(upTo: 128 * 1024)
-            } catch {
-                throw APIError(.contentTooLarge, "too-large", "a query request is limited to 128 KiB")
-            }
+            let body = try await Self.body(of: request, upTo: 128 * 1024, what: "a query request")
             let query: QueryRequest
             do {
                 query = try JSONDecoder().decode(QueryRequest.self, from: Data(buffer: body))
@@ -459,6 +446,16 @@ struct CoordinatorRoutes: Sendable {
     private func snapshot() throws -> (ClusterView, AuditInput) {
         let snapshot = try coordinator.store.snapshot()
         return (ClusterView(snapshot, now: coordinator.now(), settings: coordinator.settings), AuditInput(snapshot))
+    }
+
+    /// A request's body, or 413 `too-large` with the limit when it is larger (the error shape of every route).
+    static func body(of request: Request, upTo limit: Int, what: String) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch {
+            // Collecting fails only past the limit, or when the client is gone (then no answer reaches it).
+            throw APIError(.contentTooLarge, "too-large", "\(what) is limited to \(limit) bytes")
+        }
     }
 
     static func json(_ value: some Encodable) throws -> Response {

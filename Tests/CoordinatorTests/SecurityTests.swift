@@ -77,6 +77,35 @@ import Testing
         }
     }
 
+    /// Every route that reads a body answers an oversized one with 413 and the error shape, never a bare failure.
+    @Test(arguments: [
+        ("/v1/vms/web01/migrate", "POST", LiveCoordinator.adminToken),
+        ("/v1/vms/web01/policy", "PUT", LiveCoordinator.adminToken),
+        ("/v1/classes/web", "PUT", LiveCoordinator.adminToken),
+        ("/v1/query", "POST", LiveCoordinator.adminToken),
+        ("/v1/agents/node1/commands/some-id", "POST", LiveCoordinator.agentToken("node1")),
+    ])
+    func oversizedBodiesOnEveryRouteAre413(route: String, method: String, token: String) async throws {
+        let live = try LiveCoordinator()
+        try await live.test { client in
+            _ = try await LiveCoordinator.post(
+                LiveCoordinator.report("node1", vms: [LiveCoordinator.vm("web01", node: "node1")], read: []),
+                as: LiveCoordinator.agentToken("node1"),
+                client: client
+            )
+            let response = try await client.execute(
+                uri: route,
+                method: method == "PUT" ? .put : .post,
+                headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
+                body: ByteBuffer(string: "\"" + String(repeating: "x", count: 1536 * 1024) + "\"")
+            )
+            #expect(response.status == .contentTooLarge, "\(route)")
+            #expect(
+                (try LiveCoordinator.json(response) as? [String: [String: String]])?["error"]?["code"] == "too-large"
+            )
+        }
+    }
+
     @Test(arguments: [
         #"web'); DROP TABLE vm;--"#, #"a "quoted" name"#, "../../etc/passwd", "<script>alert(1)</script>",
     ])

@@ -13,11 +13,16 @@ enum RowDecoding {
         _ row: Row,
         _ column: String
     ) throws(StoreError) -> E where E.RawValue == String {
-        let raw: String = row[column]
-        guard let value = E(rawValue: raw) else {
-            throw StoreError(.invalidValue, "column \(column) holds '\(raw)', which this version does not know")
-        }
-        return value
+        try domain(E.self, row[column] as String, column)
+    }
+
+    static func optionalEnum<E: RawRepresentable>(
+        _ type: E.Type,
+        _ row: Row,
+        _ column: String
+    ) throws(StoreError) -> E? where E.RawValue == String {
+        guard let raw: String = row[column] else { return nil }
+        return try domain(E.self, raw, column)
     }
 
     /// The same by column position, for hot loops (a name lookup lower-cases the name on every call).
@@ -27,11 +32,7 @@ enum RowDecoding {
         at index: Int,
         named column: String
     ) throws(StoreError) -> E where E.RawValue == String {
-        let raw: String = row[index]
-        guard let value = E(rawValue: raw) else {
-            throw StoreError(.invalidValue, "column \(column) holds '\(raw)', which this version does not know")
-        }
-        return value
+        try domain(E.self, row[index] as String, column)
     }
 
     static func optionalEnum<E: RawRepresentable>(
@@ -41,18 +42,14 @@ enum RowDecoding {
         named column: String
     ) throws(StoreError) -> E? where E.RawValue == String {
         guard let raw: String = row[index] else { return nil }
-        guard let value = E(rawValue: raw) else {
-            throw StoreError(.invalidValue, "column \(column) holds '\(raw)', which this version does not know")
-        }
-        return value
+        return try domain(E.self, raw, column)
     }
 
-    static func optionalEnum<E: RawRepresentable>(
+    private static func domain<E: RawRepresentable>(
         _ type: E.Type,
-        _ row: Row,
+        _ raw: String,
         _ column: String
-    ) throws(StoreError) -> E? where E.RawValue == String {
-        guard let raw: String = row[column] else { return nil }
+    ) throws(StoreError) -> E where E.RawValue == String {
         guard let value = E(rawValue: raw) else {
             throw StoreError(.invalidValue, "column \(column) holds '\(raw)', which this version does not know")
         }
