@@ -38,6 +38,11 @@ let package = Package(
         .target(name: "ChainModel", swiftSettings: strictSettings),
         .target(name: "DecisionEngine", dependencies: ["ChainModel"], swiftSettings: strictSettings),
         .target(name: "DiskFormats", dependencies: ["ChainModel"], swiftSettings: strictSettings),
+        .target(
+            name: "ClusterSimulator",
+            dependencies: ["ChainModel", "DecisionEngine"],
+            swiftSettings: strictSettings
+        ),
         // Test support (pure): sample images, mutations and a seeded generator, shared by the tests,
         // the fuzzer and the benchmarks. Never a dependency of the product executables.
         .target(name: "DiskFormatsTesting", dependencies: ["DiskFormats"], swiftSettings: strictSettings),
@@ -182,6 +187,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "ChainModelTests", dependencies: ["ChainModel"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "SimulatorTests",
+            dependencies: ["ClusterSimulator", "DecisionEngine", "ChainModel"],
+            exclude: ["Scenarios"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "DecisionEngineTests",
             dependencies: ["DecisionEngine", "ChainModel"],

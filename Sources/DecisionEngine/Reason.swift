@@ -13,6 +13,15 @@ public enum ReasonCode: String, Sendable, Codable, CaseIterable, Comparable {
     case insufficientMemory = "insufficient-memory"
     case antiAffinity = "anti-affinity"
     case operationInProgress = "operation-in-progress"
+    // Why a failover holds a VM (beyond `check`'s codes).
+    /// The VM reached its failover threshold (N automatic failovers within the period).
+    case failoverThreshold = "failover-threshold"
+    /// The VM is already `failover-blocked`; `vm clear` lets failover try again.
+    case failoverBlocked = "failover-blocked"
+    /// A target's own preflight refused the VM, or the target's agent did not answer it.
+    case preflightFailed = "preflight-failed"
+    /// The target could not adopt the VM after its old node was fenced.
+    case adoptFailed = "adopt-failed"
 
     /// The order reasons are listed in: the SPEC's table order.
     public var order: Int { Self.allCases.firstIndex(of: self) ?? 0 }

@@ -31,8 +31,15 @@ public enum TargetRanking {
 
     /// The first allowed candidate, or `nil`; nodes are judged in rank order only until one passes, which is what
     /// keeps a failover plan of a full node fast.
-    public static func best(_ vm: VM, in view: ClusterView, mode: CheckMode = .migration) -> Candidate? {
-        for (node, preferred, conflict) in order(vm, in: view) {
+    ///
+    /// Nodes in `excluding` (for example targets whose own preflight already refused the VM) are skipped.
+    public static func best(
+        _ vm: VM,
+        in view: ClusterView,
+        mode: CheckMode = .migration,
+        excluding: Set<NodeName> = []
+    ) -> Candidate? {
+        for (node, preferred, conflict) in order(vm, in: view) where !excluding.contains(node) {
             let verdict = StrandRule.check(vm, to: node, in: view, mode: mode)
             if verdict.allowed {
                 return Candidate(node: node, verdict: verdict, preferred: preferred, softConflict: conflict)

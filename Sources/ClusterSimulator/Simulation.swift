@@ -1,0 +1,611 @@
+import ChainModel
+import DecisionEngine
+
+/// Runs a `Scenario` in virtual time against the real decision engine: the `HAManager` the coordinator runs, the
+/// `AgentLease` every agent runs, `FailoverPlanner` for what-if and drain, and `StrandRule` through them.
+///
+/// What is simulated: the clock (100 ms steps), the network (one step each way, cut by partitions), agent processes
+/// (heartbeats, self-fencing, watchdog feeds), watchdogs, the coordinator's fence command and the migration machinery
+/// (preflight on the target, release on a live source, adopt, commit). Everything is deterministic: one scenario always
+/// gives the same log.
+///
+/// After every step the invariants are checked, and a breach is logged and kept in `violations`:
+/// - no VM runs on two nodes, and a VM runs only on the node the coordinator says owns it;
+/// - no VM is moved to a node that cannot reach every one of its files;
+/// - no node is declared down while its agent still holds a lease or its VMs still run.
+public struct Simulation: Sendable {
+    public private(set) var log: [String] = []
+    public private(set) var violations: [String] = []
+    /// Every `whatif` the script asked for, in order.
+    public private(set) var whatIfs: [FailoverPlan] = []
+    /// Every failover that committed, in order: VM name, old node, new node.
+    public private(set) var failovers: [(vm: String, from: NodeName, to: NodeName)] = []
+    /// VM names held as `failover-blocked`, in the order they were blocked.
+    public private(set) var blockedOrder: [String] = []
+
+    static let step = Duration.milliseconds(100)
+    static let latency = Duration.milliseconds(100)
+    static let commandTimeout = Duration.seconds(5)
+    static let tickInterval = Duration.milliseconds(500)
+    static let wallBase: Int64 = 1_800_000_000_000
+
+    private let scenario: Scenario
+    private let settings: HASettings
+    private var now = MonotonicTime(milliseconds: 0)
+    private var nodes: [NodeName: SimulatedNode] = [:]
+    private let nodeOrder: [NodeName]
+    private var definitions: [VMID: VM] = [:]
+    private var policies: [VMID: PlacementPolicy] = [:]
+    private var reach: [VolumeID: Set<NodeName>] = [:]
+
+    // The coordinator's store and manager.
+    private var manager: HAManager
+    private var nodeStates: [NodeName: NodeState] = [:]
+    private var owners: [VMID: NodeName] = [:]
+    private var blocked: [VMID: String] = [:]
+    private var failoverTimes: [VMID: [Timestamp]] = [:]
+    private var nextTick = MonotonicTime(milliseconds: 0)
+    private var fenceRuns: [NodeName: MonotonicTime] = [:]
+    private var migrations: [VMID: Migration] = [:]
+    private var drainQueue: [FailoverPlan.Move] = []
+    private var messages: [Message] = []
+    private var preflightFailures: Set<String> = []
+    private var adoptFailures: Set<String> = []
+    /// Nodes whose fence hook does nothing (for the invariant checker's own test).
+    private var brokenFenceHooks: Set<NodeName> = []
+
+    private struct Migration: Sendable {
+        enum Stage: Sendable {
+            case preflight
+            case release
+            case adopt
+        }
+
+        var move: FailoverPlan.Move
+        var drain: Bool
+        var stage: Stage
+        var dueAt: MonotonicTime
+        /// Set when the step's agent is unreachable: the step fails at `dueAt` (the command timeout).
+        var timesOut = false
+    }
+
+    private enum Message: Sendable {
+        case heartbeat(from: NodeName, sentAt: MonotonicTime, arrivesAt: MonotonicTime)
+        case answer(
+            to: NodeName,
+            sentAt: MonotonicTime,
+            admission: Admission,
+            owned: Set<VMID>,
+            arrivesAt: MonotonicTime
+        )
+
+        var arrivesAt: MonotonicTime {
+            switch self {
+            case .heartbeat(_, _, let at), .answer(_, _, _, _, let at): at
+            }
+        }
+    }
+
+    public init(_ scenario: Scenario) {
+        self.scenario = scenario
+        settings = HASettings(
+            leaseTTL: scenario.leaseTTL,
+            hasFenceCommand: scenario.fenceCommand != .none,
+            failoverEnabled: scenario.failoverEnabled,
+            clockMargin: scenario.declareDownEarly.map { .zero - $0 }
+        )
+        manager = HAManager(settings: settings, startedAt: now)
+        nodeOrder = scenario.nodes.map(\.name)
+        for (index, spec) in scenario.nodes.enumerated() {
+            nodes[spec.name] = SimulatedNode(
+                name: spec.name,
+                memoryMiB: spec.memoryMiB,
+                leaseTTL: scenario.leaseTTL,
+                firstHeartbeat: MonotonicTime(milliseconds: Int64(index) * 100)
+            )
+            nodeStates[spec.name] = .up
+        }
+        for volume in scenario.volumes { reach[VolumeID(volume.name), default: []].formUnion(volume.nodes) }
+        for spec in scenario.vms {
+            let id = VMID(spec.name)
+            let files = spec.files.enumerated().map { index, file -> VMFile in
+                if file.hasPrefix("local:") {
+                    let node = NodeName(String(file.dropFirst("local:".count)))
+                    let path = "/var/lib/local/\(spec.name)/memory\(index).bin"
+                    return VMFile(location: .nodeLocal(node, absolutePath: path), path: path, kind: .memory)
+                }
+                return VMFile(
+                    location: .volume(VolumeID(file), relativePath: "\(spec.name)/disk\(index).avhdx"),
+                    path: "/mnt/\(file)/\(spec.name)/disk\(index).avhdx",
+                    kind: .disk,
+                    format: .vhdx
+                )
+            }
+            definitions[id] = VM(
+                id: id,
+                name: spec.name,
+                ownership: Ownership(owner: spec.owner, epoch: .initial),
+                state: spec.state,
+                highlyAvailable: spec.highlyAvailable,
+                memoryMiB: spec.memoryMiB,
+                files: files
+            )
+            policies[id] = spec.policy
+            owners[id] = spec.owner
+            if spec.state.holdsMemory { nodes[spec.owner]?.running.insert(id) }
+            nodes[spec.owner]?.owned.insert(id)
+            if let ages = scenario.earlierFailovers[spec.name] {
+                failoverTimes[id] = ages.map { wall(at: MonotonicTime(milliseconds: 0)) - $0 }
+            }
+        }
+    }
+
+    /// Runs the whole script and returns the finished simulation.
+    public static func run(_ scenario: Scenario) -> Simulation {
+        var simulation = Simulation(scenario)
+        simulation.run()
+        return simulation
+    }
+
+    mutating func run() {
+        let end = MonotonicTime(milliseconds: 0) + scenario.runFor
+        while now <= end {
+            for entry in scenario.commands where MonotonicTime(milliseconds: 0) + entry.at == now {
+                execute(entry.command)
+            }
+            deliverMessages()
+            finishFenceRuns()
+            advanceMigrations()
+            if now >= nextTick {
+                coordinatorTick()
+                nextTick = now + Self.tickInterval
+            }
+            for name in nodeOrder { agentStep(name) }
+            for name in nodeOrder { watchdogStep(name) }
+            checkInvariants()
+            now = now + Self.step
+        }
+    }
+
+    // MARK: - Log
+
+    private mutating func record(_ who: String, _ message: String) {
+        let tenths = now.milliseconds / 100
+        let time = "\(tenths / 10).\(tenths % 10)"
+        log.append(String(repeating: " ", count: max(0, 6 - time.count)) + time + " " + who + ": " + message)
+    }
+
+    private mutating func violate(_ message: String) {
+        violations.append(message)
+        record("INVARIANT", message)
+    }
+
+    private func wall(at time: MonotonicTime) -> Timestamp {
+        Timestamp(millisecondsSinceEpoch: Self.wallBase + time.milliseconds)
+    }
+
+    // MARK: - Script commands
+
+    private mutating func execute(_ command: Scenario.Command) {
+        if let name = command.node, nodes[name] == nil {
+            record("coordinator", "command refused: no node is named \(name)")
+            return
+        }
+        switch command {
+        case .kill(let name):
+            record(name.rawValue, "power lost")
+            nodes[name]?.powered = false
+            nodes[name]?.agentRunning = false
+            nodes[name]?.running = []
+            nodes[name]?.watchdog = nil
+        case .crashAgent(let name):
+            record(name.rawValue, "agent process died")
+            nodes[name]?.agentRunning = false
+        case .pause(let name, let length):
+            record(name.rawValue, "agent stopped for \(DurationText.format(length))")
+            nodes[name]?.pausedUntil = now + length
+        case .partition(let name):
+            record(name.rawValue, "network to the coordinator cut")
+            nodes[name]?.partitioned = true
+        case .heal(let name):
+            record(name.rawValue, "network to the coordinator restored")
+            nodes[name]?.partitioned = false
+        case .boot(let name):
+            guard var node = nodes[name] else { return }
+            record(name.rawValue, node.powered ? "agent restarted" : "powered on, agent started")
+            node.powered = true
+            node.agentRunning = true
+            node.pausedUntil = nil
+            node.lease = AgentLease(leaseTTL: scenario.leaseTTL)
+            node.nextHeartbeat = now
+            nodes[name] = node
+        case .whatIf(let name):
+            let plan = FailoverPlanner.plan(
+                failing: name,
+                vms: vms(ownedBy: name),
+                in: view(),
+                memory: FailoverMemory(failovers: failoverTimes, blocked: blocked)
+            )
+            whatIfs.append(plan)
+            let moves = plan.moves.map { "\($0.vmName) -> \($0.target)" }.joined(separator: ", ")
+            let held = plan.blocked.map { "\($0.vmName) (\(HAAction.summary(of: $0.reasons)))" }
+                .joined(separator: ", ")
+            record("whatif", "fail \(name): moves [\(moves)] blocked [\(held)]")
+        case .drain(let name):
+            drain(name)
+        case .resume(let name):
+            if nodeStates[name] == .draining {
+                nodeStates[name] = .up
+                record("coordinator", "node \(name) up: an administrator ended the drain")
+            } else {
+                record("coordinator", "resume \(name) refused: it is \(nodeStates[name]?.rawValue ?? "unknown")")
+            }
+        case .fenceConfirm(let name):
+            do {
+                let actions = try manager.confirmFenced(name, state: nodeStates[name] ?? .up, at: now)
+                apply(actions)
+            } catch {
+                record("coordinator", "fence-confirm \(name) refused: \(error.code): \(error.message)")
+            }
+        case .clear(let vmName):
+            let id = VMID(vmName)
+            blocked[id] = nil
+            failoverTimes[id] = nil
+            record("coordinator", "vm \(vmName) cleared by an administrator")
+        case .preflightFails(let node, let vm):
+            preflightFailures.insert("\(node)|\(vm)")
+        case .adoptFails(let node, let vm):
+            adoptFailures.insert("\(node)|\(vm)")
+        case .breakFenceHook(let node):
+            brokenFenceHooks.insert(node)
+        case .restartCoordinator:
+            record("coordinator", "restarted: waits one lease before declaring any node down")
+            manager = HAManager(settings: settings, startedAt: now)
+            fenceRuns = [:]
+            drainQueue = []
+            messages.removeAll { if case .heartbeat = $0 { true } else { false } }
+            for (_, migration) in migrations.sorted(by: { $0.key < $1.key }) {
+                record("coordinator", "migration of \(migration.move.vmName) aborted by the restart")
+            }
+            migrations = [:]
+        }
+    }
+
+    // MARK: - Network
+
+    private mutating func deliverMessages() {
+        let due = messages.filter { $0.arrivesAt <= now }
+        messages.removeAll { $0.arrivesAt <= now }
+        for message in due {
+            switch message {
+            case .heartbeat(let from, let sentAt, _):
+                guard let node = nodes[from], !node.partitioned else { continue }
+                let (admission, actions) = manager.heartbeat(from: from, state: nodeStates[from], at: now)
+                apply(actions)
+                let owned = Set(owners.filter { $0.value == from }.keys)
+                messages.append(
+                    .answer(to: from, sentAt: sentAt, admission: admission, owned: owned, arrivesAt: now + Self.latency)
+                )
+            case .answer(let to, let sentAt, let admission, let owned, _):
+                guard var node = nodes[to], node.reachable(at: now) else { continue }
+                if admission.admitted {
+                    let wasAdmitted = node.lease.standing == .admitted
+                    node.lease.renewed(sentAt: sentAt)
+                    if !wasAdmitted, node.lease.standing == .admitted {
+                        node.owned = owned
+                        let list = owned.sorted().map(\.rawValue).joined(separator: ", ")
+                        nodes[to] = node
+                        record("\(to) agent", "admitted; owns [\(list)]")
+                    }
+                } else if node.lease.standing == .admitted {
+                    node.lease.fenced(at: now)
+                    nodes[to] = node
+                    fenceHook(
+                        to,
+                        "agent",
+                        "the coordinator says \(to) is \(admission.state.rawValue): \(admission.message)"
+                    )
+                }
+                nodes[to] = nodes[to].map { current in
+                    var updated = current
+                    updated.lease = node.lease
+                    return updated
+                }
+            }
+        }
+    }
+
+    // MARK: - Agents and watchdogs
+
+    private mutating func agentStep(_ name: NodeName) {
+        guard var node = nodes[name] else { return }
+        if let pausedUntil = node.pausedUntil, now == pausedUntil {
+            record("\(name) agent", "resumed")
+        }
+        guard node.agentActive(at: now) else { return }
+        if node.lease.mustFence(at: now) {
+            let left = node.lease.expiresAt.map { $0.since(now) } ?? .zero
+            node.lease.fenced(at: now)
+            node.watchdog = nil
+            nodes[name] = node
+            fenceHook(
+                name,
+                "agent",
+                left > .zero
+                    ? "lease runs out in \(DurationText.format(left)) unrenewed: fencing itself, watchdog disarmed"
+                    : "lease ran out while stopped: fencing itself, watchdog disarmed"
+            )
+            node = nodes[name] ?? node
+        }
+        if now >= node.nextHeartbeat {
+            // An agent that was stopped sends one heartbeat when it resumes, then keeps its rhythm.
+            let interval = node.lease.nextHeartbeat(after: scenario.heartbeat, at: now)
+            node.nextHeartbeat = max(node.nextHeartbeat + interval, now + Self.step)
+            if !node.partitioned {
+                messages.append(.heartbeat(from: name, sentAt: now, arrivesAt: now + Self.latency))
+            }
+        }
+        if node.lease.mayFeedWatchdog(at: now) {
+            node.watchdog = .init(lastFeed: now, timeout: node.lease.watchdogTimeout)
+        }
+        nodes[name] = node
+    }
+
+    private mutating func watchdogStep(_ name: NodeName) {
+        guard let node = nodes[name], node.powered, let watchdog = node.watchdog else { return }
+        guard now.since(watchdog.lastFeed) > watchdog.timeout else { return }
+        nodes[name]?.watchdog = nil
+        fenceHook(name, "watchdog", "no feed for \(DurationText.format(watchdog.timeout)): running the fence hook")
+    }
+
+    /// The node's fence hook: its VMs stop.
+    private mutating func fenceHook(_ name: NodeName, _ who: String, _ why: String) {
+        if brokenFenceHooks.contains(name) {
+            record("\(name) \(who)", why + "; the fence hook stopped nothing")
+            return
+        }
+        let stopped = nodes[name]?.running.sorted().map(\.rawValue) ?? []
+        nodes[name]?.running = []
+        record("\(name) \(who)", why + (stopped.isEmpty ? "" : "; stopped [\(stopped.joined(separator: ", "))]"))
+    }
+
+    // MARK: - Coordinator
+
+    private func vms(ownedBy node: NodeName) -> [VM] {
+        owners.filter { $0.value == node }.keys.sorted().compactMap { id in
+            guard var vm = definitions[id] else { return nil }
+            vm.ownership.owner = node
+            return vm
+        }
+    }
+
+    private func view() -> ClusterView {
+        let wallNow = wall(at: now)
+        return ClusterView(
+            now: wallNow,
+            nodes: nodeOrder.map { name in
+                Node(
+                    name: name,
+                    state: nodeStates[name] ?? .up,
+                    memoryMiB: nodes[name]?.memoryMiB,
+                    lastInventoryAt: wallNow,
+                    lastHeartbeatAt: wallNow
+                )
+            },
+            volumes: reach.keys.sorted().map { Volume(id: $0, name: $0.rawValue) },
+            mounts: reach.sorted(by: { $0.key < $1.key }).flatMap { volume, names in
+                names.sorted().map {
+                    VolumeMount(volume: volume, node: $0, mountPath: "/mnt/\(volume)", lastProbeAt: wallNow)
+                }
+            },
+            placements: owners.keys.sorted().compactMap { id in
+                guard var vm = definitions[id], let owner = owners[id] else { return nil }
+                vm.ownership.owner = owner
+                return VMPlacement(vm)
+            },
+            policies: policies,
+            classes: scenario.classes,
+            operationsInProgress: Set(migrations.keys)
+        )
+    }
+
+    private mutating func coordinatorTick() {
+        let snapshot = self
+        let actions = manager.tick(
+            at: now,
+            view: view(),
+            memory: FailoverMemory(failovers: failoverTimes, blocked: blocked),
+            vmsOwnedBy: { snapshot.vms(ownedBy: $0) }
+        )
+        apply(actions)
+    }
+
+    private mutating func apply(_ actions: [HAAction]) {
+        for action in actions {
+            record("coordinator", action.description)
+            switch action {
+            case .setState(let name, let state, _):
+                nodeStates[name] = state
+                if state == .down { checkDeclaredDown(name) }
+            case .runFence(let name):
+                fenceRuns[name] = now + .seconds(1)
+            case .failover(let move):
+                migrations[move.vm] = Migration(
+                    move: move,
+                    drain: false,
+                    stage: .preflight,
+                    dueAt: now + Self.latency * 2
+                )
+            case .block(let held):
+                blocked[held.vm] = HAAction.summary(of: held.reasons)
+                blockedOrder.append(held.vmName)
+            }
+        }
+    }
+
+    private mutating func finishFenceRuns() {
+        for (name, due) in fenceRuns.sorted(by: { $0.key < $1.key }) where due <= now {
+            fenceRuns[name] = nil
+            let succeeded = scenario.fenceCommand == .ok
+            if succeeded {
+                nodes[name]?.powered = false
+                nodes[name]?.agentRunning = false
+                nodes[name]?.running = []
+                nodes[name]?.watchdog = nil
+                record("coordinator", "fence command powered \(name) off")
+            } else {
+                record(
+                    "coordinator",
+                    "fence command for \(name) failed; retried in \(DurationText.format(settings.fenceRetry))"
+                )
+            }
+            apply(manager.fenceFinished(name, succeeded: succeeded, state: nodeStates[name], at: now))
+        }
+    }
+
+    private mutating func drain(_ name: NodeName) {
+        guard nodeStates[name] == .up else {
+            record("coordinator", "drain \(name) refused: it is \(nodeStates[name]?.rawValue ?? "unknown")")
+            return
+        }
+        let plan = FailoverPlanner.plan(failing: name, vms: vms(ownedBy: name), in: view(), purpose: .drain)
+        nodeStates[name] = .draining
+        record("coordinator", "node \(name) draining: \(plan.moves.count) to move, \(plan.blocked.count) stay")
+        for held in plan.blocked {
+            record("coordinator", "drain \(name): \(held.vmName) stays: \(HAAction.summary(of: held.reasons))")
+        }
+        let snapshot = view()
+        for vm in vms(ownedBy: name) where !snapshot.isHighlyAvailable(vm) {
+            record("coordinator", "drain \(name): \(vm.name) stays: not highly available")
+        }
+        drainQueue += plan.moves
+        startNextDrainMove()
+    }
+
+    private mutating func startNextDrainMove() {
+        guard !drainQueue.isEmpty, !migrations.values.contains(where: \.drain) else { return }
+        let move = drainQueue.removeFirst()
+        record("coordinator", "drain migration \(move.vmName): \(move.from) -> \(move.target)")
+        migrations[move.vm] = Migration(move: move, drain: true, stage: .preflight, dueAt: now + Self.latency * 2)
+    }
+
+    private mutating func advanceMigrations() {
+        for (vm, var migration) in migrations.sorted(by: { $0.key < $1.key }) where migration.dueAt <= now {
+            let move = migration.move
+            let agentNode = migration.stage == .release ? move.from : move.target
+            if migration.timesOut {
+                finish(vm, migration, failure: "\(agentNode)'s agent did not answer")
+                continue
+            }
+            guard nodes[agentNode]?.acts(at: now) == true else {
+                migration.timesOut = true
+                migration.dueAt = now + Self.commandTimeout
+                migrations[vm] = migration
+                continue
+            }
+            switch migration.stage {
+            case .preflight:
+                if let missing = unreachableFile(vm, from: move.target) {
+                    finish(vm, migration, failure: "\(move.target)'s preflight cannot reach \(missing)")
+                } else if preflightFailures.contains("\(move.target)|\(move.vmName)") {
+                    finish(vm, migration, failure: "\(move.target)'s preflight refused \(move.vmName)")
+                } else {
+                    migration.stage = migration.drain ? .release : .adopt
+                    migration.dueAt = now + Self.latency * 2
+                    migrations[vm] = migration
+                }
+            case .release:
+                nodes[move.from]?.owned.remove(vm)
+                nodes[move.from]?.running.remove(vm)
+                migration.stage = .adopt
+                migration.dueAt = now + Self.latency * 2
+                migrations[vm] = migration
+            case .adopt:
+                if adoptFailures.contains("\(move.target)|\(move.vmName)") {
+                    if migration.drain {
+                        nodes[move.from]?.owned.insert(vm)
+                        if definitions[vm]?.state.holdsMemory == true { nodes[move.from]?.running.insert(vm) }
+                    }
+                    finish(vm, migration, failure: "\(move.target) could not adopt \(move.vmName)")
+                } else {
+                    commit(vm, migration)
+                }
+            }
+        }
+    }
+
+    private mutating func commit(_ vm: VMID, _ migration: Migration) {
+        let move = migration.move
+        migrations[vm] = nil
+        if let missing = unreachableFile(vm, from: move.target) {
+            violate("\(move.vmName) moved to \(move.target), which cannot reach \(missing)")
+        }
+        owners[vm] = move.target
+        nodes[move.target]?.owned.insert(vm)
+        if definitions[vm]?.state.holdsMemory == true { nodes[move.target]?.running.insert(vm) }
+        if migration.drain {
+            record("coordinator", "drain migration \(move.vmName) committed: \(move.target) owns it")
+            startNextDrainMove()
+        } else {
+            failoverTimes[vm, default: []].append(wall(at: now))
+            failovers.append((move.vmName, move.from, move.target))
+            record("coordinator", "failover \(move.vmName) committed: \(move.target) owns it")
+            apply(manager.failoverFinished(vm, outcome: .committed))
+        }
+    }
+
+    private mutating func finish(_ vm: VMID, _ migration: Migration, failure: String) {
+        migrations[vm] = nil
+        let move = migration.move
+        if migration.drain {
+            record("coordinator", "drain migration \(move.vmName) aborted: \(failure)")
+            startNextDrainMove()
+            return
+        }
+        record("coordinator", "failover \(move.vmName) to \(move.target) aborted: \(failure)")
+        let outcome: FailoverOutcome =
+            migration.stage == .adopt
+            ? .failed(Reason(code: .adoptFailed, message: failure))
+            : .refused([Reason(code: .preflightFailed, message: failure)])
+        apply(manager.failoverFinished(vm, outcome: outcome))
+    }
+
+    /// The first file of the VM the node cannot reach (the simulated preflight, independent of the engine).
+    private func unreachableFile(_ vm: VMID, from node: NodeName) -> String? {
+        for file in definitions[vm]?.files ?? [] {
+            switch file.location {
+            case .volume(let volume, _):
+                if reach[volume]?.contains(node) != true { return file.path }
+            case .nodeLocal(let owner, _):
+                if owner != node { return file.path }
+            }
+        }
+        return nil
+    }
+
+    // MARK: - Invariants
+
+    private mutating func checkDeclaredDown(_ name: NodeName) {
+        guard let node = nodes[name], node.powered else { return }
+        if !node.running.isEmpty {
+            violate("\(name) declared down while it still runs \(node.running.sorted().map(\.rawValue))")
+        }
+        if node.agentRunning, let expires = node.lease.expiresAt, expires > now {
+            violate("\(name) declared down \(DurationText.format(expires.since(now))) before its lease runs out")
+        }
+    }
+
+    private mutating func checkInvariants() {
+        var runningOn: [VMID: [NodeName]] = [:]
+        for name in nodeOrder {
+            for vm in nodes[name]?.running ?? [] { runningOn[vm, default: []].append(name) }
+        }
+        for (vm, names) in runningOn.sorted(by: { $0.key < $1.key }) {
+            if names.count > 1 {
+                violate("\(vm) runs on \(names.map(\.rawValue).joined(separator: " and "))")
+            } else if let name = names.first, owners[vm] != name {
+                violate("\(vm) runs on \(name) but \(owners[vm]?.rawValue ?? "nobody") owns it")
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+import ChainModel
+
+/// The coordinator's failover manager (SPEC §6) as a pure state machine: leases on the coordinator's monotonic clock,
+/// when a node is down, fencing before failover, which VM goes where, and readmission.
+///
+/// It reads no clock and performs nothing: the shell (the coordinator, or the simulator) hands it times, heartbeats and
+/// outcomes, and carries out the `HAAction`s it returns. Node states live in the shell's store and come back in the
+/// `ClusterView`; what lives here (renewal times, fence commands and failovers under way, refused targets) is what a
+/// restarted coordinator may forget, because it first waits one full lease.
+///
+/// The order it keeps: a node is declared down only after its lease plus a clock margin has run out (the agent has
+/// fenced itself by then, SPEC §6); with a fence command, that command must succeed (or an administrator confirm)
+/// before the node counts as fenced; only a fenced node's VMs fail over; a fenced node is readmitted only when none of
+/// its VMs is still failing over.
+public struct HAManager: Sendable {
+    public let settings: HASettings
+    /// When this coordinator started (or became leader): nothing is declared down for one full lease after it.
+    public let startedAt: MonotonicTime
+    private var renewals: [NodeName: MonotonicTime] = [:]
+    private var fencing: Set<NodeName> = []
+    private var fenceFailedAt: [NodeName: MonotonicTime] = [:]
+    /// Failovers under way, by VM.
+    public private(set) var inFlight: [VMID: FailoverPlan.Move] = [:]
+    private var refused: [VMID: [NodeName: [Reason]]] = [:]
+
+    public init(settings: HASettings, startedAt: MonotonicTime) {
+        self.settings = settings
+        self.startedAt = startedAt
+    }
+
+    /// Whether the start-up wait of one lease is over.
+    public func pastStartupWait(at now: MonotonicTime) -> Bool { now >= startedAt + settings.leaseTTL }
+
+    /// Time left on the node's lease as the coordinator counts it (negative once it ran out), or `nil` when this
+    /// coordinator has not heard from it.
+    public func leaseExpiresIn(_ node: NodeName, at now: MonotonicTime) -> Duration? {
+        renewals[node].map { ($0 + settings.leaseTTL).since(now) }
+    }
+
+    /// Whether a fence command for the node is running.
+    public func isFencing(_ node: NodeName) -> Bool { fencing.contains(node) }
+
+    // MARK: - Heartbeats
+
+    /// A heartbeat from `node`, whose stored state is `state` (`nil` for a node the cluster has not seen: it joins
+    /// up).
+    ///
+    /// An up or draining node has its lease renewed. A down node (never fenced, so none of its VMs moved) is
+    /// readmitted unless the fence command is running; a fenced node once none of its VMs is still failing over.
+    public mutating func heartbeat(
+        from node: NodeName,
+        state: NodeState?,
+        at now: MonotonicTime
+    ) -> (admission: Admission, actions: [HAAction]) {
+        switch state {
+        case nil, .up, .draining:
+            renewals[node] = now
+            return (Admission(admitted: true, state: state ?? .up, message: "lease renewed"), [])
+        case .down:
+            if fencing.contains(node) {
+                return (
+                    Admission(
+                        admitted: false,
+                        state: .down,
+                        message: "the coordinator is fencing \(node); it is readmitted once the fence command ends"
+                    ), []
+                )
+            }
+            renewals[node] = now
+            fenceFailedAt[node] = nil
+            return (
+                Admission(
+                    admitted: true,
+                    state: .up,
+                    message: "readmitted before it was fenced; none of its VMs moved"
+                ),
+                [.setState(node, .up, because: "its agent is back before it was fenced; none of its VMs moved")]
+            )
+        case .fenced:
+            let moving = inFlight.values.filter { $0.from == node }.count
+            if moving > 0 {
+                return (
+                    Admission(
+                        admitted: false,
+                        state: .fenced,
+                        message: "\(moving) of \(node)'s VMs are still failing over; readmission waits for them"
+                    ), []
+                )
+            }
+            renewals[node] = now
+            return (
+                Admission(admitted: true, state: .up, message: "readmitted after fencing"),
+                [.setState(node, .up, because: "readmitted: its agent is back and no failover of its VMs is under way")]
+            )
+        }
+    }
+
+    // MARK: - The periodic decision
+
+    /// Declares nodes down, starts fencing, and plans the failover of every fenced node's VMs.
+    ///
+    /// `vmsOwnedBy` gives a node's VMs in full (only asked for fenced nodes); `memory` the counted failovers and held
+    /// VMs from the store.
+    public mutating func tick(
+        at now: MonotonicTime,
+        view: ClusterView,
+        memory: FailoverMemory,
+        vmsOwnedBy: (NodeName) -> [VM]
+    ) -> [HAAction] {
+        guard pastStartupWait(at: now) else { return [] }
+        var view = view
+        var actions: [HAAction] = []
+        for node in view.nodes.values.sorted(by: { $0.name < $1.name }) {
+            switch node.state {
+            case .up, .draining:
+                let deadline = (renewals[node.name] ?? startedAt) + settings.leaseTTL + settings.clockMargin
+                guard now > deadline else { continue }
+                let because =
+                    renewals[node.name].map {
+                        "its lease ran out \(Self.format(now.since($0 + settings.leaseTTL))) ago"
+                    } ?? "no heartbeat since the coordinator started \(Self.format(now.since(startedAt))) ago"
+                actions.append(.setState(node.name, .down, because: because))
+                view.nodes[node.name]?.state = .down
+                actions += beginFence(node.name, view: &view)
+            case .down:
+                // After a coordinator restart, or a failed fence command whose retry time came.
+                guard !fencing.contains(node.name) else { continue }
+                if let failed = fenceFailedAt[node.name], now < failed + settings.fenceRetry { continue }
+                actions += beginFence(node.name, view: &view)
+            case .fenced:
+                continue
+            }
+        }
+        guard settings.failoverEnabled else { return actions }
+        let fenced = view.nodes.values.filter { $0.state == .fenced }.map(\.name).sorted()
+        guard !fenced.isEmpty else { return actions }
+        for move in inFlight.values { view.place(move.vm, on: move.target) }
+        let waiting = fenced.flatMap(vmsOwnedBy).filter { vm in
+            inFlight[vm.id] == nil && !view.operationsInProgress.contains(vm.id)
+        }
+        var planMemory = memory
+        planMemory.refused = refused
+        let plan = FailoverPlanner.plan(failing: fenced, vms: waiting, in: view, memory: planMemory)
+        for move in plan.moves {
+            inFlight[move.vm] = move
+            actions.append(.failover(move))
+        }
+        for blocked in plan.blocked where memory.blocked[blocked.vm] == nil {
+            refused[blocked.vm] = nil
+            actions.append(.block(blocked))
+        }
+        return actions
+    }
+
+    private mutating func beginFence(_ node: NodeName, view: inout ClusterView) -> [HAAction] {
+        if settings.hasFenceCommand {
+            fencing.insert(node)
+            return [.runFence(node)]
+        }
+        view.nodes[node]?.state = .fenced
+        return [
+            .setState(
+                node,
+                .fenced,
+                because:
+                    "its lease ran out, so its agent and its watchdog have fenced it (no fence command is configured)"
+            )
+        ]
+    }
+
+    // MARK: - Outcomes
+
+    /// The fence command for `node` ended; `state` is the node's stored state now.
+    public mutating func fenceFinished(
+        _ node: NodeName,
+        succeeded: Bool,
+        state: NodeState?,
+        at now: MonotonicTime
+    ) -> [HAAction] {
+        fencing.remove(node)
+        guard succeeded else {
+            fenceFailedAt[node] = now
+            return []
+        }
+        fenceFailedAt[node] = nil
+        guard state == .down else { return [] }
+        return [.setState(node, .fenced, because: "the fence command succeeded")]
+    }
+
+    /// A failover the manager asked for ended.
+    public mutating func failoverFinished(_ vm: VMID, outcome: FailoverOutcome) -> [HAAction] {
+        guard let move = inFlight.removeValue(forKey: vm) else { return [] }
+        switch outcome {
+        case .committed:
+            refused[vm] = nil
+            return []
+        case .refused(let reasons):
+            refused[vm, default: [:]][move.target] = reasons
+            return []
+        case .failed(let reason):
+            refused[vm] = nil
+            return [.block(.init(vm: vm, vmName: move.vmName, from: move.from, reasons: [reason]))]
+        }
+    }
+
+    // MARK: - Administrators
+
+    /// `node fence-confirm`: an administrator says the node is off.
+    ///
+    /// Refused while its lease is still valid.
+    public mutating func confirmFenced(
+        _ node: NodeName,
+        state: NodeState,
+        at now: MonotonicTime
+    ) throws(HARefusal) -> [HAAction] {
+        switch state {
+        case .fenced:
+            return []
+        case .down:
+            fencing.remove(node)
+            fenceFailedAt[node] = nil
+            return [.setState(node, .fenced, because: "an administrator confirmed it is off")]
+        case .up, .draining:
+            if let left = leaseExpiresIn(node, at: now), left + settings.clockMargin >= .zero {
+                throw HARefusal(
+                    "node-alive",
+                    "\(node) holds a lease for another \(Self.format(max(left, .zero))); confirming it off now could "
+                        + "start its VMs twice. Stop its agent (its watchdog fences it) and wait for the lease to run out"
+                )
+            }
+            if !pastStartupWait(at: now), renewals[node] == nil {
+                throw HARefusal(
+                    "node-alive",
+                    "the coordinator started less than a lease ago and cannot yet tell whether \(node) is alive; "
+                        + "try again in \(Self.format(startedAt.since(now) + settings.leaseTTL))"
+                )
+            }
+            return [.setState(node, .fenced, because: "an administrator confirmed it is off")]
+        }
+    }
+
+    /// `node remove`: the manager forgets the node.
+    public mutating func forget(_ node: NodeName) {
+        renewals[node] = nil
+        fencing.remove(node)
+        fenceFailedAt[node] = nil
+    }
+
+    static func format(_ duration: Duration) -> String {
+        let ms = duration.wholeMilliseconds
+        return "\(ms / 1000).\(String(ms % 1000 / 100))s"
+    }
+}
