@@ -48,6 +48,7 @@ let package = Package(
         .target(name: "DiskFormatsTesting", dependencies: ["DiskFormats"], swiftSettings: strictSettings),
         // Test support (I/O): the built binaries, loopback ports, daemons stopped with real signals.
         .target(name: "ClusterTestSupport", swiftSettings: strictSettings),
+        .target(name: "ShellHooks", swiftSettings: strictSettings),
 
         // I/O shells.
         .target(name: "DiskAccess", dependencies: ["DiskFormats", "ChainModel"], swiftSettings: strictSettings),
@@ -64,7 +65,7 @@ let package = Package(
         .target(
             name: "Coordinator",
             dependencies: [
-                "ChainModel", "DecisionEngine", "ClusterStore", "ClusterAPI",
+                "ChainModel", "DecisionEngine", "ClusterStore", "ClusterAPI", "ShellHooks",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -84,7 +85,7 @@ let package = Package(
         .target(
             name: "AgentService",
             dependencies: [
-                "Agent", "ChainModel", "ClusterAPI", "DiskAccess", "DiskFormats",
+                "Agent", "ChainModel", "ClusterAPI", "DecisionEngine", "DiskAccess", "DiskFormats", "ShellHooks",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -115,7 +116,7 @@ let package = Package(
         .executableTarget(
             name: "chainkeeperd",
             dependencies: [
-                "Coordinator", "ClusterStore", "AgentService",
+                "Coordinator", "ClusterStore", "AgentService", "ChainModel", "ShellHooks",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -174,7 +175,7 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "Agent", "AgentService", "ChainModel", "ClusterAPI", "DiskAccess", "DiskFormats",
+                "Agent", "AgentService", "ChainModel", "ClusterAPI", "DecisionEngine", "DiskAccess", "DiskFormats",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

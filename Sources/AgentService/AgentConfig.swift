@@ -25,6 +25,8 @@ public struct AgentConfig: Sendable, Equatable {
     /// Shell commands run at each hand-off step (SPEC §2): `release`, `adopt`, `fence`.
     public var hooks: [String: String] = [:]
     public var hookTimeout: Duration = .seconds(60)
+    /// `watchdog.timeout`; `nil` means half the lease the coordinator announces (SPEC §2).
+    public var watchdogTimeout: Duration?
 
     public init(node: String, coordinators: [String], dataDir: String, volumes: [String], inventoryPath: String) {
         self.node = node
@@ -37,10 +39,10 @@ public struct AgentConfig: Sendable, Equatable {
     /// Keys of SPEC §2 this version reads.
     static let knownKeys: Set<String> = [
         "node", "coordinator", "token", "dataDir", "volumes", "inventory", "heartbeat", "rescan", "memoryMiB",
-        "pathMap", "sharedSources", "hooks", "hookTimeout",
+        "pathMap", "sharedSources", "hooks", "hookTimeout", "watchdog",
     ]
-    /// Keys of SPEC §2 that belong to later work (watchdog, TLS): accepted, said to be unused.
-    static let laterKeys: Set<String> = ["watchdog", "tls"]
+    /// Keys of SPEC §2 that belong to later work (TLS): accepted, said to be unused.
+    static let laterKeys: Set<String> = ["tls"]
 
     static let environment: [(key: String, variable: String)] = [
         ("node", "CHAINKEEPERD_NODE"), ("coordinator", "CHAINKEEPERD_COORDINATOR"), ("token", "CHAINKEEPERD_TOKEN"),
@@ -159,6 +161,11 @@ struct RawAgentConfig: Decodable {
     var sharedSources: [String]?
     var hooks: [String: String]?
     var hookTimeout: String?
+    var watchdog: Watchdog?
+
+    struct Watchdog: Decodable {
+        var timeout: String?
+    }
 
     func validated(source: String) throws(AgentConfigError) -> AgentConfig {
         guard let node, !node.isEmpty else { throw AgentConfigError("\(source): node (this node's name) is required") }
@@ -210,6 +217,14 @@ struct RawAgentConfig: Decodable {
             default: config.hookTimeout,
             source: source
         )
+        if let timeout = watchdog?.timeout {
+            config.watchdogTimeout = try Self.duration(
+                timeout,
+                key: "watchdog.timeout",
+                default: .seconds(5),
+                source: source
+            )
+        }
         if config.volumes.isEmpty {
             throw AgentConfigError("\(source): volumes must list at least one directory to look for volume markers in")
         }

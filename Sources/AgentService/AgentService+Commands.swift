@@ -1,10 +1,13 @@
 import Agent
 import ChainModel
 import ClusterAPI
+import DecisionEngine
 import DiskFormats
 import Foundation
 import Logging
 import NIOCore
+import ShellHooks
+import Synchronization
 
 extension AgentService {
     /// Long-polls the coordinator for migration steps and answers each (SPEC §6).
@@ -37,6 +40,21 @@ extension AgentService {
         logger[metadataKey: "migration"] = .string(command.migrationId)
         logger[metadataKey: "vm"] = .string(command.vmName)
         logger[metadataKey: "epoch"] = .stringConvertible(command.epoch)
+        let standing = lease.withLock { $0.standing }
+        guard standing == .admitted else {
+            logger.warning("refused a \(command.kind.rawValue): this node holds no lease (\(standing.rawValue))")
+            return CommandResult(
+                ok: false,
+                reasons: [
+                    ReasonJSON(
+                        code: "not-admitted",
+                        message: "\(config.node) holds no lease (\(standing.rawValue)); it acts on nothing until the "
+                            + "coordinator readmits it"
+                    )
+                ],
+                message: "no lease"
+            )
+        }
         if let stored = try? database.epoch(of: command.vmId), stored > command.epoch {
             logger.warning("refused a stale \(command.kind.rawValue): this node has seen epoch \(stored)")
             return CommandResult(

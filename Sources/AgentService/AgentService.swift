@@ -2,12 +2,14 @@ import Agent
 import AsyncHTTPClient
 import ChainModel
 import ClusterAPI
+import DecisionEngine
 import DiskFormats
 import Dispatch
 import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
+import ShellHooks
 import Synchronization
 
 /// `chainkeeperd agent`: rescans the node, keeps its reports in the outbox until the coordinator has them, and
@@ -24,9 +26,16 @@ public final class AgentService: Service, Sendable {
     private let http = Mutex<HTTPClient?>(nil)
     let scanner: ScanWorker
     private let settings: Mutex<CoordinatorAnnouncement>
+    /// The agent's lease (SPEC §6); it acts as an owner only while admitted.
+    let lease: Mutex<AgentLease>
+    /// `nil` when no watchdog executable was given (in-process tests).
+    let watchdog: WatchdogKeeper?
+    /// VMs in the last report: a graceful stop leaves the watchdog armed while there are any.
+    private let reportedVMs = Mutex<Int>(0)
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
 
-    public init(config: AgentConfig, logger: Logger) throws(AgentStoreError) {
+    /// `watchdogExecutable` is the `chainkeeperd` binary the watchdog is started from (`chainkeeperd watchdog`).
+    public init(config: AgentConfig, logger: Logger, watchdogExecutable: String? = nil) throws(AgentStoreError) {
         do {
             try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
         } catch {
@@ -38,6 +47,8 @@ public final class AgentService: Service, Sendable {
         scanner = ScanWorker(config: config, headers: try database.loadHeaders())
         settings = Mutex(CoordinatorAnnouncement(leaseTTLMilliseconds: 10_000, probeIntervalMilliseconds: 300_000))
         wake = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        lease = Mutex(AgentLease(leaseTTL: .seconds(10), watchdogTimeout: config.watchdogTimeout))
+        watchdog = watchdogExecutable.map { WatchdogKeeper(executable: $0, config: config, logger: logger) }
     }
 
     public func run() async throws {
@@ -61,7 +72,21 @@ public final class AgentService: Service, Sendable {
                 group.addTask { await self.deliveryLoop() }
                 group.addTask { await self.heartbeatLoop() }
                 group.addTask { await self.commandLoop() }
+                group.addTask { await self.leaseLoop() }
                 await group.waitForAll()
+            }
+        }
+        if let watchdog {
+            let vms = reportedVMs.withLock { $0 }
+            if vms == 0 || lease.withLock({ $0.standing != .admitted }) {
+                watchdog.write(.exit)
+            } else {
+                logger.notice(
+                    """
+                    the watchdog stays armed: this node reports \(vms) VMs, and fences itself unless an agent is back \
+                    and admitted within the watchdog timeout
+                    """
+                )
             }
         }
         wake.continuation.finish()
@@ -87,6 +112,7 @@ public final class AgentService: Service, Sendable {
             result.report.vms[index].epoch = handOffs.epochs[result.report.vms[index].id]
         }
         for warning in result.warnings { logger.warning("\(warning)") }
+        reportedVMs.withLock { $0 = result.report.vms.count }
         do {
             try database.saveHeaders(result.changedHeaders, keeping: result.seenHeaders)
             let encoder = JSONEncoder()
@@ -151,22 +177,34 @@ public final class AgentService: Service, Sendable {
         }
     }
 
+    /// Heartbeats every `heartbeat` (every 500 ms once less than half the lease is left); each answer renews the
+    /// lease, readmits the node, or tells it to fence itself.
     private func heartbeatLoop() async {
         let encoder = JSONEncoder()
         while !Task.isCancelled {
-            let body = (try? encoder.encode(Heartbeat(outbox: (try? database.outboxCount()) ?? 0))) ?? Data()
+            let sentAt = Self.monotonicNow()
+            let admitted = lease.withLock { $0.standing == .admitted }
+            let beat = Heartbeat(outbox: (try? database.outboxCount()) ?? 0, admitted: admitted)
+            let body = (try? encoder.encode(beat)) ?? Data()
             do {
                 let answer = try await client.post("heartbeat", body: body, timeout: .seconds(5))
-                if let decoded = try? JSONDecoder().decode(CoordinatorAnnouncement.self, from: answer) {
-                    settings.withLock { $0 = decoded }
+                if let decoded = try? JSONDecoder().decode(HeartbeatAnswer.self, from: answer) {
+                    settings.withLock { $0 = decoded.settings }
+                    await handle(decoded, sentAt: sentAt)
                 }
                 // The coordinator is back: anything queued goes now, not at the next backoff.
                 if (try? database.outboxCount()) ?? 0 > 0 { wake.continuation.yield() }
             } catch {
                 logger.debug("heartbeat not delivered: \(error.message)")
             }
-            try? await Task.sleep(for: config.heartbeat)
+            let pause = lease.withLock { $0.nextHeartbeat(after: config.heartbeat, at: Self.monotonicNow()) }
+            try? await Task.sleep(for: pause)
         }
+    }
+
+    /// Rescans soon (after a readmission), without waiting for the rescan interval.
+    func wakeRescan() {
+        Task { await self.rescanOnce() }
     }
 
     var client: CoordinatorClient {

@@ -15,8 +15,64 @@ public struct CoordinatorAnnouncement: Codable, Sendable, Hashable {
 public struct Heartbeat: Codable, Sendable, Hashable {
     /// Reports still waiting in the agent's outbox (0 when it is up to date).
     public var outbox: Int
+    /// `false` when the agent holds no lease (just started, or fenced itself) and asks to be readmitted: the answer
+    /// then lists the VMs it owns.
+    public var admitted: Bool?
 
-    public init(outbox: Int) { self.outbox = outbox }
+    public init(outbox: Int, admitted: Bool? = nil) {
+        self.outbox = outbox
+        self.admitted = admitted
+    }
+}
+
+/// A VM and its epoch, as the coordinator tells a readmitted agent.
+public struct VMEpochJSON: Codable, Sendable, Hashable {
+    public var vmId: String
+    public var epoch: Int64
+
+    public init(vmId: String, epoch: Int64) {
+        self.vmId = vmId
+        self.epoch = epoch
+    }
+}
+
+/// The answer to a heartbeat: the settings, and whether the node holds a lease (SPEC §6).
+///
+/// Not admitted means: act on nothing (the node is down or being failed over). An agent that asked for readmission
+/// gets `owned` (its VMs, with epochs) and `elsewhere` (VMs its inventory lists that another node owns now).
+public struct HeartbeatAnswer: Codable, Sendable, Hashable {
+    public var leaseTTLMilliseconds: Int64
+    public var probeIntervalMilliseconds: Int64
+    public var admitted: Bool
+    /// The node's state: `up`, `down`, `fenced` or `draining`.
+    public var state: String
+    public var message: String
+    public var owned: [VMEpochJSON]?
+    public var elsewhere: [VMEpochJSON]?
+
+    public init(
+        settings: CoordinatorAnnouncement,
+        admitted: Bool,
+        state: String,
+        message: String,
+        owned: [VMEpochJSON]? = nil,
+        elsewhere: [VMEpochJSON]? = nil
+    ) {
+        leaseTTLMilliseconds = settings.leaseTTLMilliseconds
+        probeIntervalMilliseconds = settings.probeIntervalMilliseconds
+        self.admitted = admitted
+        self.state = state
+        self.message = message
+        self.owned = owned
+        self.elsewhere = elsewhere
+    }
+
+    public var settings: CoordinatorAnnouncement {
+        CoordinatorAnnouncement(
+            leaseTTLMilliseconds: leaseTTLMilliseconds,
+            probeIntervalMilliseconds: probeIntervalMilliseconds
+        )
+    }
 }
 
 /// The answer to a report: what it changed, and the current settings.

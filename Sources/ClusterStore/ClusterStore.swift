@@ -64,6 +64,9 @@ public struct ClusterStore: Sendable {
         migrator.registerMigration(Migration005InventoryDigest.identifier) { db in
             try db.execute(sql: Migration005InventoryDigest.sql)
         }
+        migrator.registerMigration(Migration006FailoverState.identifier) { db in
+            try db.execute(sql: Migration006FailoverState.sql)
+        }
         return migrator
     }
 

@@ -45,7 +45,9 @@ public struct QueryError: Error, Hashable, Sendable, CustomStringConvertible {
 /// databases. A progress handler stops the statement at the time limit. GRDB has no public authorizer hook, so this
 /// one path uses the SQLite C API directly.
 enum ReadOnlyQuery {
-    static let views: Set<String> = ["vms", "checkpoints", "files", "nodes", "volumes", "reachability", "migrations"]
+    static let views: Set<String> = [
+        "vms", "checkpoints", "files", "nodes", "volumes", "reachability", "migrations", "failover_blocked",
+    ]
 
     /// State the C callbacks reach through their context pointer.
     final class Guard {

@@ -16,6 +16,8 @@ public struct Coordinator: Sendable {
     /// Commands for agents and their answers (memory only).
     let board = CommandBoard()
     let placements = PlacementCache()
+    /// The failover manager's memory (leases, fence commands and failovers under way).
+    let failover: FailoverState
     /// Wall-clock time, injected so tests control it.
     let now: @Sendable () -> Timestamp
 
@@ -29,6 +31,13 @@ public struct Coordinator: Sendable {
         self.store = try ClusterStore(path: (config.dataDir as NSString).appendingPathComponent("cluster.sqlite"))
         self.metrics = metrics
         self.now = now
+        failover = FailoverState(
+            settings: HASettings(
+                leaseTTL: config.leaseTTL,
+                hasFenceCommand: config.fenceCommand != nil,
+                failoverEnabled: config.failoverEnabled
+            )
+        )
     }
 
     public static let wallClock: @Sendable () -> Timestamp = {
@@ -62,13 +71,22 @@ public struct Coordinator: Sendable {
     public func whatIfFails(_ node: NodeName) throws -> FailoverPlan {
         let view = try placements.view(store: store, now: now(), settings: settings)
         guard view.nodes[node] != nil else { throw APIError.notFound("no node is named '\(node)'") }
-        return FailoverPlanner.plan(failing: node, vms: try store.vms(ownedBy: node), in: view)
+        let record = try store.failoverRecord(since: now() - .seconds(90 * 24 * 3600))
+        return FailoverPlanner.plan(
+            failing: node,
+            vms: try store.vms(ownedBy: node),
+            in: view,
+            memory: FailoverMemory(failovers: record.failovers, blocked: record.blocked)
+        )
     }
 
     /// Finishes the migrations a previous run left in the journal; run once at start, before serving.
     public func recoverMigrations(logger: Logger) async {
         await Migrator(coordinator: self, logger: logger).recover()
     }
+
+    /// The failover manager's rounds (every 500 ms), as a service beside the application.
+    public func failoverLoop(logger: Logger) -> some Service { FailoverLoop(coordinator: self, logger: logger) }
 
     /// Listed after the application in a ServiceGroup (so shut down first), it ends agents' long-polls.
     public var shutdownHelper: some Service { CommandBoardCloser(board: board) }

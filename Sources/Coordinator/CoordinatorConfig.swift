@@ -20,6 +20,12 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var maxBodyBytes = 64 << 20
     /// How long the coordinator waits for an agent to answer a migration step (not in the SPEC; above `hookTimeout`).
     public var commandTimeout: Duration = .seconds(90)
+    /// `fence.command`: run (with `CHAINKEEPER_NODE`) before a down node is failed over; must exit 0.
+    public var fenceCommand: String?
+    /// `fence.timeout`: a fence command still running after it has failed.
+    public var fenceTimeout: Duration = .seconds(60)
+    /// `failover.enabled`.
+    public var failoverEnabled = true
 
     public init(dataDir: String) { self.dataDir = dataDir }
 
@@ -116,6 +122,33 @@ public struct CoordinatorConfig: Sendable, Equatable {
             default: config.commandTimeout,
             source: source
         )
+        if let raw = values["fence"] {
+            guard let map = raw as? [String: Any], let command = map["command"].map({ "\($0)" }), !command.isEmpty
+            else {
+                throw ConfigError("\(source): fence must be {command: STRING, timeout: DURATION}")
+            }
+            config.fenceCommand = command
+            config.fenceTimeout = try duration(
+                map["timeout"],
+                key: "fence.timeout",
+                default: config.fenceTimeout,
+                source: source
+            )
+            warnings += map.keys.filter { $0 != "command" && $0 != "timeout" }.sorted().map {
+                "unknown key 'fence.\($0)' in \(source) ignored"
+            }
+        }
+        if let raw = values["failover"] {
+            guard let map = raw as? [String: Any] else {
+                throw ConfigError("\(source): failover must be {enabled: true|false}")
+            }
+            if let enabled = map["enabled"] {
+                guard let flag = enabled as? Bool else {
+                    throw ConfigError("\(source): failover.enabled must be true or false, got '\(enabled)'")
+                }
+                config.failoverEnabled = flag
+            }
+        }
         if let raw = values["maxBodyBytes"] {
             guard let bytes = Int("\(raw)"), bytes >= 1024 else {
                 throw ConfigError("\(source): maxBodyBytes must be a number of bytes of at least 1024, got '\(raw)'")

@@ -42,10 +42,7 @@ struct CoordinatorRoutes: Sendable {
                 helpText: "Agent heartbeats recorded"
             )
         )
-        let announcement = CoordinatorAnnouncement(
-            leaseTTLMilliseconds: coordinator.config.leaseTTL.wholeMilliseconds,
-            probeIntervalMilliseconds: coordinator.config.probeInterval.wholeMilliseconds
-        )
+        let announcement = coordinator.announcement
         router.add(
             middleware: AuthenticationMiddleware(
                 access: AccessControl(coordinator.config),
@@ -96,11 +93,44 @@ struct CoordinatorRoutes: Sendable {
         router.post("/v1/agents/{node}/heartbeat") { request, context -> Response in
             let node = try context.parameters.require("node")
             try context.requireAgent(of: node)
-            // The body is advisory (the agent's outbox depth); the time is the coordinator's.
-            _ = try? await request.body.collect(upTo: 64 * 1024)
-            try coordinator.store.recordHeartbeat(of: NodeName(node), at: coordinator.now())
+            // The body is advisory (outbox depth, and whether the agent asks for readmission); the time is the
+            // coordinator's.
+            let body = try? await request.body.collect(upTo: 64 * 1024)
+            let beat = body.flatMap { try? JSONDecoder().decode(Heartbeat.self, from: Data(buffer: $0)) }
+            let answer = try await coordinator.heartbeat(
+                from: NodeName(node),
+                askingReadmission: beat?.admitted == false,
+                logger: logger
+            )
             heartbeats.increment()
-            return try Self.json(announcement)
+            return try Self.json(answer)
+        }
+
+        router.post("/v1/nodes/{node}/resume") { _, context -> Response in
+            try context.requireAdmin()
+            return try Self.json(try coordinator.resume(NodeName(try context.parameters.require("node"))))
+        }
+
+        router.post("/v1/nodes/{node}/fence-confirm") { _, context -> Response in
+            try context.requireAdmin()
+            let node = NodeName(try context.parameters.require("node"))
+            return try Self.json(try await coordinator.confirmFenced(node, logger: logger))
+        }
+
+        router.delete("/v1/nodes/{node}") { _, context -> Response in
+            try context.requireAdmin()
+            return try Self.json(try await coordinator.remove(NodeName(try context.parameters.require("node"))))
+        }
+
+        router.post("/v1/nodes/{node}/drain") { _, context -> Response in
+            try context.requireAdmin()
+            let node = NodeName(try context.parameters.require("node"))
+            return try Self.json(try await coordinator.drain(node, logger: logger))
+        }
+
+        router.post("/v1/vms/{vm}/clear") { _, context -> Response in
+            try context.requireAdmin()
+            return try Self.json(try coordinator.clear(try one(try context.parameters.require("vm"))))
         }
 
         router.get("/v1/audit") { _, context -> Response in
@@ -159,19 +189,20 @@ struct CoordinatorRoutes: Sendable {
         router.get("/v1/nodes") { _, context -> Response in
             try context.requireAdmin()
             let (view, _) = try snapshot()
-            let ttl = Double(coordinator.config.leaseTTL.wholeMilliseconds) / 1000
-            let rows = view.nodes.values.sorted { $0.name < $1.name }.map { node in
+            var rows: [NodeJSON] = []
+            for node in view.nodes.values.sorted(by: { $0.name < $1.name }) {
                 let load = view.load[node.name]
-                return NodeJSON(
-                    name: node.name.rawValue,
-                    state: node.state.rawValue,
-                    leaseExpiresIn: node.lastHeartbeatAt.map {
-                        ttl - Double(view.now.since($0).wholeMilliseconds) / 1000
-                    },
-                    driver: node.driver?.rawValue,
-                    vmCount: load?.vmCount ?? 0,
-                    memoryUsedMiB: load?.memoryUsedMiB ?? 0,
-                    memoryMiB: node.memoryMiB
+                let lease = await coordinator.failover.leaseExpiresIn(node.name)
+                rows.append(
+                    NodeJSON(
+                        name: node.name.rawValue,
+                        state: node.state.rawValue,
+                        leaseExpiresIn: lease.map { Double($0.wholeMilliseconds) / 1000 },
+                        driver: node.driver?.rawValue,
+                        vmCount: load?.vmCount ?? 0,
+                        memoryUsedMiB: load?.memoryUsedMiB ?? 0,
+                        memoryMiB: node.memoryMiB
+                    )
                 )
             }
             return try Self.json(rows)
@@ -445,7 +476,11 @@ struct CoordinatorRoutes: Sendable {
 
     private func snapshot() throws -> (ClusterView, AuditInput) {
         let snapshot = try coordinator.store.snapshot()
-        return (ClusterView(snapshot, now: coordinator.now(), settings: coordinator.settings), AuditInput(snapshot))
+        let blocked = try coordinator.store.failoverRecord(since: coordinator.now()).blocked
+        return (
+            ClusterView(snapshot, now: coordinator.now(), settings: coordinator.settings),
+            AuditInput(snapshot, failoverBlocked: blocked)
+        )
     }
 
     /// A request's body, or 413 `too-large` with the limit when it is larger (the error shape of every route).

@@ -22,14 +22,20 @@ struct Migrator: Sendable {
     /// The verdict, then (when allowed) the journaled move.
     ///
     /// Returns the outcome as `migrate --json` prints it.
-    func migrate(_ vm: VM, to target: NodeName, view: ClusterView, requestedBy: String) async throws -> CheckResponse {
+    func migrate(
+        _ vm: VM,
+        to target: NodeName,
+        view: ClusterView,
+        requestedBy: String,
+        kind: String = "migration"
+    ) async throws -> CheckResponse {
         let verdict = StrandRule.check(vm, to: target, in: view)
         guard verdict.allowed else { return CheckResponse(verdict) }
         let record = try store.planMigration(
             vm: vm.id,
             source: vm.owner,
             target: target,
-            kind: "migration",
+            kind: kind,
             requestedBy: requestedBy,
             at: coordinator.now()
         )
@@ -151,6 +157,13 @@ struct Migrator: Sendable {
                 ]
             )
             return response(.committed, [])
+        }
+        if record.kind == "failover" {
+            // The source is fenced: nothing to adopt back; the failover manager holds the VM.
+            let reason = "\(record.target) could not adopt \(record.vmName) after \(record.source) was fenced"
+            try store.abortMigration(record.id, reason: reason, reasons: nil, at: coordinator.now())
+            logger.error("failover aborted after fencing", metadata: ["migration": .string(record.id)])
+            return response(.aborted, [ReasonJSON(code: "adopt-failed", message: reason)])
         }
         var back = adopt
         back.id = UUID().uuidString.lowercased()

@@ -12,7 +12,7 @@ struct Chainkeeper: AsyncParsableCommand {
         subcommands: [
             InspectCommand.self, VolumeCommand.self, NodesCommand.self, VolumesCommand.self, VMsCommand.self,
             VMCommand.self, AuditCommand.self, CheckCommand.self, MigrateCommand.self, HistoryCommand.self,
-            PolicyCommand.self, WhatIfCommand.self, QueryCommand.self,
+            PolicyCommand.self, WhatIfCommand.self, QueryCommand.self, NodeCommand.self, DrainCommand.self,
         ]
     )
 }

@@ -28,7 +28,11 @@ struct AgentCommand: AsyncParsableCommand {
         for warning in loaded.warnings { logger.warning("\(warning)") }
         let agent: AgentService
         do {
-            agent = try AgentService(config: loaded.config, logger: logger)
+            agent = try AgentService(
+                config: loaded.config,
+                logger: logger,
+                watchdogExecutable: DaemonSupport.ownExecutable()
+            )
         } catch {
             throw DaemonSupport.startupFailure(error.message)
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChainModel
 import ClusterStore
 import Coordinator
 import Foundation
@@ -39,10 +40,19 @@ struct CoordinatorCommand: AsyncParsableCommand {
         logger.notice(
             "coordinator listening on http://\(loaded.config.listenHost):\(loaded.config.listenPort) with plain HTTP: bearer tokens cross the network in clear, keep it on loopback or a trusted network"
         )
+        let failoverState = loaded.config.failoverEnabled ? "enabled" : "disabled"
+        let lease = DurationText.format(loaded.config.leaseTTL)
+        logger.notice(
+            "failover \(failoverState); no node is declared down for one lease (\(lease)) after start",
+            metadata: ["fenceCommand": .string(loaded.config.fenceCommand == nil ? "none" : "configured")]
+        )
         // Concurrently with serving: a migration that must roll forward needs its agents to poll for the adopt.
         let recovery = Task { await coordinator.recoverMigrations(logger: logger) }
         let group = ServiceGroup(
-            services: [coordinator.application(logger: logger), coordinator.shutdownHelper],
+            services: [
+                coordinator.application(logger: logger), coordinator.failoverLoop(logger: logger),
+                coordinator.shutdownHelper,
+            ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

@@ -12,6 +12,11 @@ enum DaemonSupport {
         }
     }
 
+    /// This binary's path, for starting `chainkeeperd watchdog`.
+    static func ownExecutable() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
     /// Prints `chainkeeperd: MESSAGE` on standard error; the caller exits 1.
     static func startupFailure(_ message: String) -> ExitCode {
         FileHandle.standardError.write(Data("chainkeeperd: \(message)\n".utf8))

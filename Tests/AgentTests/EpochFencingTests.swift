@@ -1,8 +1,10 @@
 import AgentService
 import ChainModel
 import ClusterAPI
+import DecisionEngine
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import AgentService
@@ -46,6 +48,12 @@ import Testing
                 )
             )
         }
+        // An agent the coordinator has not admitted acts on nothing (SPEC §6).
+        let early = await agent.execute(adopt(epoch: 3))
+        #expect(!early.ok)
+        #expect(early.reasons.first?.code == "not-admitted")
+        #expect(try agent.database.epoch(of: "vm-1") == nil)
+        agent.lease.withLock { $0.renewed(sentAt: AgentService.monotonicNow()) }
         #expect(await agent.execute(adopt(epoch: 3)).ok)
         #expect(try agent.database.epoch(of: "vm-1") == 3)
         // Replayed: the same epoch again is accepted (hooks are idempotent); an older one is refused.
@@ -65,6 +73,7 @@ import Testing
             config: config,
             logger: Logger(label: "restarted") { _ in CapturingHandler(log: messages) }
         )
+        restarted.lease.withLock { $0.renewed(sentAt: AgentService.monotonicNow()) }
         let replayed = await restarted.execute(adopt(epoch: 2))
         #expect(!replayed.ok)
         #expect(replayed.reasons.first?.code == "stale-epoch")

@@ -29,6 +29,10 @@ import Testing
         let views = try temporary.store.writer.read { db in
             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name")
         }
-        #expect(views == ["checkpoints", "files", "migrations", "nodes", "reachability", "vms", "volumes"])
+        #expect(
+            views == [
+                "checkpoints", "failover_blocked", "files", "migrations", "nodes", "reachability", "vms", "volumes",
+            ]
+        )
     }
 }

@@ -96,7 +96,7 @@ struct VMCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vm",
         abstract: "One VM.",
-        subcommands: [VMShowCommand.self]
+        subcommands: [VMShowCommand.self, VMClearCommand.self]
     )
 }
 

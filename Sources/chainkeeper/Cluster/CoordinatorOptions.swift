@@ -45,6 +45,17 @@ struct CoordinatorOptions: ParsableArguments {
         try await send(path, body: try JSONEncoder().encode(body), as: type, timeout: timeout)
     }
 
+    /// An administrator's action (`node resume`, `vm clear`, `drain`, …): POST (or DELETE) with an empty body; a 409
+    /// refusal is the answer "no" and exits 3 (SPEC §7).
+    func act<T: Decodable>(
+        _ path: String,
+        as type: T.Type,
+        method: HTTPMethod = .POST,
+        timeout: TimeAmount = .seconds(60)
+    ) async throws -> T {
+        try await send(path, body: Data("{}".utf8), as: type, timeout: timeout, method: method, conflictIsNo: true)
+    }
+
     /// PUTs `body` as JSON to `path` (a setting replaced whole, such as a policy).
     func put<T: Decodable>(_ path: String, body: some Encodable, as type: T.Type) async throws -> T {
         try await send(path, body: try JSONEncoder().encode(body), as: type, method: .PUT)
@@ -55,7 +66,8 @@ struct CoordinatorOptions: ParsableArguments {
         body: Data?,
         as type: T.Type,
         timeout: TimeAmount = .seconds(60),
-        method: HTTPMethod = .POST
+        method: HTTPMethod = .POST,
+        conflictIsNo: Bool = false
     ) async throws -> T {
         // A refused connection should fail at once, not be retried until the request deadline.
         var configuration = HTTPClient.Configuration()
@@ -63,7 +75,15 @@ struct CoordinatorOptions: ParsableArguments {
         configuration.timeout.connect = .seconds(5)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
-            let value = try await send(path, body: body, as: type, timeout: timeout, method: method, using: client)
+            let value = try await send(
+                path,
+                body: body,
+                as: type,
+                timeout: timeout,
+                method: method,
+                conflictIsNo: conflictIsNo,
+                using: client
+            )
             try await client.shutdown()
             return value
         } catch {
@@ -78,6 +98,7 @@ struct CoordinatorOptions: ParsableArguments {
         as type: T.Type,
         timeout: TimeAmount,
         method: HTTPMethod,
+        conflictIsNo: Bool,
         using client: HTTPClient
     ) async throws -> T {
         var lastFailure = "no coordinator URL given"
@@ -103,7 +124,8 @@ struct CoordinatorOptions: ParsableArguments {
                     (try? JSONDecoder().decode(ErrorBody.self, from: data))?.error.message
                     ?? "HTTP \(response.status.code)"
                 printError(message)
-                throw response.status == .notFound ? ExitCode(4) : ExitCode.failure
+                if response.status == .notFound { throw ExitCode(4) }
+                throw conflictIsNo && response.status == .conflict ? ExitCode(3) : ExitCode.failure
             }
             do {
                 return try JSONDecoder().decode(T.self, from: data)

@@ -3,6 +3,7 @@
 -- migration: 003-probes-and-discovered-disks
 -- migration: 004-foreign-key-indexes
 -- migration: 005-inventory-digest
+-- migration: 006-failover-state
 
 CREATE TABLE anti_affinity_class (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
@@ -53,6 +54,14 @@ CREATE TABLE event (
     actor TEXT NOT NULL,
     message TEXT NOT NULL,
     detail TEXT CHECK (detail IS NULL OR json_valid(detail))
+) STRICT;
+
+CREATE TABLE failover_block (
+    vm_id TEXT PRIMARY KEY NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
+    node TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    reasons TEXT NOT NULL CHECK (json_valid(reasons)),
+    blocked_at INTEGER NOT NULL
 ) STRICT;
 
 CREATE TABLE file (
@@ -151,7 +160,7 @@ CREATE TABLE vm (
     memory_mib INTEGER NOT NULL DEFAULT 0 CHECK (memory_mib >= 0),
     registered_at INTEGER NOT NULL,
     inventory_at INTEGER
-, inventory_digest TEXT) STRICT;
+, inventory_digest TEXT, failover_cleared_at INTEGER) STRICT;
 
 CREATE TABLE vm_listing (
     vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
@@ -214,6 +223,8 @@ CREATE INDEX migration_created ON migration(created_at);
 
 CREATE UNIQUE INDEX migration_epoch_used_once ON migration(vm_id, epoch);
 
+CREATE INDEX migration_failovers ON migration(vm_id, updated_at) WHERE kind = 'failover' AND state = 'committed';
+
 CREATE UNIQUE INDEX migration_one_active_per_vm ON migration(vm_id)
     WHERE state NOT IN ('committed', 'aborted');
 
@@ -274,6 +285,11 @@ SELECT
     c.parent_id AS parent_id,
     strftime('%Y-%m-%dT%H:%M:%SZ', c.created_at / 1000, 'unixepoch') AS created_at
 FROM checkpoint c JOIN vm ON vm.id = c.vm_id;
+
+CREATE VIEW failover_blocked AS
+    SELECT v.name AS vm, b.vm_id AS vm_id, b.node AS node, b.summary AS summary, b.reasons AS reasons,
+           datetime(b.blocked_at / 1000, 'unixepoch') AS blocked_at
+    FROM failover_block b JOIN vm v ON v.id = b.vm_id;
 
 CREATE VIEW files AS
 SELECT

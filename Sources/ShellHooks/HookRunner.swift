@@ -5,18 +5,20 @@ import Foundation
 import Glibc
 #endif
 
-/// Runs an administrator's hook (`/bin/sh -c COMMAND`) with the hand-off's environment, killing it at its timeout.
+/// Runs an administrator's hook or the coordinator's fence command (`/bin/sh -c COMMAND`) with the hand-off's environment, killing it at its timeout.
 ///
 /// Hooks must be idempotent (SPEC §2): the coordinator may send the same step again after a restart.
-enum HookRunner {
-    struct Outcome: Sendable {
-        var status: Int32
-        var timedOut: Bool
+public enum HookRunner {
+    public struct Outcome: Sendable {
+        public var status: Int32
+        public var timedOut: Bool
         /// The hook's last output lines, for the log and the journal.
-        var output: String
+        public var output: String
+
+        public var succeeded: Bool { status == 0 && !timedOut }
     }
 
-    static func run(_ command: String, environment: [String: String], timeout: Duration) async -> Outcome {
+    public static func run(_ command: String, environment: [String: String], timeout: Duration) async -> Outcome {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 continuation.resume(returning: runBlocking(command, environment: environment, timeout: timeout))
@@ -24,7 +26,7 @@ enum HookRunner {
         }
     }
 
-    private static func runBlocking(_ command: String, environment: [String: String], timeout: Duration) -> Outcome {
+    public static func runBlocking(_ command: String, environment: [String: String], timeout: Duration) -> Outcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]

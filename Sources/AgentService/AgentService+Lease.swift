@@ -1,0 +1,111 @@
+import ChainModel
+import ClusterAPI
+import DecisionEngine
+import Foundation
+import Logging
+import ShellHooks
+import Synchronization
+
+extension AgentService {
+    /// This process's reading of the host's monotonic clock (shared with the watchdog).
+    static func monotonicNow() -> MonotonicTime { MonotonicTime(milliseconds: MonotonicClock.milliseconds()) }
+
+    /// Watches the lease: fences the node before it runs out unrenewed, and feeds the watchdog while more than its
+    /// timeout is left (SPEC §6).
+    func leaseLoop() async {
+        var lastFeed: MonotonicTime?
+        while !Task.isCancelled {
+            let now = Self.monotonicNow()
+            let (mustFence, mayFeed, timeout, expiresAt) = lease.withLock {
+                ($0.mustFence(at: now), $0.mayFeedWatchdog(at: now), $0.watchdogTimeout, $0.expiresAt)
+            }
+            if mustFence {
+                let left = expiresAt.map { DurationText.format(max(.zero, $0.since(now))) } ?? "0s"
+                await fence(because: "its lease runs out in \(left) and the coordinator has not renewed it")
+                lastFeed = nil
+            } else if mayFeed, lastFeed.map({ now.since($0) >= .milliseconds(500) }) ?? true {
+                if lastFeed == nil { watchdog?.ensureRunning() }
+                watchdog?.write(.armed(fedAt: now.milliseconds, timeoutMilliseconds: timeout.wholeMilliseconds))
+                lastFeed = now
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// Stops acting as an owner and runs the fence hook, which must stop or freeze the node's HA VMs.
+    func fence(because reason: String) async {
+        let now = Self.monotonicNow()
+        let wasAdmitted = lease.withLock { lease -> Bool in
+            let was = lease.standing == .admitted
+            lease.fenced(at: now)
+            return was
+        }
+        guard wasAdmitted else { return }
+        watchdog?.write(.disarmed)
+        logger.critical("fencing this node: \(reason)")
+        guard let hook = config.hooks["fence"] else {
+            logger.critical("no fence hook is configured: this node's VMs keep running while others may start them")
+            return
+        }
+        let outcome = await HookRunner.run(
+            hook,
+            environment: ["CHAINKEEPER_OPERATION": "fence", "CHAINKEEPER_NODE": config.node],
+            timeout: config.hookTimeout
+        )
+        if outcome.succeeded {
+            logger.notice("fence hook succeeded; acting on nothing until the coordinator readmits this node")
+        } else {
+            logger.critical(
+                "fence hook failed",
+                metadata: [
+                    "status": .stringConvertible(outcome.status), "timedOut": .stringConvertible(outcome.timedOut),
+                    "output": .string(outcome.output),
+                ]
+            )
+        }
+    }
+
+    /// Applies a heartbeat answer: renews the lease, readmits, or fences when the coordinator says the node is down.
+    func handle(_ answer: HeartbeatAnswer, sentAt: MonotonicTime) async {
+        let ttl = Duration.milliseconds(answer.leaseTTLMilliseconds)
+        let configuredTimeout = config.watchdogTimeout
+        if answer.admitted {
+            let (before, after) = lease.withLock { lease -> (AgentLease.Standing, AgentLease.Standing) in
+                lease.leaseTTL = ttl
+                lease.watchdogTimeout = configuredTimeout ?? ttl / 2
+                lease.fenceLead = ttl / 5
+                let before = lease.standing
+                lease.renewed(sentAt: sentAt)
+                return (before, lease.standing)
+            }
+            if before != .admitted, after == .admitted { readmitted(answer) }
+        } else if lease.withLock({ $0.standing == .admitted }) {
+            await fence(because: "the coordinator says this node is \(answer.state): \(answer.message)")
+        } else {
+            logger.debug("not readmitted yet: \(answer.message)")
+        }
+    }
+
+    /// The coordinator readmitted this node and said which VMs are its own.
+    ///
+    /// A VM it had adopted that is not among them was failed over while this node was fenced, so its adoption is void (recorded as released: no longer reported
+    /// from its definition, and not claimed if the coordinator rebuilds ownership). VMs its hypervisor still lists
+    /// stay in its reports, where the audit flags them `registered-on-non-owner`: no release hook unregistered them.
+    private func readmitted(_ answer: HeartbeatAnswer) {
+        let now = Timestamp.now()
+        let owned = Set((answer.owned ?? []).map(\.vmId))
+        let adopted = (try? database.handOffs().epochs) ?? [:]
+        for (vm, epoch) in adopted where !owned.contains(vm) {
+            _ = try? database.record(vm: vm, epoch: epoch, role: "released", definition: nil, at: now)
+            logger.notice("\(vm) was failed over while this node was fenced; no longer treated as its own")
+        }
+        logger.notice(
+            "admitted by the coordinator",
+            metadata: [
+                "owns": .stringConvertible(answer.owned?.count ?? 0),
+                "ownedElsewhere": .stringConvertible(answer.elsewhere?.count ?? 0),
+            ]
+        )
+        wakeRescan()
+    }
+}

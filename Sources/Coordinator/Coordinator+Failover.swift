@@ -1,0 +1,276 @@
+import ChainModel
+import ClusterAPI
+import ClusterStore
+import DecisionEngine
+import Foundation
+import HTTPTypes
+import Logging
+import ServiceLifecycle
+import ShellHooks
+
+extension Coordinator {
+    /// An agent's heartbeat (SPEC §6): renews its lease, or says why it holds none; a readmitted agent that asked is
+    /// told which VMs are its own.
+    func heartbeat(from node: NodeName, askingReadmission: Bool, logger: Logger) async throws -> HeartbeatAnswer {
+        let stored = try store.node(named: node)?.state
+        let writeHeartbeat = await failover.shouldWriteHeartbeat(of: node)
+        if stored == nil || writeHeartbeat {
+            try store.recordHeartbeat(of: node, at: now())
+        }
+        let (admission, actions) = await failover.heartbeat(from: node, state: stored)
+        await apply(actions, logger: logger)
+        var answer = HeartbeatAnswer(
+            settings: announcement,
+            admitted: admission.admitted,
+            state: admission.state.rawValue,
+            message: admission.message
+        )
+        if admission.admitted, askingReadmission || stored == .down || stored == .fenced {
+            let (owned, elsewhere) = try store.ownership(of: node)
+            answer.owned = owned.map { VMEpochJSON(vmId: $0.id.rawValue, epoch: $0.epoch.rawValue) }
+            answer.elsewhere = elsewhere.map { VMEpochJSON(vmId: $0.id.rawValue, epoch: $0.epoch.rawValue) }
+        }
+        return answer
+    }
+
+    var announcement: CoordinatorAnnouncement {
+        CoordinatorAnnouncement(
+            leaseTTLMilliseconds: config.leaseTTL.wholeMilliseconds,
+            probeIntervalMilliseconds: config.probeInterval.wholeMilliseconds
+        )
+    }
+
+    /// One round of the failover manager: declare down, fence, fail over (SPEC §6).
+    func failoverTick(logger: Logger) async {
+        guard await failover.pastStartupWait() else { return }
+        do {
+            let commits = store.commits.value
+            let view = try placements.view(store: store, now: now(), settings: settings)
+            let record = try store.failoverRecord(since: now() - .seconds(90 * 24 * 3600))
+            let store = self.store
+            let actions = await failover.tick(
+                view: view,
+                memory: FailoverMemory(failovers: record.failovers, blocked: record.blocked),
+                commits: commits,
+                vmsOwnedBy: { node in (try? store.vms(ownedBy: node)) ?? [] }
+            )
+            await apply(actions, logger: logger)
+        } catch {
+            logger.error("failover round failed: \(error)")
+        }
+    }
+
+    /// Carries out what the manager decided: state changes and blocks at once, fence commands and failovers in their
+    /// own tasks that report back when they end.
+    func apply(_ actions: [HAAction], actor: String = "failover", logger: Logger) async {
+        for action in actions {
+            switch action {
+            case .setState(let node, let state, let because):
+                logger.notice(
+                    "node \(state.rawValue)",
+                    metadata: ["node": .string(node.rawValue), "because": .string(because)]
+                )
+                do {
+                    try store.setNodeState(node, to: state, because: because, actor: actor, at: now())
+                } catch {
+                    logger.error("cannot record that \(node) is \(state.rawValue): \(error)")
+                }
+            case .runFence(let node):
+                Task { await runFence(node, logger: logger) }
+            case .failover(let move):
+                logger.notice(
+                    "failover planned",
+                    metadata: [
+                        "vm": .string(move.vmName), "from": .string(move.from.rawValue),
+                        "target": .string(move.target.rawValue),
+                    ]
+                )
+                Task {
+                    let outcome = await Migrator(coordinator: self, logger: logger).failover(move)
+                    await apply(await failover.failoverFinished(move.vm, outcome: outcome), logger: logger)
+                }
+            case .block(let held):
+                let summary = HAAction.summary(of: held.reasons)
+                logger.error(
+                    "failover-blocked",
+                    metadata: [
+                        "vm": .string(held.vmName), "node": .string(held.from.rawValue), "reasons": .string(summary),
+                    ]
+                )
+                let reasons = (try? JSONEncoder().encode(held.reasons.map(ReasonJSON.init))).map {
+                    String(decoding: $0, as: UTF8.self)
+                }
+                do {
+                    try store.blockFailover(
+                        vm: held.vm,
+                        node: held.from,
+                        summary: summary,
+                        reasons: reasons ?? "[]",
+                        at: now()
+                    )
+                } catch {
+                    logger.error("cannot record that \(held.vmName) is failover-blocked: \(error)")
+                }
+            }
+        }
+    }
+
+    private func runFence(_ node: NodeName, logger: Logger) async {
+        guard let command = config.fenceCommand else { return }
+        logger.notice("running the fence command", metadata: ["node": .string(node.rawValue)])
+        let outcome = await HookRunner.run(
+            command,
+            environment: ["CHAINKEEPER_NODE": node.rawValue, "CHAINKEEPER_OPERATION": "fence"],
+            timeout: config.fenceTimeout
+        )
+        if outcome.succeeded {
+            logger.notice("fence command succeeded", metadata: ["node": .string(node.rawValue)])
+        } else {
+            logger.error(
+                """
+                fence command failed; the node is not failed over until it succeeds or an administrator runs \
+                `chainkeeper node fence-confirm \(node)`
+                """,
+                metadata: [
+                    "node": .string(node.rawValue), "status": .stringConvertible(outcome.status),
+                    "timedOut": .stringConvertible(outcome.timedOut), "output": .string(outcome.output),
+                ]
+            )
+        }
+        let state = try? store.node(named: node)?.state
+        await apply(await failover.fenceFinished(node, succeeded: outcome.succeeded, state: state), logger: logger)
+    }
+
+    // MARK: - Administrators
+
+    /// `node fence-confirm NODE`.
+    func confirmFenced(_ node: NodeName, logger: Logger) async throws -> ActionResponse {
+        guard let stored = try store.node(named: node) else { throw APIError.notFound("no node is named '\(node)'") }
+        let actions: [HAAction]
+        do {
+            actions = try await failover.confirmFenced(node, state: stored.state)
+        } catch {
+            throw APIError(.conflict, error.code, error.message)
+        }
+        await apply(actions, actor: "admin", logger: logger)
+        return ActionResponse(
+            name: node.rawValue,
+            state: NodeState.fenced.rawValue,
+            message: stored.state == .fenced
+                ? "\(node) was already fenced"
+                : "\(node) counts as fenced; its VMs fail over at the next round"
+        )
+    }
+
+    /// `node resume NODE`: ends a drain.
+    func resume(_ node: NodeName) throws -> ActionResponse {
+        guard let stored = try store.node(named: node) else { throw APIError.notFound("no node is named '\(node)'") }
+        guard stored.state == .draining else {
+            throw APIError(
+                .conflict,
+                "not-draining",
+                "\(node) is \(stored.state.rawValue), not draining; a down or fenced node is readmitted when its agent "
+                    + "comes back"
+            )
+        }
+        try store.setNodeState(node, to: .up, because: "an administrator ended the drain", actor: "admin", at: now())
+        return ActionResponse(name: node.rawValue, state: "up", message: "\(node) takes VMs again")
+    }
+
+    /// `node remove NODE`: forgets a node that owns nothing and holds no lease.
+    func remove(_ node: NodeName) async throws -> ActionResponse {
+        guard let stored = try store.node(named: node) else { throw APIError.notFound("no node is named '\(node)'") }
+        if stored.state == .up || stored.state == .draining, let left = await failover.leaseExpiresIn(node),
+            left > .zero
+        {
+            throw APIError(
+                .conflict,
+                "node-alive",
+                "\(node)'s agent holds a lease for another \(DurationText.format(left)); stop it first, or drain it"
+            )
+        }
+        try store.removeNode(node, actor: "admin", at: now())
+        await failover.forget(node)
+        return ActionResponse(name: node.rawValue, state: "removed", message: "\(node) is no longer a member")
+    }
+
+    /// `vm clear VM`.
+    func clear(_ vm: VM) throws -> ActionResponse {
+        let wasBlocked = try store.clearFailover(vm: vm.id, actor: "admin", at: now())
+        return ActionResponse(
+            name: vm.name,
+            state: "cleared",
+            message: wasBlocked
+                ? "\(vm.name) is no longer failover-blocked and its failover count starts again"
+                : "\(vm.name) was not failover-blocked; its failover count starts again"
+        )
+    }
+
+    /// `drain NODE`: marks it draining and moves every HA VM off it with the same rules as failover, one at a time;
+    /// what cannot move stays, with its reasons.
+    func drain(_ node: NodeName, logger: Logger) async throws -> DrainResponse {
+        guard let stored = try store.node(named: node) else { throw APIError.notFound("no node is named '\(node)'") }
+        guard stored.state == .up || stored.state == .draining else {
+            throw APIError(.conflict, "node-not-up", "\(node) is \(stored.state.rawValue); only an up node can drain")
+        }
+        if stored.state == .up {
+            try store.setNodeState(
+                node,
+                to: .draining,
+                because: "an administrator drains it",
+                actor: "admin",
+                at: now()
+            )
+        }
+        let view = try placements.view(store: store, now: now(), settings: settings)
+        let vms = try store.vms(ownedBy: node)
+        let plan = FailoverPlanner.plan(failing: node, vms: vms, in: view, purpose: .drain)
+        var moved: [DrainResponse.Moved] = []
+        var stayed = plan.blocked.map {
+            DrainResponse.Stayed(vm: $0.vmName, vmId: $0.vm.rawValue, reasons: $0.reasons.map(ReasonJSON.init))
+        }
+        for vm in vms where !view.isHighlyAvailable(vm) {
+            stayed.append(
+                .init(
+                    vm: vm.name,
+                    vmId: vm.id.rawValue,
+                    reasons: [ReasonJSON(code: "not-highly-available", message: "\(vm.name) is not highly available")]
+                )
+            )
+        }
+        for move in plan.moves {
+            // Judged again against the cluster as the earlier moves left it.
+            let (vm, current) = try judged(move.vm.rawValue)
+            let outcome = try await Migrator(coordinator: self, logger: logger)
+                .migrate(vm, to: move.target, view: current, requestedBy: "admin", kind: "drain")
+            if outcome.allowed {
+                moved.append(
+                    .init(
+                        vm: vm.name,
+                        vmId: vm.id.rawValue,
+                        target: move.target.rawValue,
+                        migrationId: outcome.migrationId
+                    )
+                )
+            } else {
+                stayed.append(.init(vm: vm.name, vmId: vm.id.rawValue, reasons: outcome.reasons))
+            }
+        }
+        return DrainResponse(node: node.rawValue, state: NodeState.draining.rawValue, moved: moved, stayed: stayed)
+    }
+}
+
+/// Runs the failover manager's rounds for the coordinator's lifetime.
+struct FailoverLoop: Service {
+    let coordinator: Coordinator
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await coordinator.failoverTick(logger: logger)
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+    }
+}

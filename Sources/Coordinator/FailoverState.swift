@@ -1,0 +1,77 @@
+import ChainModel
+import DecisionEngine
+
+/// The failover manager's memory in the coordinator: the pure `HAManager`, driven on this process's monotonic clock.
+///
+/// An actor so that heartbeats (HTTP requests), the periodic tick and finishing fence commands and failovers never
+/// interleave inside the manager. What it holds is what a restart may forget: the new process waits one lease first.
+actor FailoverState {
+    private var manager: HAManager
+    private let origin = ContinuousClock.now
+    /// When each node's heartbeat was last written to the database (it is kept for `nodes`, not for leases).
+    private var heartbeatWritten: [NodeName: MonotonicTime] = [:]
+    /// The store's commit count when the failover was last planned: nothing to plan again until it changes.
+    private var plannedAtCommit: Int?
+
+    init(settings: HASettings) {
+        manager = HAManager(settings: settings, startedAt: MonotonicTime(milliseconds: 0))
+    }
+
+    /// This process's monotonic clock.
+    nonisolated func now() -> MonotonicTime {
+        let elapsed = ContinuousClock.now - origin
+        return MonotonicTime(milliseconds: elapsed.wholeMilliseconds)
+    }
+
+    func heartbeat(from node: NodeName, state: NodeState?) -> (admission: Admission, actions: [HAAction]) {
+        manager.heartbeat(from: node, state: state, at: now())
+    }
+
+    /// Whether the heartbeat time should be written now (the first one, then every 30 s).
+    func shouldWriteHeartbeat(of node: NodeName) -> Bool {
+        let now = now()
+        if let written = heartbeatWritten[node], now.since(written) < .seconds(30) { return false }
+        heartbeatWritten[node] = now
+        return true
+    }
+
+    func leaseExpiresIn(_ node: NodeName) -> Duration? { manager.leaseExpiresIn(node, at: now()) }
+
+    func pastStartupWait() -> Bool { manager.pastStartupWait(at: now()) }
+
+    /// One decision round; `commits` is the store's commit count the view was read at.
+    func tick(
+        view: ClusterView,
+        memory: FailoverMemory,
+        commits: Int,
+        vmsOwnedBy: (NodeName) -> [VM]
+    ) -> [HAAction] {
+        let replan = plannedAtCommit != commits
+        plannedAtCommit = commits
+        return manager.tick(at: now(), view: view, memory: memory, vmsOwnedBy: replan ? vmsOwnedBy : { _ in [] })
+    }
+
+    /// Forces the next tick to plan again (a failover ended without changing the database).
+    func replan() { plannedAtCommit = nil }
+
+    func fenceFinished(_ node: NodeName, succeeded: Bool, state: NodeState?) -> [HAAction] {
+        plannedAtCommit = nil
+        return manager.fenceFinished(node, succeeded: succeeded, state: state, at: now())
+    }
+
+    func failoverFinished(_ vm: VMID, outcome: FailoverOutcome) -> [HAAction] {
+        plannedAtCommit = nil
+        return manager.failoverFinished(vm, outcome: outcome)
+    }
+
+    func confirmFenced(_ node: NodeName, state: NodeState) throws(HARefusal) -> [HAAction] {
+        try manager.confirmFenced(node, state: state, at: now())
+    }
+
+    func forget(_ node: NodeName) {
+        manager.forget(node)
+        heartbeatWritten[node] = nil
+    }
+
+    var failoversUnderWay: Int { manager.inFlight.count }
+}

@@ -1,0 +1,76 @@
+import Foundation
+
+/// `chainkeeperd watchdog`: a separate process that outlives the agent and fences the node when the agent stops
+/// feeding it (SPEC §6).
+///
+/// It polls the feed file every 100 ms. Once an armed feed is older than its timeout, it runs the fence hook once
+/// (`CHAINKEEPER_OPERATION=fence`, `CHAINKEEPER_NODE`), writes `disarmed` so a later agent starts from a clean state,
+/// and exits. `exit` in the feed makes it exit without fencing.
+public struct Watchdog: Sendable {
+    public var feedPath: String
+    public var node: String
+    public var fenceHook: String?
+    public var hookTimeout: Duration
+    /// Where each line of the watchdog's own log goes.
+    public var log: @Sendable (String) -> Void
+
+    public init(
+        feedPath: String,
+        node: String,
+        fenceHook: String?,
+        hookTimeout: Duration,
+        log: @escaping @Sendable (String) -> Void
+    ) {
+        self.feedPath = feedPath
+        self.node = node
+        self.fenceHook = fenceHook
+        self.hookTimeout = hookTimeout
+        self.log = log
+    }
+
+    /// How the watchdog ended.
+    public enum Ending: Equatable, Sendable {
+        /// The feed said `exit`.
+        case released
+        /// It fenced the node: whether the hook succeeded.
+        case fenced(succeeded: Bool)
+    }
+
+    /// Runs until the feed says `exit` or the node has been fenced.
+    public func run() -> Ending {
+        log("watchdog for \(node) started, watching \(feedPath)")
+        while true {
+            switch WatchdogFeed.read(from: feedPath) {
+            case .exit:
+                log("the agent stopped and owns nothing: watchdog exits")
+                return .released
+            case .armed(let fedAt, let timeout):
+                let silent = MonotonicClock.milliseconds() - fedAt
+                if silent > timeout { return fence(silentMilliseconds: silent) }
+            case .disarmed, nil:
+                break
+            }
+            usleep(100_000)
+        }
+    }
+
+    private func fence(silentMilliseconds: Int64) -> Ending {
+        log("no feed from the agent for \(silentMilliseconds) ms: fencing \(node)")
+        try? WatchdogFeed.disarmed.write(to: feedPath)
+        guard let fenceHook else {
+            log("no fence hook is configured: \(node) cannot be fenced, its VMs keep running")
+            return .fenced(succeeded: false)
+        }
+        let outcome = HookRunner.runBlocking(
+            fenceHook,
+            environment: ["CHAINKEEPER_OPERATION": "fence", "CHAINKEEPER_NODE": node],
+            timeout: hookTimeout
+        )
+        log(
+            outcome.succeeded
+                ? "fence hook succeeded"
+                : "fence hook failed (status \(outcome.status), timed out: \(outcome.timedOut)): \(outcome.output)"
+        )
+        return .fenced(succeeded: outcome.succeeded)
+    }
+}
