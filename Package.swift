@@ -176,6 +176,7 @@ let package = Package(
             name: "AgentTests",
             dependencies: [
                 "Agent", "AgentService", "ChainModel", "ClusterAPI", "DecisionEngine", "DiskAccess", "DiskFormats",
+                "ShellHooks",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

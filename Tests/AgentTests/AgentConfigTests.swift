@@ -92,5 +92,7 @@ import Testing
         #expect(config.node == "node1")
         #expect(config.rescan == .seconds(60))
         #expect(config.pathMap["C:\\ClusterStorage\\Volume1"] == "/mnt/csv/volume1")
+        #expect(config.hooks["fence"] == "/usr/local/lib/chainkeeper/stop-ha-vms")
+        #expect(config.watchdogTimeout == .seconds(5))
     }
 }

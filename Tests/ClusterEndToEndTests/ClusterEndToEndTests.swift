@@ -24,7 +24,9 @@ import Glibc
             ["CHAINKEEPER_URL": "http://127.0.0.1:\(port)", "CHAINKEEPER_TOKEN": ClusterEndToEndTests.adminToken]
         }
 
-        init(layout: ClusterLayout) throws {
+        /// `leaseTTL` shortens the lease for failover tests; `fenceHooks` gives each agent a fence hook that appends
+        /// the wall time in nanoseconds to `fence-NODE.log`.
+        init(layout: ClusterLayout, leaseTTL: String = "10s", fenceHooks: Bool = false) throws {
             self.layout = layout
             port = Daemons.freePort()
             try """
@@ -32,11 +34,12 @@ import Glibc
             dataDir: \(layout.root)/coordinator
             adminTokens: [\(ClusterEndToEndTests.adminToken)]
             commandTimeout: 8s
+            leaseTTL: \(leaseTTL)
             agentTokens: {a: token-node-a-000000, b: token-node-b-000000, c: token-node-c-000000}
             """.write(toFile: coordinatorConfig, atomically: true, encoding: .utf8)
             for node in ["a", "b", "c"] {
                 let volumes = node == "c" ? [layout.root + "/c-mnt"] : [layout.shared, layout.local(node)]
-                let config: [String: Any] = [
+                var config: [String: Any] = [
                     "node": node, "coordinator": "http://127.0.0.1:\(port)", "token": "token-node-\(node)-000000",
                     "dataDir": layout.root + "/agent-\(node)", "volumes": volumes,
                     "inventory": ["driver": "hyperv-json", "path": layout.inventory(node)], "heartbeat": "500ms",
@@ -50,6 +53,10 @@ import Glibc
                             + "echo \"$CHAINKEEPER_OPERATION $CHAINKEEPER_VM_NAME $CHAINKEEPER_EPOCH\" >> \(layout.root)/hooks-\(node).log",
                     ],
                 ]
+                if fenceHooks, var hooks = config["hooks"] as? [String: String] {
+                    hooks["fence"] = "date +%s%N >> \(layout.root)/fence-\(node).log"
+                    config["hooks"] = hooks
+                }
                 // JSON is valid YAML: the agent reads either.
                 try JSONSerialization.data(withJSONObject: config).write(
                     to: URL(fileURLWithPath: layout.root + "/agent-\(node).json")

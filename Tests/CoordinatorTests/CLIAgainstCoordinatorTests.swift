@@ -97,6 +97,23 @@ import Testing
             let missing = try await Self.run(["vm", "show", "nope"], port: port)
             #expect(missing.status == 4)
             #expect(missing.err.contains("no VM is named or identified 'nope'"))
+
+            // Node and VM actions: "no" exits 3, an unknown name 4 (SPEC §7).
+            let alive = try await Self.run(["node", "fence-confirm", "node2"], port: port)
+            #expect(alive.status == 3, "\(alive.err)")
+            #expect(alive.err.contains("node2 holds a lease"))
+            #expect(try await Self.run(["node", "fence-confirm", "node9"], port: port).status == 4)
+            let notDraining = try await Self.run(["node", "resume", "node2"], port: port)
+            #expect(notDraining.status == 3)
+            #expect(notDraining.err.contains("not draining"))
+            let owner = try await Self.run(["node", "remove", "node1"], port: port)
+            #expect(owner.status == 3)
+            #expect(owner.err.contains("holds a lease"))
+            #expect(try await Self.run(["node", "remove", "node9"], port: port).status == 4)
+            let cleared = try await Self.run(["vm", "clear", "db01"], port: port)
+            #expect(cleared.status == 0, "\(cleared.err)")
+            #expect(cleared.out.contains("db01: cleared. db01 was not failover-blocked"))
+            #expect(try await Self.run(["vm", "clear", "nope"], port: port).status == 4)
         }
     }
 

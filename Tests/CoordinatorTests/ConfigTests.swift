@@ -18,6 +18,20 @@ import Testing
         #expect(config.agentTokens["node1"] == ["change-me-node1-token"])
         #expect(config.inventoryMaxAge == .seconds(300))
         #expect(config.leaseTTL == .seconds(10))
+        #expect(config.fenceCommand == #"/usr/local/sbin/fence-node "$CHAINKEEPER_NODE""#)
+        #expect(config.fenceTimeout == .seconds(60))
+        #expect(config.failoverEnabled)
+        #expect(config.commandTimeout == .seconds(90))
+    }
+
+    @Test func failoverCanBeTurnedOffAndFenceIsOptional() throws {
+        let (config, _) = try CoordinatorConfig.parse(
+            "dataDir: /x\nfailover: {enabled: false}",
+            source: "c.yaml",
+            environment: [:]
+        )
+        #expect(!config.failoverEnabled)
+        #expect(config.fenceCommand == nil)
     }
 
     @Test func jsonIsValidYAMLAndEnvironmentOverridesScalars() throws {
@@ -41,6 +55,9 @@ import Testing
         ("leaseTTL: 10s", "dataDir is required"),
         ("- just\n- a list", "is not a map"),
         ("dataDir: [unclosed", "not valid YAML"),
+        ("dataDir: /x\nfence: /bin/true", "fence must be {command"),
+        ("dataDir: /x\nfence: {command: /bin/true, timeout: never}", "fence.timeout must be a duration"),
+        ("dataDir: /x\nfailover: {enabled: maybe}", "failover.enabled must be true or false"),
     ])
     func badValuesAreClearErrors(text: String, expected: String) {
         #expect {

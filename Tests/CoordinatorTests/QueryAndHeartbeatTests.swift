@@ -80,6 +80,19 @@ import Testing
             #expect(answer.status == .ok)
             let settings = try JSONDecoder().decode(CoordinatorAnnouncement.self, from: Data(buffer: answer.body))
             #expect(settings.leaseTTLMilliseconds == 10_000)
+            // A node the cluster has just met is admitted; an agent asking for readmission hears what it owns.
+            let admission = try JSONDecoder().decode(HeartbeatAnswer.self, from: Data(buffer: answer.body))
+            #expect(admission.admitted && admission.state == "up")
+            #expect(admission.owned == nil, "owned VMs are listed only when asked for")
+            let asking = try await client.execute(
+                uri: "/v1/agents/node2/heartbeat",
+                method: .post,
+                headers: [.authorization: "Bearer \(LiveCoordinator.agentToken("node2"))"],
+                body: ByteBuffer(bytes: try JSONEncoder().encode(Heartbeat(outbox: 0, admitted: false)))
+            )
+            let readmitted = try JSONDecoder().decode(HeartbeatAnswer.self, from: Data(buffer: asking.body))
+            #expect(readmitted.admitted)
+            #expect(readmitted.owned == [])
             #expect(settings.probeIntervalMilliseconds == 300_000)
             #expect(try await beat("node2", token: LiveCoordinator.agentToken("node1")).status == .forbidden)
             #expect(try await beat("node2", token: LiveCoordinator.adminToken).status == .forbidden)

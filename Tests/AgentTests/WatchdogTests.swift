@@ -1,0 +1,81 @@
+import Foundation
+import ShellHooks
+import Synchronization
+import Testing
+
+/// Log lines collected from another thread.
+final class Lines: Sendable {
+    let storage = Mutex<[String]>([])
+    func append(_ line: String) { storage.withLock { $0.append(line) } }
+    func contains(_ text: String) -> Bool { storage.withLock { $0.contains { $0.contains(text) } } }
+}
+
+/// The watchdog's own logic, in-process, with a real fence hook (`/bin/sh`) and a real feed file.
+@Suite struct WatchdogTests {
+    func scratch() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ck-wd-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    func watchdog(_ directory: String, lines: Lines) -> Watchdog {
+        Watchdog(
+            feedPath: directory + "/watchdog.feed",
+            node: "node7",
+            fenceHook: "echo \"$CHAINKEEPER_OPERATION $CHAINKEEPER_NODE\" >> \(directory)/fenced",
+            hookTimeout: .seconds(10)
+        ) { line in lines.append(line) }
+    }
+
+    @Test func aStaleFeedRunsTheFenceHookOnceAndDisarms() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let lines = Lines()
+        try WatchdogFeed.armed(fedAt: MonotonicClock.milliseconds() - 1000, timeoutMilliseconds: 200)
+            .write(to: directory + "/watchdog.feed")
+        #expect(watchdog(directory, lines: lines).run() == .fenced(succeeded: true))
+        #expect(try String(contentsOfFile: directory + "/fenced", encoding: .utf8) == "fence node7\n")
+        #expect(WatchdogFeed.read(from: directory + "/watchdog.feed") == .disarmed)
+        #expect(lines.contains("fencing node7"))
+    }
+
+    @Test func regularFeedsKeepItQuietAndExitReleasesIt() async throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let feed = directory + "/watchdog.feed"
+        try WatchdogFeed.armed(fedAt: MonotonicClock.milliseconds(), timeoutMilliseconds: 300).write(to: feed)
+        let lines = Lines()
+        let dog = watchdog(directory, lines: lines)
+        let running = Task.detached { dog.run() }
+        for _ in 0..<12 {
+            try await Task.sleep(for: .milliseconds(50))
+            try WatchdogFeed.armed(fedAt: MonotonicClock.milliseconds(), timeoutMilliseconds: 300).write(to: feed)
+        }
+        try WatchdogFeed.exit.write(to: feed)
+        #expect(await running.value == Watchdog.Ending.released)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/fenced"), "fed in time: never fenced")
+    }
+
+    @Test func withoutAFenceHookItSaysSoAndFails() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try WatchdogFeed.armed(fedAt: 0, timeoutMilliseconds: 1).write(to: directory + "/watchdog.feed")
+        let lines = Lines()
+        let dog = Watchdog(
+            feedPath: directory + "/watchdog.feed",
+            node: "node7",
+            fenceHook: nil,
+            hookTimeout: .seconds(1)
+        ) { line in lines.append(line) }
+        #expect(dog.run() == .fenced(succeeded: false))
+        #expect(lines.contains("no fence hook is configured"))
+    }
+
+    @Test func feedLinesRoundTripAndGarbageIsIgnored() {
+        for feed in [WatchdogFeed.armed(fedAt: 12, timeoutMilliseconds: 5000), .disarmed, .exit] {
+            #expect(WatchdogFeed(line: feed.line) == feed)
+        }
+        #expect(WatchdogFeed(line: "armed soon") == nil)
+        #expect(WatchdogFeed(line: "") == nil)
+    }
+}
