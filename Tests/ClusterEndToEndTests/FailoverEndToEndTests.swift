@@ -50,6 +50,24 @@ extension ClusterEndToEndTests {
                 Set(audit.risks.compactMap(\.vm)) == Self.risky && audit.risks.allSatisfy { $0.vm != nil }
             }
         )
+        // Drain a: the hostile-named VM moves with a real migration (journaled as a drain); lostparent, whose base disk
+        // is missing, stays with its reason; exit 3 because one stayed. Then a takes VMs again.
+        let drained = try await cluster.cli(["drain", "a", "--json"])
+        #expect(drained.status == 3, "\(drained.out) \(drained.err)")
+        let drain = try JSONDecoder().decode(DrainResponse.self, from: Data(drained.out.utf8))
+        #expect(drain.moved.map(\.vm) == [ClusterLayout.hostileName])
+        #expect(drain.stayed.map(\.vm) == ["lostparent"])
+        #expect(drain.stayed.first?.reasons.map(\.code).contains("file-missing") == true)
+        #expect(try await cluster.json(["nodes"], as: [NodeJSON].self).first { $0.name == "a" }?.state == "draining")
+        let drainHistory = try await cluster.json(
+            ["history", "--vm", ClusterLayout.hostileName],
+            as: [HistoryEntryJSON].self
+        )
+        #expect(drainHistory.first?.kind == "drain")
+        #expect(drainHistory.first?.state == "committed")
+        #expect(try await cluster.cli(["node", "resume", "a"]).status == 0)
+        #expect(try await cluster.json(["nodes"], as: [NodeJSON].self).first { $0.name == "a" }?.state == "up")
+
         // What failover will do, before anything fails: safe01 moves, midlocal (a disk on c's local volume) is held.
         let plan = try await cluster.json(["whatif", "fail", "c"], as: WhatIfResponse.self)
         #expect(plan.moves.map(\.vm) == ["safe01"])

@@ -19,7 +19,7 @@ struct LiveCoordinator {
     let directory: String
     let coordinator: Coordinator
 
-    init(maxBodyBytes: Int = 1 << 20) throws {
+    init(maxBodyBytes: Int = 1 << 20, configure: (inout CoordinatorConfig) -> Void = { _ in }) throws {
         directory =
             FileManager.default.temporaryDirectory.appendingPathComponent("chainkeeper-coord-\(UUID().uuidString)").path
         var config = CoordinatorConfig(dataDir: directory)
@@ -27,6 +27,7 @@ struct LiveCoordinator {
         config.adminTokens = [Self.adminToken]
         config.agentTokens = Dictionary(uniqueKeysWithValues: Self.nodes.map { ($0, [Self.agentToken($0)]) })
         config.maxBodyBytes = maxBodyBytes
+        configure(&config)
         coordinator = try Coordinator(config: config)
     }
 
