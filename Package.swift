@@ -79,7 +79,7 @@ let package = Package(
         ),
         .target(
             name: "Agent",
-            dependencies: ["ChainModel", "DiskFormats", "DiskAccess", "ClusterAPI"],
+            dependencies: ["ChainModel", "DiskFormats", "DiskAccess", "ClusterAPI", "ShellHooks"],
             swiftSettings: strictSettings
         ),
         .target(
@@ -176,7 +176,7 @@ let package = Package(
             name: "AgentTests",
             dependencies: [
                 "Agent", "AgentService", "ChainModel", "ClusterAPI", "DecisionEngine", "DiskAccess", "DiskFormats",
-                "ShellHooks",
+                "ShellHooks", "ClusterTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -14,15 +14,19 @@ public struct FileSetBuilder {
     public var pathMap: PathMap
     /// Where headers are read: the real file system, or the agent's cache in front of it.
     public var fileSystem: any ChainFileSystem
+    /// Prefixes of non-file disk sources this node shares with others (SPEC §2 `sharedSources`).
+    public var sharedSources: [String]
 
     public init(
         volumes: [LocalVolume],
         pathMap: PathMap = PathMap(),
-        fileSystem: any ChainFileSystem = LocalFileSystem()
+        fileSystem: any ChainFileSystem = LocalFileSystem(),
+        sharedSources: [String] = []
     ) {
         self.volumes = volumes
         self.pathMap = pathMap
         self.fileSystem = fileSystem
+        self.sharedSources = sharedSources
     }
 
     public func build(_ vm: InventoryVM) -> ReportedVM {
@@ -101,6 +105,41 @@ public struct FileSetBuilder {
             if let path = snapshot.savedStatePath { add(path, kind: .savedState, checkpoint: snapshot.id) }
             for disk in snapshot.disks { walk(disk, checkpoint: snapshot.id) }
         }
+        // Disks that are not files: listed by their source (`PROTOCOL:NAME`, or the device path), on a shared-source volume when this node's
+        // `sharedSources` cover them, else local to this node.
+        for source in vm.sources ?? [] where index[source.source] == nil {
+            var file = ReportedFile(
+                path: source.source,
+                kind: FileKind.disk.rawValue,
+                format: "raw",
+                checkpointId: source.snapshotId
+            )
+            if let prefix = SharedSources.prefix(covering: source.source, in: sharedSources) {
+                file.volumeId = SharedSources.volumeID(prefix)
+                file.relativePath = String(source.source.dropFirst(prefix.count))
+            }
+            files.append(file)
+            index[source.source] = files.count - 1
+            chains.append(ReportedChain(checkpointId: source.snapshotId, files: [files.count - 1]))
+        }
+        // The inventory's word against the headers': an overlay whose header names another backing file than the
+        // hypervisor's records is a broken chain.
+        for declared in vm.declaredBackings ?? [] {
+            let overlay = LocalPath.normalize(declared.overlay)
+            let expected = canonical(declared.backing)
+            guard let chain = chains.first(where: { chain in chain.files.first.map { files[$0].path } == overlay }),
+                chain.files.count > 1 || files[chain.files[0]].problem == nil
+            else { continue }
+            let actual = chain.files.count > 1 ? files[chain.files[1]].path : nil
+            if actual.map(canonical) != expected {
+                mark(
+                    overlay,
+                    .chainBroken,
+                    "the hypervisor's records say \(overlay) is backed by \(declared.backing), but its header "
+                        + (actual.map { "names \($0)" } ?? "names no backing file")
+                )
+            }
+        }
         return ReportedVM(
             id: vm.id,
             name: vm.name,
@@ -113,6 +152,12 @@ public struct FileSetBuilder {
             files: files,
             chains: chains
         )
+    }
+
+    /// A path with symlinks resolved when it exists, for comparing two names of one file.
+    private func canonical(_ path: String) -> String {
+        let normalized = LocalPath.normalize(path)
+        return VolumeDiscovery.realPath(normalized) ?? normalized
     }
 
     private func problemCode(_ code: ChainError.Code) -> FileProblem {

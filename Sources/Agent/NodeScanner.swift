@@ -1,24 +1,46 @@
+import ChainModel
 import ClusterAPI
 import DiskFormats
 import Foundation
 
-/// One rescan of a node (SPEC §3-4): its volumes with probe evidence, its `hyperv-json` inventory with every chain
-/// walked through the real headers, and the differencing disks on its volumes.
+/// One rescan of a node (SPEC §3-4): its volumes with probe evidence, its inventory (from either driver) with every
+/// chain walked through the real headers, and the differencing disks on its volumes.
 ///
 /// Synchronous and blocking: the agent runs it off the cooperative pool.
 public struct NodeScanner {
     public var node: String
     public var volumeDirectories: [String]
-    public var inventoryPath: String
+    public var inventory: any InventorySource
     public var pathMap: PathMap
     public var memoryMiB: Int?
+    /// Prefixes of non-file disk sources every node with the same entry reaches (`rbd:pool/`), SPEC §2.
+    public var sharedSources: [String]
 
-    public init(node: String, volumeDirectories: [String], inventoryPath: String, pathMap: PathMap, memoryMiB: Int?) {
+    public init(
+        node: String,
+        volumeDirectories: [String],
+        inventory: any InventorySource,
+        pathMap: PathMap,
+        memoryMiB: Int?,
+        sharedSources: [String] = []
+    ) {
         self.node = node
         self.volumeDirectories = volumeDirectories
-        self.inventoryPath = inventoryPath
+        self.inventory = inventory
         self.pathMap = pathMap
         self.memoryMiB = memoryMiB
+        self.sharedSources = sharedSources
+    }
+
+    /// Convenience for the `hyperv-json` driver.
+    public init(node: String, volumeDirectories: [String], inventoryPath: String, pathMap: PathMap, memoryMiB: Int?) {
+        self.init(
+            node: node,
+            volumeDirectories: volumeDirectories,
+            inventory: HyperVJSONSource(path: inventoryPath),
+            pathMap: pathMap,
+            memoryMiB: memoryMiB
+        )
     }
 
     /// The volume markers this node sees now.
@@ -37,7 +59,9 @@ public struct NodeScanner {
         newNonces: [String: String],
         fileSystem: any ChainFileSystem,
         adopted: [InventoryVM] = [],
-        released: Set<String> = []
+        released: Set<String> = [],
+        now: Timestamp = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)),
+        probeInterval: Duration = .seconds(300)
     ) -> (report: AgentReport, warnings: [String]) {
         var warnings: [String] = []
         let reportedVolumes = volumes.map { volume -> ReportedVolume in
@@ -61,36 +85,32 @@ public struct NodeScanner {
                 readOnly: measured ? (space.f_flag & UInt(ST_RDONLY)) != 0 : nil
             )
         }
-        var report = AgentReport(node: node, driver: "hyperv-json", memoryMiB: memoryMiB, volumes: reportedVolumes)
-        let builder = FileSetBuilder(volumes: volumes, pathMap: pathMap, fileSystem: fileSystem)
+        var report = AgentReport(
+            node: node,
+            driver: inventory.driver,
+            memoryMiB: memoryMiB,
+            volumes: reportedVolumes
+                + SharedSources.volumes(sharedSources, node: node, now: now, probeInterval: probeInterval)
+        )
+        let builder = FileSetBuilder(
+            volumes: volumes,
+            pathMap: pathMap,
+            fileSystem: fileSystem,
+            sharedSources: sharedSources
+        )
         do {
-            let data = try readInventory()
-            let (vms, errors) = try HyperVInventory.parse(data)
+            let (vms, errors) = try inventory.read()
             let listed = Set(vms.map(\.id))
             let own = vms.filter { !released.contains($0.id) } + adopted.filter { !listed.contains($0.id) }
             report.vms = own.map(builder.build)
             report.inventoryErrors = errors
         } catch {
-            let message = "inventory \(inventoryPath): \(error)"
+            let message = error.description
             warnings.append(message)
             report.inventoryErrors = [ReportedInventoryError(vm: nil, message: message)]
             report.vms = adopted.map(builder.build)
         }
         report.discoveredDisks = DiskDiscovery.differencingDisks(on: volumes, fileSystem: fileSystem)
         return (report, warnings)
-    }
-
-    /// The inventory file, refusing anything larger than 256 MiB (a 1,000-VM export is a few MiB).
-    private func readInventory() throws(HyperVInventory.FileError) -> Data {
-        guard let handle = FileHandle(forReadingAtPath: inventoryPath) else {
-            throw HyperVInventory.FileError(description: "cannot be opened (missing or unreadable)")
-        }
-        defer { try? handle.close() }
-        let limit = 256 << 20
-        guard let data = try? handle.read(upToCount: limit + 1) else {
-            throw HyperVInventory.FileError(description: "cannot be read")
-        }
-        guard data.count <= limit else { throw HyperVInventory.FileError(description: "is larger than 256 MiB") }
-        return data
     }
 }

@@ -14,8 +14,20 @@ public struct AgentConfig: Sendable, Equatable {
     public var token: String?
     public var dataDir: String
     public var volumes: [String]
-    /// The `hyperv-json` export.
-    public var inventoryPath: String
+    /// Where the VMs come from (SPEC §4).
+    public var inventory: Inventory
+    /// The `hyperv-json` export (`nil` for the libvirt driver).
+    public var inventoryPath: String? {
+        if case .hypervJSON(let path) = inventory { return path }
+        return nil
+    }
+
+    /// The inventory driver and its settings.
+    public enum Inventory: Sendable, Equatable {
+        case hypervJSON(path: String)
+        /// libvirt's persistent domain XML and snapshot XML directories, and the optional state command.
+        case libvirt(domains: String, snapshots: String, stateCommand: String?)
+    }
     public var heartbeat: Duration = .seconds(2)
     public var rescan: Duration = .seconds(60)
     public var memoryMiB: Int?
@@ -33,7 +45,7 @@ public struct AgentConfig: Sendable, Equatable {
         self.coordinators = coordinators
         self.dataDir = dataDir
         self.volumes = volumes
-        self.inventoryPath = inventoryPath
+        inventory = .hypervJSON(path: inventoryPath)
     }
 
     /// Keys of SPEC §2 this version reads.
@@ -132,6 +144,9 @@ struct RawAgentConfig: Decodable {
     struct Inventory: Decodable {
         var driver: String
         var path: String?
+        var domains: String?
+        var snapshots: String?
+        var stateCommand: String?
     }
 
     /// A URL, a comma-separated list of URLs, or a YAML list of them.
@@ -183,21 +198,37 @@ struct RawAgentConfig: Decodable {
         guard let inventory else {
             throw AgentConfigError("\(source): inventory is required, e.g. {driver: hyperv-json, path: FILE}")
         }
-        guard inventory.driver == "hyperv-json" else {
+        var config: AgentConfig
+        switch inventory.driver {
+        case "hyperv-json":
+            guard let inventoryPath = inventory.path, !inventoryPath.isEmpty else {
+                throw AgentConfigError("\(source): inventory.path is required for the hyperv-json driver")
+            }
+            config = AgentConfig(
+                node: node,
+                coordinators: urls,
+                dataDir: dataDir,
+                volumes: volumes ?? [],
+                inventoryPath: inventoryPath
+            )
+        case "libvirt":
+            config = AgentConfig(
+                node: node,
+                coordinators: urls,
+                dataDir: dataDir,
+                volumes: volumes ?? [],
+                inventoryPath: ""
+            )
+            config.inventory = .libvirt(
+                domains: inventory.domains ?? "/etc/libvirt/qemu",
+                snapshots: inventory.snapshots ?? "/var/lib/libvirt/qemu/snapshot",
+                stateCommand: inventory.stateCommand
+            )
+        default:
             throw AgentConfigError(
-                "\(source): inventory driver '\(inventory.driver)' is not available in this version; use hyperv-json"
+                "\(source): inventory driver '\(inventory.driver)' is unknown; use hyperv-json or libvirt"
             )
         }
-        guard let inventoryPath = inventory.path, !inventoryPath.isEmpty else {
-            throw AgentConfigError("\(source): inventory.path is required for the hyperv-json driver")
-        }
-        var config = AgentConfig(
-            node: node,
-            coordinators: urls,
-            dataDir: dataDir,
-            volumes: volumes ?? [],
-            inventoryPath: inventoryPath
-        )
         config.token = token
         config.heartbeat = try Self.duration(heartbeat, key: "heartbeat", default: config.heartbeat, source: source)
         config.rescan = try Self.duration(rescan, key: "rescan", default: config.rescan, source: source)

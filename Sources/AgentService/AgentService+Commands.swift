@@ -128,8 +128,13 @@ extension ScanWorker {
     func preflight(_ definition: VMDefinition, expected: [ExpectedFile]) async -> [ReasonJSON] {
         await onQueue { scanner, cache in
             let volumes = scanner.volumes()
-            let built = FileSetBuilder(volumes: volumes, pathMap: scanner.pathMap, fileSystem: cache)
-                .build(definition)
+            let built = FileSetBuilder(
+                volumes: volumes,
+                pathMap: scanner.pathMap,
+                fileSystem: cache,
+                sharedSources: scanner.sharedSources
+            )
+            .build(definition)
             var reasons: [ReasonJSON] = []
             for file in built.files {
                 if let problem = file.problem {

@@ -239,15 +239,25 @@ final class ScanWorker: @unchecked Sendable {
         scanner = NodeScanner(
             node: config.node,
             volumeDirectories: config.volumes,
-            inventoryPath: config.inventoryPath,
+            inventory: Self.source(config.inventory),
             pathMap: PathMap(
                 config.pathMap.sorted { $0.key < $1.key }.map {
                     PathMap.Entry(windowsPrefix: $0.key, localDirectory: $0.value)
                 }
             ),
-            memoryMiB: config.memoryMiB
+            memoryMiB: config.memoryMiB,
+            sharedSources: config.sharedSources
         )
         cache = HeaderCache(headers)
+    }
+
+    /// The inventory driver the config names (SPEC §4).
+    static func source(_ inventory: AgentConfig.Inventory) -> any InventorySource {
+        switch inventory {
+        case .hypervJSON(let path): HyperVJSONSource(path: path)
+        case .libvirt(let domains, let snapshots, let stateCommand):
+            LibvirtSource(domains: domains, snapshots: snapshots, stateCommand: stateCommand)
+        }
     }
 
     func scan(probeInterval: Duration, adopted: [InventoryVM], released: Set<String>) async -> Result {
@@ -284,7 +294,9 @@ final class ScanWorker: @unchecked Sendable {
             newNonces: nonces,
             fileSystem: cache,
             adopted: adopted,
-            released: released
+            released: released,
+            now: Timestamp.now(),
+            probeInterval: probeInterval
         )
         let changes = cache.takeChanges()
         return Result(

@@ -42,6 +42,37 @@ public struct VMDefinition: Codable, Sendable, Hashable {
     public var guestStatePath: String?
     public var disks: [String]
     public var snapshots: [Snapshot]
+    /// Disks that are not files (libvirt `network` and `block` disks), with their source.
+    public var sources: [DiskSource]?
+    /// What the inventory says an overlay's backing file is (libvirt snapshot XML), checked against the headers.
+    public var declaredBackings: [DeclaredBacking]?
+
+    /// A disk that is not a file: reachable only from nodes whose `sharedSources` cover it, else local to its node.
+    public struct DiskSource: Codable, Sendable, Hashable {
+        /// `network` or `block`.
+        public var type: String
+        /// `PROTOCOL:NAME` for a network disk (`rbd:pool/image`), the device path for a block disk.
+        public var source: String
+        /// The checkpoint whose state it holds, or `nil` for the VM's current disk.
+        public var snapshotId: String?
+
+        public init(type: String, source: String, snapshotId: String?) {
+            self.type = type
+            self.source = source
+            self.snapshotId = snapshotId
+        }
+    }
+
+    /// An overlay and the backing file the inventory names for it.
+    public struct DeclaredBacking: Codable, Sendable, Hashable {
+        public var overlay: String
+        public var backing: String
+
+        public init(overlay: String, backing: String) {
+            self.overlay = overlay
+            self.backing = backing
+        }
+    }
 
     public init(
         id: String,
@@ -53,8 +84,12 @@ public struct VMDefinition: Codable, Sendable, Hashable {
         runtimeStatePath: String?,
         guestStatePath: String?,
         disks: [String],
-        snapshots: [Snapshot]
+        snapshots: [Snapshot],
+        sources: [DiskSource]? = nil,
+        declaredBackings: [DeclaredBacking]? = nil
     ) {
+        self.sources = sources
+        self.declaredBackings = declaredBackings
         self.id = id
         self.name = name
         self.state = state

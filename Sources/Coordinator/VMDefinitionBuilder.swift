@@ -21,8 +21,19 @@ enum VMDefinitionBuilder {
         func file(_ kind: FileKind, checkpoint: CheckpointID?) -> String? {
             vm.files.first { $0.kind == kind && $0.checkpoint == checkpoint }.flatMap { paths[$0.location] }
         }
+        // A disk on a shared-source "volume" (`rbd:pool/…`, SPEC §2 `sharedSources`) is not a file: it travels as a
+        // source, which the target checks against its own `sharedSources` instead of opening it.
+        func isSource(_ location: FileLocation) -> Bool {
+            location.volume.map { $0.rawValue.hasPrefix("shared-source:") } ?? false
+        }
         func leaves(_ checkpoint: CheckpointID?) -> [String] {
-            vm.chains.filter { $0.checkpoint == checkpoint }.compactMap { $0.elements.first.flatMap { paths[$0] } }
+            vm.chains.filter { $0.checkpoint == checkpoint }.compactMap { chain in
+                chain.elements.first.flatMap { isSource($0) ? nil : paths[$0] }
+            }
+        }
+        let sources = vm.chains.compactMap { chain -> VMDefinition.DiskSource? in
+            guard let first = chain.elements.first, isSource(first), let path = paths[first] else { return nil }
+            return VMDefinition.DiskSource(type: "network", source: path, snapshotId: chain.checkpoint?.rawValue)
         }
         let definition = VMDefinition(
             id: vm.id.rawValue,
@@ -45,7 +56,8 @@ enum VMDefinitionBuilder {
                     savedStatePath: file(.savedState, checkpoint: checkpoint.id),
                     disks: leaves(checkpoint.id)
                 )
-            }
+            },
+            sources: sources.isEmpty ? nil : sources
         )
         let expected = vm.files.map { file in
             ExpectedFile(

@@ -53,10 +53,43 @@ import Testing
         #expect(config.heartbeat == .seconds(2), "SPEC default")
     }
 
+    @Test func theLibvirtDriverDefaultsToLibvirtsOwnDirectories() throws {
+        let (defaults, _) = try AgentConfig.parse(
+            "node: n\ndataDir: /d\nvolumes: [/v]\ninventory: {driver: libvirt}",
+            source: "agent.yaml",
+            environment: [:]
+        )
+        #expect(
+            defaults.inventory
+                == .libvirt(
+                    domains: "/etc/libvirt/qemu",
+                    snapshots: "/var/lib/libvirt/qemu/snapshot",
+                    stateCommand: nil
+                )
+        )
+        #expect(defaults.inventoryPath == nil)
+        let (custom, _) = try AgentConfig.parse(
+            """
+            node: n
+            dataDir: /d
+            volumes: [/v]
+            sharedSources: ["rbd:vms/"]
+            inventory: {driver: libvirt, domains: /srv/qemu, snapshots: /srv/snap, stateCommand: "virsh domstate {name}"}
+            """,
+            source: "agent.yaml",
+            environment: [:]
+        )
+        #expect(
+            custom.inventory
+                == .libvirt(domains: "/srv/qemu", snapshots: "/srv/snap", stateCommand: "virsh domstate {name}")
+        )
+        #expect(custom.sharedSources == ["rbd:vms/"])
+    }
+
     @Test(arguments: [
         ("dataDir: /d\nvolumes: [/v]\ninventory: {driver: hyperv-json, path: /i}", "node"),
         ("node: n\ndataDir: /d\nvolumes: [/v]\ninventory: {driver: hyperv-json, path: /i}\nrescan: soon", "rescan"),
-        ("node: n\ndataDir: /d\nvolumes: [/v]\ninventory: {driver: libvirt}", "libvirt"),
+        ("node: n\ndataDir: /d\nvolumes: [/v]\ninventory: {driver: vmware}", "inventory driver 'vmware' is unknown"),
         (
             "node: n\ndataDir: /d\nvolumes: [/v]\ninventory: {driver: hyperv-json, path: /i}\ncoordinator: ftp://x",
             "ftp://x"

@@ -24,9 +24,18 @@ import Glibc
             ["CHAINKEEPER_URL": "http://127.0.0.1:\(port)", "CHAINKEEPER_TOKEN": ClusterEndToEndTests.adminToken]
         }
 
+        /// A cluster on `layout`, with options for the failover and libvirt tests.
+        ///
         /// `leaseTTL` shortens the lease for failover tests; `fenceHooks` gives each agent a fence hook that appends
         /// the wall time in nanoseconds to `fence-NODE.log`.
-        init(layout: ClusterLayout, leaseTTL: String = "10s", fenceHooks: Bool = false) throws {
+        /// `libvirtNodes` read their VMs from libvirt domain and snapshot XML (`ClusterLayout.writeLibvirt`) instead of
+        /// a `hyperv-json` export.
+        init(
+            layout: ClusterLayout,
+            leaseTTL: String = "10s",
+            fenceHooks: Bool = false,
+            libvirtNodes: Set<String> = []
+        ) throws {
             self.layout = layout
             port = Daemons.freePort()
             try """
@@ -53,6 +62,12 @@ import Glibc
                             + "echo \"$CHAINKEEPER_OPERATION $CHAINKEEPER_VM_NAME $CHAINKEEPER_EPOCH\" >> \(layout.root)/hooks-\(node).log",
                     ],
                 ]
+                if libvirtNodes.contains(node) {
+                    config["inventory"] = [
+                        "driver": "libvirt", "domains": layout.libvirtDomains(node),
+                        "snapshots": layout.libvirtSnapshots(node), "stateCommand": "echo running",
+                    ]
+                }
                 if fenceHooks, var hooks = config["hooks"] as? [String: String] {
                     hooks["fence"] = "date +%s%N >> \(layout.root)/fence-\(node).log"
                     config["hooks"] = hooks

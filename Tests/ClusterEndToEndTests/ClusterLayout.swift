@@ -1,4 +1,5 @@
 import Agent
+import ClusterTestSupport
 import DiskAccess
 import DiskFormats
 import Foundation
@@ -72,6 +73,41 @@ struct ClusterLayout {
         ]
         if let memory { snapshot["memoryPath"] = memory }
         return snapshot
+    }
+
+    func libvirtDomains(_ node: String) -> String { root + "/libvirt-\(node)/qemu" }
+    func libvirtSnapshots(_ node: String) -> String { root + "/libvirt-\(node)/snapshot" }
+
+    /// The same VMs as libvirt would hold them.
+    ///
+    /// A domain XML per VM (its disks, VHDX here as qemu reads them) and a
+    /// snapshot XML per checkpoint (its captured disks and external memory file). Configuration files have no libvirt
+    /// counterpart on shared storage and are left out.
+    func writeLibvirt(_ node: String, _ vms: [[String: Any]]) throws {
+        for vm in vms {
+            let snapshots = (vm["snapshots"] as? [[String: Any]] ?? []).map { snapshot in
+                LibvirtFixtures.Snapshot(
+                    name: snapshot["id"] as? String ?? "",
+                    parent: snapshot["parentId"] as? String,
+                    memoryFile: snapshot["memoryPath"] as? String,
+                    overlays: [:],
+                    capturedDisks: (snapshot["disks"] as? [String] ?? []).enumerated().map {
+                        .file($0.element, target: "vd\(Character(UnicodeScalar(97 + $0.offset)!))", format: "vhdx")
+                    }
+                )
+            }
+            try LibvirtFixtures.write(
+                name: vm["name"] as? String ?? "",
+                uuid: vm["id"] as? String ?? "",
+                memoryKiB: Int64(vm["memoryMiB"] as? Int ?? 1024) * 1024,
+                disks: (vm["disks"] as? [String] ?? []).enumerated().map {
+                    .file($0.element, target: "vd\(Character(UnicodeScalar(97 + $0.offset)!))", format: "vhdx")
+                },
+                snapshots: snapshots,
+                domains: libvirtDomains(node),
+                snapshotRoot: libvirtSnapshots(node)
+            )
+        }
     }
 
     func writeInventory(_ node: String, _ vms: [[String: Any]]) throws {
