@@ -1,10 +1,11 @@
-import Agent
 import ClusterAPI
 import ClusterTestSupport
 import DiskAccess
 import DiskFormats
 import Foundation
 import Testing
+
+@testable import Agent
 
 /// The `libvirt` driver over a libvirt-style tree: domain and snapshot XML to libvirt's schema, qcow2 chains made by
 /// `qemu-img create -b` (an independent writer), external memory files; read through `NodeScanner` exactly as the agent
@@ -265,5 +266,29 @@ import Testing
         let block = try #require(vm.files.first { $0.path == "/dev/disk/by-id/local-ssd" })
         #expect(block.volumeId == nil, "not covered by sharedSources: local to this node")
         #expect(report.volumes.contains { $0.id == "shared-source:rbd:vms/" && $0.probeWritten != nil })
+    }
+}
+
+@Suite struct LibvirtStateTests {
+    @Test(arguments: [
+        ("running\n", "Running"), ("shut off\n", "Off"), ("crashed", "Off"), ("paused", "Paused"),
+        ("pmsuspended", "Paused"), ("in shutdown", "Running"), ("", "Running"), ("no such domain", "Running"),
+    ])
+    func virshWordsMapToSpecStates(output: String, state: String) {
+        #expect(LibvirtSource.state(fromOutput: output) == state)
+    }
+
+    @Test func theStateCommandGetsTheNameShellQuotedAndAFailureMeansRunning() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ck-state-\(UUID().uuidString)")
+            .path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let hostile = #"it's "x"; touch pwned"#
+        let echo = LibvirtSource(stateCommand: "printf '%s' {name} > \(directory)/seen; echo paused")
+        #expect(echo.state(of: hostile) == "Paused")
+        #expect(try String(contentsOfFile: directory + "/seen", encoding: .utf8) == hostile)
+        #expect(!FileManager.default.fileExists(atPath: "pwned"), "the name was data, not a command")
+        #expect(LibvirtSource(stateCommand: "exit 3").state(of: "vm") == "Running")
+        #expect(LibvirtSource(stateCommand: nil).state(of: "vm") == "Running")
     }
 }
