@@ -32,6 +32,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // Pure core: no file system, network or clock. FoundationEssentials at most (CI checks it).
@@ -49,6 +53,16 @@ let package = Package(
         // Test support (I/O): the built binaries, loopback ports, daemons stopped with real signals.
         .target(name: "ClusterTestSupport", swiftSettings: strictSettings),
         .target(name: "ShellHooks", swiftSettings: strictSettings),
+        .target(
+            name: "ClusterTLS",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings
+        ),
 
         // I/O shells.
         .target(name: "DiskAccess", dependencies: ["DiskFormats", "ChainModel"], swiftSettings: strictSettings),
@@ -65,8 +79,12 @@ let package = Package(
         .target(
             name: "Coordinator",
             dependencies: [
-                "ChainModel", "DecisionEngine", "ClusterStore", "ClusterAPI", "ShellHooks",
+                "ChainModel", "DecisionEngine", "ClusterStore", "ClusterAPI", "ShellHooks", "ClusterTLS",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -87,6 +105,8 @@ let package = Package(
             dependencies: [
                 "Agent", "ChainModel", "ClusterAPI", "DecisionEngine", "DiskAccess", "DiskFormats", "ShellHooks",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                "ClusterTLS",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -105,6 +125,9 @@ let package = Package(
                 "DiskAccess",
                 "ClusterAPI",
                 "Agent",
+                "ClusterTLS",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -184,7 +207,7 @@ let package = Package(
         .testTarget(
             name: "ClusterEndToEndTests",
             dependencies: [
-                "Agent", "AgentService", "ClusterAPI", "ClusterTestSupport", "DiskAccess", "DiskFormats",
+                "Agent", "AgentService", "ClusterAPI", "ClusterTestSupport", "ClusterTLS", "DiskAccess", "DiskFormats",
             ],
             swiftSettings: strictSettings
         ),

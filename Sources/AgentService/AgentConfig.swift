@@ -39,6 +39,21 @@ public struct AgentConfig: Sendable, Equatable {
     public var hookTimeout: Duration = .seconds(60)
     /// `watchdog.timeout`; `nil` means half the lease the coordinator announces (SPEC §2).
     public var watchdogTimeout: Duration?
+    /// `tls`: verify the coordinator against `ca` and authenticate with this node's certificate.
+    public var tls: TLSFiles?
+
+    /// The PEM files of the agent's `tls` key.
+    public struct TLSFiles: Sendable, Equatable {
+        public var ca: String
+        public var certificate: String
+        public var key: String
+
+        public init(ca: String, certificate: String, key: String) {
+            self.ca = ca
+            self.certificate = certificate
+            self.key = key
+        }
+    }
 
     public init(node: String, coordinators: [String], dataDir: String, volumes: [String], inventoryPath: String) {
         self.node = node
@@ -51,10 +66,10 @@ public struct AgentConfig: Sendable, Equatable {
     /// Keys of SPEC §2 this version reads.
     static let knownKeys: Set<String> = [
         "node", "coordinator", "token", "dataDir", "volumes", "inventory", "heartbeat", "rescan", "memoryMiB",
-        "pathMap", "sharedSources", "hooks", "hookTimeout", "watchdog",
+        "pathMap", "sharedSources", "hooks", "hookTimeout", "watchdog", "tls",
     ]
-    /// Keys of SPEC §2 that belong to later work (TLS): accepted, said to be unused.
-    static let laterKeys: Set<String> = ["tls"]
+    /// Keys of SPEC §2 that belong to later work: accepted, said to be unused.
+    static let laterKeys: Set<String> = []
 
     static let environment: [(key: String, variable: String)] = [
         ("node", "CHAINKEEPERD_NODE"), ("coordinator", "CHAINKEEPERD_COORDINATOR"), ("token", "CHAINKEEPERD_TOKEN"),
@@ -177,9 +192,16 @@ struct RawAgentConfig: Decodable {
     var hooks: [String: String]?
     var hookTimeout: String?
     var watchdog: Watchdog?
+    var tls: TLS?
 
     struct Watchdog: Decodable {
         var timeout: String?
+    }
+
+    struct TLS: Decodable {
+        var ca: String
+        var certificate: String
+        var key: String
     }
 
     func validated(source: String) throws(AgentConfigError) -> AgentConfig {
@@ -258,6 +280,14 @@ struct RawAgentConfig: Decodable {
         }
         if config.volumes.isEmpty {
             throw AgentConfigError("\(source): volumes must list at least one directory to look for volume markers in")
+        }
+        if let tls {
+            config.tls = AgentConfig.TLSFiles(ca: tls.ca, certificate: tls.certificate, key: tls.key)
+            guard config.coordinators.allSatisfy({ $0.hasPrefix("https://") }) else {
+                throw AgentConfigError("\(source): with tls, every coordinator URL must be https://")
+            }
+        } else if token == nil {
+            throw AgentConfigError("\(source): token is required unless tls gives this node a client certificate")
         }
         return config
     }

@@ -2,12 +2,14 @@ import Agent
 import AsyncHTTPClient
 import ChainModel
 import ClusterAPI
+import ClusterTLS
 import DecisionEngine
 import DiskFormats
 import Dispatch
 import Foundation
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 import ShellHooks
 import Synchronization
@@ -32,6 +34,8 @@ public final class AgentService: Service, Sendable {
     let watchdog: WatchdogKeeper?
     /// VMs in the last report: a graceful stop leaves the watchdog armed while there are any.
     private let reportedVMs = Mutex<Int>(0)
+    /// HTTPS to the coordinator with this node's client certificate, when `tls` is configured.
+    let tlsConfiguration: TLSConfiguration?
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
 
     /// `watchdogExecutable` is the `chainkeeperd` binary the watchdog is started from (`chainkeeperd watchdog`).
@@ -48,11 +52,21 @@ public final class AgentService: Service, Sendable {
         settings = Mutex(CoordinatorAnnouncement(leaseTTLMilliseconds: 10_000, probeIntervalMilliseconds: 300_000))
         wake = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         lease = Mutex(AgentLease(leaseTTL: .seconds(10), watchdogTimeout: config.watchdogTimeout))
+        if let tls = config.tls {
+            do {
+                tlsConfiguration = try TLSSettings.client(ca: tls.ca, certificate: tls.certificate, key: tls.key)
+            } catch {
+                throw AgentStoreError(error.message)
+            }
+        } else {
+            tlsConfiguration = nil
+        }
         watchdog = watchdogExecutable.map { WatchdogKeeper(executable: $0, config: config, logger: logger) }
     }
 
     public func run() async throws {
         var configuration = HTTPClient.Configuration()
+        configuration.tlsConfiguration = tlsConfiguration
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(2)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

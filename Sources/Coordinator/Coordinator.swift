@@ -1,9 +1,12 @@
 import ChainModel
 import ClusterAPI
 import ClusterStore
+import ClusterTLS
 import DecisionEngine
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -16,6 +19,8 @@ public struct Coordinator: Sendable {
     /// Commands for agents and their answers (memory only).
     let board = CommandBoard()
     let placements = PlacementCache()
+    /// The accepted tokens, replaced on reload.
+    let access: AccessHolder
     /// The failover manager's memory (leases, fence commands and failovers under way).
     let failover: FailoverState
     /// Wall-clock time, injected so tests control it.
@@ -31,6 +36,7 @@ public struct Coordinator: Sendable {
         self.store = try ClusterStore(path: (config.dataDir as NSString).appendingPathComponent("cluster.sqlite"))
         self.metrics = metrics
         self.now = now
+        access = AccessHolder(AccessControl(config))
         failover = FailoverState(
             settings: HASettings(
                 leaseTTL: config.leaseTTL,
@@ -92,14 +98,40 @@ public struct Coordinator: Sendable {
     public var shutdownHelper: some Service { CommandBoardCloser(board: board) }
 
     /// The HTTP application, listening where the config says (port 0 picks a free one).
-    public func application(logger: Logger) -> some ApplicationProtocol {
-        Application(
+    ///
+    /// With `tls` in the config it serves HTTPS and reads client certificates (SPEC §2); a TLS file that cannot be
+    /// loaded is an error, never a silent fall back to plain HTTP.
+    public func application(logger: Logger) throws -> some ApplicationProtocol {
+        let server: HTTPServerBuilder
+        if let tls = config.tls {
+            let check = try ClientCertificateCheck(clientCA: tls.clientCA) { message in logger.warning("\(message)") }
+            server = try .tls(
+                .http1(),
+                configuration: TLSChannelConfiguration(
+                    tlsConfiguration: try TLSSettings.server(
+                        certificate: tls.certificate,
+                        key: tls.key,
+                        clientCA: tls.clientCA
+                    ),
+                    customAsyncVerificationCallback: { certificates in await check.verify(certificates) }
+                )
+            )
+        } else {
+            server = .http1()
+        }
+        return Application(
             router: CoordinatorRoutes(coordinator: self, logger: logger).router(),
+            server: server,
             configuration: .init(
                 address: .hostname(config.listenHost, port: config.listenPort),
                 serverName: "chainkeeperd"
             ),
             logger: logger
         )
+    }
+
+    /// Replaces the accepted tokens with those of `config` (a SIGHUP reload: rotated tokens take effect at once).
+    public func reloadTokens(from config: CoordinatorConfig) {
+        access.replace(AccessControl(config))
     }
 }

@@ -26,6 +26,21 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var fenceTimeout: Duration = .seconds(60)
     /// `failover.enabled`.
     public var failoverEnabled = true
+    /// `tls`: the coordinator serves HTTPS with this certificate and accepts client certificates signed by `clientCA`.
+    public var tls: TLSFiles?
+
+    /// The PEM files of SPEC §2's `tls` key.
+    public struct TLSFiles: Sendable, Equatable {
+        public var certificate: String
+        public var key: String
+        public var clientCA: String
+
+        public init(certificate: String, key: String, clientCA: String) {
+            self.certificate = certificate
+            self.key = key
+            self.clientCA = clientCA
+        }
+    }
 
     public init(dataDir: String) { self.dataDir = dataDir }
 
@@ -136,6 +151,20 @@ public struct CoordinatorConfig: Sendable, Equatable {
             )
             warnings += map.keys.filter { $0 != "command" && $0 != "timeout" }.sorted().map {
                 "unknown key 'fence.\($0)' in \(source) ignored"
+            }
+        }
+        if let raw = values["tls"] {
+            guard let map = raw as? [String: Any], let certificate = map["certificate"].map({ "\($0)" }),
+                let key = map["key"].map({ "\($0)" }), let clientCA = map["clientCA"].map({ "\($0)" })
+            else {
+                throw ConfigError("\(source): tls must be {certificate: FILE, key: FILE, clientCA: FILE}")
+            }
+            config.tls = TLSFiles(certificate: certificate, key: key, clientCA: clientCA)
+        }
+        for token in config.adminTokens + config.agentTokens.values.flatMap({ $0 }) where token.hasPrefix("sha256:") {
+            let hex = token.dropFirst("sha256:".count)
+            guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {
+                throw ConfigError("\(source): a sha256: token must be 64 hex digits (see `chainkeeper token hash`)")
             }
         }
         if let raw = values["failover"] {

@@ -1,26 +1,38 @@
+import ClusterTLS
 import Hummingbird
+import Logging
+import NIOCore
+import NIOSSL
 
 /// The per-request context: the caller's identity once authenticated, and the body limit.
 public struct CoordinatorContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var identity: Identity?
     public var bodyLimit: Int
+    /// The connection, for the client certificate it presented.
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         identity = nil
         bodyLimit = 64 << 20
+        channel = source.channel
     }
 
     public var maxUploadSize: Int { bodyLimit }
 }
 
-/// Resolves the bearer token into an identity; refuses with 401 when it is missing or wrong.
+/// Resolves the caller into an identity, or refuses with 401.
+///
+/// The bearer token when one is given, else (with TLS) the client certificate's subject (`OU=node, CN=NODE` → that
+/// node's agent; `OU=admin` → an administrator).
 ///
 /// `/healthz` and `/metrics` are open (they reveal no cluster data).
 struct AuthenticationMiddleware: RouterMiddleware {
-    let access: AccessControl
+    let access: AccessHolder
     let bodyLimit: Int
+    let tls: Bool
+    let logger: Logger
 
     func handle(
         _ request: Request,
@@ -31,15 +43,42 @@ struct AuthenticationMiddleware: RouterMiddleware {
         context.bodyLimit = bodyLimit
         if request.uri.path == "/healthz" || request.uri.path == "/metrics" { return try await next(request, context) }
         guard let header = request.headers[.authorization] else {
-            throw APIError.unauthorized("a bearer token is required (Authorization: Bearer TOKEN)")
+            if tls, let identity = try await certificateIdentity(context) {
+                context.identity = identity
+                do {
+                    return try await next(request, context)
+                } catch let error as APIError where error.status == .forbidden {
+                    logger.warning(
+                        "refused \(request.method) \(request.uri.path): \(error.message)",
+                        metadata: ["caller": .string("\(identity) by certificate")]
+                    )
+                    throw error
+                }
+            }
+            logger.warning("refused \(request.method) \(request.uri.path): no client certificate and no bearer token")
+            throw APIError.unauthorized(
+                tls
+                    ? "a client certificate issued by the cluster CA, or a bearer token, is required"
+                    : "a bearer token is required (Authorization: Bearer TOKEN)"
+            )
         }
         let prefix = "Bearer "
-        guard header.hasPrefix(prefix), let identity = access.identify(token: String(header.dropFirst(prefix.count)))
+        guard header.hasPrefix(prefix),
+            let identity = access.access.identify(token: String(header.dropFirst(prefix.count)))
         else {
+            logger.warning("refused \(request.method) \(request.uri.path): the bearer token is not valid")
             throw APIError.unauthorized("the bearer token is not valid")
         }
         context.identity = identity
-        return try await next(request, context)
+        do {
+            return try await next(request, context)
+        } catch let error as APIError where error.status == .forbidden {
+            logger.warning(
+                "refused \(request.method) \(request.uri.path): \(error.message)",
+                metadata: ["caller": .string("\(identity)")]
+            )
+            throw error
+        }
     }
 }
 
@@ -53,6 +92,27 @@ extension CoordinatorContext {
     func requireAgent(of node: String) throws {
         guard identity == .agent(node: node) else {
             throw APIError.forbidden("only \(node)'s agent may act for \(node)")
+        }
+    }
+}
+
+extension AuthenticationMiddleware {
+    /// The identity the verified client certificate names, if one was presented (TLS already checked its chain and
+    /// validity against `clientCA`).
+    func certificateIdentity(_ context: CoordinatorContext) async throws -> Identity? {
+        guard let certificate = try? await context.channel.nioSSL_peerCertificate().get() else { return nil }
+        guard let subject = CertificateSubject(certificate) else {
+            logger.warning(
+                "refused a client certificate without a Chainkeeper subject (O=Chainkeeper, OU=role, CN=name)"
+            )
+            return nil
+        }
+        switch subject.role {
+        case "node": return .agent(node: subject.name)
+        case "admin": return .admin
+        default:
+            logger.warning("refused a \(subject.role) certificate used as a client certificate (\(subject.name))")
+            return nil
         }
     }
 }

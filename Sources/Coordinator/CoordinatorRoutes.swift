@@ -45,8 +45,10 @@ struct CoordinatorRoutes: Sendable {
         let announcement = coordinator.announcement
         router.add(
             middleware: AuthenticationMiddleware(
-                access: AccessControl(coordinator.config),
-                bodyLimit: coordinator.config.maxBodyBytes
+                access: coordinator.access,
+                bodyLimit: coordinator.config.maxBodyBytes,
+                tls: coordinator.config.tls != nil,
+                logger: logger
             )
         )
 

@@ -1,4 +1,6 @@
+import Crypto
 import Foundation
+import Synchronization
 
 /// Who is calling: an administrator, or the agent of one node.
 public enum Identity: Sendable, Equatable {
@@ -6,24 +8,43 @@ public enum Identity: Sendable, Equatable {
     case agent(node: String)
 }
 
-/// Maps bearer tokens to identities, comparing in constant time.
+/// Maps bearer tokens to identities (SPEC §2): tokens are kept as SHA-256 digests (a config may give them as
+/// `sha256:HEX`, see `chainkeeper token hash`) and compared in constant time.
 public struct AccessControl: Sendable {
-    let adminTokens: [[UInt8]]
-    let agentTokens: [(node: String, token: [UInt8])]
+    let adminDigests: [[UInt8]]
+    let agentDigests: [(node: String, digest: [UInt8])]
 
     public init(_ config: CoordinatorConfig) {
-        adminTokens = config.adminTokens.map { Array($0.utf8) }
-        agentTokens = config.agentTokens.flatMap { node, tokens in tokens.map { (node, Array($0.utf8)) } }
+        adminDigests = config.adminTokens.map(Self.digest(configured:))
+        agentDigests = config.agentTokens.flatMap { node, tokens in tokens.map { (node, Self.digest(configured: $0)) } }
+    }
+
+    /// A configured token's digest: the `sha256:` form decoded, or the plain token hashed.
+    static func digest(configured token: String) -> [UInt8] {
+        if token.hasPrefix("sha256:") {
+            let hex = Array(token.utf8.dropFirst(7))
+            if hex.count == 64 {
+                var bytes: [UInt8] = []
+                for index in stride(from: 0, to: 64, by: 2) {
+                    guard let byte = UInt8(String(decoding: hex[index..<index + 2], as: UTF8.self), radix: 16) else {
+                        break
+                    }
+                    bytes.append(byte)
+                }
+                if bytes.count == 32 { return bytes }
+            }
+        }
+        return Array(SHA256.hash(data: Data(token.utf8)))
     }
 
     /// The identity a token proves, or nil.
     ///
-    /// Every configured token is compared, so the time taken does not reveal which one (or how much of one) matched.
+    /// Every configured digest is compared, so the time taken does not reveal which one (or how much of one) matched.
     public func identify(token: String) -> Identity? {
-        let presented = Array(token.utf8)
+        let presented = Array(SHA256.hash(data: Data(token.utf8)))
         var found: Identity?
-        for candidate in adminTokens where Self.constantTimeEquals(candidate, presented) { found = .admin }
-        for candidate in agentTokens where Self.constantTimeEquals(candidate.token, presented) {
+        for candidate in adminDigests where Self.constantTimeEquals(candidate, presented) { found = .admin }
+        for candidate in agentDigests where Self.constantTimeEquals(candidate.digest, presented) {
             if found == nil { found = .agent(node: candidate.node) }
         }
         return found
@@ -36,4 +57,15 @@ public struct AccessControl: Sendable {
         }
         return difference == 0
     }
+}
+
+/// The current `AccessControl`, swapped whole on reload.
+final class AccessHolder: Sendable {
+    private let current: Mutex<AccessControl>
+
+    init(_ access: AccessControl) { current = Mutex(access) }
+
+    var access: AccessControl { current.withLock { $0 } }
+
+    func replace(_ access: AccessControl) { current.withLock { $0 = access } }
 }

@@ -37,9 +37,25 @@ struct CoordinatorCommand: AsyncParsableCommand {
         } catch {
             throw DaemonSupport.startupFailure(error.message)
         }
-        logger.notice(
-            "coordinator listening on http://\(loaded.config.listenHost):\(loaded.config.listenPort) with plain HTTP: bearer tokens cross the network in clear, keep it on loopback or a trusted network"
-        )
+        let application: any Service
+        do {
+            application = try coordinator.application(logger: logger)
+        } catch {
+            throw DaemonSupport.startupFailure("\(error)")
+        }
+        let address = "\(loaded.config.listenHost):\(loaded.config.listenPort)"
+        if loaded.config.tls != nil {
+            logger.notice(
+                "coordinator listening on https://\(address); client certificates from the cluster CA accepted"
+            )
+        } else {
+            logger.notice(
+                """
+                coordinator listening on http://\(address) with plain HTTP: bearer tokens cross the network in clear, \
+                keep it on loopback or a trusted network (or configure tls)
+                """
+            )
+        }
         let failoverState = loaded.config.failoverEnabled ? "enabled" : "disabled"
         let lease = DurationText.format(loaded.config.leaseTTL)
         logger.notice(
@@ -50,13 +66,27 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let recovery = Task { await coordinator.recoverMigrations(logger: logger) }
         let group = ServiceGroup(
             services: [
-                coordinator.application(logger: logger), coordinator.failoverLoop(logger: logger),
+                application, coordinator.failoverLoop(logger: logger),
                 coordinator.shutdownHelper,
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
+        // SIGHUP: read the config again and take its tokens (rotation without a restart).
+        let path = config
+        let reload = Task {
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                do {
+                    let fresh = try CoordinatorConfig.load(path: path, environment: ProcessInfo.processInfo.environment)
+                    coordinator.reloadTokens(from: fresh.config)
+                    logger.notice("SIGHUP: tokens reloaded from \(path)")
+                } catch {
+                    logger.error("SIGHUP: \(path) not reloaded, the running tokens stay: \(error)")
+                }
+            }
+        }
         try await group.run()
+        reload.cancel()
         recovery.cancel()
         logger.notice("coordinator stopped")
     }

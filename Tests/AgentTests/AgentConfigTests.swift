@@ -36,7 +36,7 @@ import Testing
 
     @Test func jsonWorksAndEnvironmentOverridesScalars() throws {
         let json = """
-            {"node": "n1", "dataDir": "/d", "volumes": ["/v"], "inventory": {"driver": "hyperv-json", "path": "/i.json"}}
+            {"node": "n1", "dataDir": "/d", "volumes": ["/v"], "inventory": {"driver": "hyperv-json", "path": "/i.json"}, "token": "t"}
             """
         let (config, _) = try AgentConfig.parse(
             json,
@@ -53,9 +53,34 @@ import Testing
         #expect(config.heartbeat == .seconds(2), "SPEC default")
     }
 
+    @Test func withTLSTheNodeCertificateReplacesTheToken() throws {
+        let (config, warnings) = try AgentConfig.parse(
+            """
+            node: n
+            dataDir: /d
+            volumes: [/v]
+            coordinator: https://coordinator.example:7400
+            inventory: {driver: hyperv-json, path: /i}
+            tls: {ca: /etc/chainkeeper/ca.crt, certificate: /etc/chainkeeper/n.crt, key: /etc/chainkeeper/n.key}
+            """,
+            source: "agent.yaml",
+            environment: [:]
+        )
+        #expect(warnings.isEmpty, "\(warnings)")
+        #expect(config.token == nil)
+        #expect(
+            config.tls
+                == AgentConfig.TLSFiles(
+                    ca: "/etc/chainkeeper/ca.crt",
+                    certificate: "/etc/chainkeeper/n.crt",
+                    key: "/etc/chainkeeper/n.key"
+                )
+        )
+    }
+
     @Test func theLibvirtDriverDefaultsToLibvirtsOwnDirectories() throws {
         let (defaults, _) = try AgentConfig.parse(
-            "node: n\ndataDir: /d\nvolumes: [/v]\ninventory: {driver: libvirt}",
+            "node: n\ndataDir: /d\nvolumes: [/v]\ninventory: {driver: libvirt}\ntoken: t",
             source: "agent.yaml",
             environment: [:]
         )
@@ -73,6 +98,7 @@ import Testing
             node: n
             dataDir: /d
             volumes: [/v]
+            token: t
             sharedSources: ["rbd:vms/"]
             inventory: {driver: libvirt, domains: /srv/qemu, snapshots: /srv/snap, stateCommand: "virsh domstate {name}"}
             """,
@@ -100,6 +126,15 @@ import Testing
         ),
         ("node: n\ndataDir: /d\ninventory: {driver: hyperv-json, path: /i}", "volumes"),
         ("[1, 2]", "not a map"),
+        (
+            "node: n\ndataDir: /d\nvolumes: [/v]\ninventory: {driver: hyperv-json, path: /i}",
+            "token is required unless tls gives this node a client certificate"
+        ),
+        (
+            "node: n\ndataDir: /d\nvolumes: [/v]\ninventory: {driver: hyperv-json, path: /i}\n"
+                + "tls: {ca: /ca.crt, certificate: /n.crt, key: /n.key}",
+            "every coordinator URL must be https://"
+        ),
         ("node: [unclosed", "not valid YAML"),
     ])
     func aBadValueIsAClearErrorNamingTheKey(text: String, mentioned: String) {
@@ -126,6 +161,12 @@ import Testing
         #expect(config.rescan == .seconds(60))
         #expect(config.pathMap["C:\\ClusterStorage\\Volume1"] == "/mnt/csv/volume1")
         #expect(config.hooks["fence"] == "/usr/local/lib/chainkeeper/stop-ha-vms")
+        let (tls, tlsWarnings) = try AgentConfig.load(
+            path: directory.appendingPathComponent("deploy/examples/agent-tls.yaml").path,
+            environment: [:]
+        )
+        #expect(tlsWarnings.isEmpty)
+        #expect(tls.tls?.certificate == "/etc/chainkeeper/tls/node1.crt")
         #expect(config.watchdogTimeout == .seconds(5))
     }
 }

@@ -20,8 +20,17 @@ import Glibc
         var agents: [String: DaemonProcess] = [:]
 
         var coordinatorConfig: String { layout.root + "/coordinator.yaml" }
+        /// With TLS: the CA directory, certificates under `certs/`; the CLI then uses the admin certificate.
+        var tls: Bool = false
+        var certs: String { layout.root + "/certs" }
+        var url: String { tls ? "https://127.0.0.1:\(port)" : "http://127.0.0.1:\(port)" }
         var environment: [String: String] {
-            ["CHAINKEEPER_URL": "http://127.0.0.1:\(port)", "CHAINKEEPER_TOKEN": ClusterEndToEndTests.adminToken]
+            tls
+                ? [
+                    "CHAINKEEPER_URL": url, "CHAINKEEPER_CA": layout.root + "/ca/ca.crt",
+                    "CHAINKEEPER_CERT": certs + "/ops.crt", "CHAINKEEPER_KEY": certs + "/ops.key",
+                ]
+                : ["CHAINKEEPER_URL": url, "CHAINKEEPER_TOKEN": ClusterEndToEndTests.adminToken]
         }
 
         /// A cluster on `layout`, with options for the failover and libvirt tests.
@@ -34,10 +43,27 @@ import Glibc
             layout: ClusterLayout,
             leaseTTL: String = "10s",
             fenceHooks: Bool = false,
-            libvirtNodes: Set<String> = []
+            libvirtNodes: Set<String> = [],
+            tls: Bool = false
         ) throws {
             self.layout = layout
+            self.tls = tls
             port = Daemons.freePort()
+            if tls {
+                // The CA and every certificate, made with the real CLI: a server certificate for 127.0.0.1 only,
+                // a node certificate per agent, an admin certificate for the CLI.
+                let cli = Daemons.chainkeeper
+                var runs = [
+                    ["ca", "init", layout.root + "/ca"], ["ca", "issue", layout.root + "/ca", "--server", "127.0.0.1"],
+                ]
+                runs += ["a", "b", "c"].map { ["ca", "issue", layout.root + "/ca", "--node", $0] }
+                runs.append(["ca", "issue", layout.root + "/ca", "--admin", "ops"])
+                for arguments in runs {
+                    let extra = arguments[1] == "issue" ? ["--out", layout.root + "/certs"] : []
+                    let result = try Daemons.runBlocking(cli, arguments + extra, environment: [:])
+                    guard result.status == 0 else { throw CocoaError(.fileWriteUnknown) }
+                }
+            }
             try """
             listen: "127.0.0.1:\(port)"
             dataDir: \(layout.root)/coordinator
@@ -45,7 +71,14 @@ import Glibc
             commandTimeout: 8s
             leaseTTL: \(leaseTTL)
             agentTokens: {a: token-node-a-000000, b: token-node-b-000000, c: token-node-c-000000}
-            """.write(toFile: coordinatorConfig, atomically: true, encoding: .utf8)
+            """.appending(
+                tls
+                    ? """
+
+                    tls: {certificate: \(layout.root)/certs/127.0.0.1.crt, key: \(layout.root)/certs/127.0.0.1.key, \
+                    clientCA: \(layout.root)/ca/ca.crt}
+                    """ : ""
+            ).write(toFile: coordinatorConfig, atomically: true, encoding: .utf8)
             for node in ["a", "b", "c"] {
                 let volumes = node == "c" ? [layout.root + "/c-mnt"] : [layout.shared, layout.local(node)]
                 var config: [String: Any] = [
@@ -62,6 +95,14 @@ import Glibc
                             + "echo \"$CHAINKEEPER_OPERATION $CHAINKEEPER_VM_NAME $CHAINKEEPER_EPOCH\" >> \(layout.root)/hooks-\(node).log",
                     ],
                 ]
+                if tls {
+                    config["coordinator"] = "https://127.0.0.1:\(port)"
+                    config["token"] = nil
+                    config["tls"] = [
+                        "ca": layout.root + "/ca/ca.crt", "certificate": layout.root + "/certs/\(node).crt",
+                        "key": layout.root + "/certs/\(node).key",
+                    ]
+                }
                 if libvirtNodes.contains(node) {
                     config["inventory"] = [
                         "driver": "libvirt", "domains": layout.libvirtDomains(node),
@@ -88,7 +129,11 @@ import Glibc
             )
             coordinator = process
             for _ in 0..<100 {
-                if Daemons.httpGet(port: port, path: "/healthz") == "ok\n" { return }
+                if tls {
+                    if process.log.contains("listening on https://") { return }
+                } else if Daemons.httpGet(port: port, path: "/healthz") == "ok\n" {
+                    return
+                }
                 try await Task.sleep(for: .milliseconds(100))
             }
             Issue.record("the coordinator did not answer /healthz: \(process.log)")

@@ -24,6 +24,16 @@ import Testing
         #expect(config.commandTimeout == .seconds(90))
     }
 
+    @Test func theTLSExampleParses() throws {
+        let path = URL(fileURLWithPath: Self.exampleConfig).deletingLastPathComponent()
+            .appendingPathComponent("coordinator-tls.yaml").path
+        let (config, warnings) = try CoordinatorConfig.load(path: path, environment: [:])
+        #expect(warnings.isEmpty, "\(warnings)")
+        #expect(config.tls?.clientCA == "/etc/chainkeeper/ca/ca.crt")
+        #expect(config.adminTokens.first?.hasPrefix("sha256:") == true)
+        #expect(AccessControl(config).identify(token: "secret") == .admin, "the example's digest is of 'secret'")
+    }
+
     @Test func failoverCanBeTurnedOffAndFenceIsOptional() throws {
         let (config, _) = try CoordinatorConfig.parse(
             "dataDir: /x\nfailover: {enabled: false}",
@@ -58,6 +68,8 @@ import Testing
         ("dataDir: /x\nfence: /bin/true", "fence must be {command"),
         ("dataDir: /x\nfence: {command: /bin/true, timeout: never}", "fence.timeout must be a duration"),
         ("dataDir: /x\nfailover: {enabled: maybe}", "failover.enabled must be true or false"),
+        ("dataDir: /x\ntls: {certificate: /c}", "tls must be {certificate: FILE, key: FILE, clientCA: FILE}"),
+        ("dataDir: /x\nadminTokens: [\"sha256:abc\"]", "a sha256: token must be 64 hex digits"),
     ])
     func badValuesAreClearErrors(text: String, expected: String) {
         #expect {

@@ -1,10 +1,12 @@
 import ArgumentParser
 import AsyncHTTPClient
 import ClusterAPI
+import ClusterTLS
 import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOSSL
 
 /// The options every command that talks to the coordinator takes (SPEC §7).
 struct CoordinatorOptions: ParsableArguments {
@@ -14,8 +16,35 @@ struct CoordinatorOptions: ParsableArguments {
     @Option(help: "Admin token (env CHAINKEEPER_TOKEN).")
     var token: String?
 
+    @Option(help: "The cluster CA to verify an HTTPS coordinator against (env CHAINKEEPER_CA).")
+    var ca: String?
+
+    @Option(help: "An admin client certificate (env CHAINKEEPER_CERT).")
+    var cert: String?
+
+    @Option(help: "The admin certificate's key (env CHAINKEEPER_KEY).")
+    var key: String?
+
     @Flag(help: "Print one JSON document on stdout.")
     var json = false
+
+    /// HTTPS settings from `--ca`, `--cert`, `--key` or their variables; `nil` without a CA.
+    func tlsConfiguration() throws -> TLSConfiguration? {
+        let environment = ProcessInfo.processInfo.environment
+        guard let ca = ca ?? environment["CHAINKEEPER_CA"] else { return nil }
+        let certificate = cert ?? environment["CHAINKEEPER_CERT"]
+        let key = key ?? environment["CHAINKEEPER_KEY"]
+        guard (certificate == nil) == (key == nil) else {
+            printError("--cert and --key go together")
+            throw ExitCode.failure
+        }
+        do {
+            return try TLSSettings.client(ca: ca, certificate: certificate, key: key)
+        } catch {
+            printError(error.message)
+            throw ExitCode.failure
+        }
+    }
 
     var urls: [String] {
         let value = coordinator ?? ProcessInfo.processInfo.environment["CHAINKEEPER_URL"] ?? "http://127.0.0.1:7400"
@@ -71,6 +100,7 @@ struct CoordinatorOptions: ParsableArguments {
     ) async throws -> T {
         // A refused connection should fail at once, not be retried until the request deadline.
         var configuration = HTTPClient.Configuration()
+        configuration.tlsConfiguration = try tlsConfiguration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(5)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
