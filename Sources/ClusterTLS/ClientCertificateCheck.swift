@@ -7,15 +7,12 @@ import X509
 /// period, CA constraints), so that a refused certificate is logged on the coordinator's side with its subject and the
 /// reason, not only seen by the client as a failed handshake.
 public struct ClientCertificateCheck: Sendable {
-    let roots: [Certificate]
+    let identity: ServerIdentity
     let log: @Sendable (String) -> Void
 
-    public init(clientCA: String, log: @escaping @Sendable (String) -> Void) throws(TLSError) {
-        do {
-            roots = try NIOSSLCertificate.fromPEMFile(clientCA).map { try Certificate(derEncoded: try $0.toDERBytes()) }
-        } catch {
-            throw TLSError("cannot read clientCA \(clientCA): \(error)")
-        }
+    /// Checks against `identity`'s current client CA (reloaded with it).
+    public init(identity: ServerIdentity, log: @escaping @Sendable (String) -> Void) {
+        self.identity = identity
         self.log = log
     }
 
@@ -30,7 +27,7 @@ public struct ClientCertificateCheck: Sendable {
             return .failed
         }
         guard let leaf = chain.first else { return .failed }
-        var verifier = Verifier(rootCertificates: CertificateStore(roots)) { RFC5280Policy() }
+        var verifier = Verifier(rootCertificates: CertificateStore(identity.roots)) { RFC5280Policy() }
         let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(chain.dropFirst()))
         switch result {
         case .validCertificate:

@@ -151,10 +151,12 @@ public enum ClusterCA {
     }
 
     private static func write(_ text: String, to path: String, secret: Bool) throws {
+        // PEM files end with a newline, so that bundles can be made with `cat`.
+        let content = text.hasSuffix("\n") ? text : text + "\n"
         guard
             FileManager.default.createFile(
                 atPath: path,
-                contents: Data(text.utf8),
+                contents: Data(content.utf8),
                 attributes: [.posixPermissions: secret ? 0o600 : 0o644]
             )
         else { throw TLSError("cannot write \(path)") }

@@ -4,25 +4,6 @@ import X509
 
 /// TLS configurations built from the cluster CA's PEM files (SPEC §2 `tls` keys).
 public enum TLSSettings {
-    /// The coordinator's HTTPS: its server certificate, and client certificates accepted when signed by `clientCA`.
-    ///
-    /// A client certificate is optional (an admin may present a token instead), but one that is presented must chain to
-    /// `clientCA` and be within its validity, or the handshake fails.
-    public static func server(certificate: String, key: String, clientCA: String) throws(TLSError) -> TLSConfiguration {
-        do {
-            var configuration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
-            )
-            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(clientCA))
-            configuration.certificateVerification = .optionalVerification
-            configuration.minimumTLSVersion = .tlsv12
-            return configuration
-        } catch {
-            throw TLSError("cannot load the TLS files (\(certificate), \(key), \(clientCA)): \(error)")
-        }
-    }
-
     /// An agent's or the CLI's HTTPS: the coordinator verified against `ca` (host name included), and a client
     /// certificate when given.
     public static func client(ca: String, certificate: String?, key: String?) throws(TLSError) -> TLSConfiguration {

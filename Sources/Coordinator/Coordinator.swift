@@ -10,6 +10,7 @@ import HummingbirdTLS
 import Logging
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// The coordinator service: the cluster database and the HTTP API over it.
 public struct Coordinator: Sendable {
@@ -21,6 +22,8 @@ public struct Coordinator: Sendable {
     let placements = PlacementCache()
     /// The accepted tokens, replaced on reload.
     let access: AccessHolder
+    /// The TLS material the running server uses, once `application` made it.
+    let serverIdentity = IdentitySlot()
     /// The failover manager's memory (leases, fence commands and failovers under way).
     let failover: FailoverState
     /// Wall-clock time, injected so tests control it.
@@ -104,15 +107,13 @@ public struct Coordinator: Sendable {
     public func application(logger: Logger) throws -> some ApplicationProtocol {
         let server: HTTPServerBuilder
         if let tls = config.tls {
-            let check = try ClientCertificateCheck(clientCA: tls.clientCA) { message in logger.warning("\(message)") }
+            let identity = try ServerIdentity(certificate: tls.certificate, key: tls.key, clientCA: tls.clientCA)
+            serverIdentity.value.withLock { $0 = identity }
+            let check = ClientCertificateCheck(identity: identity) { message in logger.warning("\(message)") }
             server = try .tls(
                 .http1(),
                 configuration: TLSChannelConfiguration(
-                    tlsConfiguration: try TLSSettings.server(
-                        certificate: tls.certificate,
-                        key: tls.key,
-                        clientCA: tls.clientCA
-                    ),
+                    tlsConfiguration: identity.configuration(),
                     customAsyncVerificationCallback: { certificates in await check.verify(certificates) }
                 )
             )
@@ -134,4 +135,19 @@ public struct Coordinator: Sendable {
     public func reloadTokens(from config: CoordinatorConfig) {
         access.replace(AccessControl(config))
     }
+
+    /// Reads the TLS files `config` names again (a SIGHUP reload).
+    ///
+    /// New connections get the new server certificate and are checked against the new client CA. Returns whether
+    /// there was TLS to reload.
+    public func reloadTLS(from config: CoordinatorConfig) throws(TLSError) -> Bool {
+        guard let tls = config.tls, let identity = serverIdentity.value.withLock({ $0 }) else { return false }
+        try identity.reload(certificate: tls.certificate, key: tls.key, clientCA: tls.clientCA)
+        return true
+    }
+}
+
+/// Where `application` leaves the running server's TLS material for a reload.
+final class IdentitySlot: Sendable {
+    let value = Mutex<ServerIdentity?>(nil)
 }

@@ -72,16 +72,26 @@ struct CoordinatorCommand: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
-        // SIGHUP: read the config again and take its tokens (rotation without a restart).
+        // SIGHUP: read the config again and take its tokens and TLS files (rotation without a restart).
         let path = config
         let reload = Task {
             for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                let fresh: CoordinatorConfig
                 do {
-                    let fresh = try CoordinatorConfig.load(path: path, environment: ProcessInfo.processInfo.environment)
-                    coordinator.reloadTokens(from: fresh.config)
-                    logger.notice("SIGHUP: tokens reloaded from \(path)")
+                    fresh = try CoordinatorConfig.load(path: path, environment: ProcessInfo.processInfo.environment)
+                        .config
                 } catch {
-                    logger.error("SIGHUP: \(path) not reloaded, the running tokens stay: \(error)")
+                    logger.error("SIGHUP: \(path) not reloaded, the running tokens and certificates stay: \(error)")
+                    continue
+                }
+                coordinator.reloadTokens(from: fresh)
+                logger.notice("SIGHUP: tokens reloaded from \(path)")
+                do {
+                    if try coordinator.reloadTLS(from: fresh) {
+                        logger.notice("SIGHUP: certificates reloaded (server certificate and client CA)")
+                    }
+                } catch {
+                    logger.error("SIGHUP: certificates not reloaded, the running ones stay: \(error)")
                 }
             }
         }

@@ -63,6 +63,11 @@ import Glibc
                     let result = try Daemons.runBlocking(cli, arguments + extra, environment: [:])
                     guard result.status == 0 else { throw CocoaError(.fileWriteUnknown) }
                 }
+                // The client CA bundle the coordinator reads (and re-reads on SIGHUP).
+                try FileManager.default.copyItem(
+                    atPath: layout.root + "/ca/ca.crt",
+                    toPath: layout.root + "/client-ca.pem"
+                )
             }
             try """
             listen: "127.0.0.1:\(port)"
@@ -76,7 +81,7 @@ import Glibc
                     ? """
 
                     tls: {certificate: \(layout.root)/certs/127.0.0.1.crt, key: \(layout.root)/certs/127.0.0.1.key, \
-                    clientCA: \(layout.root)/ca/ca.crt}
+                    clientCA: \(layout.root)/client-ca.pem}
                     """ : ""
             ).write(toFile: coordinatorConfig, atomically: true, encoding: .utf8)
             for node in ["a", "b", "c"] {

@@ -4,6 +4,10 @@ import ClusterTestSupport
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Issue 9: the cluster-core scenario over HTTPS, agents authenticated by node certificates, the CLI by an admin
 /// certificate; and every refusal the issue lists, each with a clear error.
 extension ClusterEndToEndTests {
@@ -148,6 +152,40 @@ extension ClusterEndToEndTests {
         #expect(log.contains("refused the client certificate of") && log.contains("CN=mallory"))
         #expect(log.contains("CN=expired") && log.contains("expired at"))
         #expect(log.contains("only b's agent may act for b"))
+
+        // SIGHUP reloads certificates: trust the other CA too (a bundle of both), and mallory gets in; then a new
+        // server certificate is what the next handshake presents.
+        let bundle =
+            try String(contentsOfFile: ca, encoding: .utf8)
+            + String(contentsOfFile: layout.root + "/rogue/ca.crt", encoding: .utf8)
+        try bundle.write(toFile: layout.root + "/client-ca.pem", atomically: true, encoding: .utf8)
+        func serial() throws -> String {
+            let shown = try Daemons.runBlocking(
+                "/bin/sh",
+                [
+                    "-c",
+                    "openssl s_client -connect 127.0.0.1:\(cluster.port) -CAfile \(ca) </dev/null 2>/dev/null "
+                        + "| openssl x509 -noout -serial",
+                ],
+                environment: ["PATH": "/usr/bin:/bin"]
+            )
+            return shown.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let before = try serial()
+        try ClusterCA.issue(.server(hosts: ["127.0.0.1"]), caDirectory: layout.root + "/ca", out: certs)
+        let coordinatorPID = try #require(cluster.coordinator?.process.processIdentifier)
+        kill(coordinatorPID, SIGHUP)
+        for _ in 0..<50 where cluster.coordinator?.log.contains("certificates reloaded") != true {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(
+            cluster.coordinator?.log.contains("SIGHUP: certificates reloaded") == true,
+            "\(cluster.coordinator?.log.suffix(1500) ?? "")"
+        )
+        #expect(try await cli(["nodes"], rogue).status == 0, "the other CA is trusted after the reload")
+        let after = try serial()
+        #expect(before.hasPrefix("serial=") && after.hasPrefix("serial=") && before != after, "\(before) \(after)")
+        #expect(try await cluster.cli(["nodes"]).status == 0, "the agents' and the CLI's CA still verifies it")
 
         // And plain HTTP to the TLS port gets nowhere.
         var clear = cluster.environment

@@ -85,7 +85,7 @@ import Glibc
         for _ in 0..<50 where !coordinator.log.contains("not reloaded") {
             try await Task.sleep(for: .milliseconds(100))
         }
-        #expect(coordinator.log.contains("not reloaded, the running tokens stay"))
+        #expect(coordinator.log.contains("not reloaded, the running tokens and certificates stay"))
         #expect(try await nodes("second-admin-token").status == 0)
     }
 
