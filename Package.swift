@@ -187,7 +187,7 @@ let package = Package(
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [
-                "Coordinator", "ClusterAPI", "ClusterStore", "ClusterTestSupport",
+                "Coordinator", "ClusterAPI", "ClusterStore", "ClusterTestSupport", "ChainModel",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

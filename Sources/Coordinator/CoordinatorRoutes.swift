@@ -130,6 +130,34 @@ struct CoordinatorRoutes: Sendable {
             return try Self.json(try await coordinator.drain(node, logger: logger))
         }
 
+        router.get("/v1/backup") { _, context -> Response in
+            try context.requireAdmin()
+            // A consistent copy next to the database (same file system, never NFS), streamed, then removed.
+            let path = (coordinator.config.dataDir as NSString).appendingPathComponent(
+                "backup-\(UUID().uuidString.lowercased()).sqlite"
+            )
+            try coordinator.store.backup(to: path)
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw APIError(.internalServerError, "backup-failed", "the backup file cannot be read back")
+            }
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+            logger.notice("backup taken", metadata: ["bytes": .stringConvertible(size ?? 0)])
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/vnd.sqlite3"],
+                body: ResponseBody(contentLength: size) { writer in
+                    defer {
+                        try? handle.close()
+                        try? FileManager.default.removeItem(atPath: path)
+                    }
+                    while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                        try await writer.write(ByteBuffer(bytes: chunk))
+                    }
+                    try await writer.finish(nil)
+                }
+            )
+        }
+
         router.post("/v1/vms/{vm}/clear") { _, context -> Response in
             try context.requireAdmin()
             return try Self.json(try coordinator.clear(try one(try context.parameters.require("vm"))))
