@@ -10,6 +10,16 @@ extension ClusterStore {
         guard !FileManager.default.fileExists(atPath: path) else {
             throw StoreError(.conflict, "\(path) already exists; a backup never overwrites a file")
         }
+        do {
+            try copy(to: path)
+        } catch {
+            // Nothing half-written is left behind.
+            try? FileManager.default.removeItem(atPath: path)
+            throw error
+        }
+    }
+
+    private func copy(to path: String) throws(StoreError) {
         try translatingErrors {
             let destination = try DatabaseQueue(path: path)
             try writer.backup(to: destination)

@@ -137,6 +137,11 @@ public enum ClusterCA {
     }
 
     static func loadCA(_ directory: String) throws(TLSError) -> (Certificate, Certificate.PrivateKey) {
+        for file in ["ca.crt", "ca.key"] where !FileManager.default.isReadableFile(atPath: directory + "/" + file) {
+            throw TLSError(
+                "\(directory)/\(file) is missing or unreadable; create a CA with `chainkeeper ca init \(directory)`"
+            )
+        }
         do {
             let certificate = try Certificate(
                 pemEncoded: try String(contentsOfFile: directory + "/ca.crt", encoding: .utf8)
@@ -146,7 +151,7 @@ public enum ClusterCA {
             )
             return (certificate, key)
         } catch {
-            throw TLSError("cannot read the CA in \(directory) (ca.crt and ca.key): \(error)")
+            throw TLSError("the CA in \(directory) (ca.crt and ca.key) is not PEM this tool wrote: \(error)")
         }
     }
 

@@ -110,24 +110,22 @@ struct CoordinatorRoutes: Sendable {
 
         router.post("/v1/nodes/{node}/resume") { _, context -> Response in
             try context.requireAdmin()
-            return try Self.json(try coordinator.resume(NodeName(try context.parameters.require("node"))))
+            return try Self.json(try coordinator.resume(try Self.node(context)))
         }
 
         router.post("/v1/nodes/{node}/fence-confirm") { _, context -> Response in
             try context.requireAdmin()
-            let node = NodeName(try context.parameters.require("node"))
-            return try Self.json(try await coordinator.confirmFenced(node, logger: logger))
+            return try Self.json(try await coordinator.confirmFenced(try Self.node(context), logger: logger))
         }
 
         router.delete("/v1/nodes/{node}") { _, context -> Response in
             try context.requireAdmin()
-            return try Self.json(try await coordinator.remove(NodeName(try context.parameters.require("node"))))
+            return try Self.json(try await coordinator.remove(try Self.node(context)))
         }
 
         router.post("/v1/nodes/{node}/drain") { _, context -> Response in
             try context.requireAdmin()
-            let node = NodeName(try context.parameters.require("node"))
-            return try Self.json(try await coordinator.drain(node, logger: logger))
+            return try Self.json(try await coordinator.drain(try Self.node(context), logger: logger))
         }
 
         router.get("/v1/backup") { _, context -> Response in
@@ -451,6 +449,12 @@ struct CoordinatorRoutes: Sendable {
         }
 
         return router
+    }
+
+    /// The node a path parameter names (percent-encoded by the CLI, as VM names are).
+    static func node(_ context: CoordinatorContext) throws -> NodeName {
+        let raw = try context.parameters.require("node")
+        return NodeName(raw.removingPercentEncoding ?? raw)
     }
 
     /// The VM named or identified by a path parameter (percent-encoded: names are data and may hold any character).

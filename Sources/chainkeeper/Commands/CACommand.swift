@@ -64,6 +64,7 @@ struct CAIssueCommand: ParsableCommand {
         } else {
             role = .server(
                 hosts: (server ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+                    .filter { !$0.isEmpty }
             )
         }
         do {
