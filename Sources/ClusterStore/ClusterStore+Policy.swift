@@ -90,6 +90,22 @@ extension ClusterStore {
         }
     }
 
+    /// The nodes whose inventory lists `vm` (its owner, and any node it is still registered on).
+    public func listings(of vm: VMID) throws(StoreError) -> Set<NodeName> {
+        try translatingErrors {
+            try writer.read { db in
+                Set(
+                    try String.fetchAll(
+                        db,
+                        sql: "SELECT node FROM vm_listing WHERE vm_id = ?",
+                        arguments: [vm.rawValue]
+                    )
+                    .map(NodeName.init(rawValue:))
+                )
+            }
+        }
+    }
+
     /// Replaces the inventory errors a node reported.
     public func saveInventoryErrors(
         of node: NodeName,

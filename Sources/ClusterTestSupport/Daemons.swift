@@ -45,6 +45,13 @@ public enum Daemons {
 
     /// A plain HTTP/1.1 GET over a loopback socket; the body of a 200, or nil.
     public static func httpGet(port: Int, path: String) -> String? {
+        guard let (status, body) = httpGet(port: port, path: path, headers: [:]), status == 200 else { return nil }
+        return String(decoding: body, as: UTF8.self)
+    }
+
+    /// A plain HTTP/1.1 GET over a new loopback connection with extra header lines: the status and the body, or nil
+    /// when nothing answered.
+    public static func httpGet(port: Int, path: String, headers: [String: String]) -> (status: Int, body: [UInt8])? {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
         var address = sockaddr_in()
@@ -57,18 +64,23 @@ public enum Daemons {
             }
         }
         guard connected == 0 else { return nil }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
+        let extra = headers.map { "\($0.key): \($0.value)\r\n" }.joined()
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\(extra)Connection: close\r\n\r\n".utf8)
         guard send(socket, request, request.count, 0) == request.count else { return nil }
         var response: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let count = recv(socket, &buffer, buffer.count, 0)
             if count <= 0 { break }
             response += buffer[0..<count]
         }
-        let text = String(decoding: response, as: UTF8.self)
-        guard text.hasPrefix("HTTP/1.1 200"), let split = text.range(of: "\r\n\r\n") else { return nil }
-        return String(text[split.upperBound...])
+        let separator = Array("\r\n\r\n".utf8)
+        guard response.count >= 12, let status = Int(String(decoding: response[9..<12], as: UTF8.self)),
+            let split = (0...(response.count - separator.count)).first(where: {
+                Array(response[$0..<$0 + separator.count]) == separator
+            })
+        else { return nil }
+        return (status, Array(response[(split + separator.count)...]))
     }
 
     /// Runs a binary to completion on a thread outside the concurrency pool (which may be serving a coordinator).

@@ -163,7 +163,7 @@ extension Coordinator {
     }
 
     /// `node resume NODE`: ends a drain.
-    func resume(_ node: NodeName) throws -> ActionResponse {
+    func resume(_ node: NodeName, actor: String = "admin") throws -> ActionResponse {
         guard let stored = try store.node(named: node) else { throw APIError.notFound("no node is named '\(node)'") }
         guard stored.state == .draining else {
             throw APIError(
@@ -173,7 +173,7 @@ extension Coordinator {
                     + "comes back"
             )
         }
-        try store.setNodeState(node, to: .up, because: "an administrator ended the drain", actor: "admin", at: now())
+        try store.setNodeState(node, to: .up, because: "an administrator ended the drain", actor: actor, at: now())
         return ActionResponse(name: node.rawValue, state: "up", message: "\(node) takes VMs again")
     }
 
@@ -208,7 +208,7 @@ extension Coordinator {
 
     /// `drain NODE`: marks it draining and moves every HA VM off it with the same rules as failover, one at a time;
     /// what cannot move stays, with its reasons.
-    func drain(_ node: NodeName, logger: Logger) async throws -> DrainResponse {
+    func drain(_ node: NodeName, actor: String = "admin", logger: Logger) async throws -> DrainResponse {
         guard let stored = try store.node(named: node) else { throw APIError.notFound("no node is named '\(node)'") }
         guard stored.state == .up || stored.state == .draining else {
             throw APIError(.conflict, "node-not-up", "\(node) is \(stored.state.rawValue); only an up node can drain")
@@ -218,7 +218,7 @@ extension Coordinator {
                 node,
                 to: .draining,
                 because: "an administrator drains it",
-                actor: "admin",
+                actor: actor,
                 at: now()
             )
         }
@@ -242,7 +242,7 @@ extension Coordinator {
             // Judged again against the cluster as the earlier moves left it.
             let (vm, current) = try judged(move.vm.rawValue)
             let outcome = try await Migrator(coordinator: self, logger: logger)
-                .migrate(vm, to: move.target, view: current, requestedBy: "admin", kind: "drain")
+                .migrate(vm, to: move.target, view: current, requestedBy: actor, kind: "drain")
             if outcome.allowed {
                 moved.append(
                     .init(

@@ -20,6 +20,9 @@ public struct Coordinator: Sendable {
     /// Commands for agents and their answers (memory only).
     let board = CommandBoard()
     let placements = PlacementCache()
+    /// The dashboard's last full audit, and its log-in sessions (memory only).
+    let audits = AuditCache()
+    let sessions = DashboardSessions()
     /// The accepted tokens, replaced on reload.
     let access: AccessHolder
     /// The TLS material the running server uses, once `application` made it.

@@ -8,6 +8,9 @@ import NIOSSL
 public struct CoordinatorContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var identity: Identity?
+    /// Which credential proved `identity` (`bearer:DIGEST` or `certificate:NAME`): what a dashboard form token is
+    /// bound to.
+    public var credential: String?
     public var bodyLimit: Int
     /// The connection, for the client certificate it presented.
     public let channel: any Channel
@@ -15,6 +18,7 @@ public struct CoordinatorContext: RequestContext {
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         identity = nil
+        credential = nil
         bodyLimit = 64 << 20
         channel = source.channel
     }
@@ -27,7 +31,9 @@ public struct CoordinatorContext: RequestContext {
 /// The bearer token when one is given, else (with TLS) the client certificate's subject (`OU=node, CN=NODE` → that
 /// node's agent; `OU=admin` → an administrator).
 ///
-/// `/healthz` and `/metrics` are open (they reveal no cluster data).
+/// `/healthz` and `/metrics` are open (they reveal no cluster data). Dashboard requests (`/ui…`) without a bearer
+/// token or certificate go on without an identity: the dashboard looks for its session cookie, and sends anyone
+/// without one to its log-in form (`DashboardGate`).
 struct AuthenticationMiddleware: RouterMiddleware {
     let access: AccessHolder
     let bodyLimit: Int
@@ -43,8 +49,9 @@ struct AuthenticationMiddleware: RouterMiddleware {
         context.bodyLimit = bodyLimit
         if request.uri.path == "/healthz" || request.uri.path == "/metrics" { return try await next(request, context) }
         guard let header = request.headers[.authorization] else {
-            if tls, let identity = try await certificateIdentity(context) {
+            if tls, let (identity, name) = try await certificateIdentity(context) {
                 context.identity = identity
+                context.credential = "certificate:\(name)"
                 do {
                     return try await next(request, context)
                 } catch let error as APIError where error.status == .forbidden {
@@ -55,6 +62,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
                     throw error
                 }
             }
+            if DashboardGate.isDashboard(request.uri.path) { return try await next(request, context) }
             logger.warning("refused \(request.method) \(request.uri.path): no client certificate and no bearer token")
             throw APIError.unauthorized(
                 tls
@@ -63,13 +71,13 @@ struct AuthenticationMiddleware: RouterMiddleware {
             )
         }
         let prefix = "Bearer "
-        guard header.hasPrefix(prefix),
-            let identity = access.access.identify(token: String(header.dropFirst(prefix.count)))
-        else {
+        let token = String(header.dropFirst(prefix.count))
+        guard header.hasPrefix(prefix), let identity = access.access.identify(token: token) else {
             logger.warning("refused \(request.method) \(request.uri.path): the bearer token is not valid")
             throw APIError.unauthorized("the bearer token is not valid")
         }
         context.identity = identity
+        context.credential = "bearer:" + AccessControl.fingerprint(of: token)
         do {
             return try await next(request, context)
         } catch let error as APIError where error.status == .forbidden {
@@ -99,7 +107,7 @@ extension CoordinatorContext {
 extension AuthenticationMiddleware {
     /// The identity the verified client certificate names, if one was presented (TLS already checked its chain and
     /// validity against `clientCA`).
-    func certificateIdentity(_ context: CoordinatorContext) async throws -> Identity? {
+    func certificateIdentity(_ context: CoordinatorContext) async throws -> (Identity, name: String)? {
         guard let certificate = try? await context.channel.nioSSL_peerCertificate().get() else { return nil }
         guard let subject = CertificateSubject(certificate) else {
             logger.warning(
@@ -108,8 +116,8 @@ extension AuthenticationMiddleware {
             return nil
         }
         switch subject.role {
-        case "node": return .agent(node: subject.name)
-        case "admin": return .admin
+        case "node": return (.agent(node: subject.name), subject.name)
+        case "admin": return (.admin, subject.name)
         default:
             logger.warning("refused a \(subject.role) certificate used as a client certificate (\(subject.name))")
             return nil

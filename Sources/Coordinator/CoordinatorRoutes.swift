@@ -163,84 +163,34 @@ struct CoordinatorRoutes: Sendable {
 
         router.get("/v1/audit") { _, context -> Response in
             try context.requireAdmin()
-            let (view, input) = try snapshot()
+            let (view, input) = try coordinator.auditSnapshot()
             return try Self.json(AuditResponse(risks: ClusterAudit.risks(in: view, input).map(RiskJSON.init)))
         }
 
         router.get("/v1/vms") { request, context -> Response in
             try context.requireAdmin()
-            let (view, input) = try snapshot()
-            let risks = ClusterAudit.risks(in: view, input)
-            let byVM = Dictionary(grouping: risks.filter { $0.vmID != nil }, by: { $0.vmID })
-            let stranded = ClusterAudit.strandedVMs(risks)
+            let (view, input) = try coordinator.auditSnapshot()
             let nodeFilter = request.uri.queryParameters.get("node")
             let onlyStranded = request.uri.queryParameters.get("stranded") == "true"
-            let rows = input.vms
-                .filter { nodeFilter == nil || $0.owner.rawValue == nodeFilter }
-                .filter { !onlyStranded || stranded.contains($0.id) }
-                .map { vm in
-                    VMSummaryJSON(
-                        name: vm.name,
-                        id: vm.id.rawValue,
-                        owner: vm.owner.rawValue,
-                        state: vm.state.rawValue,
-                        highlyAvailable: view.isHighlyAvailable(vm),
-                        stranded: stranded.contains(vm.id),
-                        epoch: vm.ownership.epoch.rawValue,
-                        checkpoints: vm.checkpoints.count,
-                        risks: Array(Set((byVM[vm.id] ?? []).map(\.code.rawValue))).sorted()
-                    )
-                }
+            let rows = Coordinator.vmSummaries(view, input, risks: ClusterAudit.risks(in: view, input))
+                .filter { (nodeFilter == nil || $0.owner == nodeFilter) && (!onlyStranded || $0.stranded) }
             return try Self.json(rows)
         }
 
         router.get("/v1/volumes") { _, context -> Response in
             try context.requireAdmin()
-            let (view, _) = try snapshot()
-            let rows = view.volumes.values.sorted { ($0.name, $0.id) < ($1.name, $1.id) }.map { volume in
-                let mounts = view.mounts[volume.id] ?? [:]
-                let verified = mounts.values.filter {
-                    $0.isVerified(at: view.now, probeInterval: view.settings.probeInterval)
-                }.map(\.node.rawValue).sorted()
-                return VolumeJSON(
-                    id: volume.id.rawValue,
-                    name: volume.name,
-                    reachableFrom: verified,
-                    kind: verified.count >= 2 ? "shared" : "local",
-                    reportedBy: mounts.keys.map(\.rawValue).sorted(),
-                    freeBytes: mounts.values.compactMap(\.freeBytes).min()
-                )
-            }
-            return try Self.json(rows)
+            return try Self.json(Coordinator.volumeRows(try coordinator.auditSnapshot().view))
         }
 
         router.get("/v1/nodes") { _, context -> Response in
             try context.requireAdmin()
-            let (view, _) = try snapshot()
-            var rows: [NodeJSON] = []
-            for node in view.nodes.values.sorted(by: { $0.name < $1.name }) {
-                let load = view.load[node.name]
-                let lease = await coordinator.failover.leaseExpiresIn(node.name)
-                rows.append(
-                    NodeJSON(
-                        name: node.name.rawValue,
-                        state: node.state.rawValue,
-                        leaseExpiresIn: lease.map { Double($0.wholeMilliseconds) / 1000 },
-                        driver: node.driver?.rawValue,
-                        vmCount: load?.vmCount ?? 0,
-                        memoryUsedMiB: load?.memoryUsedMiB ?? 0,
-                        memoryMiB: node.memoryMiB
-                    )
-                )
-            }
-            return try Self.json(rows)
+            return try Self.json(await coordinator.nodeRows(try coordinator.auditSnapshot().view))
         }
 
         router.get("/v1/vms/{vm}") { _, context -> Response in
             try context.requireAdmin()
-            let (view, input) = try snapshot()
-            let vm = try Self.resolve(try context.parameters.require("vm"), in: input)
-            return try Self.json(VMDetailJSON(vm, view: view, risks: ClusterAudit.risks(in: view, input)))
+            let raw = try context.parameters.require("vm")
+            return try Self.json(try coordinator.vmDetail(raw.removingPercentEncoding ?? raw))
         }
 
         router.get("/v1/vms/{vm}/check") { request, context -> Response in
@@ -356,33 +306,9 @@ struct CoordinatorRoutes: Sendable {
             try context.requireAdmin()
             var vmID: VMID?
             if let key = request.uri.queryParameters.get("vm") {
-                let (_, input) = try snapshot()
-                vmID = try Self.resolve(key, in: input).id
+                vmID = try one(key).id
             }
-            let rows = try coordinator.store.history(vm: vmID).map { record in
-                HistoryEntryJSON(
-                    id: record.id,
-                    vm: record.vmName,
-                    vmId: record.vm.rawValue,
-                    kind: record.kind,
-                    source: record.source.rawValue,
-                    target: record.target.rawValue,
-                    epoch: record.epoch.rawValue,
-                    state: record.state.rawValue,
-                    abortReason: record.abortReason,
-                    reasons: record.reasons.flatMap {
-                        try? JSONDecoder().decode([ReasonJSON].self, from: Data($0.utf8))
-                    }
-                        ?? [],
-                    requestedBy: record.requestedBy,
-                    createdAt: record.createdAt.millisecondsSinceEpoch,
-                    updatedAt: record.updatedAt.millisecondsSinceEpoch,
-                    steps: record.steps.map {
-                        .init(state: $0.state.rawValue, at: $0.at.millisecondsSinceEpoch, detail: $0.detail)
-                    }
-                )
-            }
-            return try Self.json(rows)
+            return try Self.json(try coordinator.historyRows(vm: vmID))
         }
 
         router.get("/v1/agents/{node}/commands") { request, context -> Response in
@@ -448,6 +374,7 @@ struct CoordinatorRoutes: Sendable {
             )
         }
 
+        DashboardRoutes(coordinator: coordinator, logger: logger).register(on: router)
         return router
     }
 
@@ -455,22 +382,6 @@ struct CoordinatorRoutes: Sendable {
     static func node(_ context: CoordinatorContext) throws -> NodeName {
         let raw = try context.parameters.require("node")
         return NodeName(raw.removingPercentEncoding ?? raw)
-    }
-
-    /// The VM named or identified by a path parameter (percent-encoded: names are data and may hold any character).
-    static func resolve(_ raw: String, in input: AuditInput) throws -> VM {
-        let key = raw.removingPercentEncoding ?? raw
-        let byID = input.vms.filter { $0.id.rawValue == key }
-        let matches = byID.isEmpty ? input.vms.filter { $0.name == key } : byID
-        guard let vm = matches.first else { throw APIError.notFound("no VM is named or identified '\(key)'") }
-        guard matches.count == 1 else {
-            throw APIError(
-                .conflict,
-                "ambiguous",
-                "\(matches.count) VMs are named '\(key)'; use an id: \(matches.map(\.id.rawValue).joined(separator: ", "))"
-            )
-        }
-        return vm
     }
 
     /// Exactly one VM by id or name (404 none, 409 several), read in full.
@@ -506,15 +417,6 @@ struct CoordinatorRoutes: Sendable {
 
     private func judged(_ raw: String) throws -> (VM, ClusterView) {
         try coordinator.judged(raw.removingPercentEncoding ?? raw)
-    }
-
-    private func snapshot() throws -> (ClusterView, AuditInput) {
-        let snapshot = try coordinator.store.snapshot()
-        let blocked = try coordinator.store.failoverRecord(since: coordinator.now()).blocked
-        return (
-            ClusterView(snapshot, now: coordinator.now(), settings: coordinator.settings),
-            AuditInput(snapshot, failoverBlocked: blocked)
-        )
     }
 
     /// A request's body, or 413 `too-large` with the limit when it is larger (the error shape of every route).

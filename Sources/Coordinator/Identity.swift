@@ -50,6 +50,24 @@ public struct AccessControl: Sendable {
         return found
     }
 
+    /// The digest of `token` when it is an admin token (what a dashboard session remembers), else nil.
+    public func adminDigest(of token: String) -> [UInt8]? {
+        guard identify(token: token) == .admin else { return nil }
+        return Array(SHA256.hash(data: Data(token.utf8)))
+    }
+
+    /// A presented token's SHA-256 in hex: names the credential without keeping the token.
+    public static func fingerprint(of token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Whether the admin token with this digest is still configured.
+    public func acceptsAdmin(digest: [UInt8]) -> Bool {
+        var found = false
+        for candidate in adminDigests where Self.constantTimeEquals(candidate, digest) { found = true }
+        return found
+    }
+
     static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
         for index in 0..<max(a.count, b.count) {

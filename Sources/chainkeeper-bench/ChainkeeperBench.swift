@@ -4,10 +4,10 @@ import ArgumentParser
 ///
 /// Benchmarks are programs, not timed tests: they never decide whether CI passes.
 @main
-struct ChainkeeperBench: ParsableCommand {
+struct ChainkeeperBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chainkeeper-bench",
         abstract: "Chainkeeper's benchmarks.",
-        subcommands: [DiskParseBenchmark.self, IngestBenchmark.self, CheckBenchmark.self]
+        subcommands: [DiskParseBenchmark.self, IngestBenchmark.self, CheckBenchmark.self, DashboardBenchmark.self]
     )
 }

@@ -29,42 +29,14 @@ struct CheckBenchmark: ParsableCommand {
         let now = Timestamp(secondsSinceEpoch: 1_800_000_000)
         let coordinator = try Coordinator(config: CoordinatorConfig(dataDir: directory), now: { now + .seconds(30) })
         let store = coordinator.store
-        let volume = VolumeID("csv1")
         let perNode = vms / nodes
-        let loading = try ProcessTimer.seconds {
-            for node in 0..<nodes {
-                let name = NodeName("node\(node)")
-                let owned = (0..<perNode).map { index in
-                    SyntheticVMs.make(node * perNode + index, owner: name, volume: volume, checkpoints: checkpoints)
-                }
-                _ = try store.ingest(
-                    ReportBatch(
-                        node: name,
-                        driver: .hypervJSON,
-                        memoryMiB: 1 << 20,
-                        volumes: [
-                            VolumeReport(
-                                volume: Volume(id: volume, name: "csv1"),
-                                mountPath: "/mnt/csv1",
-                                filesystemType: "nfs4",
-                                probeWritten: nil,
-                                probeRead: []
-                            )
-                        ],
-                        vms: owned,
-                        listed: owned.map(\.id),
-                        inventoryErrors: [],
-                        discoveredDisks: [],
-                        probeWindow: .seconds(600)
-                    ),
-                    at: now
-                )
-                try store.saveMount(
-                    VolumeMount(volume: volume, node: name, mountPath: "/mnt/csv1", lastProbeAt: now),
-                    at: now
-                )
-            }
-        }
+        let loading = try SpecCluster.load(
+            into: store,
+            nodes: nodes,
+            vmsPerNode: perNode,
+            checkpoints: checkpoints,
+            at: now
+        )
         var generator = SystemRandomNumberGenerator()
         var warm: [Double] = []
         var cold: [Double] = []
@@ -78,7 +50,12 @@ struct CheckBenchmark: ParsableCommand {
             try store.recordHeartbeat(of: NodeName("node\(sample % nodes)"), at: now + .seconds(Int64(sample)))
             if sample % 10 == 0 {
                 try store.saveMount(
-                    VolumeMount(volume: volume, node: NodeName("node0"), mountPath: "/mnt/csv1", lastProbeAt: now),
+                    VolumeMount(
+                        volume: SpecCluster.volume,
+                        node: NodeName("node0"),
+                        mountPath: "/mnt/csv1",
+                        lastProbeAt: now
+                    ),
                     at: now + .seconds(Int64(sample))
                 )
             }

@@ -80,9 +80,12 @@ public enum ClusterAudit {
         let candidates = Set(view.nodes.keys.filter { $0 != vm.owner && policy.allows($0) })
         let highlyAvailable = view.isHighlyAvailable(vm)
         var seen = Set<FileLocation>()
+        // Files on one volume share a verdict: who of the candidates reaches it is worked out once per volume.
+        var ableByVolume: [VolumeID?: Set<NodeName>] = [:]
         for file in vm.files where seen.insert(file.location).inserted {
-            let what = StrandRule.describe(file, snapshotName: file.checkpoint.flatMap { names[$0] })
-            let volumeName = file.location.volume.map { view.volumes[$0]?.name ?? $0.rawValue }
+            // Described only when a risk names the file (most files carry none).
+            var what: String { StrandRule.describe(file, snapshotName: file.checkpoint.flatMap { names[$0] }) }
+            var volumeName: String? { file.location.volume.map { view.volumes[$0]?.name ?? $0.rawValue } }
             if let problem = file.problem {
                 risks.append(
                     Risk(
@@ -99,8 +102,13 @@ public enum ClusterAudit {
                 )
             }
             guard highlyAvailable, !candidates.isEmpty else { continue }
-            let reachers = file.location.volume.map { reach[$0] ?? [] } ?? []
-            let able = candidates.intersection(reachers)
+            let able: Set<NodeName>
+            if let known = ableByVolume[file.location.volume] {
+                able = known
+            } else {
+                able = candidates.intersection(file.location.volume.map { reach[$0] ?? [] } ?? [])
+                ableByVolume[file.location.volume] = able
+            }
             if able.isEmpty {
                 let place =
                     volumeName.map { "volume '\($0)'" } ?? "no volume (only \(vm.owner) can reach it)"
@@ -178,6 +186,7 @@ public enum ClusterAudit {
     /// Differencing disks on a volume that no chain of any VM in the cluster uses: compared against
     /// every VM's files, not one node's.
     private static func orphanDiskRisks(_ input: AuditInput, view: ClusterView) -> [Risk] {
+        guard !input.discoveredDisks.isEmpty else { return [] }
         var used = Set<FileLocation>()
         for vm in input.vms { for file in vm.files { used.insert(file.location) } }
         var reported = Set<FileLocation>()
