@@ -5,7 +5,9 @@ import Foundation
 ///
 /// It polls the feed file every 100 ms. Once an armed feed is older than its timeout, it runs the fence hook once
 /// (`CHAINKEEPER_OPERATION=fence`, `CHAINKEEPER_NODE`), writes `disarmed` so a later agent starts from a clean state,
-/// and exits. `exit` in the feed makes it exit without fencing.
+/// and exits. `exit` in the feed makes it exit without fencing. A feed file that disappears counts as no feed: an armed
+/// watchdog still fences when its timeout passes; an idle one exits once the feed's directory (the agent's data
+/// directory) is gone, since no agent can arm it again.
 public struct Watchdog: Sendable {
     public var feedPath: String
     public var node: String
@@ -39,16 +41,27 @@ public struct Watchdog: Sendable {
     /// Runs until the feed says `exit` or the node has been fenced.
     public func run() -> Ending {
         log("watchdog for \(node) started, watching \(feedPath)")
+        let directory = (feedPath as NSString).deletingLastPathComponent
+        var lastArmed: (fedAt: Int64, timeout: Int64)?
         while true {
             switch WatchdogFeed.read(from: feedPath) {
             case .exit:
                 log("the agent stopped and owns nothing: watchdog exits")
                 return .released
             case .armed(let fedAt, let timeout):
+                lastArmed = (fedAt, timeout)
                 let silent = MonotonicClock.milliseconds() - fedAt
                 if silent > timeout { return fence(silentMilliseconds: silent) }
-            case .disarmed, nil:
-                break
+            case .disarmed:
+                lastArmed = nil
+            case nil:
+                if let armed = lastArmed {
+                    let silent = MonotonicClock.milliseconds() - armed.fedAt
+                    if silent > armed.timeout { return fence(silentMilliseconds: silent) }
+                } else if !FileManager.default.fileExists(atPath: directory) {
+                    log("\(directory) is gone and nothing is armed: watchdog exits")
+                    return .released
+                }
             }
             usleep(100_000)
         }

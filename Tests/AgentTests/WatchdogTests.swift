@@ -60,6 +60,41 @@ final class Lines: Sendable {
         #expect(!FileManager.default.fileExists(atPath: directory + "/fenced"), "fed in time: never fenced")
     }
 
+    @Test func aVanishedDataDirectoryEndsAnIdleWatchdogButNotAnArmedOne() throws {
+        let lines = Lines()
+        let idle = try scratch()
+        try WatchdogFeed.disarmed.write(to: idle + "/watchdog.feed")
+        let dog = watchdog(idle, lines: lines)
+        let ended = Mutex<Watchdog.Ending?>(nil)
+        Thread { ended.withLock { $0 = dog.run() } }.start()
+        usleep(300_000)
+        try FileManager.default.removeItem(atPath: idle)
+        for _ in 0..<100 where ended.withLock({ $0 == nil }) { usleep(20_000) }
+        #expect(ended.withLock { $0 } == .released)
+        #expect(lines.contains("is gone and nothing is armed"))
+
+        // Armed, then the feed disappears: still no feed, so it fences when the timeout passes.
+        let armed = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: armed) }
+        let fencedBy = armed + "-fenced"
+        defer { try? FileManager.default.removeItem(atPath: fencedBy) }
+        try WatchdogFeed.armed(fedAt: MonotonicClock.milliseconds(), timeoutMilliseconds: 600)
+            .write(to: armed + "/watchdog.feed")
+        let guardDog = Watchdog(
+            feedPath: armed + "/watchdog.feed",
+            node: "node7",
+            fenceHook: "echo fenced >> \(fencedBy)",
+            hookTimeout: .seconds(10)
+        ) { line in lines.append(line) }
+        let outcome = Mutex<Watchdog.Ending?>(nil)
+        Thread { outcome.withLock { $0 = guardDog.run() } }.start()
+        usleep(200_000)
+        try FileManager.default.removeItem(atPath: armed + "/watchdog.feed")
+        for _ in 0..<150 where outcome.withLock({ $0 == nil }) { usleep(20_000) }
+        #expect(outcome.withLock { $0 } == .fenced(succeeded: true))
+        #expect(FileManager.default.fileExists(atPath: fencedBy))
+    }
+
     @Test func withoutAFenceHookItSaysSoAndFails() throws {
         let directory = try scratch()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -23,7 +23,8 @@ struct CheckCommand: AsyncParsableCommand {
 
     static func render(_ verdict: CheckResponse) -> String {
         guard !verdict.allowed else { return "\(verdict.vm) → \(verdict.target): allowed\n" }
-        var out = "\(verdict.vm) → \(verdict.target): refused (\(verdict.reasons.count) reasons)\n"
+        var out =
+            "\(verdict.vm) → \(verdict.target): refused (\(verdict.reasons.count) \(verdict.reasons.count == 1 ? "reason" : "reasons"))\n"
         for reason in verdict.reasons {
             out += "  \(reason.code): \(reason.message)\n"
         }

@@ -1,0 +1,70 @@
+import Agent
+import ClusterAPI
+import Foundation
+import Testing
+
+/// The PowerShell exporter (deploy/hyperv) cannot run on Linux; its contract is tested here instead: its example
+/// output is read by the agent's own reader, and every key the script writes is a SPEC §4 key that the example shows.
+@Suite struct HyperVExporterContractTests {
+    static let deploy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("deploy/hyperv")
+    /// SPEC §4's keys, plus `exportedBy` (unknown keys are ignored by the agent; this one says who wrote the file).
+    static let specKeys: Set<String> = [
+        "version", "exportedBy", "vms", "id", "name", "state", "highlyAvailable", "memoryMiB", "configurationPath",
+        "runtimeStatePath", "guestStatePath", "disks", "snapshots", "parentId", "created", "memoryPath",
+        "savedStatePath",
+    ]
+
+    @Test func theExampleExportIsReadByTheAgentAsWritten() throws {
+        let data = try Data(contentsOf: Self.deploy.appendingPathComponent("example-export.json"))
+        let (vms, errors) = try HyperVInventory.parse(data)
+        #expect(errors.isEmpty)
+        let vm = try #require(vms.first)
+        #expect(vms.count == 1)
+        #expect(vm.name == "web01" && vm.state == "Running" && vm.highlyAvailable && vm.memoryMiB == 4096)
+        #expect(vm.configurationPath?.hasSuffix(".vmcx") == true)
+        #expect(vm.runtimeStatePath?.hasSuffix(".vmrs") == true && vm.guestStatePath?.hasSuffix(".vmgs") == true)
+        #expect(vm.disks.count == 1 && vm.disks[0].hasPrefix("/mnt/csv1/"))
+        #expect(vm.snapshots.map(\.name) == ["before-upgrade", "after-upgrade"])
+        #expect(vm.snapshots[1].parentId == vm.snapshots[0].id)
+        #expect(vm.snapshots[0].created == 1_795_168_800_000)
+        #expect(vm.snapshots[0].memoryPath != nil && vm.snapshots[1].memoryPath == nil)
+        let paths =
+            [vm.configurationPath, vm.runtimeStatePath, vm.guestStatePath].compactMap { $0 } + vm.disks
+            + vm.snapshots.flatMap { $0.disks + [$0.configurationPath, $0.memoryPath].compactMap { $0 } }
+        #expect(paths.allSatisfy { $0.hasPrefix("/") && !$0.contains("\\") }, "paths as the agent sees them")
+    }
+
+    @Test func theScriptWritesOnlySpecKeysAndTheExampleShowsThemAll() throws {
+        let script = try String(
+            contentsOf: Self.deploy.appendingPathComponent("Export-ChainkeeperInventory.ps1"),
+            encoding: .utf8
+        )
+        // Keys of the script's [ordered]@{ … } literals: `name = value` at the start of a line, or `key = …;` inline.
+        var written = Set<String>()
+        for line in script.split(separator: "\n") {
+            if let match = line.firstMatch(of: /^\s+([a-zA-Z]+)\s+=\s/) { written.insert(String(match.output.1)) }
+            for match in line.matches(of: /[@{;]\s*([a-zA-Z]+)\s*=\s/) { written.insert(String(match.output.1)) }
+        }
+        #expect(written.isSuperset(of: Self.specKeys), "missing from the script: \(Self.specKeys.subtracting(written))")
+        #expect(written.isSubset(of: Self.specKeys), "not SPEC §4 keys: \(written.subtracting(Self.specKeys))")
+
+        let example = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: Self.deploy.appendingPathComponent("example-export.json"))
+        )
+        var shown = Set<String>()
+        func collect(_ value: Any) {
+            if let object = value as? [String: Any] {
+                shown.formUnion(object.keys)
+                object.values.forEach(collect)
+            } else if let array = value as? [Any] {
+                array.forEach(collect)
+            }
+        }
+        collect(example)
+        #expect(
+            shown == Self.specKeys,
+            "the example and the script disagree: \(shown.symmetricDifference(Self.specKeys))"
+        )
+    }
+}
