@@ -77,6 +77,35 @@ public struct AgentConfig: Sendable, Equatable {
         ("rescan", "CHAINKEEPERD_RESCAN"), ("memoryMiB", "CHAINKEEPERD_MEMORY_MIB"),
     ]
 
+    /// Overrides of keys that are not scalars, so one example file can serve several local nodes.
+    ///
+    /// `CHAINKEEPERD_VOLUMES` (comma-separated), `CHAINKEEPERD_INVENTORY_PATH` (the `hyperv-json` file),
+    /// `CHAINKEEPERD_HOOK_RELEASE`, `_ADOPT` and `_FENCE`; `chainkeeper demo` runs deploy/examples/agent.yaml this way.
+    static func overrideNested(_ mapping: inout Yams.Node.Mapping, from environment: [String: String]) {
+        if let volumes = environment["CHAINKEEPERD_VOLUMES"] {
+            let list = volumes.split(separator: ",").map { Yams.Node(String($0).trimmingCharacters(in: .whitespaces)) }
+            mapping["volumes"] = Yams.Node.sequence(Yams.Node.Sequence(list))
+        }
+        if let path = environment["CHAINKEEPERD_INVENTORY_PATH"] {
+            mapping["inventory"] = Yams.Node.mapping(
+                Yams.Node.Mapping([
+                    (Yams.Node("driver"), Yams.Node("hyperv-json")), (Yams.Node("path"), Yams.Node(path)),
+                ])
+            )
+        }
+        for hook in ["release", "adopt", "fence"] {
+            guard let command = environment["CHAINKEEPERD_HOOK_\(hook.uppercased())"] else { continue }
+            var hooks: Yams.Node.Mapping
+            if case .mapping(let existing)? = mapping["hooks"] {
+                hooks = existing
+            } else {
+                hooks = Yams.Node.Mapping([])
+            }
+            hooks[hook] = Yams.Node(command)
+            mapping["hooks"] = Yams.Node.mapping(hooks)
+        }
+    }
+
     public static func load(
         path: String,
         environment: [String: String]
@@ -116,6 +145,7 @@ public struct AgentConfig: Sendable, Equatable {
         for (key, variable) in Self.environment {
             if let value = environment[variable] { mapping[key] = Yams.Node(value) }
         }
+        Self.overrideNested(&mapping, from: environment)
         let raw: RawAgentConfig
         do {
             raw = try YAMLDecoder().decode(RawAgentConfig.self, from: Yams.Node.mapping(mapping))

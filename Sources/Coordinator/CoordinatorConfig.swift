@@ -90,6 +90,19 @@ public struct CoordinatorConfig: Sendable, Equatable {
         ] {
             if let value = environment[variable] { values[key] = value }
         }
+        if let tokens = environment["CHAINKEEPERD_ADMIN_TOKENS"] {
+            values["adminTokens"] = tokens.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        }
+        // The fence command: replaced, or removed when the variable is empty (then lease expiry counts as fenced).
+        if let command = environment["CHAINKEEPERD_FENCE_COMMAND"] {
+            if command.isEmpty {
+                values["fence"] = nil
+            } else {
+                var fence = values["fence"] as? [String: Any] ?? [:]
+                fence["command"] = command
+                values["fence"] = fence
+            }
+        }
         guard let dataDir = values["dataDir"].map({ "\($0)" }), !dataDir.isEmpty else {
             throw ConfigError("\(source): dataDir is required (the directory for the cluster database)")
         }

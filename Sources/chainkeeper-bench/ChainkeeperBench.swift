@@ -8,6 +8,9 @@ struct ChainkeeperBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chainkeeper-bench",
         abstract: "Chainkeeper's benchmarks.",
-        subcommands: [DiskParseBenchmark.self, IngestBenchmark.self, CheckBenchmark.self, DashboardBenchmark.self]
+        subcommands: [
+            DiskParseBenchmark.self, IngestBenchmark.self, CheckBenchmark.self, DashboardBenchmark.self,
+            SpecBenchmark.self,
+        ]
     )
 }

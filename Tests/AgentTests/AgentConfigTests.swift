@@ -3,6 +3,11 @@ import Foundation
 import Testing
 
 @Suite struct AgentConfigTests {
+    static var exampleConfig: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("deploy/examples/agent.yaml").path
+    }
+
     static let yaml = """
         node: node1
         coordinator: [http://10.0.0.1:7400, http://10.0.0.2:7400]
@@ -51,6 +56,20 @@ import Testing
         #expect(config.rescan == .seconds(5))
         #expect(config.memoryMiB == 1024)
         #expect(config.heartbeat == .seconds(2), "SPEC default")
+    }
+
+    @Test func listsAndNestedKeysHaveOverridesTooSoOneExampleServesSeveralNodes() throws {
+        let (config, _) = try AgentConfig.load(
+            path: Self.exampleConfig,
+            environment: [
+                "CHAINKEEPERD_VOLUMES": "/srv/csv1, /srv/node2-local", "CHAINKEEPERD_INVENTORY_PATH": "/srv/node2.json",
+                "CHAINKEEPERD_HOOK_ADOPT": "adopt-it", "CHAINKEEPERD_HOOK_FENCE": "fence-it",
+            ]
+        )
+        #expect(config.volumes == ["/srv/csv1", "/srv/node2-local"])
+        #expect(config.inventory == .hypervJSON(path: "/srv/node2.json"))
+        #expect(config.hooks["adopt"] == "adopt-it" && config.hooks["fence"] == "fence-it")
+        #expect(config.hooks["release"] == "/usr/local/lib/chainkeeper/release-vm", "the example's hook stays")
     }
 
     @Test func withTLSTheNodeCertificateReplacesTheToken() throws {

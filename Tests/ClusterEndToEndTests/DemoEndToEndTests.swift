@@ -4,15 +4,23 @@ import Testing
 
 extension ClusterEndToEndTests {
     /// Issue 10: `chainkeeper demo`, README's first command, tells the whole story and leaves nothing behind.
+    ///
+    /// Its daemons run deploy/examples' configs (overridden only by `CHAINKEEPERD_*` variables), so this also proves
+    /// those files start a working cluster.
     @Test func theDemoWalksThroughTheClusterAndCleansUp() async throws {
-        let result = try await Daemons.run(Daemons.chainkeeper, ["demo"], environment: ["PATH": "/usr/bin:/bin"])
+        let result = try await Daemons.run(
+            Daemons.chainkeeper,
+            ["demo", "--examples", Self.repository + "/deploy/examples"],
+            environment: ["PATH": "/usr/bin:/bin"]
+        )
         #expect(result.status == 0, "\(result.out)\n\(result.err)")
         let out = result.out
         for expected in [
-            "file-on-local-volume  build01", "file-on-local-volume  db01", "web01 → b: allowed",
-            "web01 → b: committed", "db01 → b: refused (1 reason)", "before-upgrade.vmrs", "held: build01",
-            "mail01 runs elsewhere", "c: fenced, every highly available VM on it stopped", "mail01  c → a  failover",
+            "file-on-local-volume  build01", "file-on-local-volume  db01", "web01 → node2: allowed",
+            "web01 → node2: committed", "db01 → node2: refused (1 reason)", "before-upgrade.vmrs", "held: build01",
+            "mail01 runs elsewhere", "node3: fenced, every highly available VM on it stopped", "mail01  node3 → node",
             "failover-blocked      build01", "Stopped the coordinator and agents and removed",
+            "deploy/examples's coordinator.yaml and agent.yaml",
         ] {
             #expect(out.contains(expected), "the demo's output lacks '\(expected)'")
         }

@@ -57,6 +57,21 @@ import Testing
         #expect(warnings.contains { $0.contains("no adminTokens") })
     }
 
+    @Test func adminTokensAndTheFenceCommandCanBeOverriddenOrTheFenceRemoved() throws {
+        let (replaced, _) = try CoordinatorConfig.load(
+            path: Self.exampleConfig,
+            environment: ["CHAINKEEPERD_ADMIN_TOKENS": "one, two", "CHAINKEEPERD_FENCE_COMMAND": "ipmitool off"]
+        )
+        #expect(replaced.adminTokens == ["one", "two"])
+        #expect(replaced.fenceCommand == "ipmitool off")
+        #expect(replaced.fenceTimeout == .seconds(60), "the example's timeout stays")
+        let (removed, _) = try CoordinatorConfig.load(
+            path: Self.exampleConfig,
+            environment: ["CHAINKEEPERD_FENCE_COMMAND": ""]
+        )
+        #expect(removed.fenceCommand == nil)
+    }
+
     @Test(arguments: [
         ("listen: nowhere\ndataDir: /x", "listen must be host:port"),
         ("dataDir: /x\nleaseTTL: soon", "leaseTTL must be a duration"),

@@ -2,22 +2,29 @@ import Agent
 import DiskAccess
 import Foundation
 
-/// The demo's cluster on disk: a shared volume every node lists, a local volume per node, five VMs whose chains our
-/// writer makes (two of them stranded), and the configuration of a coordinator and three agents.
+/// The demo's cluster on disk: a shared volume every node lists, a local volume per node, and five VMs whose chains
+/// our writer makes (two of them stranded).
+///
+/// The daemons run deploy/examples' configs as shipped, with only what must differ on one machine overridden by
+/// `CHAINKEEPERD_*` variables (`environment(coordinator:)`, `environment(agent:)`): the demo is also the test that
+/// those files work.
 struct DemoCluster {
     let root: String
     let port: Int
     let token: String
-    let lease: String
+    /// deploy/examples (or where install.sh put them).
+    let examples: String
     /// This `chainkeeper` binary: the agents' hooks run its `demo hypervisor`.
     let cli: String
-    static let nodes = ["a", "b", "c"]
+    /// The nodes of deploy/examples/coordinator.yaml's `agentTokens`, with their tokens.
+    static let nodes = ["node1", "node2", "node3"]
+    static func agentToken(_ node: String) -> String { "change-me-\(node)-token" }
 
     var shared: String { root + "/volumes/csv1" }
     func local(_ node: String) -> String { root + "/volumes/\(node)-local" }
     var url: String { "http://127.0.0.1:\(port)" }
-    var coordinatorConfig: String { root + "/coordinator.yaml" }
-    func agentConfig(_ node: String) -> String { root + "/agent-\(node).yaml" }
+    var coordinatorConfig: String { examples + "/coordinator.yaml" }
+    var agentConfig: String { examples + "/agent.yaml" }
     func inventory(_ node: String) -> String { root + "/inventory-\(node).json" }
 
     /// Writes volumes, disks, inventories and configs.
@@ -32,35 +39,35 @@ struct DemoCluster {
         }
         var inventories: [String: [[String: Any]]] = [:]
 
-        // web01 on a: two checkpoints, every disk and memory file on csv1. It can go anywhere.
-        inventories["a", default: []].append(
+        // web01 on node1: two checkpoints, every disk and memory file on csv1. It can go anywhere.
+        inventories["node1", default: []].append(
             try vm(
                 "web01",
                 disks: ["base.vhdx", "before-patch.avhdx", "after-patch.avhdx", "web01.avhdx"].map { "web01/\($0)" },
                 checkpoints: [("before-patch", "web01/before-patch.vmrs"), ("after-patch", "web01/after-patch.vmrs")]
             )
         )
-        // db01 on a: its checkpoint's memory file was saved to a's local disk. Stranded.
-        inventories["a", default: []].append(
+        // db01 on node1: its checkpoint's memory file was saved to node1's local disk. Stranded.
+        inventories["node1", default: []].append(
             try vm(
                 "db01",
                 disks: ["db01/base.vhdx", "db01/db01.avhdx"],
-                checkpoints: [("before-upgrade", local("a") + "/db01/before-upgrade.vmrs")]
+                checkpoints: [("before-upgrade", local("node1") + "/db01/before-upgrade.vmrs")]
             )
         )
-        // app01 on b: one checkpoint, all on csv1.
-        inventories["b", default: []].append(
+        // app01 on node2: one checkpoint, all on csv1.
+        inventories["node2", default: []].append(
             try vm("app01", disks: ["app01/base.vhdx", "app01/app01.avhdx"], checkpoints: [("nightly", nil)])
         )
-        // mail01 on c: all on csv1; it fails over when c dies.
-        inventories["c", default: []].append(
+        // mail01 on node3: all on csv1; it fails over when node3 dies.
+        inventories["node3", default: []].append(
             try vm("mail01", disks: ["mail01/base.vhdx", "mail01/mail01.avhdx"], checkpoints: [("monday", nil)])
         )
-        // build01 on c: the middle differencing disk of its chain sits on c's local disk. Stranded.
-        inventories["c", default: []].append(
+        // build01 on node3: the middle differencing disk of its chain sits on node3's local disk. Stranded.
+        inventories["node3", default: []].append(
             try vm(
                 "build01",
-                disks: ["build01/base.vhdx", local("c") + "/build01/toolchain.avhdx", "build01/build01.avhdx"],
+                disks: ["build01/base.vhdx", local("node3") + "/build01/toolchain.avhdx", "build01/build01.avhdx"],
                 checkpoints: [("clean", nil), ("toolchain", nil)]
             )
         )
@@ -69,7 +76,7 @@ struct DemoCluster {
             try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
                 .write(to: URL(fileURLWithPath: inventory(node)), options: .atomic)
         }
-        try writeConfigs()
+        for node in Self.nodes { try writeStartScript(node) }
     }
 
     /// A `hyperv-json` VM: `disks` is its chain base first (paths relative to csv1 unless absolute); checkpoint `i`
@@ -122,36 +129,67 @@ struct DemoCluster {
         }
     }
 
-    private func writeConfigs() throws {
-        let agentTokens = Self.nodes.map { "\($0): demo-agent-\($0)-\(token.prefix(12))" }.joined(separator: ", ")
-        try """
-        # The demo's coordinator: the embedded default (SQLite in dataDir), on loopback, with a short lease so the
-        # failover happens while you watch. deploy/examples/coordinator.yaml explains every key.
-        listen: "127.0.0.1:\(port)"
-        dataDir: \(root)/coordinator
-        adminTokens: [\(token)]
-        agentTokens: {\(agentTokens)}
-        leaseTTL: \(lease)
-        commandTimeout: 10s
-        """.write(toFile: coordinatorConfig, atomically: true, encoding: .utf8)
-        for node in Self.nodes {
-            // The hooks stand in for Hyper-V: `chainkeeper demo hypervisor` moves the VM between the inventories and
-            // writes what it did to hypervisor.log.
-            let hook = "\"'\(cli)' demo hypervisor --root '\(root)'\""
-            try """
-            # Node \(node) of the demo. deploy/examples/agent.yaml explains every key.
-            node: \(node)
-            coordinator: \(url)
-            token: demo-agent-\(node)-\(token.prefix(12))
-            dataDir: \(root)/agent-\(node)
-            volumes: [\(shared), \(local(node))]
-            inventory: {driver: hyperv-json, path: \(inventory(node))}
-            heartbeat: 500ms
-            rescan: 1s
-            memoryMiB: 65536
-            hooks: {release: \(hook), adopt: \(hook), fence: \(hook)}
-            """.write(toFile: agentConfig(node), atomically: true, encoding: .utf8)
+    /// deploy/examples/coordinator.yaml as shipped, but on a free loopback port, with a data directory here, a fresh
+    /// admin token, and no fence command (each node's watchdog fences it; lease expiry then counts as fenced).
+    var coordinatorEnvironment: [String: String] {
+        [
+            "CHAINKEEPERD_LISTEN": "127.0.0.1:\(port)", "CHAINKEEPERD_DATA_DIR": root + "/coordinator",
+            "CHAINKEEPERD_ADMIN_TOKENS": token, "CHAINKEEPERD_FENCE_COMMAND": "",
+        ]
+    }
+
+    /// deploy/examples/agent.yaml as shipped, but for `node`: its token from the example coordinator config, its
+    /// volumes and inventory here, quick heartbeats and rescans, and hooks that run the stand-in hypervisor.
+    func agentEnvironment(_ node: String) -> [String: String] {
+        let hook = "'\(cli)' demo hypervisor --root '\(root)'"
+        return [
+            "CHAINKEEPERD_NODE": node, "CHAINKEEPERD_TOKEN": Self.agentToken(node), "CHAINKEEPERD_COORDINATOR": url,
+            "CHAINKEEPERD_DATA_DIR": root + "/\(node)", "CHAINKEEPERD_VOLUMES": shared + "," + local(node),
+            "CHAINKEEPERD_INVENTORY_PATH": inventory(node), "CHAINKEEPERD_HEARTBEAT": "500ms",
+            "CHAINKEEPERD_RESCAN": "1s", "CHAINKEEPERD_HOOK_RELEASE": hook, "CHAINKEEPERD_HOOK_ADOPT": hook,
+            "CHAINKEEPERD_HOOK_FENCE": hook,
+        ]
+    }
+
+    func startScript(_ node: String) -> String { root + "/start-\(node).sh" }
+
+    /// A script that starts `node`'s agent again by hand (after the demo killed node3's, for instance).
+    private func writeStartScript(_ node: String) throws {
+        let exports = agentEnvironment(node).sorted { $0.key < $1.key }.map {
+            "export \($0.key)=\(Self.quoted($0.value))"
         }
+        let daemon = (cli as NSString).deletingLastPathComponent + "/chainkeeperd"
+        let text =
+            (["#!/bin/sh", "# Starts \(node)'s agent of the demo cluster."] + exports + [
+                "exec \(Self.quoted(daemon)) agent --config \(Self.quoted(agentConfig))"
+            ]).joined(separator: "\n") + "\n"
+        try text.write(toFile: startScript(node), atomically: true, encoding: .utf8)
+        chmod(startScript(node), 0o755)
+    }
+
+    static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    /// deploy/examples: `--examples`, else the first `deploy/examples` found from the working directory or this
+    /// binary's directory upwards, else where deploy/install.sh puts them.
+    static func findExamples(_ given: String?, cli: String) throws -> String {
+        func holds(_ directory: String) -> Bool {
+            FileManager.default.fileExists(atPath: directory + "/coordinator.yaml")
+                && FileManager.default.fileExists(atPath: directory + "/agent.yaml")
+        }
+        if let given {
+            guard holds(given) else { throw DemoError("\(given) holds no coordinator.yaml and agent.yaml") }
+            return given
+        }
+        for start in [FileManager.default.currentDirectoryPath, (cli as NSString).deletingLastPathComponent] {
+            var directory = URL(fileURLWithPath: start)
+            while directory.path != "/" {
+                let candidate = directory.appendingPathComponent("deploy/examples").path
+                if holds(candidate) { return candidate }
+                directory = directory.deletingLastPathComponent()
+            }
+        }
+        if holds("/usr/share/doc/chainkeeper") { return "/usr/share/doc/chainkeeper" }
+        throw DemoError("cannot find deploy/examples (the configs the demo runs); give --examples DIR")
     }
 }
 

@@ -29,14 +29,20 @@ struct DemoRun: ParsableCommand {
     @Option(help: "Directory for the cluster (default: a new temporary one, removed afterwards unless --keep).")
     var dir: String?
 
-    @Option(help: "The agents' lease: how long a silent node has before it is declared down and failed over.")
-    var lease = "4s"
+    @Option(help: "The configs the daemons run (default: the repository's deploy/examples).")
+    var examples: String?
 
     func run() throws {
         let (cli, daemon) = try DemoProcesses.binaries()
-        let root = try dir ?? Self.temporaryDirectory()
+        let root = try dir.map { try Self.emptyDirectory($0) } ?? Self.temporaryDirectory()
         let token = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-        let cluster = DemoCluster(root: root, port: DemoProcesses.freePort(), token: token, lease: lease, cli: cli)
+        let cluster = DemoCluster(
+            root: root,
+            port: DemoProcesses.freePort(),
+            token: token,
+            examples: try DemoCluster.findExamples(examples, cli: cli),
+            cli: cli
+        )
         let processes = DemoProcesses(cli: cli, daemon: daemon, url: cluster.url, token: token)
         let story = DemoStory(cluster: cluster, processes: processes)
         let interrupt = DemoStory.cleanUpOnInterrupt(processes, root: dir == nil ? root : nil)
@@ -60,6 +66,15 @@ struct DemoRun: ParsableCommand {
             )
             story.say("Run `chainkeeper demo --keep` to leave the cluster running and open its dashboard.")
         }
+    }
+
+    /// `--dir`: made if missing; refused unless empty, so a demo never mixes with other files.
+    static func emptyDirectory(_ path: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        guard (try FileManager.default.contentsOfDirectory(atPath: path)).isEmpty else {
+            throw DemoError("\(path) is not empty; give a new or empty directory")
+        }
+        return URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
     static func temporaryDirectory() throws -> String {

@@ -36,13 +36,14 @@ final class DemoProcesses: Sendable {
         )
     }
 
-    /// Starts `chainkeeperd ARGUMENTS` with its output in `log`, under `name`.
-    func start(_ name: String, _ arguments: [String], log: String) throws {
+    /// Starts `chainkeeperd ARGUMENTS` with `extra` in its environment and its output in `log`, under `name`.
+    func start(_ name: String, _ arguments: [String], extra: [String: String], log: String) throws {
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: daemon)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = handle
         process.standardError = handle

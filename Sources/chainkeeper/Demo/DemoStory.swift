@@ -49,25 +49,28 @@ struct DemoStory {
     }
 
     func tell() throws {
-        say("Chainkeeper demo: a coordinator and three agents (nodes a, b, c) on 127.0.0.1, in \(cluster.root)")
+        say("Chainkeeper demo: a coordinator and three agents (node1, node2, node3) on 127.0.0.1, in \(cluster.root)")
         try cluster.write()
         say(
             """
             Written with our own disk writer: five VMs whose checkpoint chains are real VHDX/AVHDX files, their memory \
             files, and a volume marker on each volume. csv1 is the shared volume every node mounts; each node also has \
-            a local disk.
+            a local disk. The daemons run \(cluster.examples)'s coordinator.yaml and agent.yaml, with \
+            CHAINKEEPERD_* variables for what differs on one machine (ports, directories, the hooks).
             """
         )
         try processes.start(
             "coordinator",
             ["coordinator", "--config", cluster.coordinatorConfig],
+            extra: cluster.coordinatorEnvironment,
             log: cluster.root + "/coordinator.log"
         )
         try wait("the coordinator answering", seconds: 20) { try processes.run(["nodes", "--json"]).status == 0 }
         for node in DemoCluster.nodes {
             try processes.start(
                 "agent-\(node)",
-                ["agent", "--config", cluster.agentConfig(node)],
+                ["agent", "--config", cluster.agentConfig],
+                extra: cluster.agentEnvironment(node),
                 log: cluster.root + "/agent-\(node).log"
             )
         }
@@ -85,28 +88,33 @@ struct DemoStory {
 
         heading(2, "The audit: which VMs could not move if their node failed")
         try show(["audit"], note: "a critical risk exists")
-        say("db01 saved a checkpoint's memory to a's local disk; build01's chain has a differencing disk on c's.")
+        say(
+            "db01 saved a checkpoint's memory to node1's local disk; build01's chain has a differencing disk on node3's."
+        )
 
         heading(3, "A migration that is allowed: every file of web01's chain is on csv1")
-        try show(["check", "web01", "--to", "b"])
-        try show(["migrate", "web01", "--to", "b"])
-        say("The coordinator journaled each step; b's agent checked every file itself before a released the VM.")
+        try show(["check", "web01", "--to", "node2"])
+        try show(["migrate", "web01", "--to", "node2"])
+        say(
+            "The coordinator journaled each step; node2's agent checked every file itself before node1 released the VM."
+        )
 
         heading(4, "A migration that is refused, with every reason")
-        try show(["migrate", "db01", "--to", "b"], note: "refused, nothing moved")
+        try show(["migrate", "db01", "--to", "node2"], note: "refused, nothing moved")
 
-        heading(5, "What would happen if node c failed now?")
-        try show(["whatif", "fail", "c"], note: "a VM would be held")
+        heading(5, "What would happen if node3 failed now?")
+        try show(["whatif", "fail", "node3"], note: "a VM would be held")
 
-        heading(6, "Node c dies: its agent is killed with SIGKILL")
-        guard let pid = processes.pid("agent-c") else { throw DemoError("agent c is not running") }
+        heading(6, "node3 dies: its agent is killed with SIGKILL")
+        guard let pid = processes.pid("agent-node3") else { throw DemoError("node3's agent is not running") }
         let killed = Date()
-        processes.signal("agent-c", SIGKILL)
-        say("(pid \(pid)) Its watchdog, a separate process, fences c when the agent stops feeding it; the coordinator")
-        say("declares c down once its \(cluster.lease) lease runs out, then fails its VMs over. Waiting…")
+        processes.signal("agent-node3", SIGKILL)
+        say("(pid \(pid)) Its watchdog, a separate process, fences node3 when the agent stops feeding it; the")
+        say("coordinator declares node3 down once its lease (leaseTTL, 10 s in the example) runs out, then fails its")
+        say("VMs over. Waiting…")
         try wait("mail01's failover", seconds: 60) {
             guard let detail = try json(["vm", "show", "mail01"], as: VMDetailJSON.self) else { return false }
-            return detail.owner != "c"
+            return detail.owner != "node3"
         }
         say(
             String(
@@ -119,14 +127,14 @@ struct DemoStory {
         try show(["nodes"])
         try show(["history"])
 
-        heading(7, "build01 stayed on c: failing it over would have stranded its checkpoint disk")
+        heading(7, "build01 stayed on node3: failing it over would have stranded its checkpoint disk")
         try wait("build01 being held", seconds: 20) {
             (try json(["audit"], as: AuditResponse.self))?.risks.contains { $0.code == "failover-blocked" } == true
         }
         try show(["audit"], note: "critical risks remain")
         say(
             """
-            Fix the cause (move toolchain.avhdx to csv1, or bring c back), then `chainkeeper vm clear build01`.
+            Fix the cause (move toolchain.avhdx to csv1, or bring node3 back), then `chainkeeper vm clear build01`.
             """
         )
     }
@@ -137,7 +145,7 @@ struct DemoStory {
         say(
             """
 
-            The cluster keeps running (c stays dead). In another terminal:
+            The cluster keeps running (node3 stays dead). In another terminal:
 
               export CHAINKEEPER_URL=\(cluster.url) CHAINKEEPER_TOKEN=\(cluster.token)
               chainkeeper vms --stranded
@@ -145,7 +153,7 @@ struct DemoStory {
               chainkeeper query "SELECT name, owner, checkpoints FROM vms ORDER BY name"
 
             Dashboard: \(cluster.url)/ui (log in with the token above).
-            Restart c: \(processes.daemon) agent --config \(cluster.agentConfig("c"))
+            Restart node3: \(cluster.startScript("node3"))
             Stop it all: kill \(pids); then remove \(cluster.root)
             """
         )
@@ -154,7 +162,7 @@ struct DemoStory {
     /// Tells each agent's watchdog to exit (the agents are stopped; nothing is left to guard).
     func stopWatchdogs() {
         for node in DemoCluster.nodes {
-            let data = cluster.root + "/agent-\(node)"
+            let data = cluster.root + "/\(node)"
             try? "exit\n".write(toFile: data + "/watchdog.feed", atomically: true, encoding: .utf8)
             if let text = try? String(contentsOfFile: data + "/watchdog.pid", encoding: .utf8),
                 let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
