@@ -147,7 +147,15 @@ public struct VMDetailJSON: Codable, Sendable, Hashable {
         public var snapshotId: String?
         public var identifier: String?
         public var problem: String?
-        /// Nodes that reach the file now (its volume mounted and probed there).
+    }
+
+    /// A volume the VM's files are on, and the nodes that reach it now (mounted, and probed there lately).
+    ///
+    /// Given once per volume rather than per file: a VM has dozens of files on one volume, and a cluster dozens of
+    /// nodes.
+    public struct VolumeReach: Codable, Sendable, Hashable {
+        public var id: String
+        public var name: String
         public var reachableFrom: [String]
     }
 
@@ -164,8 +172,15 @@ public struct VMDetailJSON: Codable, Sendable, Hashable {
     public var highlyAvailable: Bool
     public var snapshots: [Snapshot]
     public var files: [File]
+    public var volumes: [VolumeReach]
     public var chains: [Chain]
     public var risks: [RiskJSON]
+
+    /// The nodes that reach `file` now: its volume's, or only the owner for a file on no volume.
+    public func reachableFrom(_ file: File) -> [String] {
+        guard let volume = file.volumeId else { return [owner] }
+        return volumes.first { $0.id == volume }?.reachableFrom ?? []
+    }
 
     public init(
         name: String,
@@ -176,6 +191,7 @@ public struct VMDetailJSON: Codable, Sendable, Hashable {
         highlyAvailable: Bool,
         snapshots: [Snapshot],
         files: [File],
+        volumes: [VolumeReach],
         chains: [Chain],
         risks: [RiskJSON]
     ) {
@@ -187,6 +203,7 @@ public struct VMDetailJSON: Codable, Sendable, Hashable {
         self.highlyAvailable = highlyAvailable
         self.snapshots = snapshots
         self.files = files
+        self.volumes = volumes
         self.chains = chains
         self.risks = risks
     }
@@ -207,6 +224,7 @@ extension VMDetailJSON {
             )
         }
         let paths = Dictionary(vm.files.map { ($0.location, $0.path) }, uniquingKeysWith: { first, _ in first })
+        let volumeIDs = Set(vm.files.compactMap(\.location.volume)).sorted()
         self.init(
             name: vm.name,
             id: vm.id.rawValue,
@@ -216,13 +234,7 @@ extension VMDetailJSON {
             highlyAvailable: view.isHighlyAvailable(vm),
             snapshots: (tree?.roots ?? []).compactMap(node),
             files: vm.files.map { file in
-                let reach =
-                    file.location.volume.map { volume in
-                        (view.mounts[volume] ?? [:]).values
-                            .filter { $0.isVerified(at: view.now, probeInterval: view.settings.probeInterval) }
-                            .map(\.node.rawValue).sorted()
-                    } ?? []
-                return File(
+                File(
                     path: file.path,
                     kind: file.kind.rawValue,
                     volume: file.location.volume.map { view.volumes[$0]?.name ?? $0.rawValue },
@@ -231,8 +243,16 @@ extension VMDetailJSON {
                     size: file.size,
                     snapshotId: file.checkpoint?.rawValue,
                     identifier: file.identifier,
-                    problem: file.problem?.rawValue,
-                    reachableFrom: file.location.volume == nil ? [vm.owner.rawValue] : reach
+                    problem: file.problem?.rawValue
+                )
+            },
+            volumes: volumeIDs.map { volume in
+                VolumeReach(
+                    id: volume.rawValue,
+                    name: view.volumes[volume]?.name ?? volume.rawValue,
+                    reachableFrom: (view.mounts[volume] ?? [:]).values
+                        .filter { $0.isVerified(at: view.now, probeInterval: view.settings.probeInterval) }
+                        .map(\.node.rawValue).sorted()
                 )
             },
             chains: vm.chains.map {

@@ -85,7 +85,8 @@ import Testing
             #expect(detail.snapshots.map(\.name) == ["before-upgrade"])
             #expect(detail.files.first { $0.kind == "memory" }?.volume == "node1-local")
             #expect(detail.files.first { $0.kind == "configuration" }?.volume == "csv1")
-            #expect(detail.files.first { $0.kind == "configuration" }?.reachableFrom == ["node1", "node2", "node3"])
+            let configuration = try #require(detail.files.first { $0.kind == "configuration" })
+            #expect(detail.reachableFrom(configuration) == ["node1", "node2", "node3"])
             let text = try await Self.run(["vm", "show", "db01"], port: port)
             #expect(text.out.contains("before-upgrade"))
             #expect(

@@ -67,10 +67,10 @@ struct VMPage {
     let historyHref: String
 
     /// How widely a file is reachable: from every node, from some beyond the owner, from the owner only, or none.
-    static func tone(_ file: VMDetailJSON.File, owner: String, nodes: [String]) -> String {
-        if file.problem == "file-missing" || file.reachableFrom.isEmpty { return "reach-none" }
+    static func tone(_ file: VMDetailJSON.File, reach: [String], owner: String, nodes: [String]) -> String {
+        if file.problem == "file-missing" || reach.isEmpty { return "reach-none" }
         let others = nodes.filter { $0 != owner }
-        let reached = others.filter(file.reachableFrom.contains)
+        let reached = others.filter(reach.contains)
         if reached.isEmpty { return "reach-owner" }
         return reached.count == others.count ? "reach-all" : "reach-some"
     }
@@ -114,28 +114,28 @@ struct VMPage {
                 label: chain.snapshotId.map { names[$0] ?? $0 } ?? "current state",
                 links: chain.paths.map { path in
                     let file = byPath[path]
+                    let reach = file.map(detail.reachableFrom) ?? []
                     return Link(
                         file: Self.fileName(path),
                         path: path,
-                        tone: file.map { Self.tone($0, owner: detail.owner, nodes: nodes) } ?? "reach-none",
-                        reach: file.map {
-                            $0.reachableFrom.isEmpty ? "no node" : $0.reachableFrom.joined(separator: ", ")
-                        }
-                            ?? "not reported"
+                        tone: file.map { Self.tone($0, reach: reach, owner: detail.owner, nodes: nodes) }
+                            ?? "reach-none",
+                        reach: file == nil ? "not reported" : reach.isEmpty ? "no node" : reach.joined(separator: ", ")
                     )
                 }
             )
         }
         files = detail.files.map { file in
-            FileRow(
+            let reach = detail.reachableFrom(file)
+            return FileRow(
                 path: file.path,
                 kind: file.kind,
                 volume: file.volume ?? "—",
                 format: file.format ?? "—",
                 size: Frame.bytes(file.size),
                 problem: file.problem,
-                tone: Self.tone(file, owner: detail.owner, nodes: nodes),
-                nodes: nodes.map { NodeReach(name: $0, reaches: file.reachableFrom.contains($0)) }
+                tone: Self.tone(file, reach: reach, owner: detail.owner, nodes: nodes),
+                nodes: nodes.map { NodeReach(name: $0, reaches: reach.contains($0)) }
             )
         }
         targets = nodes.filter { $0 != detail.owner }

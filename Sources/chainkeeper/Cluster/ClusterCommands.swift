@@ -126,7 +126,7 @@ struct VMShowCommand: AsyncParsableCommand {
             detail.files.map {
                 [
                     "  " + $0.path, $0.kind, $0.volume ?? "(none)", $0.format ?? "-",
-                    $0.reachableFrom.joined(separator: ","),
+                    detail.reachableFrom($0).joined(separator: ","),
                 ]
             }
         )
