@@ -101,6 +101,24 @@ extension ClusterEndToEndTests {
         ])
         #expect(nodeAsAdmin.out.contains("this route needs an admin token"), "\(nodeAsAdmin)")
 
+        // The dashboard (issue 11): an admin certificate opens it without a log-in; a node certificate is refused; no
+        // credential at all is sent to the log-in form, whose session cookie is Secure under TLS.
+        let page = try Self.curl([
+            "--cacert", ca, "--cert", certs + "/ops.crt", "--key", certs + "/ops.key", "\(cluster.url)/ui/vms",
+        ])
+        #expect(page.out.contains("<h1>VMs</h1>") && page.out.contains(">ops</span>"), "\(page.out.prefix(600))")
+        let nodePage = try Self.curl([
+            "--cacert", ca, "--cert", certs + "/a.crt", "--key", certs + "/a.key", "-o", "/dev/null", "-w",
+            "%{http_code}", "\(cluster.url)/ui",
+        ])
+        #expect(nodePage.out == "403")
+        let noCredential = try Self.curl(["--cacert", ca, "-o", "/dev/null", "-w", "%{http_code}", "\(cluster.url)/ui"])
+        #expect(noCredential.out == "303")
+        let login = try Self.curl([
+            "--cacert", ca, "-i", "-d", "token=\(ClusterEndToEndTests.adminToken)", "\(cluster.url)/ui/login",
+        ])
+        #expect(login.out.contains("; Secure"), "\(login.out.prefix(600))")
+
         // A server certificate that does not match the host dialled: a second coordinator whose certificate names
         // only elsewhere.example. The CLI and an agent both refuse it.
         let otherPort = Daemons.freePort()
