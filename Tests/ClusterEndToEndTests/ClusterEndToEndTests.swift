@@ -155,9 +155,18 @@ import Glibc
             }
         }
 
+        /// Stops the agents and the coordinator, then tells every node's watchdog to exit: an agent stopped while it
+        /// owns VMs leaves its watchdog armed on purpose, and a test must not leave it running.
         func stopAll() {
             for agent in agents.values { agent.stop() }
             coordinator?.stop()
+            for node in ["a", "b", "c"] {
+                try? "exit\n".write(
+                    toFile: layout.root + "/agent-\(node)/watchdog.feed",
+                    atomically: true,
+                    encoding: .utf8
+                )
+            }
         }
 
         func cli(_ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
