@@ -67,6 +67,16 @@ let package = Package(
         ),
 
         // I/O shells.
+        .target(
+            name: "ClusterEtcd",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(name: "DiskAccess", dependencies: ["DiskFormats", "ChainModel"], swiftSettings: strictSettings),
         .target(
             name: "ClusterStore",
@@ -216,6 +226,11 @@ let package = Package(
             dependencies: [
                 "Agent", "AgentService", "ClusterAPI", "ClusterTestSupport", "ClusterTLS", "DiskAccess", "DiskFormats",
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EtcdTests",
+            dependencies: ["ClusterEtcd", "ClusterTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "ChainModelTests", dependencies: ["ChainModel"], swiftSettings: strictSettings),

@@ -1,0 +1,158 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+/// A client for etcd 3.4's v3 API through its HTTP/JSON gateway (`/v3/...`), as docs of issue 8 plan: the small
+/// critical state (owners and epochs, the journal, leadership) of a multi-coordinator cluster.
+///
+/// Keys and values travel base64-encoded; 64-bit numbers arrive as JSON strings; fields that are zero or false are
+/// left out of answers. Any member forwards writes to the leader, so the client keeps a list of members and moves to
+/// the next on a refused connection or an "unavailable" answer (no quorum, a leader election).
+public struct EtcdClient: Sendable {
+    public let endpoints: [String]
+    let http: HTTPClient
+    let timeout: TimeAmount
+
+    /// `timeout` bounds each request to one member; the next member is tried after it.
+    public init(endpoints: [String], http: HTTPClient = .shared, timeout: Duration = .seconds(5)) {
+        self.endpoints = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        self.http = http
+        let (seconds, attoseconds) = timeout.components
+        self.timeout = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+
+    // MARK: - Keys
+
+    /// The key's current value and revisions, or nil.
+    public func get(_ key: String) async throws(EtcdError) -> EtcdKeyValue? {
+        let answer: RangeAnswer = try await call("/v3/kv/range", ["key": Self.base64(key)])
+        return try decodedAll(answer.kvs).first
+    }
+
+    /// Every key that starts with `prefix`, in key order.
+    public func range(prefix: String) async throws(EtcdError) -> [EtcdKeyValue] {
+        let answer: RangeAnswer = try await call(
+            "/v3/kv/range",
+            ["key": Self.base64(prefix), "range_end": Data(Self.prefixEnd(prefix)).base64EncodedString()]
+        )
+        return try decodedAll(answer.kvs)
+    }
+
+    /// Writes `value` (attached to `lease` when given); returns the store's revision after the write.
+    @discardableResult
+    public func put(_ key: String, _ value: [UInt8], lease: Int64? = nil) async throws(EtcdError) -> Int64 {
+        var body: [String: Any] = ["key": Self.base64(key), "value": Data(value).base64EncodedString()]
+        if let lease { body["lease"] = String(lease) }
+        let answer: HeaderAnswer = try await call("/v3/kv/put", body)
+        return answer.header.revisionValue
+    }
+
+    /// Deletes the key; returns how many keys were deleted (0 or 1).
+    @discardableResult
+    public func delete(_ key: String) async throws(EtcdError) -> Int {
+        let answer: DeleteAnswer = try await call("/v3/kv/deleterange", ["key": Self.base64(key)])
+        return Int(answer.deleted ?? "0") ?? 0
+    }
+
+    /// One transaction: if every comparison holds, the `success` operations run, else the `failure` ones, atomically.
+    public func transaction(_ transaction: EtcdTransaction) async throws(EtcdError) -> EtcdTransactionResult {
+        let answer: TxnAnswer = try await call("/v3/kv/txn", transaction.body)
+        var ranges: [[EtcdKeyValue]] = []
+        for response in answer.responses ?? [] {
+            if let range = response.range { ranges.append(try decodedAll(range.kvs)) }
+        }
+        return EtcdTransactionResult(
+            succeeded: answer.succeeded ?? false,
+            revision: answer.header.revisionValue,
+            ranges: ranges
+        )
+    }
+
+    // MARK: - Leases
+
+    /// Grants a lease of `ttl` seconds; returns its id.
+    public func grantLease(ttl: Int64) async throws(EtcdError) -> Int64 {
+        let answer: LeaseAnswer = try await call("/v3/lease/grant", ["TTL": String(ttl)])
+        guard let id = answer.id.flatMap({ Int64($0) }) else {
+            throw EtcdError(.protocol, "lease grant answered no ID")
+        }
+        return id
+    }
+
+    /// Renews a lease once; returns the seconds it now has left (0 once it expired: its keys are gone).
+    public func keepAlive(_ lease: Int64) async throws(EtcdError) -> Int64 {
+        let answer: KeepAliveAnswer = try await call("/v3/lease/keepalive", ["ID": String(lease)])
+        return Int64(answer.result?.ttl ?? "0") ?? 0
+    }
+
+    /// Revokes a lease and deletes its keys; an unknown lease is not an error.
+    public func revokeLease(_ lease: Int64) async throws(EtcdError) {
+        do {
+            let _: HeaderAnswer = try await call("/v3/lease/revoke", ["ID": String(lease)])
+        } catch let error where error.code == .notFound {
+            return
+        }
+    }
+
+    // MARK: - Plumbing
+
+    /// POSTs `body` to `path` on the first member that answers, decoding the answer.
+    func call<Answer: Decodable>(_ path: String, _ body: [String: Any]) async throws(EtcdError) -> Answer {
+        let payload: Data
+        do {
+            payload = try JSONSerialization.data(withJSONObject: body)
+        } catch {
+            throw EtcdError(.protocol, "cannot encode a request: \(error)")
+        }
+        var failures: [String] = []
+        for endpoint in endpoints {
+            var request = HTTPClientRequest(url: endpoint + path)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(data: payload))
+            let response: HTTPClientResponse
+            let bytes: ByteBuffer
+            do {
+                response = try await http.execute(request, timeout: timeout)
+                bytes = try await response.body.collect(upTo: 8 << 20)
+            } catch {
+                failures.append("\(endpoint): \(error)")
+                continue
+            }
+            let data = Data(buffer: bytes)
+            if response.status == .ok {
+                do {
+                    return try JSONDecoder().decode(Answer.self, from: data)
+                } catch {
+                    throw EtcdError(.protocol, "\(path) answered JSON this client cannot read: \(error)")
+                }
+            }
+            let failure = (try? JSONDecoder().decode(FailureAnswer.self, from: data))
+            let message = failure?.error ?? failure?.message ?? String(decoding: data.prefix(200), as: UTF8.self)
+            // gRPC codes: 14 unavailable (no quorum, election), 4 deadline exceeded: try another member.
+            if response.status == .serviceUnavailable || failure?.code == 14 || failure?.code == 4 {
+                failures.append("\(endpoint): \(message)")
+                continue
+            }
+            throw EtcdError(failure?.code == 5 || response.status == .notFound ? .notFound : .rejected, message)
+        }
+        throw EtcdError(.unavailable, "no etcd member answered: " + failures.joined(separator: "; "))
+    }
+
+    static func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
+
+    /// The end of the key range holding every key that starts with `prefix` (its last byte plus one).
+    static func prefixEnd(_ prefix: String) -> [UInt8] {
+        var bytes = Array(prefix.utf8)
+        while let last = bytes.last {
+            if last < 0xFF {
+                bytes[bytes.count - 1] = last + 1
+                return bytes
+            }
+            bytes.removeLast()
+        }
+        return [0]
+    }
+}
