@@ -45,7 +45,7 @@ extension Coordinator {
         guard await failover.pastStartupWait() else { return }
         do {
             let commits = store.commits.value
-            let view = try placements.view(store: store, now: now(), settings: settings)
+            let view = try placementView()
             let record = try store.failoverRecord(since: now() - .seconds(90 * 24 * 3600))
             let store = self.store
             let actions = await failover.tick(
@@ -222,7 +222,7 @@ extension Coordinator {
                 at: now()
             )
         }
-        let view = try placements.view(store: store, now: now(), settings: settings)
+        let view = try placementView()
         let vms = try store.vms(ownedBy: node)
         let plan = FailoverPlanner.plan(failing: node, vms: vms, in: view, purpose: .drain)
         var moved: [DrainResponse.Moved] = []

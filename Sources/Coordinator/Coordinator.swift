@@ -81,7 +81,7 @@ public struct Coordinator: Sendable {
     ///
     /// Throws `not-found` (404) for an unknown node.
     public func whatIfFails(_ node: NodeName) throws -> FailoverPlan {
-        let view = try placements.view(store: store, now: now(), settings: settings)
+        let view = try placementView()
         guard view.nodes[node] != nil else { throw APIError.notFound("no node is named '\(node)'") }
         let record = try store.failoverRecord(since: now() - .seconds(90 * 24 * 3600))
         return FailoverPlanner.plan(

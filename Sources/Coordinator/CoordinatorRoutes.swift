@@ -179,12 +179,12 @@ struct CoordinatorRoutes: Sendable {
 
         router.get("/v1/volumes") { _, context -> Response in
             try context.requireAdmin()
-            return try Self.json(Coordinator.volumeRows(try coordinator.auditSnapshot().view))
+            return try Self.json(Coordinator.volumeRows(try coordinator.placementView()))
         }
 
         router.get("/v1/nodes") { _, context -> Response in
             try context.requireAdmin()
-            return try Self.json(await coordinator.nodeRows(try coordinator.auditSnapshot().view))
+            return try Self.json(await coordinator.nodeRows(try coordinator.placementView()))
         }
 
         router.get("/v1/vms/{vm}") { _, context -> Response in

@@ -16,6 +16,12 @@ extension Coordinator {
         )
     }
 
+    /// The engine's view of the cluster without any VM's files (nodes, volumes, mounts, policies, load), kept until a
+    /// commit changes it: what `nodes`, `volumes`, what-if and the dashboard's overview read.
+    func placementView() throws -> ClusterView {
+        try placements.view(store: store, now: now(), settings: settings)
+    }
+
     /// `vm show`: one VM in full and the risks that name it, judged against the placement view (what `check` reads),
     /// without reading the rest of the cluster's files.
     ///

@@ -49,25 +49,7 @@ struct SpecBenchmark: ParsableCommand {
             let owned = (0..<1000).map {
                 SyntheticVMs.make(100_000 + $0, owner: big, volume: SpecCluster.volume, checkpoints: checkpoints)
             }
-            let batch = ReportBatch(
-                node: big,
-                driver: .hypervJSON,
-                memoryMiB: 1 << 22,
-                volumes: [
-                    VolumeReport(
-                        volume: Volume(id: SpecCluster.volume, name: "csv1"),
-                        mountPath: "/mnt/csv1",
-                        filesystemType: "nfs4",
-                        probeWritten: nil,
-                        probeRead: []
-                    )
-                ],
-                vms: owned,
-                listed: owned.map(\.id),
-                inventoryErrors: [],
-                discoveredDisks: [],
-                probeWindow: .seconds(600)
-            )
+            let batch = SpecCluster.report(from: big, owning: owned)
             let first = try ProcessTimer.seconds { _ = try store.ingest(batch, at: now) }
             let again = try ProcessTimer.seconds { _ = try store.ingest(batch, at: now + .seconds(1)) }
             try store.saveMount(
@@ -136,6 +118,8 @@ struct SpecBenchmark: ParsableCommand {
         time("vm show (GET /v1/vms/VM)", count: samples, target: "< 5 ms") { "/v1/vms/\(vm())" }
         time("check (GET /v1/vms/VM/check)", count: samples, target: "< 5 ms") { "/v1/vms/\(vm())/check?to=\(node())" }
         time("whatif fail (125 VMs)", count: 10, target: "< 100 ms") { "/v1/whatif?fail=\(node())" }
+        time("nodes (GET /v1/nodes)", count: samples, target: "—") { "/v1/nodes" }
+        time("volumes (GET /v1/volumes)", count: samples, target: "—") { "/v1/volumes" }
         time("full audit (GET /v1/audit)", count: 3, target: "< 2 s") { "/v1/audit" }
         time("dashboard VMs page (GET /ui/vms)", count: 5, target: "< 1 s") { "/ui/vms?page=3" }
         print(

@@ -19,33 +19,35 @@ enum SpecCluster {
                 let owned = (0..<vmsPerNode).map { index in
                     SyntheticVMs.make(node * vmsPerNode + index, owner: name, volume: volume, checkpoints: checkpoints)
                 }
-                _ = try store.ingest(
-                    ReportBatch(
-                        node: name,
-                        driver: .hypervJSON,
-                        memoryMiB: 1 << 20,
-                        volumes: [
-                            VolumeReport(
-                                volume: Volume(id: volume, name: "csv1"),
-                                mountPath: "/mnt/csv1",
-                                filesystemType: "nfs4",
-                                probeWritten: nil,
-                                probeRead: []
-                            )
-                        ],
-                        vms: owned,
-                        listed: owned.map(\.id),
-                        inventoryErrors: [],
-                        discoveredDisks: [],
-                        probeWindow: .seconds(600)
-                    ),
-                    at: now
-                )
+                _ = try store.ingest(report(from: name, owning: owned), at: now)
                 try store.saveMount(
                     VolumeMount(volume: volume, node: name, mountPath: "/mnt/csv1", lastProbeAt: now),
                     at: now
                 )
             }
         }
+    }
+
+    /// A node's first report: its VMs, all on csv1, which it mounts.
+    static func report(from node: NodeName, owning vms: [VM]) -> ReportBatch {
+        ReportBatch(
+            node: node,
+            driver: .hypervJSON,
+            memoryMiB: 1 << 22,
+            volumes: [
+                VolumeReport(
+                    volume: Volume(id: volume, name: "csv1"),
+                    mountPath: "/mnt/csv1",
+                    filesystemType: "nfs4",
+                    probeWritten: nil,
+                    probeRead: []
+                )
+            ],
+            vms: vms,
+            listed: vms.map(\.id),
+            inventoryErrors: [],
+            discoveredDisks: [],
+            probeWindow: .seconds(600)
+        )
     }
 }

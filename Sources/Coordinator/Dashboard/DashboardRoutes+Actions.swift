@@ -112,11 +112,7 @@ extension DashboardRoutes {
 
         page(router, .get, "/ui/nodes/{node}/drain") { _, context, viewer in
             let node = NodeName(try Self.parameter("node", context))
-            let view = try coordinator.placements.view(
-                store: coordinator.store,
-                now: coordinator.now(),
-                settings: coordinator.settings
-            )
+            let view = try coordinator.placementView()
             guard let stored = view.nodes[node] else { throw APIError.notFound("no node is named '\(node)'") }
             let vms = try coordinator.store.vms(ownedBy: node)
             let plan = FailoverPlanner.plan(failing: node, vms: vms, in: view, purpose: .drain)

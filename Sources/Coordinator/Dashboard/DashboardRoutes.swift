@@ -34,11 +34,7 @@ struct DashboardRoutes: Sendable {
 
         page(router, .get, "/ui") { _, _, viewer in
             let audit = try coordinator.audits.current(coordinator)
-            let view = try coordinator.placements.view(
-                store: coordinator.store,
-                now: coordinator.now(),
-                settings: coordinator.settings
-            )
+            let view = try coordinator.placementView()
             let page = OverviewPage(
                 frame: frame("Overview", section: "/ui", viewer, audit: audit),
                 nodes: await coordinator.nodeRows(view),
