@@ -77,6 +77,11 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "ClusterAuthority",
+            dependencies: ["ChainModel", "ClusterStore", "ClusterEtcd"],
+            swiftSettings: strictSettings
+        ),
         .target(name: "DiskAccess", dependencies: ["DiskFormats", "ChainModel"], swiftSettings: strictSettings),
         .target(
             name: "ClusterStore",
@@ -226,6 +231,11 @@ let package = Package(
             dependencies: [
                 "Agent", "AgentService", "ClusterAPI", "ClusterTestSupport", "ClusterTLS", "DiskAccess", "DiskFormats",
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AuthorityTests",
+            dependencies: ["ClusterAuthority", "ClusterStore", "ClusterEtcd", "ChainModel", "ClusterTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

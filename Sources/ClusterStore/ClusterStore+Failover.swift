@@ -14,10 +14,12 @@ extension ClusterStore {
         to state: NodeState,
         because: String,
         actor: String,
-        at now: Timestamp
+        at now: Timestamp,
+        term: LeaderTerm? = nil
     ) throws(StoreError) {
         try translatingErrors {
             try writer.write { db in
+                try Self.requireLeader(term, in: db)
                 try db.execute(
                     sql: "UPDATE node SET state = ? WHERE name = ?",
                     arguments: [state.rawValue, node.rawValue]

@@ -13,12 +13,29 @@ public struct MigrationRecord: Sendable, Hashable, Codable {
         case aborted
 
         public var isFinal: Bool { self == .committed || self == .aborted }
+
+        /// The steps of the SPEC §6 state machine (the same rule the schema's trigger enforces).
+        public func canMove(to next: State) -> Bool {
+            switch (self, next) {
+            case (.planned, .preflight), (.planned, .aborted): true
+            case (.preflight, .sourceReleased), (.preflight, .targetAdopted), (.preflight, .aborted): true
+            case (.sourceReleased, .targetAdopted), (.sourceReleased, .aborted): true
+            case (.targetAdopted, .committed): true
+            default: false
+            }
+        }
     }
 
     public struct Step: Sendable, Hashable, Codable {
         public var state: State
         public var at: Timestamp
         public var detail: String?
+
+        public init(state: State, at: Timestamp, detail: String?) {
+            self.state = state
+            self.at = at
+            self.detail = detail
+        }
     }
 
     public var id: String
@@ -37,6 +54,38 @@ public struct MigrationRecord: Sendable, Hashable, Codable {
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
     public var steps: [Step]
+
+    public init(
+        id: String,
+        vm: VMID,
+        vmName: String,
+        kind: String,
+        source: NodeName,
+        target: NodeName,
+        epoch: Epoch,
+        state: State,
+        abortReason: String? = nil,
+        reasons: String? = nil,
+        requestedBy: String,
+        createdAt: Timestamp,
+        updatedAt: Timestamp,
+        steps: [Step]
+    ) {
+        self.id = id
+        self.vm = vm
+        self.vmName = vmName
+        self.kind = kind
+        self.source = source
+        self.target = target
+        self.epoch = epoch
+        self.state = state
+        self.abortReason = abortReason
+        self.reasons = reasons
+        self.requestedBy = requestedBy
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.steps = steps
+    }
 }
 
 extension ClusterStore {
@@ -51,11 +100,13 @@ extension ClusterStore {
         target: NodeName,
         kind: String,
         requestedBy: String,
-        at now: Timestamp
+        at now: Timestamp,
+        term: LeaderTerm? = nil
     ) throws(StoreError) -> MigrationRecord {
         let id = UUID().uuidString.lowercased()
         try translatingErrors {
             try writer.write { db in
+                try Self.requireLeader(term, in: db)
                 guard
                     let row = try Row.fetchOne(
                         db,
@@ -99,11 +150,13 @@ extension ClusterStore {
         _ id: String,
         to state: MigrationRecord.State,
         detail: String?,
-        at now: Timestamp
+        at now: Timestamp,
+        term: LeaderTerm? = nil
     ) throws(StoreError) {
         precondition(state != .committed && state != .aborted, "commit and abort have their own methods")
         try translatingErrors {
             try writer.write { db in
+                try Self.requireLeader(term, in: db)
                 try db.execute(
                     sql: "UPDATE migration SET state = ?, updated_at = ? WHERE id = ?",
                     arguments: [state.rawValue, now.databaseValue, id]
@@ -122,10 +175,12 @@ extension ClusterStore {
         reason: String,
         reasons: String?,
         adoptedBack: Bool = false,
-        at now: Timestamp
+        at now: Timestamp,
+        term: LeaderTerm? = nil
     ) throws(StoreError) {
         try translatingErrors {
             try writer.write { db in
+                try Self.requireLeader(term, in: db)
                 if adoptedBack {
                     try db.execute(
                         sql: """
@@ -153,9 +208,10 @@ extension ClusterStore {
     ///
     /// The VM's owner becomes the target and its epoch the migration's, and the journal says committed: at every
     /// moment the VM has exactly one owner in the database.
-    public func commitMigration(_ id: String, at now: Timestamp) throws(StoreError) {
+    public func commitMigration(_ id: String, at now: Timestamp, term: LeaderTerm? = nil) throws(StoreError) {
         try translatingErrors {
             try writer.write { db in
+                try Self.requireLeader(term, in: db)
                 guard
                     let row = try Row.fetchOne(
                         db,

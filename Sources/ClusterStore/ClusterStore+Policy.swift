@@ -4,33 +4,11 @@ import GRDB
 
 extension ClusterStore {
     /// Sets a VM's placement policy (creating its anti-affinity class, soft, if it is new).
-    public func savePolicy(_ policy: PlacementPolicy, for vm: VMID) throws(StoreError) {
+    public func savePolicy(_ policy: PlacementPolicy, for vm: VMID, term: LeaderTerm? = nil) throws(StoreError) {
         try translatingErrors {
             try writer.write { db in
-                if let name = policy.antiAffinityClass {
-                    try db.execute(
-                        sql: "INSERT INTO anti_affinity_class (name) VALUES (?) ON CONFLICT(name) DO NOTHING",
-                        arguments: [name]
-                    )
-                }
-                try db.execute(
-                    sql: """
-                        INSERT INTO placement_policy (vm_id, highly_available, possible_owners, preferred_owners,
-                                                      anti_affinity_class, priority, max_failovers, failover_period_ms)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT(vm_id) DO UPDATE SET
-                            highly_available = excluded.highly_available, possible_owners = excluded.possible_owners,
-                            preferred_owners = excluded.preferred_owners,
-                            anti_affinity_class = excluded.anti_affinity_class, priority = excluded.priority,
-                            max_failovers = excluded.max_failovers, failover_period_ms = excluded.failover_period_ms
-                        """,
-                    arguments: [
-                        vm.rawValue, policy.highlyAvailable, try Self.jsonArray(policy.possibleOwners.map(\.rawValue)),
-                        try Self.jsonArray(policy.preferredOwners.map(\.rawValue)), policy.antiAffinityClass,
-                        policy.priority.rawValue, policy.threshold.maxFailovers,
-                        policy.threshold.period.wholeMilliseconds,
-                    ]
-                )
+                try Self.requireLeader(term, in: db)
+                try Self.writePolicy(policy, for: vm, in: db)
             }
         }
     }
@@ -55,9 +33,10 @@ extension ClusterStore {
     }
 
     /// Sets whether an anti-affinity class is enforced.
-    public func saveClass(_ antiAffinityClass: AntiAffinityClass) throws(StoreError) {
+    public func saveClass(_ antiAffinityClass: AntiAffinityClass, term: LeaderTerm? = nil) throws(StoreError) {
         try translatingErrors {
             try writer.write { db in
+                try Self.requireLeader(term, in: db)
                 try db.execute(
                     sql: """
                         INSERT INTO anti_affinity_class (name, enforced) VALUES (?, ?)
@@ -130,6 +109,33 @@ extension ClusterStore {
                 arguments: [node.rawValue, error.vm, error.message, now.databaseValue]
             )
         }
+    }
+
+    static func writePolicy(_ policy: PlacementPolicy, for vm: VMID, in db: Database) throws {
+        if let name = policy.antiAffinityClass {
+            try db.execute(
+                sql: "INSERT INTO anti_affinity_class (name) VALUES (?) ON CONFLICT(name) DO NOTHING",
+                arguments: [name]
+            )
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO placement_policy (vm_id, highly_available, possible_owners, preferred_owners,
+                                              anti_affinity_class, priority, max_failovers, failover_period_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(vm_id) DO UPDATE SET
+                    highly_available = excluded.highly_available, possible_owners = excluded.possible_owners,
+                    preferred_owners = excluded.preferred_owners,
+                    anti_affinity_class = excluded.anti_affinity_class, priority = excluded.priority,
+                    max_failovers = excluded.max_failovers, failover_period_ms = excluded.failover_period_ms
+                """,
+            arguments: [
+                vm.rawValue, policy.highlyAvailable, try Self.jsonArray(policy.possibleOwners.map(\.rawValue)),
+                try Self.jsonArray(policy.preferredOwners.map(\.rawValue)), policy.antiAffinityClass,
+                policy.priority.rawValue, policy.threshold.maxFailovers,
+                policy.threshold.period.wholeMilliseconds,
+            ]
+        )
     }
 
     static func policy(from row: Row) throws -> PlacementPolicy {

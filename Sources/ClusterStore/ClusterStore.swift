@@ -67,6 +67,9 @@ public struct ClusterStore: Sendable {
         migrator.registerMigration(Migration006FailoverState.identifier) { db in
             try db.execute(sql: Migration006FailoverState.sql)
         }
+        migrator.registerMigration(Migration007Leadership.identifier) { db in
+            try db.execute(sql: Migration007Leadership.sql)
+        }
         return migrator
     }
 

@@ -26,6 +26,8 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidTransition = Code(rawValue: "invalid-transition")
         /// An inventory that contradicts itself (a chain naming a file the VM does not list, …).
         public static let invalidInventory = Code(rawValue: "invalid-inventory")
+        /// A guarded write from a coordinator whose leadership term has ended.
+        public static let notLeader = Code(rawValue: "not-leader")
     }
 
     public let code: Code

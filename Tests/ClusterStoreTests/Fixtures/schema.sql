@@ -4,6 +4,7 @@
 -- migration: 004-foreign-key-indexes
 -- migration: 005-inventory-digest
 -- migration: 006-failover-state
+-- migration: 007-leadership
 
 CREATE TABLE anti_affinity_class (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
@@ -94,6 +95,14 @@ CREATE TABLE inventory_error (
     vm_name TEXT,
     message TEXT NOT NULL,
     reported_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE leadership (
+    id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    name TEXT NOT NULL,
+    url TEXT NOT NULL,
+    token INTEGER NOT NULL CHECK (token >= 1),
+    expires_at INTEGER NOT NULL
 ) STRICT;
 
 CREATE TABLE migration (
@@ -257,6 +266,12 @@ BEGIN
         )
         SELECT id FROM ancestor
     );
+END;
+
+CREATE TRIGGER leadership_token_only_grows BEFORE UPDATE OF token ON leadership
+WHEN NEW.token <= OLD.token
+BEGIN
+    SELECT RAISE(ABORT, 'leadership-token: a new term needs a larger token');
 END;
 
 CREATE TRIGGER migration_state_machine BEFORE UPDATE OF state ON migration

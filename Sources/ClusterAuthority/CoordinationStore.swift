@@ -1,0 +1,88 @@
+import ChainModel
+import ClusterStore
+
+/// The state that must never diverge between coordinators (SPEC §1, issue 8): VM owners and epochs, the migration
+/// journal and its history, node states, placement policy, and leadership.
+///
+/// Two implementations: `EmbeddedCoordinationStore` (the coordinator's own SQLite file, the default) and
+/// `EtcdCoordinationStore` (etcd 3.4, for several coordinators). Every write carries the writer's `LeaderTerm` and is
+/// refused with `not-leader` once that term has ended, in the same transaction as the write. What agents' reports can
+/// rebuild (inventories, files, chains, reachability) is not here: each coordinator keeps it in its own database.
+///
+/// Times come in as arguments: neither implementation reads a clock.
+public protocol CoordinationStore: Sendable {
+    /// Whether writes land in the coordinator's own database, so nothing needs copying there.
+    var isEmbedded: Bool { get }
+
+    // MARK: Leadership
+
+    /// Takes leadership for `ttl` if nobody holds it; `nil` when another coordinator does.
+    func campaign(as candidate: LeaderInfo, ttl: Duration, at now: Timestamp) async throws(StoreError) -> LeaderTerm?
+    /// Keeps the term alive for another `ttl`; `not-leader` once it has ended.
+    func renew(_ term: LeaderTerm, ttl: Duration, at now: Timestamp) async throws(StoreError)
+    /// Ends the term now.
+    func resign(_ term: LeaderTerm) async throws(StoreError)
+    /// The current leader, if any.
+    func leader(at now: Timestamp) async throws(StoreError) -> LeaderTerm?
+
+    // MARK: Ownership
+
+    /// Records the first owner of a VM the cluster has just learned about; returns the owner on record, which is the
+    /// earlier one if the VM was already known. Epochs carried over from another backend are kept as given.
+    func claim(_ vm: VMID, owner: NodeName, epoch: Epoch, term: LeaderTerm) async throws(StoreError) -> Ownership
+    /// Every VM's owner and epoch.
+    func owners() async throws(StoreError) -> [VMID: Ownership]
+
+    // MARK: Journal
+
+    /// Journals a migration at `planned` and reserves the VM's next epoch; `conflict` if the VM is not owned by
+    /// `source` or another migration of it is under way, `dangling-reference` if the VM is unknown.
+    func planMigration(
+        vm: VMID,
+        source: NodeName,
+        target: NodeName,
+        kind: String,
+        requestedBy: String,
+        at now: Timestamp,
+        term: LeaderTerm
+    ) async throws(StoreError) -> MigrationRecord
+    /// One step along the state machine (not to `committed` or `aborted`); `invalid-transition` otherwise.
+    func advanceMigration(
+        _ id: String,
+        to state: MigrationRecord.State,
+        detail: String?,
+        at now: Timestamp,
+        term: LeaderTerm
+    ) async throws(StoreError)
+    /// Ends a migration as aborted; with `adoptedBack` the VM's epoch becomes the migration's (the source adopted
+    /// the VM again at it).
+    func abortMigration(
+        _ id: String,
+        reason: String,
+        reasons: String?,
+        adoptedBack: Bool,
+        at now: Timestamp,
+        term: LeaderTerm
+    ) async throws(StoreError)
+    /// Moves the owner and epoch and marks the migration committed, in one write.
+    func commitMigration(_ id: String, at now: Timestamp, term: LeaderTerm) async throws(StoreError)
+    func migration(id: String) async throws(StoreError) -> MigrationRecord?
+    /// Migrations neither committed nor aborted: what a new leader must finish.
+    func activeMigrations() async throws(StoreError) -> [MigrationRecord]
+    /// Newest first; at most `limit`.
+    func history(vm: VMID?, limit: Int) async throws(StoreError) -> [MigrationRecord]
+
+    // MARK: Nodes and policy
+
+    func setNodeState(
+        _ node: NodeName,
+        to state: NodeState,
+        because: String,
+        actor: String,
+        at now: Timestamp,
+        term: LeaderTerm
+    ) async throws(StoreError)
+    func nodeStates() async throws(StoreError) -> [NodeName: NodeState]
+    func savePolicy(_ policy: PlacementPolicy, for vm: VMID, term: LeaderTerm) async throws(StoreError)
+    func policies() async throws(StoreError) -> [VMID: PlacementPolicy]
+}

@@ -1,0 +1,383 @@
+import ChainModel
+import ClusterEtcd
+import ClusterStore
+import Foundation
+import Synchronization
+
+/// The critical state in etcd 3.4 (issue 8), for two or more coordinators.
+///
+/// Keys under `prefix`: `leader` (the active coordinator, on a lease of `leaderLeaseTTL`), `vm/ID` (owner, epoch,
+/// reserved epochs, migration under way), `migration/ID` (a journal record with its steps), `node/NAME` (a state set
+/// by failover or an admin) and `policy/ID`. Every write is one transaction that compares the leader key's create
+/// revision with the writer's term token (so a coordinator that lost its lease, was paused or partitioned cannot
+/// write) and the mod revision of every key it read (so two writers never interleave); a lost comparison on a key is
+/// retried from a fresh read, a lost comparison on the leader key is `not-leader`.
+public final class EtcdCoordinationStore: CoordinationStore {
+    let etcd: EtcdClient
+    let prefix: String
+    /// Each term's etcd lease, for renewal and resignation.
+    private let leases = Mutex<[Int64: Int64]>([:])
+
+    public init(etcd: EtcdClient, prefix: String) {
+        self.etcd = etcd
+        self.prefix = prefix.hasSuffix("/") ? prefix : prefix + "/"
+    }
+
+    public var isEmbedded: Bool { false }
+
+    var leaderKey: String { prefix + "leader" }
+    func vmKey(_ vm: VMID) -> String { prefix + "vm/" + vm.rawValue }
+    func migrationKey(_ id: String) -> String { prefix + "migration/" + id }
+    func nodeKey(_ node: NodeName) -> String { prefix + "node/" + node.rawValue }
+    func policyKey(_ vm: VMID) -> String { prefix + "policy/" + vm.rawValue }
+
+    // MARK: Leadership
+
+    public func campaign(
+        as candidate: LeaderInfo,
+        ttl: Duration,
+        at now: Timestamp
+    ) async throws(StoreError)
+        -> LeaderTerm?
+    {
+        let seconds = max(1, Int64((ttl.wholeMilliseconds + 999) / 1000))
+        let lease = try await etcdCall { () async throws(EtcdError) in try await etcd.grantLease(ttl: seconds) }
+        let value = try EtcdJSON.encode(candidate)
+        let result = try await etcdCall { () async throws(EtcdError) in
+            try await etcd.transaction(
+                EtcdTransaction(compare: [.absent(leaderKey)], success: [.put(leaderKey, value, lease: lease)])
+            )
+        }
+        guard result.succeeded else {
+            // Revoked at once, so an abandoned candidate's lease cannot linger (distributed-engine.md §B).
+            try? await etcd.revokeLease(lease)
+            return nil
+        }
+        leases.withLock { $0[result.revision] = lease }
+        return LeaderTerm(leader: candidate, token: result.revision)
+    }
+
+    public func renew(_ term: LeaderTerm, ttl: Duration, at now: Timestamp) async throws(StoreError) {
+        guard let lease = leases.withLock({ $0[term.token] }) else { throw notLeader(term) }
+        let left = try await etcdCall { () async throws(EtcdError) in try await etcd.keepAlive(lease) }
+        let key = try await etcdCall { () async throws(EtcdError) in try await etcd.get(leaderKey) }
+        guard left > 0, key?.createRevision == term.token else {
+            leases.withLock { $0[term.token] = nil }
+            throw notLeader(term)
+        }
+    }
+
+    public func resign(_ term: LeaderTerm) async throws(StoreError) {
+        let lease = leases.withLock { $0.removeValue(forKey: term.token) }
+        _ = try await etcdCall { () async throws(EtcdError) in
+            try await etcd.transaction(
+                EtcdTransaction(compare: [.created(leaderKey, at: term.token)], success: [.delete(leaderKey)])
+            )
+        }
+        if let lease { try? await etcd.revokeLease(lease) }
+    }
+
+    public func leader(at now: Timestamp) async throws(StoreError) -> LeaderTerm? {
+        guard let key = try await etcdCall({ () async throws(EtcdError) in try await etcd.get(leaderKey) }) else {
+            return nil
+        }
+        return LeaderTerm(
+            leader: try EtcdJSON.decode(LeaderInfo.self, key.value, key: leaderKey),
+            token: key.createRevision
+        )
+    }
+
+    // MARK: Ownership
+
+    public func claim(_ vm: VMID, owner: NodeName, epoch: Epoch, term: LeaderTerm) async throws(StoreError) -> Ownership
+    {
+        try await claim(vm, name: vm.rawValue, owner: owner, epoch: epoch, reserved: epoch, term: term)
+    }
+
+    /// `claim` with the VM's name (shown in history) and the highest epoch already reserved (kept when a cluster
+    /// moves from the embedded backend, so no epoch is ever used twice).
+    public func claim(
+        _ vm: VMID,
+        name: String,
+        owner: NodeName,
+        epoch: Epoch,
+        reserved: Epoch,
+        term: LeaderTerm
+    ) async throws(StoreError) -> Ownership {
+        var result: Ownership?
+        try await guardedWrite(term, reading: [vmKey(vm)]) { (found) throws(StoreError) in
+            if let existing = found[0] {
+                let record = try EtcdJSON.decode(EtcdVMRecord.self, existing.value, key: existing.key)
+                result = Ownership(owner: record.owner, epoch: record.epoch)
+                return []
+            }
+            let record = EtcdVMRecord(name: name, owner: owner, epoch: epoch, reserved: max(epoch, reserved))
+            result = Ownership(owner: owner, epoch: epoch)
+            return [.put(vmKey(vm), try EtcdJSON.encode(record))]
+        }
+        guard let result else { throw StoreError(.unavailable, "the claim of \(vm.rawValue) decided nothing") }
+        return result
+    }
+
+    public func owners() async throws(StoreError) -> [VMID: Ownership] {
+        var owners: [VMID: Ownership] = [:]
+        for key in try await all("vm/") {
+            let record = try EtcdJSON.decode(EtcdVMRecord.self, key.value, key: key.key)
+            owners[VMID(String(key.key.dropFirst(prefix.count + 3)))] = Ownership(
+                owner: record.owner,
+                epoch: record.epoch
+            )
+        }
+        return owners
+    }
+
+    // MARK: Journal
+
+    public func planMigration(
+        vm: VMID,
+        source: NodeName,
+        target: NodeName,
+        kind: String,
+        requestedBy: String,
+        at now: Timestamp,
+        term: LeaderTerm
+    ) async throws(StoreError) -> MigrationRecord {
+        let id = UUID().uuidString.lowercased()
+        var planned: MigrationRecord?
+        try await guardedWrite(term, reading: [vmKey(vm)]) { (found) throws(StoreError) in
+            guard let key = found[0] else {
+                throw StoreError(.danglingReference, "the cluster does not know VM \(vm.rawValue)")
+            }
+            var record = try EtcdJSON.decode(EtcdVMRecord.self, key.value, key: key.key)
+            guard record.owner == source else {
+                throw StoreError(.conflict, "the VM is owned by \(record.owner), not \(source)")
+            }
+            if let active = record.active {
+                throw StoreError(.conflict, "another migration of the VM is under way (\(active))")
+            }
+            let epoch = Epoch(max(record.epoch.rawValue, record.reserved.rawValue) + 1)
+            record.reserved = epoch
+            record.active = id
+            let migration = MigrationRecord(
+                id: id,
+                vm: vm,
+                vmName: record.name,
+                kind: kind,
+                source: source,
+                target: target,
+                epoch: epoch,
+                state: .planned,
+                requestedBy: requestedBy,
+                createdAt: now,
+                updatedAt: now,
+                steps: [MigrationRecord.Step(state: .planned, at: now, detail: "epoch \(epoch) reserved")]
+            )
+            planned = migration
+            return [.put(key.key, try EtcdJSON.encode(record)), .put(migrationKey(id), try EtcdJSON.encode(migration))]
+        }
+        guard let planned else { throw StoreError(.unavailable, "the plan of \(vm.rawValue) decided nothing") }
+        return planned
+    }
+
+    public func advanceMigration(
+        _ id: String,
+        to state: MigrationRecord.State,
+        detail: String?,
+        at now: Timestamp,
+        term: LeaderTerm
+    ) async throws(StoreError) {
+        try await guardedWrite(term, reading: [migrationKey(id)]) { (found) throws(StoreError) in
+            var migration = try Self.migration(found[0], id: id)
+            guard migration.state.canMove(to: state), !state.isFinal else {
+                throw StoreError(
+                    .invalidTransition,
+                    "migration \(id) cannot go from \(migration.state.rawValue) to \(state.rawValue)"
+                )
+            }
+            migration.state = state
+            migration.updatedAt = now
+            migration.steps.append(MigrationRecord.Step(state: state, at: now, detail: detail))
+            return [.put(migrationKey(id), try EtcdJSON.encode(migration))]
+        }
+    }
+
+    public func abortMigration(
+        _ id: String,
+        reason: String,
+        reasons: String?,
+        adoptedBack: Bool,
+        at now: Timestamp,
+        term: LeaderTerm
+    ) async throws(StoreError) {
+        let vm = try Self.migration(try await get(migrationKey(id)), id: id).vm
+        try await guardedWrite(term, reading: [migrationKey(id), vmKey(vm)]) { (found) throws(StoreError) in
+            var migration = try Self.migration(found[0], id: id)
+            guard migration.state.canMove(to: .aborted) else {
+                throw StoreError(.invalidTransition, "migration \(id) is \(migration.state.rawValue); it cannot abort")
+            }
+            migration.state = .aborted
+            migration.abortReason = reason
+            migration.reasons = reasons
+            migration.updatedAt = now
+            migration.steps.append(MigrationRecord.Step(state: .aborted, at: now, detail: reason))
+            var operations: [EtcdOperation] = [.put(migrationKey(id), try EtcdJSON.encode(migration))]
+            if let key = found[1] {
+                var record = try EtcdJSON.decode(EtcdVMRecord.self, key.value, key: key.key)
+                if record.active == id { record.active = nil }
+                if adoptedBack, record.owner == migration.source, record.epoch < migration.epoch {
+                    record.epoch = migration.epoch
+                }
+                operations.append(.put(key.key, try EtcdJSON.encode(record)))
+            }
+            return operations
+        }
+    }
+
+    public func commitMigration(_ id: String, at now: Timestamp, term: LeaderTerm) async throws(StoreError) {
+        let vm = try Self.migration(try await get(migrationKey(id)), id: id).vm
+        try await guardedWrite(term, reading: [migrationKey(id), vmKey(vm)]) { (found) throws(StoreError) in
+            var migration = try Self.migration(found[0], id: id)
+            guard migration.state.canMove(to: .committed) else {
+                throw StoreError(
+                    .invalidTransition,
+                    "migration \(id) is \(migration.state.rawValue); only an adopted migration commits"
+                )
+            }
+            guard let key = found[1] else {
+                throw StoreError(.danglingReference, "the cluster does not know VM \(vm.rawValue)")
+            }
+            var record = try EtcdJSON.decode(EtcdVMRecord.self, key.value, key: key.key)
+            record.owner = migration.target
+            record.epoch = migration.epoch
+            record.reserved = max(record.reserved, migration.epoch)
+            if record.active == id { record.active = nil }
+            migration.state = .committed
+            migration.updatedAt = now
+            migration.steps.append(
+                MigrationRecord.Step(
+                    state: .committed,
+                    at: now,
+                    detail: "owner \(migration.target), epoch \(migration.epoch)"
+                )
+            )
+            return [.put(key.key, try EtcdJSON.encode(record)), .put(migrationKey(id), try EtcdJSON.encode(migration))]
+        }
+    }
+
+    public func migration(id: String) async throws(StoreError) -> MigrationRecord? {
+        guard let key = try await get(migrationKey(id)) else { return nil }
+        return try EtcdJSON.decode(MigrationRecord.self, key.value, key: key.key)
+    }
+
+    public func activeMigrations() async throws(StoreError) -> [MigrationRecord] {
+        try await journal().filter { !$0.state.isFinal }
+    }
+
+    public func history(vm: VMID?, limit: Int) async throws(StoreError) -> [MigrationRecord] {
+        Array(try await journal().filter { vm == nil || $0.vm == vm }.prefix(limit))
+    }
+
+    /// Every journal record, newest first (by creation time, then by the order etcd created them).
+    func journal() async throws(StoreError) -> [MigrationRecord] {
+        var records: [(MigrationRecord, Int64)] = []
+        for key in try await all("migration/") {
+            records.append((try EtcdJSON.decode(MigrationRecord.self, key.value, key: key.key), key.createRevision))
+        }
+        return records.sorted { ($0.0.createdAt, $0.1) > ($1.0.createdAt, $1.1) }.map(\.0)
+    }
+
+    // MARK: Nodes and policy
+
+    public func setNodeState(
+        _ node: NodeName,
+        to state: NodeState,
+        because: String,
+        actor: String,
+        at now: Timestamp,
+        term: LeaderTerm
+    ) async throws(StoreError) {
+        let record = try EtcdJSON.encode(EtcdNodeRecord(state: state, because: because, actor: actor, at: now))
+        try await guardedWrite(term, reading: []) { (_) throws(StoreError) in [.put(nodeKey(node), record)] }
+    }
+
+    public func nodeStates() async throws(StoreError) -> [NodeName: NodeState] {
+        var states: [NodeName: NodeState] = [:]
+        for key in try await all("node/") {
+            states[NodeName(String(key.key.dropFirst(prefix.count + 5)))] =
+                try EtcdJSON.decode(EtcdNodeRecord.self, key.value, key: key.key).state
+        }
+        return states
+    }
+
+    public func savePolicy(_ policy: PlacementPolicy, for vm: VMID, term: LeaderTerm) async throws(StoreError) {
+        let record = try EtcdJSON.encode(EtcdPolicyRecord(policy))
+        try await guardedWrite(term, reading: []) { (_) throws(StoreError) in [.put(policyKey(vm), record)] }
+    }
+
+    public func policies() async throws(StoreError) -> [VMID: PlacementPolicy] {
+        var policies: [VMID: PlacementPolicy] = [:]
+        for key in try await all("policy/") {
+            policies[VMID(String(key.key.dropFirst(prefix.count + 7)))] =
+                try EtcdJSON.decode(EtcdPolicyRecord.self, key.value, key: key.key).policy
+        }
+        return policies
+    }
+
+    // MARK: Plumbing
+
+    /// Reads `keys`, lets `decide` turn what it found into operations, and commits them only if the writer still
+    /// leads and none of the keys changed since they were read; retries a lost race on the keys from a fresh read.
+    func guardedWrite(
+        _ term: LeaderTerm,
+        reading keys: [String],
+        decide: ([EtcdKeyValue?]) throws(StoreError) -> [EtcdOperation]
+    ) async throws(StoreError) {
+        for _ in 0..<16 {
+            var found: [EtcdKeyValue?] = []
+            for key in keys { found.append(try await get(key)) }
+            let operations = try decide(found)
+            if operations.isEmpty { return }
+            var compare: [EtcdComparison] = [.created(leaderKey, at: term.token)]
+            for (key, value) in zip(keys, found) {
+                compare.append(value.map { .unchanged(key, since: $0.modRevision) } ?? .absent(key))
+            }
+            let result = try await etcdCall { () async throws(EtcdError) in
+                try await etcd.transaction(
+                    EtcdTransaction(compare: compare, success: operations, failure: [.get(leaderKey)])
+                )
+            }
+            if result.succeeded { return }
+            guard result.ranges.first?.first?.createRevision == term.token else { throw notLeader(term) }
+        }
+        throw StoreError(.conflict, "the write kept losing races with another writer; try again")
+    }
+
+    func get(_ key: String) async throws(StoreError) -> EtcdKeyValue? {
+        try await etcdCall { () async throws(EtcdError) in try await etcd.get(key) }
+    }
+
+    func all(_ section: String) async throws(StoreError) -> [EtcdKeyValue] {
+        try await etcdCall { () async throws(EtcdError) in try await etcd.range(prefix: prefix + section) }
+    }
+
+    static func migration(_ key: EtcdKeyValue?, id: String) throws(StoreError) -> MigrationRecord {
+        guard let key else { throw StoreError(.danglingReference, "no migration \(id)") }
+        return try EtcdJSON.decode(MigrationRecord.self, key.value, key: key.key)
+    }
+
+    func notLeader(_ term: LeaderTerm) -> StoreError {
+        StoreError(
+            .notLeader,
+            "\(term.leader.name) is no longer the leader (its etcd leader key of term \(term.token) is gone); "
+                + "the write was not made"
+        )
+    }
+
+    func etcdCall<T>(_ body: () async throws(EtcdError) -> T) async throws(StoreError) -> T {
+        do {
+            return try await body()
+        } catch {
+            throw StoreError(.unavailable, "etcd: \(error.message)")
+        }
+    }
+}

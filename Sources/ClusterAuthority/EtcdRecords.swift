@@ -1,0 +1,76 @@
+import ChainModel
+import ClusterStore
+import Foundation
+
+/// A VM as etcd holds it: its owner and epoch, the highest epoch a migration reserved, and the migration under way.
+struct EtcdVMRecord: Codable, Sendable, Equatable {
+    var name: String
+    var owner: NodeName
+    var epoch: Epoch
+    /// Every epoch up to this one is used (a migration reserved it, committed or not).
+    var reserved: Epoch
+    /// The journal entry of the migration under way, if any.
+    var active: String?
+}
+
+struct EtcdNodeRecord: Codable, Sendable {
+    var state: NodeState
+    var because: String
+    var actor: String
+    var at: Timestamp
+}
+
+/// `PlacementPolicy` with its threshold period in milliseconds.
+struct EtcdPolicyRecord: Codable, Sendable {
+    var highlyAvailable: Bool?
+    var possibleOwners: [NodeName]
+    var preferredOwners: [NodeName]
+    var antiAffinityClass: String?
+    var priority: FailoverPriority
+    var maxFailovers: Int
+    var periodMilliseconds: Int64
+
+    init(_ policy: PlacementPolicy) {
+        highlyAvailable = policy.highlyAvailable
+        possibleOwners = policy.possibleOwners
+        preferredOwners = policy.preferredOwners
+        antiAffinityClass = policy.antiAffinityClass
+        priority = policy.priority
+        maxFailovers = policy.threshold.maxFailovers
+        periodMilliseconds = policy.threshold.period.wholeMilliseconds
+    }
+
+    var policy: PlacementPolicy {
+        PlacementPolicy(
+            highlyAvailable: highlyAvailable,
+            possibleOwners: possibleOwners,
+            preferredOwners: preferredOwners,
+            antiAffinityClass: antiAffinityClass,
+            priority: priority,
+            threshold: FailoverThreshold(maxFailovers: maxFailovers, period: .milliseconds(periodMilliseconds))
+        )
+    }
+}
+
+enum EtcdJSON {
+    static func encode(_ value: some Encodable) throws(StoreError) -> [UInt8] {
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            return Array(try encoder.encode(value))
+        } catch {
+            throw StoreError(.invalidValue, "cannot encode a record for etcd: \(error)")
+        }
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], key: String) throws(StoreError) -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(bytes))
+        } catch {
+            throw StoreError(
+                .invalidValue,
+                "etcd key \(key) does not hold a record this coordinator can read (written by another version?): \(error)"
+            )
+        }
+    }
+}

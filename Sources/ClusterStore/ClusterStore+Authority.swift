@@ -1,0 +1,146 @@
+import ChainModel
+import Foundation
+import GRDB
+
+/// What the coordination interface reads from the embedded database, and what a coordinator on the etcd backend copies
+/// into its own database from etcd (its replica of the state that must never diverge).
+extension ClusterStore {
+    /// Every VM's owner and epoch.
+    public func owners() throws(StoreError) -> [VMID: Ownership] {
+        try translatingErrors {
+            try writer.read { db in
+                var owners: [VMID: Ownership] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT id, owner, epoch FROM vm") {
+                    owners[VMID(row[0] as String)] = Ownership(
+                        owner: NodeName(row[1] as String),
+                        epoch: Epoch(row[2] as Int64)
+                    )
+                }
+                return owners
+            }
+        }
+    }
+
+    /// Every stored placement policy.
+    public func policies() throws(StoreError) -> [VMID: PlacementPolicy] {
+        try translatingErrors {
+            try writer.read { db in
+                var policies: [VMID: PlacementPolicy] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM placement_policy") {
+                    policies[VMID(row["vm_id"] as String)] = try Self.policy(from: row)
+                }
+                return policies
+            }
+        }
+    }
+
+    /// The highest epoch any migration of `vm` reserved (0 when none did).
+    public func highestReservedEpoch(of vm: VMID) throws(StoreError) -> Epoch {
+        try translatingErrors {
+            try writer.read { db in
+                Epoch(
+                    try Int64.fetchOne(
+                        db,
+                        sql: "SELECT max(epoch) FROM migration WHERE vm_id = ?",
+                        arguments: [vm.rawValue]
+                    )
+                        ?? 0
+                )
+            }
+        }
+    }
+
+    /// Copies the authoritative state into this database, in one transaction; returns how many rows changed.
+    ///
+    /// Owners and epochs of VMs this database knows (from reports) are set; an epoch lower than the local one is
+    /// left alone, as epochs only grow. Journal records replace their local copies whole (a replica may see a
+    /// migration skip states it missed). Records of VMs or nodes not yet reported here wait for the next copy.
+    @discardableResult
+    public func applyAuthority(
+        owners: [VMID: Ownership],
+        migrations: [MigrationRecord],
+        nodeStates: [NodeName: NodeState],
+        policies: [VMID: PlacementPolicy]
+    ) throws(StoreError) -> Int {
+        try translatingErrors {
+            try writer.write { db in
+                var changed = 0
+                let known = Set(try String.fetchAll(db, sql: "SELECT id FROM vm"))
+                let nodes = Set(try String.fetchAll(db, sql: "SELECT name FROM node"))
+                for (vm, ownership) in owners
+                where known.contains(vm.rawValue) && nodes.contains(ownership.owner.rawValue) {
+                    try db.execute(
+                        sql: """
+                            UPDATE vm SET owner = ?, epoch = ?
+                            WHERE id = ? AND epoch <= ? AND (owner <> ? OR epoch <> ?)
+                            """,
+                        arguments: [
+                            ownership.owner.rawValue, ownership.epoch.rawValue, vm.rawValue, ownership.epoch.rawValue,
+                            ownership.owner.rawValue, ownership.epoch.rawValue,
+                        ]
+                    )
+                    changed += db.changesCount
+                }
+                for record in migrations where known.contains(record.vm.rawValue) {
+                    let local = try Row.fetchOne(
+                        db,
+                        sql:
+                            "SELECT state, (SELECT count(*) FROM migration_step WHERE migration_id = id) AS steps FROM migration WHERE id = ?",
+                        arguments: [record.id]
+                    )
+                    if let local, (local["state"] as String) == record.state.rawValue,
+                        (local["steps"] as Int) == record.steps.count
+                    {
+                        continue
+                    }
+                    try Self.replaceMigration(record, in: db)
+                    changed += 1
+                }
+                for (node, state) in nodeStates where nodes.contains(node.rawValue) {
+                    try db.execute(
+                        sql: "UPDATE node SET state = ? WHERE name = ? AND state <> ?",
+                        arguments: [state.rawValue, node.rawValue, state.rawValue]
+                    )
+                    changed += db.changesCount
+                }
+                for (vm, policy) in policies where known.contains(vm.rawValue) {
+                    let local = try Row.fetchOne(
+                        db,
+                        sql: "SELECT * FROM placement_policy WHERE vm_id = ?",
+                        arguments: [vm.rawValue]
+                    ).map(Self.policy(from:))
+                    guard local != policy else { continue }
+                    try Self.writePolicy(policy, for: vm, in: db)
+                    changed += 1
+                }
+                return changed
+            }
+        }
+    }
+
+    /// Replaces a journal record and its steps (the state machine trigger only guards steps taken here, not copies).
+    static func replaceMigration(_ record: MigrationRecord, in db: Database) throws {
+        try db.execute(
+            sql: "DELETE FROM migration WHERE id = ? OR (vm_id = ? AND epoch = ?)",
+            arguments: [record.id, record.vm.rawValue, record.epoch.rawValue]
+        )
+        try db.execute(
+            sql: """
+                INSERT INTO migration (id, vm_id, kind, source, target, epoch, state, abort_reason, reasons,
+                                       requested_by, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                record.id, record.vm.rawValue, record.kind, record.source.rawValue, record.target.rawValue,
+                record.epoch.rawValue, record.state.rawValue, record.abortReason, record.reasons, record.requestedBy,
+                record.createdAt.databaseValue, record.updatedAt.databaseValue,
+            ]
+        )
+        for (seq, step) in record.steps.enumerated() {
+            try db.execute(
+                sql: "INSERT INTO migration_step (migration_id, seq, state, at, detail) VALUES (?, ?, ?, ?, ?)",
+                arguments: [record.id, seq, step.state.rawValue, step.at.databaseValue, step.detail]
+            )
+        }
+    }
+}

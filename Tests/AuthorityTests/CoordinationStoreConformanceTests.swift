@@ -1,0 +1,294 @@
+import ChainModel
+import ClusterAuthority
+import ClusterStore
+import Testing
+
+/// One conformance suite for both `CoordinationStore` implementations (issue 8): the embedded SQLite store and etcd
+/// 3.4 (a real member on loopback) must answer every case the same way.
+@Suite struct CoordinationStoreConformanceTests {
+    @Test(arguments: Backend.allCases)
+    func oneLeaderAtATimeAndAnEndedTermCannotWrite(backend: Backend) async throws {
+        let fixture = try await AuthorityFixture(backend)
+        let store = fixture.authority
+        let first = try await fixture.lead()
+        #expect(try await store.campaign(as: AuthorityFixture.second, ttl: .seconds(10), at: fixture.now) == nil)
+        #expect(try await store.leader(at: fixture.now) == first)
+        try await store.renew(first, ttl: .seconds(10), at: fixture.now)
+
+        try await store.resign(first)
+        #expect(try await store.leader(at: fixture.now) == nil)
+        let second = try #require(
+            try await store.campaign(as: AuthorityFixture.second, ttl: .seconds(10), at: fixture.now)
+        )
+        #expect(second.token > first.token, "every term's token is larger than the last")
+        #expect(try await store.leader(at: fixture.now) == second)
+
+        // The old leader: its renewal and every write it tries are refused, and nothing changes.
+        #expect(await storeErrorCode { try await store.renew(first, ttl: .seconds(10), at: fixture.now) } == .notLeader)
+        let refused = await storeErrorCode {
+            _ = try await store.planMigration(
+                vm: AuthorityFixture.vmA,
+                source: NodeName("node1"),
+                target: NodeName("node2"),
+                kind: "migration",
+                requestedBy: "admin",
+                at: fixture.now,
+                term: first
+            )
+        }
+        #expect(refused == .notLeader)
+        #expect(
+            await storeErrorCode {
+                try await store.setNodeState(
+                    NodeName("node1"),
+                    to: .draining,
+                    because: "test",
+                    actor: "admin",
+                    at: fixture.now,
+                    term: first
+                )
+            } == .notLeader
+        )
+        #expect(
+            await storeErrorCode {
+                try await store.savePolicy(PlacementPolicy(), for: AuthorityFixture.vmA, term: first)
+            } == .notLeader
+        )
+        #expect(try await store.activeMigrations().isEmpty)
+        #expect(try await store.nodeStates()[NodeName("node1")] != .draining)
+        #expect(try await store.policies()[AuthorityFixture.vmA] == nil)
+        #expect(try await store.campaign(as: AuthorityFixture.first, ttl: .seconds(10), at: fixture.now) == nil)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func anUnrenewedLeaseEndsTheTerm(backend: Backend) async throws {
+        let fixture = try await AuthorityFixture(backend)
+        let store = fixture.authority
+        let first = try #require(
+            try await store.campaign(as: AuthorityFixture.first, ttl: .seconds(1), at: fixture.now)
+        )
+        #expect(try await store.campaign(as: AuthorityFixture.second, ttl: .seconds(1), at: fixture.now) == nil)
+        try await fixture.advance(by: .milliseconds(3500))
+        #expect(try await store.leader(at: fixture.now) == nil, "the lease ran out")
+        let second = try #require(
+            try await store.campaign(as: AuthorityFixture.second, ttl: .seconds(5), at: fixture.now)
+        )
+        #expect(second.token > first.token)
+        #expect(await storeErrorCode { try await store.renew(first, ttl: .seconds(1), at: fixture.now) } == .notLeader)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aCommittedMigrationMovesOwnerAndEpochOnce(backend: Backend) async throws {
+        let fixture = try await AuthorityFixture(backend)
+        let store = fixture.authority
+        let term = try await fixture.lead()
+        let now = fixture.now
+        let record = try await store.planMigration(
+            vm: AuthorityFixture.vmA,
+            source: NodeName("node1"),
+            target: NodeName("node2"),
+            kind: "migration",
+            requestedBy: "admin",
+            at: now,
+            term: term
+        )
+        #expect(record.epoch == Epoch(2) && record.state == .planned)
+        #expect(record.steps.map(\.detail) == ["epoch 2 reserved"])
+        let again = await storeErrorCode {
+            _ = try await store.planMigration(
+                vm: AuthorityFixture.vmA,
+                source: NodeName("node1"),
+                target: NodeName("node3"),
+                kind: "migration",
+                requestedBy: "admin",
+                at: now,
+                term: term
+            )
+        }
+        #expect(again == .conflict, "one migration per VM at a time")
+        #expect(try await store.activeMigrations().map(\.id) == [record.id])
+        // A step the state machine does not have is refused.
+        #expect(
+            await storeErrorCode {
+                try await store.advanceMigration(record.id, to: .targetAdopted, detail: nil, at: now, term: term)
+            } == .invalidTransition
+        )
+        #expect(
+            await storeErrorCode { try await store.commitMigration(record.id, at: now, term: term) }
+                == .invalidTransition
+        )
+        for state in [MigrationRecord.State.preflight, .sourceReleased, .targetAdopted] {
+            try await store.advanceMigration(record.id, to: state, detail: "to \(state.rawValue)", at: now, term: term)
+        }
+        #expect(try await store.owners()[AuthorityFixture.vmA] == Ownership(owner: NodeName("node1"), epoch: .initial))
+        try await store.commitMigration(record.id, at: now + .seconds(1), term: term)
+
+        #expect(try await store.owners()[AuthorityFixture.vmA] == Ownership(owner: NodeName("node2"), epoch: Epoch(2)))
+        #expect(try await store.owners()[AuthorityFixture.vmB] == Ownership(owner: NodeName("node2"), epoch: .initial))
+        #expect(try await store.activeMigrations().isEmpty)
+        let committed = try #require(try await store.migration(id: record.id))
+        #expect(committed.state == .committed)
+        #expect(committed.steps.map(\.state) == [.planned, .preflight, .sourceReleased, .targetAdopted, .committed])
+        #expect(committed.steps.last?.detail == "owner node2, epoch 2")
+        #expect(
+            await storeErrorCode {
+                try await store.abortMigration(
+                    record.id,
+                    reason: "late",
+                    reasons: nil,
+                    adoptedBack: false,
+                    at: now,
+                    term: term
+                )
+            } == .invalidTransition,
+            "a committed migration stays committed"
+        )
+        #expect(try await store.history(vm: AuthorityFixture.vmA, limit: 10).map(\.id) == [record.id])
+        #expect(try await store.history(vm: AuthorityFixture.vmB, limit: 10).isEmpty)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func anAbortedMigrationUsesUpItsEpochAndMovesNothing(backend: Backend) async throws {
+        let fixture = try await AuthorityFixture(backend)
+        let store = fixture.authority
+        let term = try await fixture.lead()
+        var now = fixture.now
+        func plan() async throws -> MigrationRecord {
+            try await store.planMigration(
+                vm: AuthorityFixture.vmA,
+                source: NodeName("node1"),
+                target: NodeName("node2"),
+                kind: "failover",
+                requestedBy: "failover",
+                at: now,
+                term: term
+            )
+        }
+        let first = try await plan()
+        try await store.abortMigration(
+            first.id,
+            reason: "preflight refused",
+            reasons: "[]",
+            adoptedBack: false,
+            at: now,
+            term: term
+        )
+        now = now + .seconds(1)
+        let second = try await plan()
+        #expect(second.epoch == Epoch(3), "an aborted migration's epoch is never used again")
+        try await store.advanceMigration(second.id, to: .preflight, detail: nil, at: now, term: term)
+        try await store.advanceMigration(second.id, to: .sourceReleased, detail: nil, at: now, term: term)
+        try await store.abortMigration(
+            second.id,
+            reason: "adopt failed",
+            reasons: nil,
+            adoptedBack: true,
+            at: now,
+            term: term
+        )
+        #expect(
+            try await store.owners()[AuthorityFixture.vmA] == Ownership(owner: NodeName("node1"), epoch: Epoch(3)),
+            "the source adopted the VM again at the migration's epoch"
+        )
+        let aborted = try #require(try await store.migration(id: first.id))
+        #expect(aborted.state == .aborted && aborted.abortReason == "preflight refused" && aborted.reasons == "[]")
+        #expect(try await store.history(vm: nil, limit: 10).map(\.id) == [second.id, first.id], "newest first")
+        #expect(try await store.history(vm: nil, limit: 1).map(\.id) == [second.id])
+        #expect(try await plan().epoch == Epoch(4))
+    }
+
+    @Test(arguments: Backend.allCases)
+    func plansOfMovedOrUnknownVMsAreRefused(backend: Backend) async throws {
+        let fixture = try await AuthorityFixture(backend)
+        let store = fixture.authority
+        let term = try await fixture.lead()
+        let wrongSource = await storeErrorCode {
+            _ = try await store.planMigration(
+                vm: AuthorityFixture.vmB,
+                source: NodeName("node1"),
+                target: NodeName("node3"),
+                kind: "migration",
+                requestedBy: "admin",
+                at: fixture.now,
+                term: term
+            )
+        }
+        #expect(wrongSource == .conflict, "vm-b is node2's")
+        let unknown = await storeErrorCode {
+            _ = try await store.planMigration(
+                vm: VMID("vm-unknown"),
+                source: NodeName("node1"),
+                target: NodeName("node3"),
+                kind: "migration",
+                requestedBy: "admin",
+                at: fixture.now,
+                term: term
+            )
+        }
+        #expect(unknown == .danglingReference)
+        #expect(
+            await storeErrorCode {
+                try await store.advanceMigration(
+                    "no-such-migration",
+                    to: .preflight,
+                    detail: nil,
+                    at: fixture.now,
+                    term: term
+                )
+            } == .danglingReference
+        )
+        #expect(try await store.migration(id: "no-such-migration") == nil)
+        // A second claim keeps the first owner.
+        let claimed = try await store.claim(AuthorityFixture.vmA, owner: NodeName("node3"), epoch: Epoch(7), term: term)
+        #expect(claimed == Ownership(owner: NodeName("node1"), epoch: .initial))
+    }
+
+    @Test(arguments: Backend.allCases)
+    func nodeStatesAndPoliciesAreKept(backend: Backend) async throws {
+        let fixture = try await AuthorityFixture(backend)
+        let store = fixture.authority
+        let term = try await fixture.lead()
+        try await store.setNodeState(
+            NodeName("node2"),
+            to: .draining,
+            because: "maintenance",
+            actor: "admin",
+            at: fixture.now,
+            term: term
+        )
+        try await store.setNodeState(
+            NodeName("node3"),
+            to: .fenced,
+            because: "fence command",
+            actor: "failover",
+            at: fixture.now,
+            term: term
+        )
+        let states = try await store.nodeStates()
+        #expect(states[NodeName("node2")] == .draining && states[NodeName("node3")] == .fenced)
+        try await store.setNodeState(
+            NodeName("node2"),
+            to: .up,
+            because: "resumed",
+            actor: "admin",
+            at: fixture.now,
+            term: term
+        )
+        #expect(try await store.nodeStates()[NodeName("node2")] == .up)
+
+        let policy = PlacementPolicy(
+            highlyAvailable: true,
+            possibleOwners: [NodeName("node1"), NodeName("node2")],
+            preferredOwners: [NodeName("node2")],
+            antiAffinityClass: "sql",
+            priority: .high,
+            threshold: FailoverThreshold(maxFailovers: 2, period: .seconds(3600))
+        )
+        try await store.savePolicy(policy, for: AuthorityFixture.vmA, term: term)
+        #expect(try await store.policies() == [AuthorityFixture.vmA: policy])
+        var changed = policy
+        changed.priority = .low
+        try await store.savePolicy(changed, for: AuthorityFixture.vmA, term: term)
+        #expect(try await store.policies()[AuthorityFixture.vmA]?.priority == .low)
+    }
+}
