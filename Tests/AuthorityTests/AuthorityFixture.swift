@@ -15,7 +15,9 @@ enum Backend: String, CaseIterable, CustomStringConvertible {
 }
 
 /// A fresh coordination store of one backend, with nodes node1-node3 and two VMs known to it: vm-a owned by node1 and
-/// vm-b by node2, both at epoch 1. The embedded store is a real SQLite file; the etcd one a real etcd member.
+/// vm-b by node2, both at epoch 1.
+///
+/// The embedded store is a real SQLite file; the etcd one a real etcd member.
 final class AuthorityFixture: Sendable {
     let backend: Backend
     let authority: any CoordinationStore
