@@ -96,6 +96,7 @@ let package = Package(
         .target(
             name: "Coordinator",
             dependencies: [
+                "ClusterAuthority", "ClusterEtcd",
                 "ChainModel", "DecisionEngine", "ClusterStore", "ClusterAPI", "ShellHooks", "ClusterTLS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -170,7 +170,7 @@ public final class AgentService: Service, Sendable {
                 }
                 guard let message else { break }
                 do {
-                    let answer = try await client.post("report", body: message.body, timeout: .seconds(60))
+                    let answer = try await client.postEverywhere("report", body: message.body, timeout: .seconds(60))
                     try? database.markDelivered(message.sequence)
                     if let decoded = try? JSONDecoder().decode(ReportAnswer.self, from: answer) {
                         settings.withLock { $0 = decoded.settings }

@@ -5,9 +5,13 @@ public struct ErrorBody: Codable, Sendable, Hashable {
     public struct Detail: Codable, Sendable, Hashable {
         public var code: String
         public var message: String
+        /// With `not-leader`: the URL of the coordinator that leads now, when one does (SPEC §7).
+        public var leader: String?
     }
 
     public var error: Detail
 
-    public init(code: String, message: String) { error = Detail(code: code, message: message) }
+    public init(code: String, message: String, leader: String? = nil) {
+        error = Detail(code: code, message: message, leader: leader)
+    }
 }

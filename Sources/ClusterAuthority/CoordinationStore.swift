@@ -28,8 +28,20 @@ public protocol CoordinationStore: Sendable {
     // MARK: Ownership
 
     /// Records the first owner of a VM the cluster has just learned about; returns the owner on record, which is the
-    /// earlier one if the VM was already known. Epochs carried over from another backend are kept as given.
-    func claim(_ vm: VMID, owner: NodeName, epoch: Epoch, term: LeaderTerm) async throws(StoreError) -> Ownership
+    /// earlier one if the VM was already known.
+    ///
+    /// `epoch` and `reserved` (the highest epoch a migration of the VM already used) are kept as given, so a cluster
+    /// moving from the embedded backend to etcd never reuses an epoch. `name` is shown in history.
+    func claim(
+        _ vm: VMID,
+        name: String,
+        owner: NodeName,
+        epoch: Epoch,
+        reserved: Epoch,
+        term: LeaderTerm
+    ) async throws(StoreError) -> Ownership
+    /// One VM's owner and epoch, or nil when the VM is unknown.
+    func owner(of vm: VMID) async throws(StoreError) -> Ownership?
     /// Every VM's owner and epoch.
     func owners() async throws(StoreError) -> [VMID: Ownership]
 

@@ -23,12 +23,21 @@ public struct EmbeddedCoordinationStore: CoordinationStore {
     public func leader(at now: Timestamp) throws(StoreError) -> LeaderTerm? { try store.leader(at: now) }
 
     /// Reports insert a VM with its first owner here already, so a claim only reads it back.
-    public func claim(_ vm: VMID, owner: NodeName, epoch: Epoch, term: LeaderTerm) throws(StoreError) -> Ownership {
+    public func claim(
+        _ vm: VMID,
+        name: String,
+        owner: NodeName,
+        epoch: Epoch,
+        reserved: Epoch,
+        term: LeaderTerm
+    ) throws(StoreError) -> Ownership {
         guard let known = try store.owners()[vm] else {
             throw StoreError(.danglingReference, "the cluster does not know VM \(vm.rawValue)")
         }
         return known
     }
+
+    public func owner(of vm: VMID) throws(StoreError) -> Ownership? { try store.claimable(vm)?.ownership }
 
     public func owners() throws(StoreError) -> [VMID: Ownership] { try store.owners() }
 

@@ -59,7 +59,14 @@ public final class EtcdCoordinationStore: CoordinationStore {
 
     public func renew(_ term: LeaderTerm, ttl: Duration, at now: Timestamp) async throws(StoreError) {
         guard let lease = leases.withLock({ $0[term.token] }) else { throw notLeader(term) }
-        let left = try await etcdCall { () async throws(EtcdError) in try await etcd.keepAlive(lease) }
+        let left: Int64
+        do {
+            left = try await etcd.keepAlive(lease)
+        } catch  where error.code == .notFound {
+            left = 0  // expired: etcd forgot the lease and deleted its keys
+        } catch {
+            throw StoreError(.unavailable, "etcd: \(error.message)")
+        }
         let key = try await etcdCall { () async throws(EtcdError) in try await etcd.get(leaderKey) }
         guard left > 0, key?.createRevision == term.token else {
             leases.withLock { $0[term.token] = nil }
@@ -89,13 +96,6 @@ public final class EtcdCoordinationStore: CoordinationStore {
 
     // MARK: Ownership
 
-    public func claim(_ vm: VMID, owner: NodeName, epoch: Epoch, term: LeaderTerm) async throws(StoreError) -> Ownership
-    {
-        try await claim(vm, name: vm.rawValue, owner: owner, epoch: epoch, reserved: epoch, term: term)
-    }
-
-    /// `claim` with the VM's name (shown in history) and the highest epoch already reserved (kept when a cluster
-    /// moves from the embedded backend, so no epoch is ever used twice).
     public func claim(
         _ vm: VMID,
         name: String,
@@ -117,6 +117,12 @@ public final class EtcdCoordinationStore: CoordinationStore {
         }
         guard let result else { throw StoreError(.unavailable, "the claim of \(vm.rawValue) decided nothing") }
         return result
+    }
+
+    public func owner(of vm: VMID) async throws(StoreError) -> Ownership? {
+        guard let key = try await get(vmKey(vm)) else { return nil }
+        let record = try EtcdJSON.decode(EtcdVMRecord.self, key.value, key: key.key)
+        return Ownership(owner: record.owner, epoch: record.epoch)
     }
 
     public func owners() async throws(StoreError) -> [VMID: Ownership] {

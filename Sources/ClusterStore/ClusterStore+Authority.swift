@@ -34,18 +34,50 @@ extension ClusterStore {
         }
     }
 
-    /// The highest epoch any migration of `vm` reserved (0 when none did).
-    public func highestReservedEpoch(of vm: VMID) throws(StoreError) -> Epoch {
+    /// A VM's name, owner and epoch, and the highest epoch any migration of it reserved: what a claim carries.
+    public func claimable(_ vm: VMID) throws(StoreError) -> (name: String, ownership: Ownership, reserved: Epoch)? {
         try translatingErrors {
             try writer.read { db in
-                Epoch(
-                    try Int64.fetchOne(
-                        db,
-                        sql: "SELECT max(epoch) FROM migration WHERE vm_id = ?",
-                        arguments: [vm.rawValue]
+                try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT name, owner, epoch, (SELECT max(epoch) FROM migration WHERE vm_id = vm.id) AS reserved
+                        FROM vm WHERE id = ?
+                        """,
+                    arguments: [vm.rawValue]
+                ).map { row in
+                    let epoch = Epoch(row["epoch"] as Int64)
+                    return (
+                        row["name"],
+                        Ownership(owner: NodeName(row["owner"] as String), epoch: epoch),
+                        max(epoch, Epoch((row["reserved"] as Int64?) ?? 0))
                     )
-                        ?? 0
+                }
+            }
+        }
+    }
+
+    /// Every VM this database knows, with what a claim carries (a new etcd leader claims those etcd lacks).
+    public func allClaimable() throws(StoreError) -> [VMID: (name: String, ownership: Ownership, reserved: Epoch)] {
+        try translatingErrors {
+            try writer.read { db in
+                var result: [VMID: (name: String, ownership: Ownership, reserved: Epoch)] = [:]
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT v.id, v.name, v.owner, v.epoch, max(m.epoch) AS reserved
+                        FROM vm v LEFT JOIN migration m ON m.vm_id = v.id GROUP BY v.id
+                        """
                 )
+                for row in rows {
+                    let epoch = Epoch(row["epoch"] as Int64)
+                    result[VMID(row["id"] as String)] = (
+                        row["name"],
+                        Ownership(owner: NodeName(row["owner"] as String), epoch: epoch),
+                        max(epoch, Epoch((row["reserved"] as Int64?) ?? 0))
+                    )
+                }
+                return result
             }
         }
     }

@@ -30,11 +30,13 @@ extension ClusterStore {
     /// Takes leadership if nobody holds an unexpired lease; returns the new term, or `nil` when another coordinator
     /// holds it.
     ///
-    /// Every won election gets a larger token, also when the same coordinator wins again after a restart.
+    /// A coordinator of the same name takes over at once: on one database file, the same name (its advertised URL)
+    /// is the same coordinator restarted, as two processes cannot listen on one address. Every won election gets a
+    /// larger token, so the earlier incarnation's writes are refused.
     public func campaign(as candidate: LeaderInfo, ttl: Duration, at now: Timestamp) throws(StoreError) -> LeaderTerm? {
         try translatingErrors {
             try writer.write { db in
-                let row = try Row.fetchOne(db, sql: "SELECT token, expires_at FROM leadership WHERE id = 1")
+                let row = try Row.fetchOne(db, sql: "SELECT name, token, expires_at FROM leadership WHERE id = 1")
                 let expires = (now + ttl).databaseValue
                 guard let row else {
                     try db.execute(
@@ -43,7 +45,8 @@ extension ClusterStore {
                     )
                     return LeaderTerm(leader: candidate, token: 1)
                 }
-                guard (row["expires_at"] as Int64) <= now.databaseValue else { return nil }
+                guard (row["expires_at"] as Int64) <= now.databaseValue || (row["name"] as String) == candidate.name
+                else { return nil }
                 let token = (row["token"] as Int64) + 1
                 try db.execute(
                     sql: "UPDATE leadership SET name = ?, url = ?, token = ?, expires_at = ? WHERE id = 1",

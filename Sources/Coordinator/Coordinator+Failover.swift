@@ -42,7 +42,7 @@ extension Coordinator {
 
     /// One round of the failover manager: declare down, fence, fail over (SPEC §6).
     func failoverTick(logger: Logger) async {
-        guard await failover.pastStartupWait() else { return }
+        guard leadership.isLeader, await failover.pastStartupWait() else { return }
         do {
             let commits = store.commits.value
             let view = try placementView()
@@ -71,7 +71,7 @@ extension Coordinator {
                     metadata: ["node": .string(node.rawValue), "because": .string(because)]
                 )
                 do {
-                    try store.setNodeState(node, to: state, because: because, actor: actor, at: now())
+                    try await critical.setNodeState(node, to: state, because: because, actor: actor, at: now())
                 } catch {
                     logger.error("cannot record that \(node) is \(state.rawValue): \(error)")
                 }
@@ -163,7 +163,7 @@ extension Coordinator {
     }
 
     /// `node resume NODE`: ends a drain.
-    func resume(_ node: NodeName, actor: String = "admin") throws -> ActionResponse {
+    func resume(_ node: NodeName, actor: String = "admin") async throws -> ActionResponse {
         guard let stored = try store.node(named: node) else { throw APIError.notFound("no node is named '\(node)'") }
         guard stored.state == .draining else {
             throw APIError(
@@ -173,7 +173,13 @@ extension Coordinator {
                     + "comes back"
             )
         }
-        try store.setNodeState(node, to: .up, because: "an administrator ended the drain", actor: actor, at: now())
+        try await critical.setNodeState(
+            node,
+            to: .up,
+            because: "an administrator ended the drain",
+            actor: actor,
+            at: now()
+        )
         return ActionResponse(name: node.rawValue, state: "up", message: "\(node) takes VMs again")
     }
 
@@ -214,7 +220,7 @@ extension Coordinator {
             throw APIError(.conflict, "node-not-up", "\(node) is \(stored.state.rawValue); only an up node can drain")
         }
         if stored.state == .up {
-            try store.setNodeState(
+            try await critical.setNodeState(
                 node,
                 to: .draining,
                 because: "an administrator drains it",

@@ -1,5 +1,7 @@
 import ChainModel
 import ClusterAPI
+import ClusterAuthority
+import ClusterEtcd
 import ClusterStore
 import ClusterTLS
 import DecisionEngine
@@ -16,6 +18,10 @@ import Synchronization
 public struct Coordinator: Sendable {
     public let config: CoordinatorConfig
     public let store: ClusterStore
+    /// Where the state that must never diverge lives: `store` itself (embedded) or etcd.
+    public let authority: any CoordinationStore
+    /// Whether this coordinator leads, and who does.
+    let leadership: Leadership
     public let metrics: PrometheusCollectorRegistry
     /// Commands for agents and their answers (memory only).
     let board = CommandBoard()
@@ -42,6 +48,24 @@ public struct Coordinator: Sendable {
         self.store = try ClusterStore(path: (config.dataDir as NSString).appendingPathComponent("cluster.sqlite"))
         self.metrics = metrics
         self.now = now
+        leadership = Leadership(me: LeaderInfo(name: config.advertisedURL, url: config.advertisedURL))
+        switch config.store {
+        case .sqlite:
+            authority = EmbeddedCoordinationStore(store: store)
+            // One coordinator per database: it leads from the start (a restart of the same one takes over at once).
+            guard let term = try store.campaign(as: leadership.me, ttl: config.leaderLeaseTTL, at: now()) else {
+                let holder = try? store.leader(at: now())
+                throw StoreError(
+                    .conflict,
+                    "another coordinator (\(holder?.leader.url ?? "unknown")) is using the database in "
+                        + "\(config.dataDir); stop it first, or give this one its own dataDir"
+                )
+            }
+            leadership.elected(term)
+        case .etcd(let endpoints, let prefix):
+            // A standby until the leadership loop wins an election.
+            authority = EtcdCoordinationStore(etcd: EtcdClient(endpoints: endpoints), prefix: prefix)
+        }
         access = AccessHolder(AccessControl(config))
         failover = FailoverState(
             settings: HASettings(

@@ -28,6 +28,28 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var failoverEnabled = true
     /// `tls`: the coordinator serves HTTPS with this certificate and accepts client certificates signed by `clientCA`.
     public var tls: TLSFiles?
+    /// `store`: where the state that must never diverge lives.
+    public var store: StoreBackend = .sqlite
+    /// `leaderLeaseTTL`: how long an active coordinator's leadership outlives its last renewal.
+    public var leaderLeaseTTL: Duration = .seconds(10)
+    /// `advertise` (not in the SPEC): the URL other coordinators send admins and agents to when this one leads;
+    /// by default `http(s)://` and `listen`.
+    public var advertise: String?
+
+    /// SPEC §2's `store` key.
+    public enum StoreBackend: Sendable, Equatable {
+        /// The embedded default: the coordinator's own SQLite database.
+        case sqlite
+        /// etcd 3.4 members' client URLs, and the key prefix this cluster's state lives under.
+        case etcd(endpoints: [String], prefix: String)
+    }
+
+    /// Where this coordinator says it can be reached.
+    public var advertisedURL: String {
+        if let advertise { return advertise }
+        let host = listenHost.contains(":") ? "[\(listenHost)]" : listenHost
+        return "\(tls == nil ? "http" : "https")://\(host):\(listenPort)"
+    }
 
     /// The PEM files of SPEC §2's `tls` key.
     public struct TLSFiles: Sendable, Equatable {
@@ -47,6 +69,7 @@ public struct CoordinatorConfig: Sendable, Equatable {
     static let knownKeys: Set<String> = [
         "listen", "dataDir", "adminTokens", "agentTokens", "leaseTTL", "leaderLeaseTTL", "inventoryMaxAge",
         "probeInterval", "fence", "failover", "store", "tls", "maxBodyBytes", "commandTimeout",
+        "advertise",
     ]
 
     /// Reads a config file; `warnings` lists what was ignored.
@@ -87,6 +110,7 @@ public struct CoordinatorConfig: Sendable, Equatable {
             ("listen", "CHAINKEEPERD_LISTEN"), ("dataDir", "CHAINKEEPERD_DATA_DIR"),
             ("leaseTTL", "CHAINKEEPERD_LEASE_TTL"), ("inventoryMaxAge", "CHAINKEEPERD_INVENTORY_MAX_AGE"),
             ("probeInterval", "CHAINKEEPERD_PROBE_INTERVAL"), ("maxBodyBytes", "CHAINKEEPERD_MAX_BODY_BYTES"),
+            ("leaderLeaseTTL", "CHAINKEEPERD_LEADER_LEASE_TTL"), ("advertise", "CHAINKEEPERD_ADVERTISE"),
         ] {
             if let value = environment[variable] { values[key] = value }
         }
@@ -191,6 +215,22 @@ public struct CoordinatorConfig: Sendable, Equatable {
                 config.failoverEnabled = flag
             }
         }
+        config.leaderLeaseTTL = try duration(
+            values["leaderLeaseTTL"],
+            key: "leaderLeaseTTL",
+            default: config.leaderLeaseTTL,
+            source: source
+        )
+        if let raw = values["advertise"] {
+            let url = "\(raw)"
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw ConfigError("\(source): advertise must be an http:// or https:// URL, got '\(url)'")
+            }
+            config.advertise = url.hasSuffix("/") ? String(url.dropLast()) : url
+        }
+        if let raw = values["store"] {
+            config.store = try storeBackend(raw, source: source)
+        }
         if let raw = values["maxBodyBytes"] {
             guard let bytes = Int("\(raw)"), bytes >= 1024 else {
                 throw ConfigError("\(source): maxBodyBytes must be a number of bytes of at least 1024, got '\(raw)'")
@@ -199,6 +239,31 @@ public struct CoordinatorConfig: Sendable, Equatable {
         }
         if config.adminTokens.isEmpty { warnings.append("no adminTokens: every admin request will be refused") }
         return (config, warnings)
+    }
+
+    private static func storeBackend(_ raw: Any, source: String) throws(ConfigError) -> StoreBackend {
+        guard let map = raw as? [String: Any], let backend = map["backend"].map({ "\($0)" }) else {
+            throw ConfigError(
+                "\(source): store must be {backend: sqlite} or {backend: etcd, endpoints: [URL…], prefix: …}"
+            )
+        }
+        switch backend {
+        case "sqlite":
+            return .sqlite
+        case "etcd":
+            let endpoints = try strings(map["endpoints"], key: "store.endpoints", source: source)
+            guard !endpoints.isEmpty else {
+                throw ConfigError("\(source): store.endpoints must list the etcd members' client URLs")
+            }
+            for endpoint in endpoints where !(endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://")) {
+                throw ConfigError("\(source): store.endpoints: '\(endpoint)' is not an http:// or https:// URL")
+            }
+            let prefix = map["prefix"].map { "\($0)" } ?? "chainkeeper/"
+            guard !prefix.isEmpty else { throw ConfigError("\(source): store.prefix must not be empty") }
+            return .etcd(endpoints: endpoints, prefix: prefix)
+        default:
+            throw ConfigError("\(source): store.backend must be sqlite or etcd, got '\(backend)'")
+        }
     }
 
     private static func strings(_ raw: Any?, key: String, source: String) throws(ConfigError) -> [String] {

@@ -51,6 +51,7 @@ struct CoordinatorRoutes: Sendable {
                 logger: logger
             )
         )
+        router.add(middleware: LeadershipMiddleware(leadership: coordinator.leadership))
 
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/metrics") { _, _ -> Response in
@@ -110,7 +111,7 @@ struct CoordinatorRoutes: Sendable {
 
         router.post("/v1/nodes/{node}/resume") { _, context -> Response in
             try context.requireAdmin()
-            return try Self.json(try coordinator.resume(try Self.node(context)))
+            return try Self.json(try await coordinator.resume(try Self.node(context)))
         }
 
         router.post("/v1/nodes/{node}/fence-confirm") { _, context -> Response in
@@ -274,7 +275,7 @@ struct CoordinatorRoutes: Sendable {
             {
                 throw APIError.badRequest("preferred owner \(stray) is not one of the possible owners")
             }
-            try coordinator.store.savePolicy(policy, for: vm.id)
+            try await coordinator.critical.savePolicy(policy, for: vm.id)
             return try Self.json(try policyJSON(vm, policy))
         }
 

@@ -13,8 +13,18 @@ actor FailoverState {
     /// The store's commit count when the failover was last planned: nothing to plan again until it changes.
     private var plannedAtCommit: Int?
 
+    private let settings: HASettings
+
     init(settings: HASettings) {
+        self.settings = settings
         manager = HAManager(settings: settings, startedAt: MonotonicTime(milliseconds: 0))
+    }
+
+    /// A coordinator that has just become leader knows no lease: it starts afresh and waits one full lease.
+    func restartStartupWait() {
+        manager = HAManager(settings: settings, startedAt: now())
+        heartbeatWritten = [:]
+        plannedAtCommit = nil
     }
 
     /// This process's monotonic clock.

@@ -19,7 +19,7 @@ extension Migrator {
             }
             let verdict = StrandRule.check(vm, to: move.target, in: view, mode: .failover)
             guard verdict.allowed else { return .refused(verdict.reasons) }
-            let record = try store.planMigration(
+            let record = try await coordinator.critical.planMigration(
                 vm: vm.id,
                 source: move.from,
                 target: move.target,
@@ -43,7 +43,7 @@ extension Migrator {
                     expected: expected
                 )
             }
-            try store.advanceMigration(
+            try await coordinator.critical.advanceMigration(
                 record.id,
                 to: .preflight,
                 detail: "asking \(move.target) to verify",
@@ -54,7 +54,12 @@ extension Migrator {
             else {
                 let reason =
                     "\(move.target)'s agent did not answer the preflight within \(DurationText.format(timeout))"
-                try store.abortMigration(record.id, reason: reason, reasons: nil, at: coordinator.now())
+                try await coordinator.critical.abortMigration(
+                    record.id,
+                    reason: reason,
+                    reasons: nil,
+                    at: coordinator.now()
+                )
                 return .refused([Reason(code: .preflightFailed, message: reason)])
             }
             guard preflight.ok else {
@@ -62,7 +67,12 @@ extension Migrator {
                     "\(move.target)'s preflight refused: "
                     + Set(preflight.reasons.map(\.code)).sorted().joined(separator: ", ")
                 let encoded = (try? JSONEncoder().encode(preflight.reasons)).map { String(decoding: $0, as: UTF8.self) }
-                try store.abortMigration(record.id, reason: reason, reasons: encoded, at: coordinator.now())
+                try await coordinator.critical.abortMigration(
+                    record.id,
+                    reason: reason,
+                    reasons: encoded,
+                    at: coordinator.now()
+                )
                 return .refused(
                     preflight.reasons.map {
                         Reason(
@@ -73,7 +83,7 @@ extension Migrator {
                     }
                 )
             }
-            try store.advanceMigration(
+            try await coordinator.critical.advanceMigration(
                 record.id,
                 to: .sourceReleased,
                 detail: "\(move.from) is fenced; a failover has no release step",

@@ -31,7 +31,7 @@ struct Migrator: Sendable {
     ) async throws -> CheckResponse {
         let verdict = StrandRule.check(vm, to: target, in: view)
         guard verdict.allowed else { return CheckResponse(verdict) }
-        let record = try store.planMigration(
+        let record = try await coordinator.critical.planMigration(
             vm: vm.id,
             source: vm.owner,
             target: target,
@@ -80,9 +80,9 @@ struct Migrator: Sendable {
                 epoch: record.epoch.rawValue
             )
         }
-        func abort(_ reason: String, _ reasons: [ReasonJSON]) throws -> CheckResponse {
+        func abort(_ reason: String, _ reasons: [ReasonJSON]) async throws -> CheckResponse {
             let encoded = try? JSONEncoder().encode(reasons)
-            try store.abortMigration(
+            try await coordinator.critical.abortMigration(
                 record.id,
                 reason: reason,
                 reasons: encoded.map { String(decoding: $0, as: UTF8.self) },
@@ -93,7 +93,7 @@ struct Migrator: Sendable {
         }
 
         // Preflight: the target checks every file itself, through its own mounts.
-        try store.advanceMigration(
+        try await coordinator.critical.advanceMigration(
             record.id,
             to: .preflight,
             detail: "asking \(record.target) to verify",
@@ -107,14 +107,14 @@ struct Migrator: Sendable {
                 timeout: timeout
             )
         else {
-            return try abort(
+            return try await abort(
                 "\(record.target)'s agent did not answer the preflight within \(DurationText.format(timeout))",
                 []
             )
         }
         guard preflight.ok else {
             let codes = Set(preflight.reasons.map(\.code)).sorted().joined(separator: ", ")
-            return try abort("\(record.target)'s preflight refused: \(codes)", preflight.reasons)
+            return try await abort("\(record.target)'s preflight refused: \(codes)", preflight.reasons)
         }
 
         // Release on the source; the journal says so before the target is asked to adopt.
@@ -125,15 +125,20 @@ struct Migrator: Sendable {
                 timeout: timeout
             )
         else {
-            return try abort("\(record.source)'s agent did not answer the release; it still owns \(vm.name)", [])
+            return try await abort("\(record.source)'s agent did not answer the release; it still owns \(vm.name)", [])
         }
         guard release.ok else {
-            return try abort(
+            return try await abort(
                 "\(record.source) could not release \(vm.name): \(release.message ?? "no reason given")",
                 release.reasons
             )
         }
-        try store.advanceMigration(record.id, to: .sourceReleased, detail: release.message, at: coordinator.now())
+        try await coordinator.critical.advanceMigration(
+            record.id,
+            to: .sourceReleased,
+            detail: release.message,
+            at: coordinator.now()
+        )
         FaultInjection.journaled("source-released")
         return try await rollForward(record, adopt: command(.adopt, withDefinition: true), response: response)
     }
@@ -145,9 +150,14 @@ struct Migrator: Sendable {
         response: (MigrationRecord.State, [ReasonJSON]) -> CheckResponse
     ) async throws -> CheckResponse {
         if let adopted = await board.send(adopt, to: record.target.rawValue, timeout: timeout), adopted.ok {
-            try store.advanceMigration(record.id, to: .targetAdopted, detail: adopted.message, at: coordinator.now())
+            try await coordinator.critical.advanceMigration(
+                record.id,
+                to: .targetAdopted,
+                detail: adopted.message,
+                at: coordinator.now()
+            )
             FaultInjection.journaled("target-adopted")
-            try store.commitMigration(record.id, at: coordinator.now())
+            try await coordinator.critical.commitMigration(record.id, at: coordinator.now())
             FaultInjection.journaled("committed")
             logger.notice(
                 "migration committed",
@@ -161,7 +171,12 @@ struct Migrator: Sendable {
         if record.kind == "failover" {
             // The source is fenced: nothing to adopt back; the failover manager holds the VM.
             let reason = "\(record.target) could not adopt \(record.vmName) after \(record.source) was fenced"
-            try store.abortMigration(record.id, reason: reason, reasons: nil, at: coordinator.now())
+            try await coordinator.critical.abortMigration(
+                record.id,
+                reason: reason,
+                reasons: nil,
+                at: coordinator.now()
+            )
             logger.error("failover aborted after fencing", metadata: ["migration": .string(record.id)])
             return response(.aborted, [ReasonJSON(code: "adopt-failed", message: reason)])
         }
@@ -173,7 +188,7 @@ struct Migrator: Sendable {
             ? "\(record.target) could not adopt \(record.vmName); \(record.source) adopted it back"
             : "\(record.target) could not adopt \(record.vmName) and \(record.source) did not adopt it back: "
                 + "\(record.source) still owns it in the cluster database; check its hooks"
-        try store.abortMigration(
+        try await coordinator.critical.abortMigration(
             record.id,
             reason: reason,
             reasons: nil,
@@ -193,14 +208,14 @@ struct Migrator: Sendable {
         for record in active {
             switch record.state {
             case .planned, .preflight:
-                try? store.abortMigration(
+                try? await coordinator.critical.abortMigration(
                     record.id,
                     reason: "the coordinator restarted before \(record.source) released the VM; nothing changed",
                     reasons: nil,
                     at: coordinator.now()
                 )
             case .targetAdopted:
-                try? store.commitMigration(record.id, at: coordinator.now())
+                try? await coordinator.critical.commitMigration(record.id, at: coordinator.now())
             case .sourceReleased:
                 guard let snapshot = try? store.snapshot(),
                     let vm = snapshot.vms.first(where: { $0.id == record.vm })

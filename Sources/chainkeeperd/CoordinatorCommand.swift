@@ -62,11 +62,24 @@ struct CoordinatorCommand: AsyncParsableCommand {
             "failover \(failoverState); no node is declared down for one lease (\(lease)) after start",
             metadata: ["fenceCommand": .string(loaded.config.fenceCommand == nil ? "none" : "configured")]
         )
-        // Concurrently with serving: a migration that must roll forward needs its agents to poll for the adopt.
-        let recovery = Task { await coordinator.recoverMigrations(logger: logger) }
+        // Concurrently with serving: a migration that must roll forward needs its agents to poll for the adopt. On
+        // etcd, whichever coordinator wins the election recovers instead.
+        let recovery = Task {
+            if coordinator.embeddedStore { await coordinator.recoverMigrations(logger: logger) }
+        }
+        if case .etcd(let endpoints, let prefix) = loaded.config.store {
+            let lease = DurationText.format(loaded.config.leaderLeaseTTL)
+            let members = endpoints.joined(separator: ", ")
+            logger.notice(
+                """
+                critical state in etcd (\(members), prefix \(prefix)); a standby until elected, leader lease \(lease), \
+                advertised as \(loaded.config.advertisedURL)
+                """
+            )
+        }
         let group = ServiceGroup(
             services: [
-                application, coordinator.failoverLoop(logger: logger),
+                application, coordinator.leadershipLoop(logger: logger), coordinator.failoverLoop(logger: logger),
                 coordinator.shutdownHelper,
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

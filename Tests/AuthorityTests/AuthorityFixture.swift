@@ -68,7 +68,14 @@ final class AuthorityFixture: Sendable {
         let term = try await authority.campaign(as: Self.first, ttl: .seconds(10), at: now)
         guard let term else { throw StoreError(.conflict, "coordinator-1 did not win the first election") }
         for (id, owner) in [(Self.vmA, "node1"), (Self.vmB, "node2")] {
-            _ = try await authority.claim(id, owner: NodeName(owner), epoch: .initial, term: term)
+            _ = try await authority.claim(
+                id,
+                name: id.rawValue,
+                owner: NodeName(owner),
+                epoch: .initial,
+                reserved: .initial,
+                term: term
+            )
         }
         return term
     }

@@ -239,7 +239,14 @@ import Testing
         )
         #expect(try await store.migration(id: "no-such-migration") == nil)
         // A second claim keeps the first owner.
-        let claimed = try await store.claim(AuthorityFixture.vmA, owner: NodeName("node3"), epoch: Epoch(7), term: term)
+        let claimed = try await store.claim(
+            AuthorityFixture.vmA,
+            name: "vm-a",
+            owner: NodeName("node3"),
+            epoch: Epoch(7),
+            reserved: Epoch(7),
+            term: term
+        )
         #expect(claimed == Ownership(owner: NodeName("node1"), epoch: .initial))
     }
 

@@ -204,7 +204,7 @@ extension DashboardRoutes {
         page(router, .post, "/ui/nodes/{node}/resume") { request, context, viewer in
             _ = try await gate.form(request, viewer: viewer)
             let node = NodeName(try Self.parameter("node", context))
-            let answer = try coordinator.resume(node, actor: Self.actor(viewer))
+            let answer = try await coordinator.resume(node, actor: Self.actor(viewer))
             coordinator.audits.refresh(coordinator)
             return DashboardTemplates.render(
                 "result",

@@ -132,7 +132,12 @@ struct CoordinatorOptions: ParsableArguments {
         using client: HTTPClient
     ) async throws -> T {
         var lastFailure = "no coordinator URL given"
-        for base in urls {
+        // A standby answers writes with `not-leader` and the leader's URL: try the leader next (once), then the rest.
+        var queue = urls
+        var tried: Set<String> = []
+        while !queue.isEmpty {
+            let base = queue.removeFirst()
+            guard tried.insert(base).inserted else { continue }
             var request = HTTPClientRequest(url: base + path)
             if let body {
                 request.method = method
@@ -150,9 +155,13 @@ struct CoordinatorOptions: ParsableArguments {
             let body = try await response.body.collect(upTo: 256 << 20)
             let data = Data(buffer: body)
             guard response.status == .ok else {
-                let message =
-                    (try? JSONDecoder().decode(ErrorBody.self, from: data))?.error.message
-                    ?? "HTTP \(response.status.code)"
+                let refusal = try? JSONDecoder().decode(ErrorBody.self, from: data)
+                if response.status == .serviceUnavailable, let refusal, refusal.error.code == "not-leader" {
+                    lastFailure = refusal.error.message
+                    if let leader = refusal.error.leader { queue.insert(leader, at: 0) }
+                    continue
+                }
+                let message = refusal?.error.message ?? "HTTP \(response.status.code)"
                 printError(message)
                 if response.status == .notFound { throw ExitCode(4) }
                 throw conflictIsNo && response.status == .conflict ? ExitCode(3) : ExitCode.failure

@@ -1,0 +1,128 @@
+import ChainModel
+import ClusterAuthority
+import ClusterStore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+extension Coordinator {
+    /// Whether the critical state lives in this coordinator's own database (the default) rather than in etcd.
+    public var embeddedStore: Bool { authority.isEmbedded }
+
+    /// The critical writes, through the coordination store with this coordinator's term.
+    var critical: CriticalWrites { CriticalWrites(coordinator: self) }
+
+    /// One round of leadership: a leader renews its term (and steps down when it cannot prove it within half the
+    /// lease); a standby copies the critical state and campaigns when nobody leads.
+    func leadershipRound(logger: Logger) async {
+        let ttl = config.leaderLeaseTTL
+        if let term = leadership.term {
+            do {
+                try await authority.renew(term, ttl: ttl, at: now())
+                leadership.renewed()
+                if !authority.isEmbedded { try await claimNewVMs(term: term) }
+            } catch let error where error.code == .notLeader {
+                if leadership.stepDown() { logger.error("leadership lost: \(error.message); now a standby") }
+            } catch {
+                // Unreachable backend: keep trying while the lease may still hold, then stop acting.
+                if let since = leadership.sinceRenewal(), since > ttl / 2, leadership.stepDown() {
+                    logger.error(
+                        "leadership not renewed for \(DurationText.format(since)) (\(error.message)); now a standby"
+                    )
+                }
+            }
+            return
+        }
+        do {
+            let current = try await authority.leader(at: now())
+            leadership.observed(leader: current?.leader)
+            if current == nil, let term = try await authority.campaign(as: leadership.me, ttl: ttl, at: now()) {
+                try await becomeLeader(term, logger: logger)
+            }
+        } catch {
+            logger.warning("standby: cannot read or take leadership: \(error.message)")
+        }
+    }
+
+    /// Takes over: copies the critical state, claims what etcd does not know yet, waits one full agent lease before
+    /// failing any node over (SPEC §6), and finishes the journal's unfinished migrations.
+    func becomeLeader(_ term: LeaderTerm, logger: Logger) async throws(StoreError) {
+        do {
+            try await copyCriticalState()
+            if !authority.isEmbedded { try await claimNewVMs(term: term) }
+        } catch {
+            try? await authority.resign(term)
+            throw error
+        }
+        await failover.restartStartupWait()
+        leadership.elected(term)
+        let lease = DurationText.format(config.leaseTTL)
+        logger.notice(
+            "this coordinator leads now (term \(term.token)); no node is declared down for one lease (\(lease))"
+        )
+        let coordinator = self
+        Task { await coordinator.recoverMigrations(logger: logger) }
+    }
+
+    /// Copies owners, journal, node states and policies from etcd into this coordinator's database.
+    func copyCriticalState() async throws(StoreError) {
+        guard !authority.isEmbedded else { return }
+        let owners = try await authority.owners()
+        let journal = try await authority.history(vm: nil, limit: Int.max)
+        let states = try await authority.nodeStates()
+        let policies = try await authority.policies()
+        try store.applyAuthority(owners: owners, migrations: journal, nodeStates: states, policies: policies)
+        leadership.synced()
+    }
+
+    /// Claims in etcd every VM this coordinator's reports know and etcd does not, with its epochs (a new VM, or a
+    /// cluster moving from the embedded backend).
+    func claimNewVMs(term: LeaderTerm) async throws(StoreError) {
+        let known = try await authority.owners()
+        for (vm, local) in try store.allClaimable() where known[vm] == nil {
+            _ = try await authority.claim(
+                vm,
+                name: local.name,
+                owner: local.ownership.owner,
+                epoch: local.ownership.epoch,
+                reserved: local.reserved,
+                term: term
+            )
+        }
+    }
+
+    /// Leadership rounds for the coordinator's lifetime: every quarter lease for a leader, every 250 ms for a
+    /// standby (so it takes over within a lease and a quarter-second of the leader's end), with the critical state
+    /// copied every second.
+    public func leadershipLoop(logger: Logger) -> some Service { LeadershipLoop(coordinator: self, logger: logger) }
+}
+
+struct LeadershipLoop: Service {
+    let coordinator: Coordinator
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var lastCopy = ContinuousClock.now - .seconds(60)
+            while !Task.isCancelled {
+                await coordinator.leadershipRound(logger: logger)
+                if !coordinator.leadership.isLeader, ContinuousClock.now - lastCopy >= .seconds(1) {
+                    do {
+                        try await coordinator.copyCriticalState()
+                    } catch {
+                        logger.warning("standby: the critical state could not be copied: \(error)")
+                    }
+                    lastCopy = .now
+                }
+                let pause =
+                    coordinator.leadership.isLeader ? coordinator.config.leaderLeaseTTL / 4 : .milliseconds(250)
+                try? await Task.sleep(for: pause)
+            }
+        }
+        if let term = coordinator.leadership.term {
+            // A graceful stop hands leadership over at once instead of after a lease.
+            coordinator.leadership.stepDown()
+            try? await coordinator.authority.resign(term)
+        }
+    }
+}

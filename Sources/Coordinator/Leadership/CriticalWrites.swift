@@ -1,0 +1,135 @@
+import ChainModel
+import ClusterAuthority
+import ClusterStore
+import Logging
+
+/// Every write of the state that must never diverge, made through the `CoordinationStore` with this coordinator's
+/// term, then copied into its own database when the backend is etcd.
+///
+/// A write without a term (a standby), or one the backend refuses because the term has ended, is the 503
+/// `not-leader` refusal; the coordinator then stops leading at once.
+struct CriticalWrites: Sendable {
+    let coordinator: Coordinator
+
+    var authority: any CoordinationStore { coordinator.authority }
+    var store: ClusterStore { coordinator.store }
+    var leadership: Leadership { coordinator.leadership }
+
+    func planMigration(
+        vm: VMID,
+        source: NodeName,
+        target: NodeName,
+        kind: String,
+        requestedBy: String,
+        at now: Timestamp
+    ) async throws -> MigrationRecord {
+        try await guarded { term in
+            if !authority.isEmbedded, let known = try store.claimable(vm) {
+                // etcd may not know a VM reported since the last claim round; the claim keeps an earlier owner.
+                _ = try await authority.claim(
+                    vm,
+                    name: known.name,
+                    owner: known.ownership.owner,
+                    epoch: known.ownership.epoch,
+                    reserved: known.reserved,
+                    term: term
+                )
+            }
+            let record = try await authority.planMigration(
+                vm: vm,
+                source: source,
+                target: target,
+                kind: kind,
+                requestedBy: requestedBy,
+                at: now,
+                term: term
+            )
+            try await copy(record.id)
+            return record
+        }
+    }
+
+    func advanceMigration(
+        _ id: String,
+        to state: MigrationRecord.State,
+        detail: String?,
+        at now: Timestamp
+    ) async throws {
+        try await guarded { term in
+            try await authority.advanceMigration(id, to: state, detail: detail, at: now, term: term)
+            try await copy(id)
+        }
+    }
+
+    func abortMigration(
+        _ id: String,
+        reason: String,
+        reasons: String?,
+        adoptedBack: Bool = false,
+        at now: Timestamp
+    ) async throws {
+        try await guarded { term in
+            try await authority.abortMigration(
+                id,
+                reason: reason,
+                reasons: reasons,
+                adoptedBack: adoptedBack,
+                at: now,
+                term: term
+            )
+            try await copy(id)
+        }
+    }
+
+    func commitMigration(_ id: String, at now: Timestamp) async throws {
+        try await guarded { term in
+            try await authority.commitMigration(id, at: now, term: term)
+            try await copy(id)
+        }
+    }
+
+    func setNodeState(
+        _ node: NodeName,
+        to state: NodeState,
+        because: String,
+        actor: String,
+        at now: Timestamp
+    ) async throws {
+        try await guarded { term in
+            try await authority.setNodeState(node, to: state, because: because, actor: actor, at: now, term: term)
+            // The local write also keeps the event history.
+            if !authority.isEmbedded {
+                try store.setNodeState(node, to: state, because: because, actor: actor, at: now)
+            }
+        }
+    }
+
+    func savePolicy(_ policy: PlacementPolicy, for vm: VMID) async throws {
+        try await guarded { term in
+            try await authority.savePolicy(policy, for: vm, term: term)
+            if !authority.isEmbedded { try store.savePolicy(policy, for: vm) }
+        }
+    }
+
+    /// Runs `body` with the current term; a `not-leader` answer ends this coordinator's leadership.
+    private func guarded<T>(_ body: (LeaderTerm) async throws -> T) async throws -> T {
+        let term = try leadership.requireTerm()
+        do {
+            return try await body(term)
+        } catch let error as StoreError where error.code == .notLeader {
+            leadership.stepDown()
+            Logger(label: "chainkeeperd.coordinator").error(
+                "leadership lost during a write; now a standby: \(error.message)"
+            )
+            throw leadership.notLeader()
+        }
+    }
+
+    /// Copies one journal record, and its VM's owner and epoch, from etcd into this coordinator's database.
+    private func copy(_ id: String) async throws {
+        guard !authority.isEmbedded, let record = try await authority.migration(id: id) else { return }
+        var owners: [VMID: Ownership] = [:]
+        if let ownership = try await authority.owner(of: record.vm) { owners[record.vm] = ownership }
+        try store.applyAuthority(owners: owners, migrations: [record], nodeStates: [:], policies: [:])
+    }
+}

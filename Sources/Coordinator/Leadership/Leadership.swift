@@ -1,0 +1,71 @@
+import ChainModel
+import ClusterStore
+import Synchronization
+
+/// Whether this coordinator leads (holds a `LeaderTerm`), who does if it does not, and how fresh its copy of the
+/// critical state is: what the HTTP layer needs to refuse writes on a standby and mark its reads.
+final class Leadership: Sendable {
+    struct State {
+        var term: LeaderTerm?
+        /// The leader another coordinator is, as last read (nil when none or unknown).
+        var leader: LeaderInfo?
+        /// The last renewal of this coordinator's term that succeeded.
+        var renewedAt: ContinuousClock.Instant?
+        /// The last time the critical state was copied from the backend (a standby's reads are this old).
+        var syncedAt: ContinuousClock.Instant?
+    }
+
+    let me: LeaderInfo
+    private let state = Mutex(State())
+
+    init(me: LeaderInfo) { self.me = me }
+
+    var term: LeaderTerm? { state.withLock { $0.term } }
+    var isLeader: Bool { term != nil }
+    var leader: LeaderInfo? { state.withLock { $0.term?.leader ?? $0.leader } }
+
+    /// The current term, or the 503 `not-leader` refusal that names the leader.
+    func requireTerm() throws(APIError) -> LeaderTerm {
+        guard let term else { throw notLeader() }
+        return term
+    }
+
+    func notLeader() -> APIError {
+        APIError.notLeader(state.withLock { $0.leader }, me: me.url)
+    }
+
+    func elected(_ term: LeaderTerm) {
+        state.withLock {
+            $0.term = term
+            $0.leader = term.leader
+            $0.renewedAt = .now
+        }
+    }
+
+    func renewed() { state.withLock { $0.renewedAt = .now } }
+
+    /// Since the last successful renewal (nil when not leading).
+    func sinceRenewal() -> Duration? {
+        state.withLock { state in state.term == nil ? nil : state.renewedAt.map { ContinuousClock.now - $0 } }
+    }
+
+    /// Stops leading; returns whether it was leading.
+    @discardableResult
+    func stepDown() -> Bool {
+        state.withLock {
+            let was = $0.term != nil
+            if was { $0.leader = nil }
+            $0.term = nil
+            return was
+        }
+    }
+
+    func observed(leader: LeaderInfo?) { state.withLock { $0.leader = leader } }
+
+    func synced() { state.withLock { $0.syncedAt = .now } }
+
+    /// How old a standby's copy of the critical state is, in milliseconds (nil before the first copy).
+    func stalenessMilliseconds() -> Int64? {
+        state.withLock { $0.syncedAt.map { (ContinuousClock.now - $0).wholeMilliseconds } }
+    }
+}
