@@ -2,8 +2,9 @@ import ClusterStore
 import HTTPTypes
 import Hummingbird
 
-/// On a standby coordinator (SPEC §7, issue 8): reads are answered from its copy of the critical state and marked
-/// with `Chainkeeper-Role: standby`, how old that copy is (`Chainkeeper-Staleness-Ms`) and the leader's URL; agents'
+/// What a standby coordinator answers (SPEC §7, issue 8).
+///
+/// Reads are answered from its copy of the critical state and marked with `Chainkeeper-Role: standby`, how old that copy is (`Chainkeeper-Staleness-Ms`) and the leader's URL; agents'
 /// reports are taken (they rebuild what each coordinator keeps itself); every write, heartbeat and command poll is
 /// refused with 503 `not-leader` and the leader's URL. Nothing is proxied.
 struct LeadershipMiddleware: RouterMiddleware {
