@@ -262,3 +262,35 @@ extension VMDetailJSON {
         )
     }
 }
+
+/// `GET /v1/leadership`: which coordinator this is, whether it leads, and how fresh a standby's copy is.
+public struct LeadershipJSON: Codable, Sendable, Hashable {
+    /// `sqlite` (embedded) or `etcd`.
+    public var backend: String
+    /// `leader` or `standby`.
+    public var role: String
+    /// This coordinator's advertised URL.
+    public var url: String
+    /// The leader's URL, when one is known.
+    public var leader: String?
+    /// The leader's term token (grows with every election), when this coordinator leads.
+    public var term: Int64?
+    /// How old this coordinator's copy of the critical state is (etcd only).
+    public var stalenessMs: Int64?
+
+    public init(
+        backend: String,
+        role: String,
+        url: String,
+        leader: String?,
+        term: Int64?,
+        stalenessMs: Int64?
+    ) {
+        self.backend = backend
+        self.role = role
+        self.url = url
+        self.leader = leader
+        self.term = term
+        self.stalenessMs = stalenessMs
+    }
+}

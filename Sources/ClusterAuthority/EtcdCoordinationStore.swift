@@ -16,6 +16,9 @@ public final class EtcdCoordinationStore: CoordinationStore {
     let etcd: EtcdClient
     let prefix: String
     /// Each term's etcd lease, for renewal and resignation.
+    ///
+    /// Requests that time out may have been applied: every write decides again from a fresh read, and one that finds
+    /// its own change already made does nothing (a plan finds its migration, a step finds itself as the last one).
     private let leases = Mutex<[Int64: Int64]>([:])
 
     public init(etcd: EtcdClient, prefix: String) {
@@ -155,6 +158,10 @@ public final class EtcdCoordinationStore: CoordinationStore {
                 throw StoreError(.danglingReference, "the cluster does not know VM \(vm.rawValue)")
             }
             var record = try EtcdJSON.decode(EtcdVMRecord.self, key.value, key: key.key)
+            if record.active == id {
+                // A retried transaction that etcd had already applied: the plan is made.
+                return []
+            }
             guard record.owner == source else {
                 throw StoreError(.conflict, "the VM is owned by \(record.owner), not \(source)")
             }
@@ -194,6 +201,9 @@ public final class EtcdCoordinationStore: CoordinationStore {
     ) async throws(StoreError) {
         try await guardedWrite(term, reading: [migrationKey(id)]) { (found) throws(StoreError) in
             var migration = try Self.migration(found[0], id: id)
+            if migration.state == state, migration.steps.last?.detail == detail {
+                return []  // a retried transaction etcd had already applied
+            }
             guard migration.state.canMove(to: state), !state.isFinal else {
                 throw StoreError(
                     .invalidTransition,
@@ -218,6 +228,7 @@ public final class EtcdCoordinationStore: CoordinationStore {
         let vm = try Self.migration(try await get(migrationKey(id)), id: id).vm
         try await guardedWrite(term, reading: [migrationKey(id), vmKey(vm)]) { (found) throws(StoreError) in
             var migration = try Self.migration(found[0], id: id)
+            if migration.state == .aborted, migration.abortReason == reason { return [] }
             guard migration.state.canMove(to: .aborted) else {
                 throw StoreError(.invalidTransition, "migration \(id) is \(migration.state.rawValue); it cannot abort")
             }
@@ -243,6 +254,7 @@ public final class EtcdCoordinationStore: CoordinationStore {
         let vm = try Self.migration(try await get(migrationKey(id)), id: id).vm
         try await guardedWrite(term, reading: [migrationKey(id), vmKey(vm)]) { (found) throws(StoreError) in
             var migration = try Self.migration(found[0], id: id)
+            if migration.state == .committed { return [] }
             guard migration.state.canMove(to: .committed) else {
                 throw StoreError(
                     .invalidTransition,

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import Synchronization
 
 /// A client for etcd 3.4's v3 API through its HTTP/JSON gateway (`/v3/...`), as docs of issue 8 plan: the small
 /// critical state (owners and epochs, the journal, leadership) of a multi-coordinator cluster.
@@ -14,9 +15,24 @@ public struct EtcdClient: Sendable {
     public let endpoints: [String]
     let http: HTTPClient
     let timeout: TimeAmount
+    /// The member that answered last: asked first next time, so a dead member costs one refused connection once.
+    private let preferred = Preferred()
+
+    final class Preferred: Sendable {
+        let index = Mutex(0)
+    }
+
+    /// The client's own connection pool: a refused connection fails at once (AsyncHTTPClient's default retries it
+    /// until the request's deadline, which would spend a lease's worth of time on a dead member).
+    public static let defaultHTTP: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(1)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     /// `timeout` bounds each request to one member; the next member is tried after it.
-    public init(endpoints: [String], http: HTTPClient = .shared, timeout: Duration = .seconds(5)) {
+    public init(endpoints: [String], http: HTTPClient = EtcdClient.defaultHTTP, timeout: Duration = .seconds(5)) {
         self.endpoints = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         self.http = http
         let (seconds, attoseconds) = timeout.components
@@ -107,7 +123,10 @@ public struct EtcdClient: Sendable {
             throw EtcdError(.protocol, "cannot encode a request: \(error)")
         }
         var failures: [String] = []
-        for endpoint in endpoints {
+        let first = preferred.index.withLock { $0 }
+        for offset in endpoints.indices {
+            let index = (first + offset) % endpoints.count
+            let endpoint = endpoints[index]
             var request = HTTPClientRequest(url: endpoint + path)
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json")
@@ -123,6 +142,7 @@ public struct EtcdClient: Sendable {
             }
             let data = Data(buffer: bytes)
             if response.status == .ok {
+                if index != first { preferred.index.withLock { $0 = index } }
                 do {
                     return try JSONDecoder().decode(Answer.self, from: data)
                 } catch {

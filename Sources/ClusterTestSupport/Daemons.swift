@@ -52,6 +52,19 @@ public enum Daemons {
     /// A plain HTTP/1.1 GET over a new loopback connection with extra header lines: the status and the body, or nil
     /// when nothing answered.
     public static func httpGet(port: Int, path: String, headers: [String: String]) -> (status: Int, body: [UInt8])? {
+        guard let answer = http("GET", port: port, path: path, headers: headers) else { return nil }
+        return (answer.status, answer.body)
+    }
+
+    /// A plain HTTP/1.1 request over a new loopback connection: the status, the header block and the body, or nil
+    /// when nothing answered.
+    public static func http(
+        _ method: String,
+        port: Int,
+        path: String,
+        headers: [String: String] = [:],
+        body: [UInt8] = []
+    ) -> (status: Int, headers: String, body: [UInt8])? {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
         var address = sockaddr_in()
@@ -64,8 +77,11 @@ public enum Daemons {
             }
         }
         guard connected == 0 else { return nil }
-        let extra = headers.map { "\($0.key): \($0.value)\r\n" }.joined()
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\(extra)Connection: close\r\n\r\n".utf8)
+        var extra = headers.map { "\($0.key): \($0.value)\r\n" }.joined()
+        if method != "GET" { extra += "Content-Length: \(body.count)\r\n" }
+        let request =
+            Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\(extra)Connection: close\r\n\r\n".utf8)
+            + body
         guard send(socket, request, request.count, 0) == request.count else { return nil }
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
@@ -80,7 +96,9 @@ public enum Daemons {
                 Array(response[$0..<$0 + separator.count]) == separator
             })
         else { return nil }
-        return (status, Array(response[(split + separator.count)...]))
+        return (
+            status, String(decoding: response[0..<split], as: UTF8.self), Array(response[(split + separator.count)...])
+        )
     }
 
     /// Runs a binary to completion on a thread outside the concurrency pool (which may be serving a coordinator).

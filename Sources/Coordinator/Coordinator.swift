@@ -22,6 +22,8 @@ public struct Coordinator: Sendable {
     public let authority: any CoordinationStore
     /// Whether this coordinator leads, and who does.
     let leadership: Leadership
+    /// The migrations this process is moving forward now.
+    let driving = DrivenMigrations()
     public let metrics: PrometheusCollectorRegistry
     /// Commands for agents and their answers (memory only).
     let board = CommandBoard()
@@ -64,7 +66,13 @@ public struct Coordinator: Sendable {
             leadership.elected(term)
         case .etcd(let endpoints, let prefix):
             // A standby until the leadership loop wins an election.
-            authority = EtcdCoordinationStore(etcd: EtcdClient(endpoints: endpoints), prefix: prefix)
+            // A member that neither answers nor refuses (a follower waiting out an election) is left after a quarter
+            // lease (0.5-2 s), so one slow member cannot cost this coordinator its lease.
+            let perMember = max(Duration.milliseconds(500), min(.seconds(2), config.leaderLeaseTTL / 4))
+            authority = EtcdCoordinationStore(
+                etcd: EtcdClient(endpoints: endpoints, timeout: perMember),
+                prefix: prefix
+            )
         }
         access = AccessHolder(AccessControl(config))
         failover = FailoverState(

@@ -183,6 +183,22 @@ struct CoordinatorRoutes: Sendable {
             return try Self.json(Coordinator.volumeRows(try coordinator.placementView()))
         }
 
+        router.get("/v1/leadership") { _, context -> Response in
+            try context.requireAdmin()
+            let leadership = coordinator.leadership
+            let term = leadership.term
+            return try Self.json(
+                LeadershipJSON(
+                    backend: coordinator.embeddedStore ? "sqlite" : "etcd",
+                    role: term == nil ? "standby" : "leader",
+                    url: leadership.me.url,
+                    leader: leadership.leader?.url,
+                    term: term?.token,
+                    stalenessMs: coordinator.embeddedStore || term != nil ? nil : leadership.stalenessMilliseconds()
+                )
+            )
+        }
+
         router.get("/v1/nodes") { _, context -> Response in
             try context.requireAdmin()
             return try Self.json(await coordinator.nodeRows(try coordinator.placementView()))

@@ -28,6 +28,8 @@ extension Migrator {
                 at: coordinator.now()
             )
             FaultInjection.journaled("planned")
+            coordinator.driving.insert(record.id)
+            defer { coordinator.driving.remove(record.id) }
             let (definition, expected) = VMDefinitionBuilder.definition(of: vm, on: move.target, in: view)
             func command(_ kind: AgentCommand.Kind) -> AgentCommand {
                 AgentCommand(

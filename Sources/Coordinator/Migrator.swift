@@ -48,7 +48,11 @@ struct Migrator: Sendable {
             ]
         )
         // The move goes on even if the admin's request is cancelled: the journal, not the HTTP request, owns it.
-        let outcome = Task { try await run(record, vm: vm, view: view) }
+        coordinator.driving.insert(record.id)
+        let outcome = Task {
+            defer { coordinator.driving.remove(record.id) }
+            return try await run(record, vm: vm, view: view)
+        }
         return try await outcome.value
     }
 
@@ -205,7 +209,9 @@ struct Migrator: Sendable {
     /// Finishes what a previous run of the coordinator left in the journal (SPEC §6 recovery).
     func recover() async {
         guard let active = try? store.activeMigrations(), !active.isEmpty else { return }
-        for record in active {
+        // Migrations this process is still driving are left to it (leadership lost and proven again meanwhile).
+        for record in active where coordinator.driving.insert(record.id) {
+            defer { coordinator.driving.remove(record.id) }
             switch record.state {
             case .planned, .preflight:
                 try? await coordinator.critical.abortMigration(

@@ -36,7 +36,16 @@ extension Coordinator {
         do {
             let current = try await authority.leader(at: now())
             leadership.observed(leader: current?.leader)
-            if current == nil, let term = try await authority.campaign(as: leadership.me, ttl: ttl, at: now()) {
+            if let current, current == leadership.lastTerm {
+                // Stepped down while etcd was unreachable, and the term outlived that: prove it, and lead again.
+                try await authority.renew(current, ttl: ttl, at: now())
+                try await copyCriticalState()
+                await failover.restartStartupWait()
+                leadership.elected(current)
+                logger.notice("leadership proven again (term \(current.token)); leading")
+                let coordinator = self
+                Task { await coordinator.recoverMigrations(logger: logger) }
+            } else if current == nil, let term = try await authority.campaign(as: leadership.me, ttl: ttl, at: now()) {
                 try await becomeLeader(term, logger: logger)
             }
         } catch {

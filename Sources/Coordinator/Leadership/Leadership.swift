@@ -7,6 +7,9 @@ import Synchronization
 final class Leadership: Sendable {
     struct State {
         var term: LeaderTerm?
+        /// The last term this coordinator held: if it stepped down only because it could not reach the backend, and
+        /// that term turns out to be still current, it leads again under it.
+        var lastTerm: LeaderTerm?
         /// The leader another coordinator is, as last read (nil when none or unknown).
         var leader: LeaderInfo?
         /// The last renewal of this coordinator's term that succeeded.
@@ -37,10 +40,13 @@ final class Leadership: Sendable {
     func elected(_ term: LeaderTerm) {
         state.withLock {
             $0.term = term
+            $0.lastTerm = term
             $0.leader = term.leader
             $0.renewedAt = .now
         }
     }
+
+    var lastTerm: LeaderTerm? { state.withLock { $0.lastTerm } }
 
     func renewed() { state.withLock { $0.renewedAt = .now } }
 
@@ -68,4 +74,15 @@ final class Leadership: Sendable {
     func stalenessMilliseconds() -> Int64? {
         state.withLock { $0.syncedAt.map { (ContinuousClock.now - $0).wholeMilliseconds } }
     }
+}
+
+/// The journal entries this process is moving forward now, so recovery after a leadership change leaves them alone.
+final class DrivenMigrations: Sendable {
+    private let ids = Mutex<Set<String>>([])
+
+    /// Adds `id`; false when it was already being driven.
+    @discardableResult
+    func insert(_ id: String) -> Bool { ids.withLock { $0.insert(id).inserted } }
+
+    func remove(_ id: String) { _ = ids.withLock { $0.remove(id) } }
 }
