@@ -97,4 +97,61 @@ public protocol CoordinationStore: Sendable {
     func nodeStates() async throws(StoreError) -> [NodeName: NodeState]
     func savePolicy(_ policy: PlacementPolicy, for vm: VMID, term: LeaderTerm) async throws(StoreError)
     func policies() async throws(StoreError) -> [VMID: PlacementPolicy]
+
+    // MARK: Moving backends
+
+    /// Writes each record of `state` this backend does not hold yet, leaving those it holds as they are; returns how
+    /// many it wrote. This is how a cluster moves from the embedded backend to etcd with its epochs, journal, node
+    /// states and policies unchanged. The embedded store is where such a state comes from, so it writes nothing.
+    func seed(_ state: CriticalState, term: LeaderTerm) async throws(StoreError) -> Int
+}
+
+/// The critical state of a cluster as one backend holds it: what moving to another backend carries over.
+public struct CriticalState: Sendable {
+    public struct Claim: Sendable, Hashable {
+        public var name: String
+        public var ownership: Ownership
+        /// The highest epoch any migration of the VM used.
+        public var reserved: Epoch
+
+        public init(name: String, ownership: Ownership, reserved: Epoch) {
+            self.name = name
+            self.ownership = ownership
+            self.reserved = reserved
+        }
+    }
+
+    public var claims: [VMID: Claim]
+    public var journal: [MigrationRecord]
+    /// States other than `up`.
+    public var nodeStates: [NodeName: NodeState]
+    public var policies: [VMID: PlacementPolicy]
+
+    public init(
+        claims: [VMID: Claim],
+        journal: [MigrationRecord],
+        nodeStates: [NodeName: NodeState],
+        policies: [VMID: PlacementPolicy]
+    ) {
+        self.claims = claims
+        self.journal = journal
+        self.nodeStates = nodeStates
+        self.policies = policies
+    }
+
+    /// Everything the embedded database `store` holds of the critical state.
+    public init(of store: ClusterStore) throws(StoreError) {
+        var claims: [VMID: Claim] = [:]
+        for (vm, claim) in try store.allClaimable() {
+            claims[vm] = Claim(name: claim.name, ownership: claim.ownership, reserved: claim.reserved)
+        }
+        self.init(
+            claims: claims,
+            journal: try store.history(vm: nil, limit: Int.max),
+            nodeStates: Dictionary(
+                uniqueKeysWithValues: try store.nodes().filter { $0.state != .up }.map { ($0.name, $0.state) }
+            ),
+            policies: try store.policies()
+        )
+    }
 }

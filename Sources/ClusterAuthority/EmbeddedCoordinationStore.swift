@@ -123,4 +123,6 @@ public struct EmbeddedCoordinationStore: CoordinationStore {
     }
 
     public func policies() throws(StoreError) -> [VMID: PlacementPolicy] { try store.policies() }
+
+    public func seed(_ state: CriticalState, term: LeaderTerm) throws(StoreError) -> Int { 0 }
 }

@@ -44,20 +44,28 @@ public final class EtcdCoordinationStore: CoordinationStore {
         -> LeaderTerm?
     {
         let seconds = max(1, Int64((ttl.wholeMilliseconds + 999) / 1000))
-        let lease = try await etcdCall { () async throws(EtcdError) in try await etcd.grantLease(ttl: seconds) }
         let value = try EtcdJSON.encode(candidate)
-        let result = try await etcdCall { () async throws(EtcdError) in
-            try await etcd.transaction(
-                EtcdTransaction(compare: [.absent(leaderKey)], success: [.put(leaderKey, value, lease: lease)])
-            )
+        for _ in 0..<2 {
+            let lease = try await etcdCall { () async throws(EtcdError) in try await etcd.grantLease(ttl: seconds) }
+            let result: EtcdTransactionResult
+            do {
+                result = try await etcd.transaction(
+                    EtcdTransaction(compare: [.absent(leaderKey)], success: [.put(leaderKey, value, lease: lease)])
+                )
+            } catch  where error.code == .notFound {
+                continue  // the lease ran out before the put reached etcd (a very slow moment): try a fresh one
+            } catch {
+                throw StoreError(.unavailable, "etcd: \(error.message)")
+            }
+            guard result.succeeded else {
+                // Revoked at once, so an abandoned candidate's lease cannot linger (distributed-engine.md §B).
+                try? await etcd.revokeLease(lease)
+                return nil
+            }
+            leases.withLock { $0[result.revision] = lease }
+            return LeaderTerm(leader: candidate, token: result.revision)
         }
-        guard result.succeeded else {
-            // Revoked at once, so an abandoned candidate's lease cannot linger (distributed-engine.md §B).
-            try? await etcd.revokeLease(lease)
-            return nil
-        }
-        leases.withLock { $0[result.revision] = lease }
-        return LeaderTerm(leader: candidate, token: result.revision)
+        return nil
     }
 
     public func renew(_ term: LeaderTerm, ttl: Duration, at now: Timestamp) async throws(StoreError) {
@@ -339,6 +347,52 @@ public final class EtcdCoordinationStore: CoordinationStore {
                 try EtcdJSON.decode(EtcdPolicyRecord.self, key.value, key: key.key).policy
         }
         return policies
+    }
+
+    // MARK: Moving backends
+
+    public func seed(_ state: CriticalState, term: LeaderTerm) async throws(StoreError) -> Int {
+        var records: [(key: String, value: [UInt8])] = []
+        for (vm, claim) in state.claims.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let record = EtcdVMRecord(
+                name: claim.name,
+                owner: claim.ownership.owner,
+                epoch: claim.ownership.epoch,
+                reserved: max(claim.ownership.epoch, claim.reserved),
+                active: state.journal.first { $0.vm == vm && !$0.state.isFinal }?.id
+            )
+            records.append((vmKey(vm), try EtcdJSON.encode(record)))
+        }
+        // Oldest first, so etcd's creation order (history's tie-break) follows the journal's.
+        for migration in state.journal.reversed() {
+            records.append((migrationKey(migration.id), try EtcdJSON.encode(migration)))
+        }
+        for (node, nodeState) in state.nodeStates.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let record = EtcdNodeRecord(
+                state: nodeState,
+                because: "carried over from the embedded database",
+                actor: "seed",
+                at: Timestamp(millisecondsSinceEpoch: 0)
+            )
+            records.append((nodeKey(node), try EtcdJSON.encode(record)))
+        }
+        for (vm, policy) in state.policies.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            records.append((policyKey(vm), try EtcdJSON.encode(EtcdPolicyRecord(policy))))
+        }
+        // In batches well under etcd's default of 128 operations per transaction; a key already there is kept.
+        var written = 0
+        var start = records.startIndex
+        while start < records.endIndex {
+            let batch = records[start..<min(start + 50, records.endIndex)]
+            var missing: [(key: String, value: [UInt8])] = []
+            try await guardedWrite(term, reading: batch.map(\.key)) { (found) throws(StoreError) in
+                missing = zip(batch, found).filter { $0.1 == nil }.map(\.0)
+                return missing.map { .put($0.key, $0.value) }
+            }
+            written += missing.count
+            start += 50
+        }
+        return written
     }
 
     // MARK: Plumbing

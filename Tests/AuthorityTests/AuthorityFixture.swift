@@ -65,7 +65,7 @@ final class AuthorityFixture: Sendable {
     /// Leadership for coordinator-1, then the two VMs claimed (a no-op read on the embedded store, which learnt them
     /// from its reports).
     func lead() async throws -> LeaderTerm {
-        let term = try await authority.campaign(as: Self.first, ttl: .seconds(10), at: now)
+        let term = try await authority.campaign(as: Self.first, ttl: .seconds(60), at: now)
         guard let term else { throw StoreError(.conflict, "coordinator-1 did not win the first election") }
         for (id, owner) in [(Self.vmA, "node1"), (Self.vmB, "node2")] {
             _ = try await authority.claim(

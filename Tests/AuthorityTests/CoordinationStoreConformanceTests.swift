@@ -5,26 +5,26 @@ import Testing
 
 /// One conformance suite for both `CoordinationStore` implementations (issue 8): the embedded SQLite store and etcd
 /// 3.4 (a real member on loopback) must answer every case the same way.
-@Suite struct CoordinationStoreConformanceTests {
+@Suite(.serialized) struct CoordinationStoreConformanceTests {
     @Test(arguments: Backend.allCases)
     func oneLeaderAtATimeAndAnEndedTermCannotWrite(backend: Backend) async throws {
         let fixture = try await AuthorityFixture(backend)
         let store = fixture.authority
         let first = try await fixture.lead()
-        #expect(try await store.campaign(as: AuthorityFixture.second, ttl: .seconds(10), at: fixture.now) == nil)
+        #expect(try await store.campaign(as: AuthorityFixture.second, ttl: .seconds(60), at: fixture.now) == nil)
         #expect(try await store.leader(at: fixture.now) == first)
-        try await store.renew(first, ttl: .seconds(10), at: fixture.now)
+        try await store.renew(first, ttl: .seconds(60), at: fixture.now)
 
         try await store.resign(first)
         #expect(try await store.leader(at: fixture.now) == nil)
         let second = try #require(
-            try await store.campaign(as: AuthorityFixture.second, ttl: .seconds(10), at: fixture.now)
+            try await store.campaign(as: AuthorityFixture.second, ttl: .seconds(60), at: fixture.now)
         )
         #expect(second.token > first.token, "every term's token is larger than the last")
         #expect(try await store.leader(at: fixture.now) == second)
 
         // The old leader: its renewal and every write it tries are refused, and nothing changes.
-        #expect(await storeErrorCode { try await store.renew(first, ttl: .seconds(10), at: fixture.now) } == .notLeader)
+        #expect(await storeErrorCode { try await store.renew(first, ttl: .seconds(60), at: fixture.now) } == .notLeader)
         let refused = await storeErrorCode {
             _ = try await store.planMigration(
                 vm: AuthorityFixture.vmA,
@@ -57,7 +57,7 @@ import Testing
         #expect(try await store.activeMigrations().isEmpty)
         #expect(try await store.nodeStates()[NodeName("node1")] != .draining)
         #expect(try await store.policies()[AuthorityFixture.vmA] == nil)
-        #expect(try await store.campaign(as: AuthorityFixture.first, ttl: .seconds(10), at: fixture.now) == nil)
+        #expect(try await store.campaign(as: AuthorityFixture.first, ttl: .seconds(60), at: fixture.now) == nil)
     }
 
     @Test(arguments: Backend.allCases)
@@ -297,5 +297,80 @@ import Testing
         changed.priority = .low
         try await store.savePolicy(changed, for: AuthorityFixture.vmA, term: term)
         #expect(try await store.policies()[AuthorityFixture.vmA]?.priority == .low)
+    }
+}
+
+/// Moving a cluster from the embedded backend to etcd (issue 8): epochs, journal, node states and policies carry over
+/// unchanged, and the next epoch etcd reserves is the one the embedded store would have.
+@Suite struct BackendMoveTests {
+    @Test func anEmbeddedClusterSeedsEtcdWithItsEpochsAndJournalUnchanged() async throws {
+        let embedded = try await AuthorityFixture(.embedded)
+        let term = try await embedded.lead()
+        let local = embedded.authority
+        let now = embedded.now
+        let moved = try await local.planMigration(
+            vm: AuthorityFixture.vmA,
+            source: NodeName("node1"),
+            target: NodeName("node2"),
+            kind: "migration",
+            requestedBy: "admin",
+            at: now,
+            term: term
+        )
+        for state in [MigrationRecord.State.preflight, .sourceReleased, .targetAdopted] {
+            try await local.advanceMigration(moved.id, to: state, detail: nil, at: now, term: term)
+        }
+        try await local.commitMigration(moved.id, at: now, term: term)
+        let refused = try await local.planMigration(
+            vm: AuthorityFixture.vmB,
+            source: NodeName("node2"),
+            target: NodeName("node1"),
+            kind: "migration",
+            requestedBy: "admin",
+            at: now + .seconds(1),
+            term: term
+        )
+        try await local.abortMigration(
+            refused.id,
+            reason: "refused",
+            reasons: nil,
+            adoptedBack: false,
+            at: now,
+            term: term
+        )
+        try await local.setNodeState(
+            NodeName("node3"),
+            to: .draining,
+            because: "work",
+            actor: "admin",
+            at: now,
+            term: term
+        )
+        try await local.savePolicy(PlacementPolicy(priority: .high), for: AuthorityFixture.vmB, term: term)
+        let store = try #require((local as? EmbeddedCoordinationStore)?.store)
+        let state = try CriticalState(of: store)
+
+        let etcd = try await AuthorityFixture(.etcd)
+        let remote = etcd.authority
+        let leader = try #require(
+            try await remote.campaign(as: AuthorityFixture.first, ttl: .seconds(60), at: etcd.now)
+        )
+        #expect(try await remote.seed(state, term: leader) == 2 + 2 + 1 + 1)
+        #expect(try await remote.seed(state, term: leader) == 0, "a second seed keeps what is there")
+        #expect(try await remote.owners() == (try await local.owners()))
+        #expect(try await remote.history(vm: nil, limit: 10) == (try await local.history(vm: nil, limit: 10)))
+        #expect(try await remote.nodeStates() == [NodeName("node3"): .draining])
+        #expect(try await remote.policies() == (try await local.policies()))
+        // vm-b's epoch 2 was used by the aborted migration: etcd reserves 3 next, as the embedded store would.
+        let next = try await remote.planMigration(
+            vm: AuthorityFixture.vmB,
+            source: NodeName("node2"),
+            target: NodeName("node3"),
+            kind: "migration",
+            requestedBy: "admin",
+            at: now,
+            term: leader
+        )
+        #expect(next.epoch == Epoch(3))
     }
 }

@@ -34,6 +34,48 @@ import Testing
         #expect(AccessControl(config).identify(token: "secret") == .admin, "the example's digest is of 'secret'")
     }
 
+    @Test func theEtcdExampleParsesAndBadStoresAreClearErrors() throws {
+        let path = URL(fileURLWithPath: Self.exampleConfig).deletingLastPathComponent()
+            .appendingPathComponent("coordinator-etcd.yaml").path
+        let (config, warnings) = try CoordinatorConfig.load(path: path, environment: [:])
+        #expect(warnings.isEmpty, "\(warnings)")
+        #expect(
+            config.store
+                == .etcd(
+                    endpoints: ["http://etcd1.example:2379", "http://etcd2.example:2379", "http://etcd3.example:2379"],
+                    prefix: "chainkeeper/"
+                )
+        )
+        #expect(config.leaderLeaseTTL == .seconds(10))
+        #expect(config.advertisedURL == "http://coordinator1.example:7400")
+        let overridden = try CoordinatorConfig.load(
+            path: path,
+            environment: ["CHAINKEEPERD_LEADER_LEASE_TTL": "3s", "CHAINKEEPERD_ADVERTISE": "https://c2:7400/"]
+        ).config
+        #expect(overridden.leaderLeaseTTL == .seconds(3) && overridden.advertisedURL == "https://c2:7400")
+
+        let embedded = try CoordinatorConfig.parse("dataDir: /x\nlisten: 10.0.0.5:7401", source: "c", environment: [:])
+        #expect(embedded.config.store == .sqlite, "the embedded default")
+        #expect(embedded.config.advertisedURL == "http://10.0.0.5:7401")
+        for (text, message) in [
+            ("store: {backend: zookeeper}", "store.backend must be sqlite or etcd"),
+            ("store: {backend: etcd}", "store.endpoints must list"),
+            ("store: {backend: etcd, endpoints: [etcd1:2379]}", "is not an http:// or https:// URL"),
+            ("store: etcd", "store must be {backend: sqlite}"),
+            ("leaderLeaseTTL: soon", "leaderLeaseTTL must be a duration"),
+            ("advertise: c1:7400", "advertise must be an http:// or https:// URL"),
+        ] {
+            #expect(throws: ConfigError.self, "\(text)") {
+                try CoordinatorConfig.parse("dataDir: /x\n" + text, source: "c.yaml", environment: [:])
+            }
+            do {
+                _ = try CoordinatorConfig.parse("dataDir: /x\n" + text, source: "c.yaml", environment: [:])
+            } catch {
+                #expect(error.message.contains(message), "\(error.message)")
+            }
+        }
+    }
+
     @Test func failoverCanBeTurnedOffAndFenceIsOptional() throws {
         let (config, _) = try CoordinatorConfig.parse(
             "dataDir: /x\nfailover: {enabled: false}",

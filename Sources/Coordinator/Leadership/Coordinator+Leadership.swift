@@ -57,6 +57,17 @@ extension Coordinator {
     /// failing any node over (SPEC §6), and finishes the journal's unfinished migrations.
     func becomeLeader(_ term: LeaderTerm, logger: Logger) async throws(StoreError) {
         do {
+            if !authority.isEmbedded, try await authority.owners().isEmpty {
+                // A fresh prefix: the cluster moves from its embedded database, epochs and journal unchanged.
+                let local = try CriticalState(of: store)
+                if !local.claims.isEmpty {
+                    let written = try await authority.seed(local, term: term)
+                    let summary =
+                        "\(written) records (\(local.claims.count) VMs, \(local.journal.count) journal entries, "
+                        + "\(local.policies.count) policies)"
+                    logger.notice("etcd seeded from this coordinator's database: \(summary)")
+                }
+            }
             try await copyCriticalState()
             if !authority.isEmbedded { try await claimNewVMs(term: term) }
         } catch {
