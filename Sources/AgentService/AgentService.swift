@@ -26,6 +26,8 @@ public final class AgentService: Service, Sendable {
     let logger: Logger
     /// Created by `run` and shut down when it ends, so an agent that never ran leaves nothing open.
     private let http = Mutex<HTTPClient?>(nil)
+    /// Which coordinator leads, as the last accepted message said (kept across messages).
+    private let leaderHint = CoordinatorClient.LeaderHint()
     let scanner: ScanWorker
     private let settings: Mutex<CoordinatorAnnouncement>
     /// The agent's lease (SPEC §6); it acts as an owner only while admitted.
@@ -226,7 +228,8 @@ public final class AgentService: Service, Sendable {
             client: http.withLock { $0 } ?? HTTPClient.shared,
             urls: config.coordinators,
             node: config.node,
-            token: config.token
+            token: config.token,
+            leader: leaderHint
         )
     }
 }

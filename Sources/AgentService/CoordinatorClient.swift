@@ -17,8 +17,8 @@ struct CoordinatorClient: Sendable {
     let urls: [String]
     let node: String
     let token: String?
-    /// The coordinator that last accepted a message.
-    let leader = LeaderHint()
+    /// The coordinator that last accepted a message, shared by every client the agent makes.
+    let leader: LeaderHint
 
     final class LeaderHint: Sendable {
         let url = Mutex<String?>(nil)
