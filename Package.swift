@@ -189,6 +189,8 @@ let package = Package(
                 "DiskFormatsTesting",
                 "DiskAccess",
                 "ClusterTestSupport",
+                "ClusterAuthority",
+                "ClusterEtcd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

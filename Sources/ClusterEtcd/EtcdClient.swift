@@ -47,13 +47,27 @@ public struct EtcdClient: Sendable {
         return try decodedAll(answer.kvs).first
     }
 
-    /// Every key that starts with `prefix`, in key order.
-    public func range(prefix: String) async throws(EtcdError) -> [EtcdKeyValue] {
-        let answer: RangeAnswer = try await call(
-            "/v3/kv/range",
-            ["key": Self.base64(prefix), "range_end": Data(Self.prefixEnd(prefix)).base64EncodedString()]
-        )
-        return try decodedAll(answer.kvs)
+    /// Every key that starts with `prefix`, in key order, as of one revision.
+    ///
+    /// Read in pages of `pageSize` keys, each page at the first page's revision, so a large journal neither exceeds
+    /// an answer's size limit nor mixes two moments.
+    public func range(prefix: String, pageSize: Int = 1000) async throws(EtcdError) -> [EtcdKeyValue] {
+        let end = Data(Self.prefixEnd(prefix)).base64EncodedString()
+        var start = Array(prefix.utf8)
+        var revision: Int64?
+        var keys: [EtcdKeyValue] = []
+        while true {
+            var body: [String: Any] = [
+                "key": Data(start).base64EncodedString(), "range_end": end, "limit": String(pageSize),
+            ]
+            if let revision { body["revision"] = String(revision) }
+            let answer: RangeAnswer = try await call("/v3/kv/range", body)
+            revision = revision ?? answer.header.revisionValue
+            let page = try decodedAll(answer.kvs)
+            keys += page
+            guard answer.more == true, let last = page.last else { return keys }
+            start = Array(last.key.utf8) + [0]
+        }
     }
 
     /// Writes `value` (attached to `lease` when given); returns the store's revision after the write.

@@ -158,6 +158,8 @@ struct WireKeyValue: Decodable {
 struct RangeAnswer: Decodable {
     var header: Header
     var kvs: [WireKeyValue]?
+    /// More keys are in the range than `limit` let through (omitted when false).
+    var more: Bool?
 }
 
 /// Decodes every key of a range answer.

@@ -180,6 +180,14 @@ import Glibc
             try await cluster.json(["nodes"], urls: [c1], as: [NodeJSON].self).first { $0.name == "a" }?.state == "up"
         )
 
+        // A read on the standby is answered from its copy, and the CLI says so on stderr.
+        let standbyRead = try await cluster.cli(["vm", "show", "memlocal"], urls: [c2])
+        #expect(standbyRead.status == 0, "\(standbyRead.err)")
+        #expect(
+            standbyRead.err.contains("answered by the standby coordinator at \(c2) from a copy"),
+            "\(standbyRead.err)"
+        )
+
         // The CLI given only the standby follows it to the leader; the migration is journaled in etcd.
         let migrated = try await cluster.cli(["migrate", "safe01", "--to", "a"], urls: [c2])
         #expect(migrated.status == 0, "\(migrated.out) \(migrated.err)")

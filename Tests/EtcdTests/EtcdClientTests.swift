@@ -18,6 +18,10 @@ import Testing
         #expect(read.value == binary)
         #expect(read.modRevision == revision && read.createRevision == revision && read.version == 1)
         #expect(try await client.range(prefix: "vms/").map(\.key) == ["vms/a/owner", "vms/b/owner"])
+        for index in 0..<5 { try await client.put("vms/c\(index)", Array("\(index)".utf8)) }
+        let paged = try await client.range(prefix: "vms/", pageSize: 2)
+        #expect(paged.map(\.key) == ["vms/a/owner", "vms/b/owner"] + (0..<5).map { "vms/c\($0)" }, "pages in order")
+        for index in 0..<5 { try await client.delete("vms/c\(index)") }
         #expect(try await client.delete("vms/a/owner") == 1)
         #expect(try await client.delete("vms/a/owner") == 0)
         #expect(try await client.range(prefix: "vms/").map(\.key) == ["vms/b/owner"])

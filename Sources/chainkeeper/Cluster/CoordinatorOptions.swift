@@ -154,6 +154,12 @@ struct CoordinatorOptions: ParsableArguments {
             }
             let body = try await response.body.collect(upTo: 256 << 20)
             let data = Data(buffer: body)
+            if response.status == .ok, response.headers.first(name: "Chainkeeper-Role") == "standby" {
+                // A standby's answer comes from its copy of the critical state: say how old (stderr, so --json holds).
+                let age =
+                    response.headers.first(name: "Chainkeeper-Staleness-Ms").map { "\($0) ms" } ?? "of unknown age"
+                printError("note: answered by the standby coordinator at \(base) from a copy \(age) old")
+            }
             guard response.status == .ok else {
                 let refusal = try? JSONDecoder().decode(ErrorBody.self, from: data)
                 if response.status == .serviceUnavailable, let refusal, refusal.error.code == "not-leader" {
