@@ -98,6 +98,10 @@ public protocol CoordinationStore: Sendable {
     func savePolicy(_ policy: PlacementPolicy, for vm: VMID, term: LeaderTerm) async throws(StoreError)
     func policies() async throws(StoreError) -> [VMID: PlacementPolicy]
 
+    /// At least every record written after `revision` (everything when nil), and the revision to ask from next time:
+    /// how a coordinator keeps its own copy of the critical state current without reading all of it each time.
+    func changes(since revision: Int64?) async throws(StoreError) -> CriticalChanges
+
     // MARK: Moving backends
 
     /// Writes each record of `state` this backend does not hold yet, leaving those it holds as they are; returns how
@@ -154,4 +158,30 @@ public struct CriticalState: Sendable {
             policies: try store.policies()
         )
     }
+}
+
+/// Records of the critical state, as `CoordinationStore.changes(since:)` answers.
+public struct CriticalChanges: Sendable {
+    public var owners: [VMID: Ownership]
+    public var journal: [MigrationRecord]
+    public var nodeStates: [NodeName: NodeState]
+    public var policies: [VMID: PlacementPolicy]
+    /// Ask from here next time.
+    public var revision: Int64
+
+    public init(
+        owners: [VMID: Ownership],
+        journal: [MigrationRecord],
+        nodeStates: [NodeName: NodeState],
+        policies: [VMID: PlacementPolicy],
+        revision: Int64
+    ) {
+        self.owners = owners
+        self.journal = journal
+        self.nodeStates = nodeStates
+        self.policies = policies
+        self.revision = revision
+    }
+
+    public var isEmpty: Bool { owners.isEmpty && journal.isEmpty && nodeStates.isEmpty && policies.isEmpty }
 }

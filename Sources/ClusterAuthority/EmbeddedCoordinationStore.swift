@@ -125,4 +125,16 @@ public struct EmbeddedCoordinationStore: CoordinationStore {
     public func policies() throws(StoreError) -> [VMID: PlacementPolicy] { try store.policies() }
 
     public func seed(_ state: CriticalState, term: LeaderTerm) throws(StoreError) -> Int { 0 }
+
+    /// Everything, always: the embedded store is the coordinator's own database, so nothing needs copying and this
+    /// only serves the interface's contract.
+    public func changes(since revision: Int64?) throws(StoreError) -> CriticalChanges {
+        CriticalChanges(
+            owners: try store.owners(),
+            journal: try store.history(vm: nil, limit: Int.max),
+            nodeStates: try nodeStates(),
+            policies: try store.policies(),
+            revision: 0
+        )
+    }
 }

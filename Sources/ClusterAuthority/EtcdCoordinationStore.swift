@@ -349,6 +349,31 @@ public final class EtcdCoordinationStore: CoordinationStore {
         return policies
     }
 
+    public func changes(since revision: Int64?) async throws(StoreError) -> CriticalChanges {
+        let (keys, asOf) = try await etcdCall { () async throws(EtcdError) in
+            try await etcd.range(prefix: prefix, changedAfter: revision)
+        }
+        var changes = CriticalChanges(owners: [:], journal: [], nodeStates: [:], policies: [:], revision: asOf)
+        var journal: [(MigrationRecord, Int64)] = []
+        for key in keys {
+            let name = key.key.dropFirst(prefix.count)
+            if name.hasPrefix("vm/") {
+                let record = try EtcdJSON.decode(EtcdVMRecord.self, key.value, key: key.key)
+                changes.owners[VMID(String(name.dropFirst(3)))] = Ownership(owner: record.owner, epoch: record.epoch)
+            } else if name.hasPrefix("migration/") {
+                journal.append((try EtcdJSON.decode(MigrationRecord.self, key.value, key: key.key), key.createRevision))
+            } else if name.hasPrefix("node/") {
+                changes.nodeStates[NodeName(String(name.dropFirst(5)))] =
+                    try EtcdJSON.decode(EtcdNodeRecord.self, key.value, key: key.key).state
+            } else if name.hasPrefix("policy/") {
+                changes.policies[VMID(String(name.dropFirst(7)))] =
+                    try EtcdJSON.decode(EtcdPolicyRecord.self, key.value, key: key.key).policy
+            }
+        }
+        changes.journal = journal.sorted { ($0.0.createdAt, $0.1) > ($1.0.createdAt, $1.1) }.map(\.0)
+        return changes
+    }
+
     // MARK: Moving backends
 
     public func seed(_ state: CriticalState, term: LeaderTerm) async throws(StoreError) -> Int {

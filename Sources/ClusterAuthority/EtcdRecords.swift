@@ -53,6 +53,9 @@ struct EtcdPolicyRecord: Codable, Sendable {
 }
 
 enum EtcdJSON {
+    /// One decoder for every record: making one per record cost more than decoding it.
+    static let decoder = JSONDecoder()
+
     static func encode(_ value: some Encodable) throws(StoreError) -> [UInt8] {
         do {
             let encoder = JSONEncoder()
@@ -65,7 +68,7 @@ enum EtcdJSON {
 
     static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], key: String) throws(StoreError) -> T {
         do {
-            return try JSONDecoder().decode(type, from: Data(bytes))
+            return try decoder.decode(type, from: Data(bytes))
         } catch {
             throw StoreError(
                 .invalidValue,

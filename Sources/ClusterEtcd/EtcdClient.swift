@@ -52,6 +52,18 @@ public struct EtcdClient: Sendable {
     /// Read in pages of `pageSize` keys, each page at the first page's revision, so a large journal neither exceeds
     /// an answer's size limit nor mixes two moments.
     public func range(prefix: String, pageSize: Int = 1000) async throws(EtcdError) -> [EtcdKeyValue] {
+        try await range(prefix: prefix, changedAfter: nil, pageSize: pageSize).keys
+    }
+
+    /// The keys under `prefix` written after revision `changedAfter` (every key when nil), and the revision the read
+    /// is as of.
+    ///
+    /// Pass that revision as `changedAfter` next time to read only what changed since. Deleted keys are not reported.
+    public func range(
+        prefix: String,
+        changedAfter: Int64?,
+        pageSize: Int = 1000
+    ) async throws(EtcdError) -> (keys: [EtcdKeyValue], revision: Int64) {
         let end = Data(Self.prefixEnd(prefix)).base64EncodedString()
         var start = Array(prefix.utf8)
         var revision: Int64?
@@ -61,11 +73,13 @@ public struct EtcdClient: Sendable {
                 "key": Data(start).base64EncodedString(), "range_end": end, "limit": String(pageSize),
             ]
             if let revision { body["revision"] = String(revision) }
+            if let changedAfter { body["min_mod_revision"] = String(changedAfter + 1) }
             let answer: RangeAnswer = try await call("/v3/kv/range", body)
-            revision = revision ?? answer.header.revisionValue
+            let asOf = revision ?? answer.header.revisionValue
+            revision = asOf
             let page = try decodedAll(answer.kvs)
             keys += page
-            guard answer.more == true, let last = page.last else { return keys }
+            guard answer.more == true, let last = page.last else { return (keys, asOf) }
             start = Array(last.key.utf8) + [0]
         }
     }

@@ -82,23 +82,40 @@ extension ClusterStore {
         }
     }
 
-    /// Copies the authoritative state into this database, in one transaction; returns how many rows changed.
+    /// What `applyAuthority` did: rows changed, and the VMs and nodes it skipped because no report named them yet.
+    public struct AppliedAuthority: Sendable {
+        public var changed = 0
+        public var unknownVMs: Set<VMID> = []
+        public var unknownNodes: Set<NodeName> = []
+    }
+
+    /// Copies the authoritative state into this database, in one transaction.
     ///
     /// Owners and epochs of VMs this database knows (from reports) are set; an epoch lower than the local one is
     /// left alone, as epochs only grow. Journal records replace their local copies whole (a replica may see a
-    /// migration skip states it missed). Records of VMs or nodes not yet reported here wait for the next copy.
+    /// migration skip states it missed). Records of VMs or nodes not yet reported here are skipped and named in the
+    /// answer, for the caller to offer again.
     @discardableResult
     public func applyAuthority(
         owners: [VMID: Ownership],
         migrations: [MigrationRecord],
         nodeStates: [NodeName: NodeState],
         policies: [VMID: PlacementPolicy]
-    ) throws(StoreError) -> Int {
+    ) throws(StoreError) -> AppliedAuthority {
         try translatingErrors {
             try writer.write { db in
-                var changed = 0
+                var applied = AppliedAuthority()
                 let known = Set(try String.fetchAll(db, sql: "SELECT id FROM vm"))
                 let nodes = Set(try String.fetchAll(db, sql: "SELECT name FROM node"))
+                for vm in Set(owners.keys).union(migrations.map(\.vm)).union(policies.keys)
+                where !known.contains(vm.rawValue) {
+                    applied.unknownVMs.insert(vm)
+                }
+                for node in Set(nodeStates.keys).union(owners.values.map(\.owner)) where !nodes.contains(node.rawValue)
+                {
+                    applied.unknownNodes.insert(node)
+                }
+                var changed = 0
                 for (vm, ownership) in owners
                 where known.contains(vm.rawValue) && nodes.contains(ownership.owner.rawValue) {
                     try db.execute(
@@ -145,7 +162,8 @@ extension ClusterStore {
                     try Self.writePolicy(policy, for: vm, in: db)
                     changed += 1
                 }
-                return changed
+                applied.changed = changed
+                return applied
             }
         }
     }

@@ -251,6 +251,34 @@ import Testing
     }
 
     @Test(arguments: Backend.allCases)
+    func changesSinceARevisionIncludeEveryLaterWrite(backend: Backend) async throws {
+        let fixture = try await AuthorityFixture(backend)
+        let store = fixture.authority
+        let term = try await fixture.lead()
+        let everything = try await store.changes(since: nil)
+        #expect(Set(everything.owners.keys) == [AuthorityFixture.vmA, AuthorityFixture.vmB])
+        try await store.savePolicy(PlacementPolicy(priority: .low), for: AuthorityFixture.vmB, term: term)
+        let record = try await store.planMigration(
+            vm: AuthorityFixture.vmA,
+            source: NodeName("node1"),
+            target: NodeName("node3"),
+            kind: "migration",
+            requestedBy: "admin",
+            at: fixture.now,
+            term: term
+        )
+        let later = try await store.changes(since: everything.revision)
+        #expect(later.policies[AuthorityFixture.vmB]?.priority == .low)
+        #expect(later.journal.map(\.id).contains(record.id))
+        #expect(later.owners[AuthorityFixture.vmA] == Ownership(owner: NodeName("node1"), epoch: .initial))
+        if backend == .etcd {
+            // etcd answers with only what changed: vm-b's owner record was not written again.
+            #expect(later.owners[AuthorityFixture.vmB] == nil && later.journal.count == 1)
+            #expect(try await store.changes(since: later.revision).isEmpty)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func nodeStatesAndPoliciesAreKept(backend: Backend) async throws {
         let fixture = try await AuthorityFixture(backend)
         let store = fixture.authority

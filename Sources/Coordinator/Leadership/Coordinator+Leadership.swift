@@ -84,31 +84,63 @@ extension Coordinator {
         Task { await coordinator.recoverMigrations(logger: logger) }
     }
 
-    /// Copies owners, journal, node states and policies from etcd into this coordinator's database.
+    /// Copies into this coordinator's database what changed in etcd since the last copy (everything the first time),
+    /// together with the records an earlier copy could not apply yet.
     func copyCriticalState() async throws(StoreError) {
         guard !authority.isEmbedded else { return }
-        let owners = try await authority.owners()
-        let journal = try await authority.history(vm: nil, limit: Int.max)
-        let states = try await authority.nodeStates()
-        let policies = try await authority.policies()
-        try store.applyAuthority(owners: owners, migrations: journal, nodeStates: states, policies: policies)
-        leadership.synced()
+        let (since, waiting) = leadership.copyPoint()
+        var changes = try await authority.changes(since: since)
+        if let waiting {
+            // Newer records win over the ones still waiting.
+            changes.owners.merge(waiting.owners) { new, _ in new }
+            let fresh = Set(changes.journal.map(\.id))
+            changes.journal += waiting.journal.filter { !fresh.contains($0.id) }
+            changes.nodeStates.merge(waiting.nodeStates) { new, _ in new }
+            changes.policies.merge(waiting.policies) { new, _ in new }
+        }
+        var pending: CriticalChanges?
+        if !changes.isEmpty {
+            let applied = try store.applyAuthority(
+                owners: changes.owners,
+                migrations: changes.journal,
+                nodeStates: changes.nodeStates,
+                policies: changes.policies
+            )
+            if !applied.unknownVMs.isEmpty || !applied.unknownNodes.isEmpty {
+                let vms = applied.unknownVMs
+                let nodes = applied.unknownNodes
+                pending = CriticalChanges(
+                    owners: changes.owners.filter { vms.contains($0.key) || nodes.contains($0.value.owner) },
+                    journal: changes.journal.filter { vms.contains($0.vm) },
+                    nodeStates: changes.nodeStates.filter { nodes.contains($0.key) },
+                    policies: changes.policies.filter { vms.contains($0.key) },
+                    revision: changes.revision
+                )
+            }
+        }
+        leadership.markClaimed(changes.owners.keys)
+        leadership.copied(upTo: changes.revision, pending: pending)
     }
 
-    /// Claims in etcd every VM this coordinator's reports know and etcd does not, with its epochs (a new VM, or a
-    /// cluster moving from the embedded backend), in batched transactions so a node's first report of a thousand VMs
-    /// does not delay the next renewal.
+    /// Claims in etcd every VM this coordinator's reports know and etcd does not, with its epochs.
+    ///
+    /// A new VM, or a cluster moving from the embedded backend. Batched transactions, so a node's first report of a
+    /// thousand VMs does not delay the next renewal. Which VMs etcd holds is remembered from the copies, so a round with nothing
+    /// new reads only this coordinator's database.
     func claimNewVMs(term: LeaderTerm) async throws(StoreError) {
-        let known = try await authority.owners()
+        let local = try store.allClaimable()
+        let candidates = leadership.unclaimed(local.keys)
+        guard !candidates.isEmpty else { return }
         var claims: [VMID: CriticalState.Claim] = [:]
-        for (vm, local) in try store.allClaimable() where known[vm] == nil {
-            claims[vm] = CriticalState.Claim(name: local.name, ownership: local.ownership, reserved: local.reserved)
+        for vm in candidates {
+            guard let known = local[vm] else { continue }
+            claims[vm] = CriticalState.Claim(name: known.name, ownership: known.ownership, reserved: known.reserved)
         }
-        guard !claims.isEmpty else { return }
         _ = try await authority.seed(
             CriticalState(claims: claims, journal: [], nodeStates: [:], policies: [:]),
             term: term
         )
+        leadership.markClaimed(candidates)
     }
 
     /// Leadership rounds for the coordinator's lifetime: every quarter lease for a leader, every 100 ms for a

@@ -1,4 +1,5 @@
 import ChainModel
+import ClusterAuthority
 import ClusterStore
 import Synchronization
 
@@ -16,6 +17,12 @@ final class Leadership: Sendable {
         var renewedAt: ContinuousClock.Instant?
         /// The last time the critical state was copied from the backend (a standby's reads are this old).
         var syncedAt: ContinuousClock.Instant?
+        /// The backend revision the copy is as of (nil before the first copy).
+        var copiedRevision: Int64?
+        /// Records the last copy could not apply yet (their VM or node not reported here yet), offered again.
+        var pending: CriticalChanges?
+        /// VMs the backend is known to hold (so a leader claims only new ones).
+        var claimed: Set<VMID> = []
     }
 
     let me: LeaderInfo
@@ -69,6 +76,25 @@ final class Leadership: Sendable {
     func observed(leader: LeaderInfo?) { state.withLock { $0.leader = leader } }
 
     func synced() { state.withLock { $0.syncedAt = .now } }
+
+    /// The revision to copy from, and the records still waiting to be applied.
+    func copyPoint() -> (revision: Int64?, pending: CriticalChanges?) {
+        state.withLock { ($0.copiedRevision, $0.pending) }
+    }
+
+    func copied(upTo revision: Int64, pending: CriticalChanges?) {
+        state.withLock {
+            $0.copiedRevision = revision
+            $0.pending = pending
+            $0.syncedAt = .now
+        }
+    }
+
+    func unclaimed(_ vms: some Sequence<VMID>) -> [VMID] {
+        state.withLock { state in vms.filter { !state.claimed.contains($0) } }
+    }
+
+    func markClaimed(_ vms: some Sequence<VMID>) { state.withLock { $0.claimed.formUnion(vms) } }
 
     /// How old a standby's copy of the critical state is, in milliseconds (nil before the first copy).
     func stalenessMilliseconds() -> Int64? {
