@@ -43,25 +43,39 @@ struct EtcdBenchmark: AsyncParsableCommand {
 
         var reads: [Duration] = []
         var copies: [Duration] = []
+        var steady: [Duration] = []
         for _ in 0..<10 {
             reads.append(try await timed { _ = try await etcd.owners() })
+            var revision: Int64 = 0
             copies.append(
                 try await timed {
-                    let owners = try await etcd.owners()
-                    let journal = try await etcd.history(vm: nil, limit: Int.max)
-                    let states = try await etcd.nodeStates()
-                    let policies = try await etcd.policies()
+                    let all = try await etcd.changes(since: nil)
                     try store.applyAuthority(
-                        owners: owners,
-                        migrations: journal,
-                        nodeStates: states,
-                        policies: policies
+                        owners: all.owners,
+                        migrations: all.journal,
+                        nodeStates: all.nodeStates,
+                        policies: all.policies
+                    )
+                    revision = all.revision
+                }
+            )
+            // What a standby does every second once it has a copy: read what changed (one policy here), apply it.
+            try await etcd.savePolicy(PlacementPolicy(priority: .high), for: VMID("vm-0"), term: term)
+            steady.append(
+                try await timed {
+                    let changed = try await etcd.changes(since: revision)
+                    try store.applyAuthority(
+                        owners: changed.owners,
+                        migrations: changed.journal,
+                        nodeStates: changed.nodeStates,
+                        policies: changed.policies
                     )
                 }
             )
         }
         print("owners() of every VM: median \(format(median(reads)))")
-        print("a standby's whole copy (read etcd, apply to SQLite, nothing changed): median \(format(median(copies)))")
+        print("a coordinator's first copy (read all of etcd, apply to SQLite): median \(format(median(copies)))")
+        print("a standby's copy each second after one change: median \(format(median(steady)))")
 
         let embedded = EmbeddedCoordinationStore(store: store)
         guard let local = try embedded.campaign(as: me, ttl: .seconds(600), at: now) else {
