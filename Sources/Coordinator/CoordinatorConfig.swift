@@ -231,6 +231,9 @@ public struct CoordinatorConfig: Sendable, Equatable {
         if let raw = values["store"] {
             config.store = try storeBackend(raw, source: source)
         }
+        if case .etcd = config.store {
+            try checkTakeoverFitsInAgentLease(config, source: source)
+        }
         if let raw = values["maxBodyBytes"] {
             guard let bytes = Int("\(raw)"), bytes >= 1024 else {
                 throw ConfigError("\(source): maxBodyBytes must be a number of bytes of at least 1024, got '\(raw)'")
@@ -239,6 +242,31 @@ public struct CoordinatorConfig: Sendable, Equatable {
         }
         if config.adminTokens.isEmpty { warnings.append("no adminTokens: every admin request will be refused") }
         return (config, warnings)
+    }
+
+    /// With several coordinators, a takeover must end before agents fence themselves.
+    ///
+    /// A takeover takes up to `leaderLeaseTTL` plus about a second (etcd revokes the dead leader's lease at its next
+    /// check, then a standby campaigns); meanwhile no coordinator renews agents' leases. An agent fences itself when its
+    /// lease has gone unrenewed for 4/5 of `leaseTTL`, and its heartbeats (every `leaseTTL`/5 by default) take up to
+    /// two intervals around the gap. Hence `leaderLeaseTTL` + 1 s ≤ 0.4 × `leaseTTL`.
+    static func checkTakeoverFitsInAgentLease(_ config: CoordinatorConfig, source: String) throws(ConfigError) {
+        let limit = config.leaseTTL * 2 / 5
+        guard config.leaderLeaseTTL + .seconds(1) <= limit else {
+            let lease = DurationText.format(config.leaseTTL)
+            let leader = DurationText.format(config.leaderLeaseTTL)
+            let fitting = DurationText.format(max(.seconds(1), limit - .seconds(1)))
+            let neededMilliseconds = ((config.leaderLeaseTTL + .seconds(1)) * 5 / 2).wholeMilliseconds
+            let needed = DurationText.format(.seconds((neededMilliseconds + 999) / 1000))
+            throw ConfigError(
+                """
+                \(source): with store.backend etcd, leaderLeaseTTL (\(leader)) plus 1s must be at most 0.4 × leaseTTL \
+                (\(lease)): a coordinator takeover takes up to leaderLeaseTTL plus about a second, and agents fence \
+                themselves when their lease goes unrenewed for 4/5 of leaseTTL. Set leaderLeaseTTL to \(fitting) or \
+                less, or leaseTTL to \(needed) or more
+                """
+            )
+        }
     }
 
     private static func storeBackend(_ raw: Any, source: String) throws(ConfigError) -> StoreBackend {

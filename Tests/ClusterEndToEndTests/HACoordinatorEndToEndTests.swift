@@ -26,7 +26,7 @@ import Glibc
             layout = try ClusterLayout()
             for (node, vms) in try layout.buildScenario() { try layout.writeInventory(node, vms) }
             etcd = try EtcdCluster()
-            base = try ClusterEndToEndTests.Cluster(layout: layout, leaseTTL: "5s")
+            base = try ClusterEndToEndTests.Cluster(layout: layout, leaseTTL: "10s")
             ports = ["c1": Daemons.freePort(), "c2": Daemons.freePort()]
             let endpoints = etcd.endpoints.joined(separator: ", ")
             for (name, port) in ports {
@@ -35,7 +35,7 @@ import Glibc
                 dataDir: \(layout.root)/\(name)
                 adminTokens: [\(ClusterEndToEndTests.adminToken)]
                 commandTimeout: 8s
-                leaseTTL: 5s
+                leaseTTL: 10s
                 leaderLeaseTTL: \(Int(HACoordinatorEndToEndTests.leaderLease))s
                 agentTokens: {a: token-node-a-000000, b: token-node-b-000000, c: token-node-c-000000}
                 store: {backend: etcd, endpoints: [\(endpoints)], prefix: chainkeeper-e2e/}
@@ -124,6 +124,11 @@ import Glibc
                 )
             else { return nil }
             return (answer.status, answer.headers, String(decoding: answer.body, as: UTF8.self))
+        }
+
+        /// Agents that fenced themselves: none may, as every takeover ends before an agent's lease would run out.
+        func fencedAgents() -> [String] {
+            base.agents.filter { $0.value.log.contains("fencing this node") }.map(\.key).sorted()
         }
 
         func stopAll() {
@@ -245,6 +250,7 @@ import Glibc
             try await cluster.json(["history", "--vm", "safe01"], urls: [c2, c1], as: [HistoryEntryJSON].self).count
                 == 2
         )
+        #expect(cluster.fencedAgents().isEmpty, "no agent's lease ran out during the takeovers")
     }
 
     /// Polls until `policy set` (a write of the critical state) succeeds through either coordinator; returns how long
@@ -327,5 +333,14 @@ import Glibc
         let owner = try await cluster.json(["vm", "show", "safe01"], urls: both, as: VMDetailJSON.self)
         #expect(owner.owner == "a" && owner.epoch == finished.first?.epoch)
         #expect(try await Self.waitForWrites(cluster, priority: "medium", seconds: 10) != nil)
+        // With no coordinator able to renew their leases for longer than 4/5 of a lease, the agents fenced themselves
+        // (SPEC §6); the new leader readmits them.
+        var states: [String] = []
+        for _ in 0..<60 {
+            states = ((try? await cluster.json(["nodes"], urls: both, as: [NodeJSON].self)) ?? []).map(\.state)
+            if states == ["up", "up", "up"] { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(states == ["up", "up", "up"], "every node readmitted")
     }
 }

@@ -46,7 +46,7 @@ import Testing
                     prefix: "chainkeeper/"
                 )
         )
-        #expect(config.leaderLeaseTTL == .seconds(10))
+        #expect(config.leaderLeaseTTL == .seconds(5) && config.leaseTTL == .seconds(15))
         #expect(config.advertisedURL == "http://coordinator1.example:7400")
         let overridden = try CoordinatorConfig.load(
             path: path,
@@ -64,6 +64,15 @@ import Testing
             ("store: etcd", "store must be {backend: sqlite}"),
             ("leaderLeaseTTL: soon", "leaderLeaseTTL must be a duration"),
             ("advertise: c1:7400", "advertise must be an http:// or https:// URL"),
+            // The SPEC's defaults (both 10s) would let agents fence themselves during a takeover.
+            (
+                "store: {backend: etcd, endpoints: [http://e1:2379]}",
+                "leaderLeaseTTL (10s) plus 1s must be at most 0.4 × leaseTTL (10s)"
+            ),
+            (
+                "leaseTTL: 20s\nleaderLeaseTTL: 8s\nstore: {backend: etcd, endpoints: [http://e1:2379]}",
+                "Set leaderLeaseTTL to 7s or less, or leaseTTL to 23s or more"
+            ),
         ] {
             #expect(throws: ConfigError.self, "\(text)") {
                 try CoordinatorConfig.parse("dataDir: /x\n" + text, source: "c.yaml", environment: [:])
