@@ -97,6 +97,10 @@ public protocol CoordinationStore: Sendable {
     func nodeStates() async throws(StoreError) -> [NodeName: NodeState]
     func savePolicy(_ policy: PlacementPolicy, for vm: VMID, term: LeaderTerm) async throws(StoreError)
     func policies() async throws(StoreError) -> [VMID: PlacementPolicy]
+    /// Whether an anti-affinity class is enforced (`policy class`), part of placement policy.
+    func saveClass(_ antiAffinityClass: AntiAffinityClass, term: LeaderTerm) async throws(StoreError)
+    /// Every class whose enforcement was set, and the classes policies named.
+    func classes() async throws(StoreError) -> [String: Bool]
 
     /// At least every record written after `revision` (everything when nil), and the revision to ask from next time:
     /// how a coordinator keeps its own copy of the critical state current without reading all of it each time.
@@ -130,17 +134,20 @@ public struct CriticalState: Sendable {
     /// States other than `up`.
     public var nodeStates: [NodeName: NodeState]
     public var policies: [VMID: PlacementPolicy]
+    public var classes: [String: Bool]
 
     public init(
         claims: [VMID: Claim],
         journal: [MigrationRecord],
         nodeStates: [NodeName: NodeState],
-        policies: [VMID: PlacementPolicy]
+        policies: [VMID: PlacementPolicy],
+        classes: [String: Bool] = [:]
     ) {
         self.claims = claims
         self.journal = journal
         self.nodeStates = nodeStates
         self.policies = policies
+        self.classes = classes
     }
 
     /// Everything the embedded database `store` holds of the critical state.
@@ -155,7 +162,8 @@ public struct CriticalState: Sendable {
             nodeStates: Dictionary(
                 uniqueKeysWithValues: try store.nodes().filter { $0.state != .up }.map { ($0.name, $0.state) }
             ),
-            policies: try store.policies()
+            policies: try store.policies(),
+            classes: try store.classes()
         )
     }
 }
@@ -166,6 +174,7 @@ public struct CriticalChanges: Sendable {
     public var journal: [MigrationRecord]
     public var nodeStates: [NodeName: NodeState]
     public var policies: [VMID: PlacementPolicy]
+    public var classes: [String: Bool]
     /// Ask from here next time.
     public var revision: Int64
 
@@ -174,14 +183,18 @@ public struct CriticalChanges: Sendable {
         journal: [MigrationRecord],
         nodeStates: [NodeName: NodeState],
         policies: [VMID: PlacementPolicy],
+        classes: [String: Bool] = [:],
         revision: Int64
     ) {
         self.owners = owners
         self.journal = journal
         self.nodeStates = nodeStates
         self.policies = policies
+        self.classes = classes
         self.revision = revision
     }
 
-    public var isEmpty: Bool { owners.isEmpty && journal.isEmpty && nodeStates.isEmpty && policies.isEmpty }
+    public var isEmpty: Bool {
+        owners.isEmpty && journal.isEmpty && nodeStates.isEmpty && policies.isEmpty && classes.isEmpty
+    }
 }

@@ -124,6 +124,12 @@ public struct EmbeddedCoordinationStore: CoordinationStore {
 
     public func policies() throws(StoreError) -> [VMID: PlacementPolicy] { try store.policies() }
 
+    public func saveClass(_ antiAffinityClass: AntiAffinityClass, term: LeaderTerm) throws(StoreError) {
+        try store.saveClass(antiAffinityClass, term: term)
+    }
+
+    public func classes() throws(StoreError) -> [String: Bool] { try store.classes() }
+
     public func seed(_ state: CriticalState, term: LeaderTerm) throws(StoreError) -> Int { 0 }
 
     /// Everything, always: the embedded store is the coordinator's own database, so nothing needs copying and this
@@ -134,6 +140,7 @@ public struct EmbeddedCoordinationStore: CoordinationStore {
             journal: try store.history(vm: nil, limit: Int.max),
             nodeStates: try nodeStates(),
             policies: try store.policies(),
+            classes: try store.classes(),
             revision: 0
         )
     }

@@ -33,6 +33,7 @@ public final class EtcdCoordinationStore: CoordinationStore {
     func migrationKey(_ id: String) -> String { prefix + "migration/" + id }
     func nodeKey(_ node: NodeName) -> String { prefix + "node/" + node.rawValue }
     func policyKey(_ vm: VMID) -> String { prefix + "policy/" + vm.rawValue }
+    func classKey(_ name: String) -> String { prefix + "class/" + name }
 
     // MARK: Leadership
 
@@ -340,6 +341,26 @@ public final class EtcdCoordinationStore: CoordinationStore {
         try await guardedWrite(term, reading: []) { (_) throws(StoreError) in [.put(policyKey(vm), record)] }
     }
 
+    public func saveClass(_ antiAffinityClass: AntiAffinityClass, term: LeaderTerm) async throws(StoreError) {
+        let record = try EtcdJSON.encode(EtcdClassRecord(enforced: antiAffinityClass.enforced))
+        try await guardedWrite(term, reading: []) { (_) throws(StoreError) in
+            [.put(classKey(antiAffinityClass.name), record)]
+        }
+    }
+
+    /// Classes whose enforcement was set, and (not enforced) every class a policy names, as the embedded store has.
+    public func classes() async throws(StoreError) -> [String: Bool] {
+        var classes: [String: Bool] = [:]
+        for policy in try await policies().values {
+            if let name = policy.antiAffinityClass { classes[name] = false }
+        }
+        for key in try await all("class/") {
+            classes[String(key.key.dropFirst(prefix.count + 6))] =
+                try EtcdJSON.decode(EtcdClassRecord.self, key.value, key: key.key).enforced
+        }
+        return classes
+    }
+
     public func policies() async throws(StoreError) -> [VMID: PlacementPolicy] {
         var policies: [VMID: PlacementPolicy] = [:]
         for key in try await all("policy/") {
@@ -368,6 +389,9 @@ public final class EtcdCoordinationStore: CoordinationStore {
             } else if name.hasPrefix("policy/") {
                 changes.policies[VMID(String(name.dropFirst(7)))] =
                     try EtcdJSON.decode(EtcdPolicyRecord.self, key.value, key: key.key).policy
+            } else if name.hasPrefix("class/") {
+                changes.classes[String(name.dropFirst(6))] =
+                    try EtcdJSON.decode(EtcdClassRecord.self, key.value, key: key.key).enforced
             }
         }
         changes.journal = journal.sorted { ($0.0.createdAt, $0.1) > ($1.0.createdAt, $1.1) }.map(\.0)
@@ -403,6 +427,9 @@ public final class EtcdCoordinationStore: CoordinationStore {
         }
         for (vm, policy) in state.policies.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             records.append((policyKey(vm), try EtcdJSON.encode(EtcdPolicyRecord(policy))))
+        }
+        for (name, enforced) in state.classes.sorted(by: { $0.key < $1.key }) where enforced {
+            records.append((classKey(name), try EtcdJSON.encode(EtcdClassRecord(enforced: enforced))))
         }
         // In batches well under etcd's default of 128 operations per transaction; a key already there is kept.
         var written = 0

@@ -20,6 +20,11 @@ struct EtcdNodeRecord: Codable, Sendable {
     var at: Timestamp
 }
 
+/// An anti-affinity class's enforcement (`policy class`).
+struct EtcdClassRecord: Codable, Sendable {
+    var enforced: Bool
+}
+
 /// `PlacementPolicy` with its threshold period in milliseconds.
 struct EtcdPolicyRecord: Codable, Sendable {
     var highlyAvailable: Bool?

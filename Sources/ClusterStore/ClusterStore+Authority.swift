@@ -21,6 +21,19 @@ extension ClusterStore {
         }
     }
 
+    /// Every anti-affinity class and whether it is enforced.
+    public func classes() throws(StoreError) -> [String: Bool] {
+        try translatingErrors {
+            try writer.read { db in
+                var classes: [String: Bool] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT name, enforced FROM anti_affinity_class") {
+                    classes[row[0] as String] = row[1] as Bool
+                }
+                return classes
+            }
+        }
+    }
+
     /// Every stored placement policy.
     public func policies() throws(StoreError) -> [VMID: PlacementPolicy] {
         try translatingErrors {
@@ -100,7 +113,8 @@ extension ClusterStore {
         owners: [VMID: Ownership],
         migrations: [MigrationRecord],
         nodeStates: [NodeName: NodeState],
-        policies: [VMID: PlacementPolicy]
+        policies: [VMID: PlacementPolicy],
+        classes: [String: Bool] = [:]
     ) throws(StoreError) -> AppliedAuthority {
         try translatingErrors {
             try writer.write { db in
@@ -161,6 +175,16 @@ extension ClusterStore {
                     guard local != policy else { continue }
                     try Self.writePolicy(policy, for: vm, in: db)
                     changed += 1
+                }
+                for (name, enforced) in classes {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO anti_affinity_class (name, enforced) VALUES (?, ?)
+                            ON CONFLICT(name) DO UPDATE SET enforced = excluded.enforced WHERE enforced <> excluded.enforced
+                            """,
+                        arguments: [name, enforced]
+                    )
+                    changed += db.changesCount
                 }
                 applied.changed = changed
                 return applied

@@ -307,7 +307,7 @@ struct CoordinatorRoutes: Sendable {
             else {
                 throw APIError.badRequest("an anti-affinity class is a printable name of at most 255 bytes")
             }
-            try coordinator.store.saveClass(AntiAffinityClass(name: name, enforced: update.enforced))
+            try await coordinator.critical.saveClass(AntiAffinityClass(name: name, enforced: update.enforced))
             return try Self.json(["name": name, "enforced": update.enforced ? "true" : "false"])
         }
 

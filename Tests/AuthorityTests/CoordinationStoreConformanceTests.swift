@@ -321,6 +321,10 @@ import Testing
         )
         try await store.savePolicy(policy, for: AuthorityFixture.vmA, term: term)
         #expect(try await store.policies() == [AuthorityFixture.vmA: policy])
+        #expect(try await store.classes()["sql"] == false, "a class a policy names exists, soft")
+        try await store.saveClass(AntiAffinityClass(name: "sql", enforced: true), term: term)
+        try await store.saveClass(AntiAffinityClass(name: "web", enforced: true), term: term)
+        #expect(try await store.classes() == ["sql": true, "web": true])
         var changed = policy
         changed.priority = .low
         try await store.savePolicy(changed, for: AuthorityFixture.vmA, term: term)
@@ -375,6 +379,7 @@ import Testing
             term: term
         )
         try await local.savePolicy(PlacementPolicy(priority: .high), for: AuthorityFixture.vmB, term: term)
+        try await local.saveClass(AntiAffinityClass(name: "web", enforced: true), term: term)
         let store = try #require((local as? EmbeddedCoordinationStore)?.store)
         let state = try CriticalState(of: store)
 
@@ -383,12 +388,13 @@ import Testing
         let leader = try #require(
             try await remote.campaign(as: AuthorityFixture.first, ttl: .seconds(60), at: etcd.now)
         )
-        #expect(try await remote.seed(state, term: leader) == 2 + 2 + 1 + 1)
+        #expect(try await remote.seed(state, term: leader) == 2 + 2 + 1 + 1 + 1)
         #expect(try await remote.seed(state, term: leader) == 0, "a second seed keeps what is there")
         #expect(try await remote.owners() == (try await local.owners()))
         #expect(try await remote.history(vm: nil, limit: 10) == (try await local.history(vm: nil, limit: 10)))
         #expect(try await remote.nodeStates() == [NodeName("node3"): .draining])
         #expect(try await remote.policies() == (try await local.policies()))
+        #expect(try await remote.classes() == ["web": true])
         // vm-b's epoch 2 was used by the aborted migration: etcd reserves 3 next, as the embedded store would.
         let next = try await remote.planMigration(
             vm: AuthorityFixture.vmB,

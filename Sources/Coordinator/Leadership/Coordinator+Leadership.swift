@@ -57,7 +57,8 @@ extension Coordinator {
     /// failing any node over (SPEC §6), and finishes the journal's unfinished migrations.
     func becomeLeader(_ term: LeaderTerm, logger: Logger) async throws(StoreError) {
         do {
-            if !authority.isEmbedded, try await authority.owners().isEmpty {
+            // A standby that has copied VM records knows etcd is not empty, and skips reading every owner.
+            if !authority.isEmbedded, !leadership.knowsClaimedVMs, try await authority.owners().isEmpty {
                 // A fresh prefix: the cluster moves from its embedded database, epochs and journal unchanged.
                 let local = try CriticalState(of: store)
                 if !local.claims.isEmpty {
@@ -97,6 +98,7 @@ extension Coordinator {
             changes.journal += waiting.journal.filter { !fresh.contains($0.id) }
             changes.nodeStates.merge(waiting.nodeStates) { new, _ in new }
             changes.policies.merge(waiting.policies) { new, _ in new }
+            changes.classes.merge(waiting.classes) { new, _ in new }
         }
         var pending: CriticalChanges?
         if !changes.isEmpty {
@@ -104,7 +106,8 @@ extension Coordinator {
                 owners: changes.owners,
                 migrations: changes.journal,
                 nodeStates: changes.nodeStates,
-                policies: changes.policies
+                policies: changes.policies,
+                classes: changes.classes
             )
             if !applied.unknownVMs.isEmpty || !applied.unknownNodes.isEmpty {
                 let vms = applied.unknownVMs
@@ -143,7 +146,7 @@ extension Coordinator {
         leadership.markClaimed(candidates)
     }
 
-    /// Leadership rounds for the coordinator's lifetime: every quarter lease for a leader, every 100 ms for a
+    /// Leadership rounds for the coordinator's lifetime: every quarter lease for a leader, every 50 ms for a
     /// standby, with the critical state copied every second.
     ///
     /// etcd revokes an expired lease at its next periodic check rather than at the instant (up to about half a second
@@ -169,7 +172,7 @@ struct LeadershipLoop: Service {
                     lastCopy = .now
                 }
                 let pause =
-                    coordinator.leadership.isLeader ? coordinator.config.leaderLeaseTTL / 4 : .milliseconds(100)
+                    coordinator.leadership.isLeader ? coordinator.config.leaderLeaseTTL / 4 : .milliseconds(50)
                 try? await Task.sleep(for: pause)
             }
         }

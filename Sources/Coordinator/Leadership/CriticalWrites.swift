@@ -111,6 +111,13 @@ struct CriticalWrites: Sendable {
         }
     }
 
+    func saveClass(_ antiAffinityClass: AntiAffinityClass) async throws {
+        try await guarded { term in
+            try await authority.saveClass(antiAffinityClass, term: term)
+            if !authority.isEmbedded { try store.saveClass(antiAffinityClass) }
+        }
+    }
+
     /// Runs `body` with the current term; a `not-leader` answer ends this coordinator's leadership.
     private func guarded<T>(_ body: (LeaderTerm) async throws -> T) async throws -> T {
         let term = try leadership.requireTerm()

@@ -96,6 +96,8 @@ final class Leadership: Sendable {
 
     func markClaimed(_ vms: some Sequence<VMID>) { state.withLock { $0.claimed.formUnion(vms) } }
 
+    var knowsClaimedVMs: Bool { state.withLock { !$0.claimed.isEmpty } }
+
     /// How old a standby's copy of the critical state is, in milliseconds (nil before the first copy).
     func stalenessMilliseconds() -> Int64? {
         state.withLock { $0.syncedAt.map { (ContinuousClock.now - $0).wholeMilliseconds } }
