@@ -310,7 +310,7 @@ public final class EtcdCoordinationStore: CoordinationStore {
         for key in try await all("migration/") {
             records.append((try EtcdJSON.decode(MigrationRecord.self, key.value, key: key.key), key.createRevision))
         }
-        return records.sorted { ($0.0.createdAt, $0.1) > ($1.0.createdAt, $1.1) }.map(\.0)
+        return Self.newestFirst(records)
     }
 
     // MARK: Nodes and policy
@@ -394,7 +394,7 @@ public final class EtcdCoordinationStore: CoordinationStore {
                     try EtcdJSON.decode(EtcdClassRecord.self, key.value, key: key.key).enforced
             }
         }
-        changes.journal = journal.sorted { ($0.0.createdAt, $0.1) > ($1.0.createdAt, $1.1) }.map(\.0)
+        changes.journal = Self.newestFirst(journal)
         return changes
     }
 
@@ -482,6 +482,12 @@ public final class EtcdCoordinationStore: CoordinationStore {
 
     func all(_ section: String) async throws(StoreError) -> [EtcdKeyValue] {
         try await etcdCall { () async throws(EtcdError) in try await etcd.range(prefix: prefix + section) }
+    }
+
+    /// Journal records newest first: by creation time, then by the order etcd created their keys (history's order on
+    /// the embedded store too).
+    static func newestFirst(_ records: [(MigrationRecord, createRevision: Int64)]) -> [MigrationRecord] {
+        records.sorted { ($0.0.createdAt, $0.1) > ($1.0.createdAt, $1.1) }.map(\.0)
     }
 
     static func migration(_ key: EtcdKeyValue?, id: String) throws(StoreError) -> MigrationRecord {
