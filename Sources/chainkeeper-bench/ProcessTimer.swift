@@ -29,6 +29,15 @@ enum ProcessTimer {
         return (status >> 8) & 0xFF
     }
 
+    /// CPU time this thread has spent so far, in user space and in the kernel, in seconds.
+    static func threadCPU() -> (user: Double, system: Double) {
+        var usage = rusage()
+        // RUSAGE_THREAD (1): the loop runs on one thread, and the others would only add noise.
+        getrusage(__rusage_who_t(1), &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return (seconds(usage.ru_utime), seconds(usage.ru_stime))
+    }
+
     struct SpawnError: Error, CustomStringConvertible {
         var message: String
         var description: String { message }

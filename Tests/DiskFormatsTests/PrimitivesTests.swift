@@ -7,7 +7,7 @@ import Testing
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
         #expect(CRC32C.reference(Array("123456789".utf8)) == 0xE306_9283)
         var generator = SplitMix64(seed: 7)
-        for length in [0, 1, 7, 8, 511, 512, 513, 4096, 65_536, 70_001] {
+        for length in [0, 1, 7, 8, 63, 64, 65, 127, 128, 129, 511, 512, 513, 4096, 65_536, 70_001] {
             // Mostly zeros with a few set bytes: exercises the zero-run shortcut on both sides of data.
             var bytes = [UInt8](repeating: 0, count: length)
             for _ in 0..<(length / 1000 + 1) where length > 0 {
@@ -16,6 +16,21 @@ import Testing
             #expect(CRC32C.checksum(bytes) == CRC32C.reference(bytes), "length \(length)")
             let random = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
             #expect(CRC32C.checksum(random) == CRC32C.reference(random), "random length \(length)")
+        }
+    }
+
+    @Test func crc32cSkipsZeroRunsAtEveryAlignment() {
+        // A set byte at each position around the 64-byte blocks the zero-run shortcut works in, and the
+        // structure form that counts the checksum field as zero.
+        for position in [0, 1, 62, 63, 64, 65, 127, 128, 4031, 4095] {
+            var bytes = [UInt8](repeating: 0, count: 4096)
+            bytes[position] = 0x5A
+            #expect(CRC32C.checksum(bytes) == CRC32C.reference(bytes), "set byte at \(position)")
+            var withField = bytes
+            withField.replaceSubrange(4..<8, with: [0xDE, 0xAD, 0xBE, 0xEF])
+            var zeroedField = withField
+            zeroedField.replaceSubrange(4..<8, with: [0, 0, 0, 0])
+            #expect(CRC32C.checksum(withField, zeroingFieldAt: 4) == CRC32C.reference(zeroedField))
         }
     }
 
@@ -31,6 +46,12 @@ import Testing
         #expect(GUID(byteOrderText: guid.byteOrderText) == guid)
         #expect(GUID(mixedEndianText: "{02e032ac-16f4-4a97-80e6-c965344050d}") == nil)
         #expect(GUID(mixedEndianText: "02e032ac_16f4-4a97-80e6-c965344050d8") == nil)
+        #expect(GUID(mixedEndianText: "02e032ac-16f4-4a97-80e6-c965344050d8") == guid)
+        #expect(GUID(mixedEndianText: "{02e032ac-16f4-4a97-80e6-c965344050d8") == nil)
+        #expect(GUID(mixedEndianText: "02e032ac-16f4-4a97-80e6-c965344050dg") == nil)
+        // Multi-byte characters never count as hex digits, even where the byte length would fit.
+        #expect(GUID(mixedEndianText: "02e032ac-16f4-4a97-80e6-c965344050é") == nil)
+        #expect(GUID(mixedEndianText: "") == nil)
     }
 
     @Test func lexicalPathsNeverClimbAboveTheRoot() {

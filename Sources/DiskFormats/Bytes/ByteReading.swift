@@ -1,75 +1,85 @@
-/// Integer reads from a byte array at a position the caller has bounds-checked once for the whole structure.
+/// Integer reads from a window of a byte array, at positions the caller has bounds-checked once for the whole structure.
 ///
-/// Each read still checks, so a slip in a parser yields a typed error, never a trap.
+/// Each read still checks, so a slip in a parser yields a typed error, never a trap. A cursor over part of an array
+/// (`window`) shares the array's storage: parsers narrow to a structure without copying it.
 struct ByteCursor {
     let bytes: [UInt8]
+    /// Where the window starts in `bytes`, and how long it is.
+    let start: Int
+    let count: Int
     /// The structure's name and file offset, for errors.
     let structure: String
     let base: UInt64
 
     init(_ bytes: [UInt8], structure: String, base: UInt64) {
         self.bytes = bytes
+        self.start = 0
+        self.count = bytes.count
         self.structure = structure
         self.base = base
     }
 
-    private func check(_ offset: Int, _ count: Int) throws(DiskFormatError) {
-        guard offset >= 0, count >= 0, offset <= bytes.count, count <= bytes.count - offset else {
+    /// The `count` bytes at `offset` of this window, as a cursor of their own whose file offset is `base + offset`.
+    func window(_ offset: Int, _ count: Int, structure: String) throws(DiskFormatError) -> ByteCursor {
+        try check(offset, count)
+        return ByteCursor(
+            bytes,
+            start: start + offset,
+            count: count,
+            structure: structure,
+            base: base &+ UInt64(offset)
+        )
+    }
+
+    private init(_ bytes: [UInt8], start: Int, count: Int, structure: String, base: UInt64) {
+        self.bytes = bytes
+        self.start = start
+        self.count = count
+        self.structure = structure
+        self.base = base
+    }
+
+    private func check(_ offset: Int, _ length: Int) throws(DiskFormatError) {
+        guard offset >= 0, length >= 0, offset <= count, length <= count - offset else {
             throw .malformed(structure, at: base &+ UInt64(max(offset, 0)), "field lies outside the structure")
         }
     }
 
+    private func load<T: FixedWidthInteger>(_ offset: Int, as type: T.Type) throws(DiskFormatError) -> T {
+        try check(offset, MemoryLayout<T>.size)
+        return bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start + offset, as: T.self) }
+    }
+
     func le16(_ offset: Int) throws(DiskFormatError) -> UInt16 {
-        try check(offset, 2)
-        return UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8
+        UInt16(littleEndian: try load(offset, as: UInt16.self))
     }
-
     func le32(_ offset: Int) throws(DiskFormatError) -> UInt32 {
-        try check(offset, 4)
-        var value: UInt32 = 0
-        for index in (0..<4).reversed() { value = value << 8 | UInt32(bytes[offset + index]) }
-        return value
+        UInt32(littleEndian: try load(offset, as: UInt32.self))
     }
-
     func le64(_ offset: Int) throws(DiskFormatError) -> UInt64 {
-        try check(offset, 8)
-        var value: UInt64 = 0
-        for index in (0..<8).reversed() { value = value << 8 | UInt64(bytes[offset + index]) }
-        return value
+        UInt64(littleEndian: try load(offset, as: UInt64.self))
     }
+    func be16(_ offset: Int) throws(DiskFormatError) -> UInt16 { UInt16(bigEndian: try load(offset, as: UInt16.self)) }
+    func be32(_ offset: Int) throws(DiskFormatError) -> UInt32 { UInt32(bigEndian: try load(offset, as: UInt32.self)) }
+    func be64(_ offset: Int) throws(DiskFormatError) -> UInt64 { UInt64(bigEndian: try load(offset, as: UInt64.self)) }
 
-    func be16(_ offset: Int) throws(DiskFormatError) -> UInt16 {
-        try check(offset, 2)
-        return UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
-    }
-
-    func be32(_ offset: Int) throws(DiskFormatError) -> UInt32 {
-        try check(offset, 4)
-        var value: UInt32 = 0
-        for index in 0..<4 { value = value << 8 | UInt32(bytes[offset + index]) }
-        return value
-    }
-
-    func be64(_ offset: Int) throws(DiskFormatError) -> UInt64 {
-        try check(offset, 8)
-        var value: UInt64 = 0
-        for index in 0..<8 { value = value << 8 | UInt64(bytes[offset + index]) }
-        return value
-    }
-
-    func slice(_ offset: Int, _ count: Int) throws(DiskFormatError) -> ArraySlice<UInt8> {
-        try check(offset, count)
-        return bytes[offset..<(offset + count)]
+    func slice(_ offset: Int, _ length: Int) throws(DiskFormatError) -> ArraySlice<UInt8> {
+        try check(offset, length)
+        return bytes[(start + offset)..<(start + offset + length)]
     }
 
     func guid(_ offset: Int) throws(DiskFormatError) -> GUID {
-        GUID(try slice(offset, 16))
+        try check(offset, 16)
+        return GUID(first: try le64(offset), second: try le64(offset + 8))
     }
 
-    func matches(_ offset: Int, _ signature: String) -> Bool {
-        let expected = Array(signature.utf8)
-        guard offset >= 0, offset + expected.count <= bytes.count else { return false }
-        return bytes[offset..<(offset + expected.count)].elementsEqual(expected)
+    func matches(_ offset: Int, _ signature: StaticString) -> Bool {
+        let length = signature.utf8CodeUnitCount
+        guard offset >= 0, offset <= count, length <= count - offset else { return false }
+        return signature.withUTF8Buffer { expected in
+            for index in 0..<length where bytes[start + offset + index] != expected[index] { return false }
+            return true
+        }
     }
 }
 

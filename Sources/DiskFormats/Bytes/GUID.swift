@@ -13,6 +13,12 @@ public struct GUID: Hashable, Sendable, CustomStringConvertible {
         self.init(bytes[...])
     }
 
+    /// Bytes 0-7 and 8-15, each read little-endian.
+    init(first: UInt64, second: UInt64) {
+        self.first = first
+        self.second = second
+    }
+
     init(_ bytes: ArraySlice<UInt8>) {
         var first: UInt64 = 0
         var second: UInt64 = 0
@@ -59,15 +65,16 @@ public struct GUID: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses `{83ed0ec3-24c8-49a6-a959-5e4bf1288bfb}` (braces optional, any case) into mixed-endian bytes.
     public init?(mixedEndianText text: String) {
-        guard let ordered = Self.parseDashed(text) else { return nil }
-        let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15]
-        self.init(bytes: order.map { ordered[$0] })
+        var text = text
+        guard let guid = text.withUTF8({ Self.parseDashed($0, mixedEndian: true) }) else { return nil }
+        self = guid
     }
 
     /// Parses dashed text into bytes in the order written.
     public init?(byteOrderText text: String) {
-        guard let ordered = Self.parseDashed(text) else { return nil }
-        self.init(bytes: ordered)
+        var text = text
+        guard let guid = text.withUTF8({ Self.parseDashed($0, mixedEndian: false) }) else { return nil }
+        self = guid
     }
 
     private static func dashed(_ ordered: [UInt8]) -> String {
@@ -82,33 +89,72 @@ public struct GUID: Hashable, Sendable, CustomStringConvertible {
         return text
     }
 
-    private static func parseDashed(_ text: String) -> [UInt8]? {
-        var scalars = Array(text.unicodeScalars)
-        if scalars.first == "{" && scalars.last == "}" { scalars = Array(scalars.dropFirst().dropLast()) }
-        guard scalars.count == 36 else { return nil }
-        var bytes: [UInt8] = []
-        var high: UInt8?
-        for (index, scalar) in scalars.enumerated() {
-            if index == 8 || index == 13 || index == 18 || index == 23 {
-                guard scalar == "-" else { return nil }
-                continue
+    /// Parses mixed-endian text stored as UTF-16LE (a VHDX parent locator's `parent_linkage`) without building a
+    /// string; `nil` unless every character is ASCII and the text is a GUID.
+    init?(mixedEndianUTF16LE bytes: ArraySlice<UInt8>) {
+        guard bytes.count == 72 || bytes.count == 76 else { return nil }
+        let length = bytes.count / 2
+        let parsed = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { characters -> GUID? in
+            let start = bytes.startIndex
+            for index in 0..<length {
+                guard bytes[start + 2 * index + 1] == 0 else { return nil }
+                characters[index] = bytes[start + 2 * index]
             }
-            guard let nibble = hexValue(scalar) else { return nil }
-            if let first = high {
-                bytes.append(first << 4 | nibble)
-                high = nil
-            } else {
-                high = nibble
-            }
+            return Self.parseDashed(UnsafeBufferPointer(characters), mixedEndian: true)
         }
-        return bytes.count == 16 ? bytes : nil
+        guard let parsed else { return nil }
+        self = parsed
     }
 
-    private static func hexValue(_ scalar: Unicode.Scalar) -> UInt8? {
-        switch scalar.value {
-        case 0x30...0x39: UInt8(scalar.value - 0x30)
-        case 0x41...0x46: UInt8(scalar.value - 0x41 + 10)
-        case 0x61...0x66: UInt8(scalar.value - 0x61 + 10)
+    /// Reads 36 ASCII characters (38 with braces) in place; any other character fails the hex or dash checks.
+    ///
+    /// With `mixedEndian`, Data1, Data2 and Data3 are turned to their stored little-endian form.
+    private static func parseDashed(_ utf8: UnsafeBufferPointer<UInt8>, mixedEndian: Bool) -> GUID? {
+        var characters = utf8
+        if characters.count == 38, characters.first == UInt8(ascii: "{"), characters.last == UInt8(ascii: "}") {
+            characters = UnsafeBufferPointer(rebasing: characters[1..<37])
+        }
+        guard characters.count == 36 else { return nil }
+        // Where each written byte goes on disk: the mixed-endian order reverses the first three groups.
+        let mixedOrder: (Int) -> Int = { index in
+            switch index {
+            case 0...3: 3 - index
+            case 4, 5: 9 - index
+            case 6, 7: 13 - index
+            default: index
+            }
+        }
+        var first: UInt64 = 0
+        var second: UInt64 = 0
+        var written = 0
+        var index = 0
+        while index < 36 {
+            if index == 8 || index == 13 || index == 18 || index == 23 {
+                guard characters[index] == UInt8(ascii: "-") else { return nil }
+                index += 1
+                continue
+            }
+            guard let high = hexValue(characters[index]), let low = hexValue(characters[index + 1]) else {
+                return nil
+            }
+            let position = mixedEndian ? mixedOrder(written) : written
+            let byte = UInt64(high << 4 | low)
+            if position < 8 {
+                first |= byte << (8 * UInt64(position))
+            } else {
+                second |= byte << (8 * UInt64(position - 8))
+            }
+            written += 1
+            index += 2
+        }
+        return GUID(first: first, second: second)
+    }
+
+    private static func hexValue(_ character: UInt8) -> UInt8? {
+        switch character {
+        case 0x30...0x39: character - 0x30
+        case 0x41...0x46: character - 0x41 + 10
+        case 0x61...0x66: character - 0x61 + 10
         default: nil
         }
     }

@@ -42,16 +42,30 @@ enum UTF16Text {
         _ endianness: Endianness,
         stopAtNUL: Bool = false
     ) -> String? {
-        var ascii: [UInt8] = []
-        ascii.reserveCapacity(bytes.count / 2)
-        var iterator = bytes.makeIterator()
-        while let a = iterator.next(), let b = iterator.next() {
-            let (low, high) = endianness == .little ? (a, b) : (b, a)
+        if let decoded = bytes.withContiguousStorageIfAvailable({
+            ascii(UnsafeRawBufferPointer($0), endianness, stopAtNUL: stopAtNUL)
+        }) {
+            return decoded
+        }
+        return Array(bytes).withUnsafeBytes { ascii($0, endianness, stopAtNUL: stopAtNUL) }
+    }
+
+    /// Two passes over the raw bytes: check that every unit is ASCII (up to a NUL if asked), then write the string.
+    private static func ascii(_ raw: UnsafeRawBufferPointer, _ endianness: Endianness, stopAtNUL: Bool) -> String? {
+        let (lowByte, highByte) = endianness == .little ? (0, 1) : (1, 0)
+        let units = raw.count / 2
+        var length = 0
+        while length < units {
+            let low = raw[2 * length + lowByte]
+            let high = raw[2 * length + highByte]
             if high == 0 && low == 0 && stopAtNUL { break }
             guard high == 0, low != 0, low < 0x80 else { return nil }
-            ascii.append(low)
+            length += 1
         }
-        return String(decoding: ascii, as: UTF8.self)
+        return String(unsafeUninitializedCapacity: length) { out in
+            for index in 0..<length { out[index] = raw[2 * index + lowByte] }
+            return length
+        }
     }
 
     static func encode(_ text: String, _ endianness: Endianness) -> [UInt8] {

@@ -14,7 +14,7 @@ public enum QCOW2Reader {
         let name = "qcow2 header"
         let head = try source.structure(name, at: 0, count: 72)
         var cursor = ByteCursor(head, structure: name, base: 0)
-        guard cursor.matches(0, "QFI\u{FB}") || head.prefix(4).elementsEqual([0x51, 0x46, 0x49, 0xFB]) else {
+        guard head.prefix(4).elementsEqual([0x51, 0x46, 0x49, 0xFB]) else {
             throw .malformed(name, at: 0, "magic is not 'QFI\\xfb'")
         }
         let version = try cursor.be32(4)

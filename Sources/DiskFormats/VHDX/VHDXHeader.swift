@@ -12,7 +12,7 @@ struct VHDXHeader: Equatable {
 
     /// Parses and validates one header copy; the error says why this copy is not valid.
     static func parse(_ bytes: [UInt8], index: Int, at offset: UInt64) throws(DiskFormatError) -> VHDXHeader {
-        let name = "VHDX header \(index + 1)"
+        let name = index == 0 ? "VHDX header 1" : "VHDX header 2"
         let cursor = ByteCursor(bytes, structure: name, base: offset)
         guard cursor.matches(0, "head") else { throw .malformed(name, at: offset, "signature is not 'head'") }
         let stored = try cursor.le32(4)

@@ -14,12 +14,13 @@ struct VHDXMetadata {
         var isUser: Bool
     }
 
-    private static let knownItems: Set<GUID> = [
+    /// The system items this reader understands; any other system item marked required is refused.
+    private static let knownItems: [GUID] = [
         VHDXLayout.fileParameters, VHDXLayout.virtualDiskSize, VHDXLayout.virtualDiskID,
         VHDXLayout.logicalSectorSize, VHDXLayout.physicalSectorSize, VHDXLayout.parentLocator,
     ]
 
-    private struct Entry {
+    fileprivate struct Entry {
         var id: GUID
         var offset: UInt32
         var length: UInt32
@@ -27,6 +28,9 @@ struct VHDXMetadata {
         var isRequired: Bool
         var fileOffset: UInt64
     }
+
+    /// Up to this many entries, duplicates are found by comparing pairs; beyond it (only hostile files), with a set.
+    private static let pairwiseLimit = 32
 
     static func read(_ source: some ByteSource, region: VHDXRegionTable.Entry) throws(DiskFormatError) -> VHDXMetadata {
         let name = "VHDX metadata table"
@@ -40,29 +44,43 @@ struct VHDXMetadata {
             throw .malformed(name, at: base + 10, "entry count \(count) exceeds \(VHDXLayout.maxMetadataEntries)")
         }
         let tableLength = 32 + Int(count) * 32
-        let table = tableLength <= first.count ? first : try source.structure(name, at: base, count: tableLength)
-        let cursor = ByteCursor(Array(table[32..<tableLength]), structure: name, base: base + 32)
+        let table =
+            tableLength <= first.count
+            ? headCursor
+            : ByteCursor(try source.structure(name, at: base, count: tableLength), structure: name, base: base)
         var entries: [Entry] = []
+        entries.reserveCapacity(Int(count))
         var seen = Set<EntryKey>()
         for index in 0..<Int(count) {
-            let at = index * 32
-            let entryName = "VHDX metadata entry \(index)"
-            let entryOffset = base + 32 + UInt64(at)
-            let flags = try cursor.le32(at + 24)
+            let at = 32 + index * 32
+            let entryOffset = base + UInt64(at)
+            let flags = try table.le32(at + 24)
             let entry = Entry(
-                id: try cursor.guid(at),
-                offset: try cursor.le32(at + 16),
-                length: try cursor.le32(at + 20),
+                id: try table.guid(at),
+                offset: try table.le32(at + 16),
+                length: try table.le32(at + 20),
                 isUser: flags & 1 != 0,
                 isRequired: flags & 4 != 0,
-                fileOffset: base + UInt64(try cursor.le32(at + 16))
+                fileOffset: base + UInt64(try table.le32(at + 16))
             )
-            guard seen.insert(EntryKey(id: entry.id, isUser: entry.isUser)).inserted else {
-                throw .malformed(entryName, at: entryOffset, "\(VHDXLayout.name(ofItem: entry.id)) is listed twice")
+            let duplicate =
+                count <= pairwiseLimit
+                ? entries.contains { $0.id == entry.id && $0.isUser == entry.isUser }
+                : !seen.insert(EntryKey(id: entry.id, isUser: entry.isUser)).inserted
+            guard !duplicate else {
+                throw .malformed(
+                    "VHDX metadata entry \(index)",
+                    at: entryOffset,
+                    "\(VHDXLayout.name(ofItem: entry.id)) is listed twice"
+                )
             }
             if entry.length == 0 {
                 guard entry.offset == 0 else {
-                    throw .malformed(entryName, at: entryOffset, "an empty item must have offset 0")
+                    throw .malformed(
+                        "VHDX metadata entry \(index)",
+                        at: entryOffset,
+                        "an empty item must have offset 0"
+                    )
                 }
             } else {
                 guard entry.offset >= UInt32(VHDXLayout.metadataTableSize),
@@ -70,7 +88,7 @@ struct VHDXMetadata {
                     UInt64(entry.offset) + UInt64(entry.length) <= UInt64(region.length)
                 else {
                     throw .malformed(
-                        entryName,
+                        "VHDX metadata entry \(index)",
                         at: entryOffset,
                         "item at region offset \(entry.offset) length \(entry.length) lies outside the metadata region"
                     )
@@ -78,17 +96,21 @@ struct VHDXMetadata {
             }
             entries.append(entry)
         }
-        let placed = entries.filter { $0.length > 0 }.sorted { $0.offset < $1.offset }
-        for (previous, next) in zip(placed, placed.dropFirst()) where next.offset < previous.offset + previous.length {
-            throw .malformed(
-                name,
-                at: base,
-                "\(VHDXLayout.name(ofItem: next.id)) overlaps \(VHDXLayout.name(ofItem: previous.id))"
-            )
+        if count > pairwiseLimit || entries.containsOverlap {
+            // Sorted by offset, so the error names the first overlap as a reader walking the region meets it.
+            let placed = entries.filter { $0.length > 0 }.sorted { $0.offset < $1.offset }
+            for (previous, next) in zip(placed, placed.dropFirst())
+            where next.offset < previous.offset + previous.length {
+                throw .malformed(
+                    name,
+                    at: base,
+                    "\(VHDXLayout.name(ofItem: next.id)) overlaps \(VHDXLayout.name(ofItem: previous.id))"
+                )
+            }
         }
 
-        var items: [GUID: [UInt8]] = [:]
         var wanted: [Entry] = []
+        wanted.reserveCapacity(entries.count)
         for entry in entries where !entry.isUser {
             if !knownItems.contains(entry.id) {
                 if entry.isRequired {
@@ -102,22 +124,35 @@ struct VHDXMetadata {
             }
             wanted.append(entry)
         }
-        // The known items sit together after the table: read their span at once when it is small.
-        let spanStart = wanted.map(\.fileOffset).min() ?? base
-        let spanEnd = wanted.map { $0.fileOffset + UInt64($0.length) }.max() ?? base
+        // The known items sit together after the table: read their span at once when it is small, and
+        // give each item a window of it.
+        var items: [(id: GUID, bytes: ByteCursor)] = []
+        items.reserveCapacity(wanted.count)
+        var spanStart = wanted.first?.fileOffset ?? base
+        var spanEnd = spanStart
+        for entry in wanted {
+            spanStart = min(spanStart, entry.fileOffset)
+            spanEnd = max(spanEnd, entry.fileOffset + UInt64(entry.length))
+        }
         if !wanted.isEmpty, spanEnd - spanStart <= 65_536 {
-            let span = try source.structure("VHDX metadata items", at: spanStart, count: Int(spanEnd - spanStart))
+            let span = ByteCursor(
+                try source.structure("VHDX metadata items", at: spanStart, count: Int(spanEnd - spanStart)),
+                structure: "VHDX metadata items",
+                base: spanStart
+            )
             for entry in wanted {
-                let from = Int(entry.fileOffset - spanStart)
-                items[entry.id] = Array(span[from..<(from + Int(entry.length))])
+                let window = try span.window(
+                    Int(entry.fileOffset - spanStart),
+                    Int(entry.length),
+                    structure: VHDXLayout.name(ofItem: entry.id)
+                )
+                items.append((entry.id, window))
             }
         } else {
             for entry in wanted {
-                items[entry.id] = try source.structure(
-                    VHDXLayout.name(ofItem: entry.id),
-                    at: entry.fileOffset,
-                    count: Int(entry.length)
-                )
+                let itemName = VHDXLayout.name(ofItem: entry.id)
+                let bytes = try source.structure(itemName, at: entry.fileOffset, count: Int(entry.length))
+                items.append((entry.id, ByteCursor(bytes, structure: itemName, base: entry.fileOffset)))
             }
         }
         for entry in entries where entry.isUser && entry.isRequired {
@@ -129,15 +164,17 @@ struct VHDXMetadata {
         }
 
         func item(_ id: GUID, _ length: Int) throws(DiskFormatError) -> ByteCursor {
-            let itemName = VHDXLayout.name(ofItem: id)
-            guard let bytes = items[id] else {
-                throw .malformed(name, at: base, "the required \(itemName) item is missing")
+            guard let found = items.first(where: { $0.id == id })?.bytes else {
+                throw .malformed(name, at: base, "the required \(VHDXLayout.name(ofItem: id)) item is missing")
             }
-            let offset = entries.first { $0.id == id }?.fileOffset ?? base
-            guard bytes.count >= length else {
-                throw .malformed(itemName, at: offset, "is \(bytes.count) bytes, expected at least \(length)")
+            guard found.count >= length else {
+                throw .malformed(
+                    found.structure,
+                    at: found.base,
+                    "is \(found.count) bytes, expected at least \(length)"
+                )
             }
-            return ByteCursor(bytes, structure: itemName, base: offset)
+            return found
         }
 
         let parameters = try item(VHDXLayout.fileParameters, 8)
@@ -191,5 +228,19 @@ struct VHDXMetadata {
             physicalSectorSize: physical,
             parentLocator: locator
         )
+    }
+}
+
+extension [VHDXMetadata.Entry] {
+    /// Whether two non-empty items share a byte: pairwise, without allocating, for the handful of entries real files have.
+    fileprivate var containsOverlap: Bool {
+        for (index, first) in enumerated() where first.length > 0 {
+            for second in self[(index + 1)...] where second.length > 0 {
+                if first.offset < second.offset + second.length && second.offset < first.offset + first.length {
+                    return true
+                }
+            }
+        }
+        return false
     }
 }

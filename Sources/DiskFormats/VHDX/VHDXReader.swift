@@ -13,7 +13,11 @@ public enum VHDXReader {
         var warnings: [String] = []
         let headers = VHDXLayout.headerOffsets.enumerated().map { index, offset in
             Result { () throws(DiskFormatError) -> VHDXHeader in
-                let bytes = try source.structure("VHDX header \(index + 1)", at: offset, count: VHDXLayout.headerSize)
+                let bytes = try source.structure(
+                    index == 0 ? "VHDX header 1" : "VHDX header 2",
+                    at: offset,
+                    count: VHDXLayout.headerSize
+                )
                 return try VHDXHeader.parse(bytes, index: index, at: offset)
             }
         }

@@ -35,6 +35,7 @@ struct VHDXRegionTable {
             throw .malformed(name, at: offset + 8, "entry count \(count) exceeds \(VHDXLayout.maxRegionEntries)")
         }
         var entries: [Entry] = []
+        entries.reserveCapacity(Int(count))
         var seen = Set<GUID>()
         for index in 0..<Int(count) {
             let base = 16 + index * 32
@@ -45,8 +46,10 @@ struct VHDXRegionTable {
                 length: try cursor.le32(base + 24),
                 required: try cursor.le32(base + 28) & 1 == 1
             )
-            let entryName = "VHDX region table entry \(index)"
-            guard seen.insert(entry.guid).inserted else {
+            let entryName = Self.entryName(index)
+            // Pairs are compared for the usual two or three entries; a hostile count gets a set.
+            let duplicate = count <= 32 ? entries.contains { $0.guid == entry.guid } : !seen.insert(entry.guid).inserted
+            guard !duplicate else {
                 throw .malformed(entryName, at: entryOffset, "region {\(entry.guid)} is listed twice")
             }
             guard entry.fileOffset >= VHDXLayout.mebibyte, entry.fileOffset % VHDXLayout.mebibyte == 0,
@@ -91,5 +94,15 @@ struct VHDXRegionTable {
             )
         }
         return VHDXRegionTable(bat: bat, metadata: metadata)
+    }
+
+    /// Names the entry for errors without building a string for each valid entry.
+    private static func entryName(_ index: Int) -> String {
+        switch index {
+        case 0: "VHDX region table entry 0"
+        case 1: "VHDX region table entry 1"
+        case 2: "VHDX region table entry 2"
+        default: "VHDX region table entry \(index)"
+        }
     }
 }
