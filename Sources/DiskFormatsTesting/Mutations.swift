@@ -74,7 +74,9 @@ public enum Mutations {
             let source = Int.random(in: 0..<bytes.count, using: &generator)
             let length = min(64, bytes.count - max(source, position))
             if length > 0 {
-                bytes.replaceSubrange(position..<(position + length), with: bytes[source..<(source + length)])
+                // Copied out first: a slice of `bytes` would share its storage and force a copy of the whole file.
+                let piece = Array(bytes[source..<(source + length)])
+                bytes.replaceSubrange(position..<(position + length), with: piece)
             }
         }
         if Bool.random(using: &generator), bytes.count >= 0x5_0000, bytes.starts(with: Array("vhdxfile".utf8)) {
