@@ -24,14 +24,16 @@ enum SystemCallReplay {
             for (file, fileReads) in zip(files, reads) {
                 let started = ContinuousClock.now
                 let descriptor = open(file.path, O_RDONLY | O_CLOEXEC)
-                guard descriptor >= 0, fstat(descriptor, &status) == 0 else {
-                    throw ValidationError("cannot open \(file.path)")
-                }
-                for read in fileReads where pread(descriptor, buffer, read.count, off_t(read.offset)) != read.count {
-                    close(descriptor)
-                    throw ValidationError("short read of \(file.path)")
+                guard descriptor >= 0 else { throw ValidationError("cannot open \(file.path)") }
+                var failure: String?
+                if fstat(descriptor, &status) != 0 { failure = "cannot stat \(file.path)" }
+                for read in fileReads where failure == nil {
+                    if pread(descriptor, buffer, read.count, off_t(read.offset)) != read.count {
+                        failure = "short read of \(file.path)"
+                    }
                 }
                 close(descriptor)
+                if let failure { throw ValidationError(failure) }
                 let (seconds, attoseconds) = (ContinuousClock.now - started).components
                 byFormat[file.format, default: 0] += Double(seconds) + Double(attoseconds) / 1e18
             }

@@ -54,6 +54,7 @@ struct VHDXMetadata {
         for index in 0..<Int(count) {
             let at = 32 + index * 32
             let entryOffset = base + UInt64(at)
+            func entryName() -> String { "VHDX metadata entry \(index)" }
             let flags = try table.le32(at + 24)
             let entry = Entry(
                 id: try table.guid(at),
@@ -69,7 +70,7 @@ struct VHDXMetadata {
                 : !seen.insert(EntryKey(id: entry.id, isUser: entry.isUser)).inserted
             guard !duplicate else {
                 throw .malformed(
-                    "VHDX metadata entry \(index)",
+                    entryName(),
                     at: entryOffset,
                     "\(VHDXLayout.name(ofItem: entry.id)) is listed twice"
                 )
@@ -77,7 +78,7 @@ struct VHDXMetadata {
             if entry.length == 0 {
                 guard entry.offset == 0 else {
                     throw .malformed(
-                        "VHDX metadata entry \(index)",
+                        entryName(),
                         at: entryOffset,
                         "an empty item must have offset 0"
                     )
@@ -88,7 +89,7 @@ struct VHDXMetadata {
                     UInt64(entry.offset) + UInt64(entry.length) <= UInt64(region.length)
                 else {
                     throw .malformed(
-                        "VHDX metadata entry \(index)",
+                        entryName(),
                         at: entryOffset,
                         "item at region offset \(entry.offset) length \(entry.length) lies outside the metadata region"
                     )

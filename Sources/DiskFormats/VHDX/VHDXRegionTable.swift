@@ -46,17 +46,18 @@ struct VHDXRegionTable {
                 length: try cursor.le32(base + 24),
                 required: try cursor.le32(base + 28) & 1 == 1
             )
-            let entryName = Self.entryName(index)
+            // Named only when an error is thrown: building the name for every valid entry costs an allocation.
+            func entryName() -> String { "VHDX region table entry \(index)" }
             // Pairs are compared for the usual two or three entries; a hostile count gets a set.
             let duplicate = count <= 32 ? entries.contains { $0.guid == entry.guid } : !seen.insert(entry.guid).inserted
             guard !duplicate else {
-                throw .malformed(entryName, at: entryOffset, "region {\(entry.guid)} is listed twice")
+                throw .malformed(entryName(), at: entryOffset, "region {\(entry.guid)} is listed twice")
             }
             guard entry.fileOffset >= VHDXLayout.mebibyte, entry.fileOffset % VHDXLayout.mebibyte == 0,
                 entry.length > 0, UInt64(entry.length) % VHDXLayout.mebibyte == 0
             else {
                 throw .malformed(
-                    entryName,
+                    entryName(),
                     at: entryOffset,
                     "region at \(entry.fileOffset) length \(entry.length) is not 1 MiB aligned"
                 )
@@ -64,7 +65,7 @@ struct VHDXRegionTable {
             let (end, overflow) = entry.fileOffset.addingReportingOverflow(UInt64(entry.length))
             guard !overflow, end <= fileSize else {
                 throw .malformed(
-                    entryName,
+                    entryName(),
                     at: entryOffset,
                     "region \(entry.fileOffset)-\(end) lies past the end of the file (\(fileSize) bytes)"
                 )
@@ -72,7 +73,7 @@ struct VHDXRegionTable {
             let known = entry.guid == VHDXLayout.batRegion || entry.guid == VHDXLayout.metadataRegion
             if !known && entry.required {
                 throw .unsupported(
-                    entryName,
+                    entryName(),
                     at: entryOffset,
                     "requires region {\(entry.guid)}, which this reader does not know"
                 )
@@ -94,15 +95,5 @@ struct VHDXRegionTable {
             )
         }
         return VHDXRegionTable(bat: bat, metadata: metadata)
-    }
-
-    /// Names the entry for errors without building a string for each valid entry.
-    private static func entryName(_ index: Int) -> String {
-        switch index {
-        case 0: "VHDX region table entry 0"
-        case 1: "VHDX region table entry 1"
-        case 2: "VHDX region table entry 2"
-        default: "VHDX region table entry \(index)"
-        }
     }
 }
