@@ -52,7 +52,7 @@ struct DiskParseBenchmark: ParsableCommand {
         // `FileByteSource`. Interleaving the three in every pass keeps this VM's drift out of the differences between
         // them: the raw replay is the machine's price for the bytes the formats require to be checked, the second
         // adds our I/O shell, and the parse adds the parsing.
-        let files = generated.map { (path: $0.path, format: $0.format) }
+        let targets = generated.map { (path: $0.path, format: $0.format) }
         var recorded: [[(offset: UInt64, count: Int)]] = []
         for file in generated {
             guard let source = try FileByteSource(path: file.path, recordingReads: true) else {
@@ -67,15 +67,15 @@ struct DiskParseBenchmark: ParsableCommand {
         var sourcePasses: [DiskParsePasses.Pass] = []
         for _ in 0..<passes {
             parsePasses.append(
-                try DiskParsePasses.timed(files) { file in
+                try DiskParsePasses.timed(targets) { file in
                     guard let source = try FileByteSource(path: file.path) else {
                         throw ValidationError("\(file.path) vanished")
                     }
                     _ = try DiskImageReader.read(source, name: file.path)
                 }
             )
-            rawPasses.append(try DiskParsePasses.raw(files, recorded))
-            sourcePasses.append(try DiskParsePasses.throughSource(files, recorded))
+            rawPasses.append(try DiskParsePasses.raw(targets, recorded))
+            sourcePasses.append(try DiskParsePasses.throughSource(targets, recorded))
         }
         let parse = DiskParsePasses.median(parsePasses)
         let ours = parse.total / Double(generated.count)
