@@ -28,6 +28,12 @@ struct DiskParseBenchmark: ParsableCommand {
     @Option(help: "Work directory (default: a new temporary one, removed afterwards).")
     var work: String?
 
+    func validate() throws {
+        guard files >= 1, passes >= 1, computeRounds >= 1, toolSample >= 0 else {
+            throw ValidationError("--files, --passes and --compute-rounds must be at least 1, --tool-sample at least 0")
+        }
+    }
+
     func run() throws {
         let directory =
             work
