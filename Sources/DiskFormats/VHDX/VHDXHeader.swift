@@ -10,9 +10,12 @@ struct VHDXHeader: Equatable {
     var logLength: UInt32
     var logOffset: UInt64
 
+    /// The name errors give header copy `index` (0 or 1): literals, so that naming costs nothing on the happy path.
+    static func name(_ index: Int) -> String { index == 0 ? "VHDX header 1" : "VHDX header 2" }
+
     /// Parses and validates one header copy; the error says why this copy is not valid.
     static func parse(_ bytes: [UInt8], index: Int, at offset: UInt64) throws(DiskFormatError) -> VHDXHeader {
-        let name = index == 0 ? "VHDX header 1" : "VHDX header 2"
+        let name = Self.name(index)
         let cursor = ByteCursor(bytes, structure: name, base: offset)
         guard cursor.matches(0, "head") else { throw .malformed(name, at: offset, "signature is not 'head'") }
         let stored = try cursor.le32(4)

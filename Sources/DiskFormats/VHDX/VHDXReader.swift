@@ -13,11 +13,7 @@ public enum VHDXReader {
         var warnings: [String] = []
         let headers = VHDXLayout.headerOffsets.enumerated().map { index, offset in
             Result { () throws(DiskFormatError) -> VHDXHeader in
-                let bytes = try source.structure(
-                    index == 0 ? "VHDX header 1" : "VHDX header 2",
-                    at: offset,
-                    count: VHDXLayout.headerSize
-                )
+                let bytes = try source.structure(VHDXHeader.name(index), at: offset, count: VHDXLayout.headerSize)
                 return try VHDXHeader.parse(bytes, index: index, at: offset)
             }
         }
