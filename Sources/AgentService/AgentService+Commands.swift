@@ -47,7 +47,7 @@ extension AgentService {
                 ok: false,
                 reasons: [
                     ReasonJSON(
-                        code: "not-admitted",
+                        code: CommandResult.notAdmitted,
                         message: "\(config.node) holds no lease (\(standing.rawValue)); it acts on nothing until the "
                             + "coordinator readmits it"
                     )

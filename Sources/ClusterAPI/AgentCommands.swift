@@ -182,6 +182,13 @@ public struct CommandResult: Codable, Sendable, Hashable {
         self.reasons = reasons
         self.message = message
     }
+
+    /// The reason code of an agent that holds no lease (it just started, or fenced itself) and refuses every command
+    /// until the coordinator readmits it: "not yet", not "cannot".
+    public static let notAdmitted = "not-admitted"
+
+    /// Whether the agent refused only because it holds no lease.
+    public var isNotAdmitted: Bool { !ok && reasons.contains { $0.code == Self.notAdmitted } }
 }
 
 /// `POST /v1/vms/{vm}/migrate`.

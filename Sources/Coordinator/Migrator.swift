@@ -153,7 +153,7 @@ struct Migrator: Sendable {
         adopt: AgentCommand,
         response: (MigrationRecord.State, [ReasonJSON]) -> CheckResponse
     ) async throws -> CheckResponse {
-        if let adopted = await board.send(adopt, to: record.target.rawValue, timeout: timeout), adopted.ok {
+        if let adopted = await sendUntilAnswered(adopt, to: record.target), adopted.ok {
             try await coordinator.critical.advanceMigration(
                 record.id,
                 to: .targetAdopted,
@@ -186,7 +186,7 @@ struct Migrator: Sendable {
         }
         var back = adopt
         back.id = UUID().uuidString.lowercased()
-        let returned = await board.send(back, to: record.source.rawValue, timeout: timeout)
+        let returned = await sendUntilAnswered(back, to: record.source)
         let reason =
             returned?.ok == true
             ? "\(record.target) could not adopt \(record.vmName); \(record.source) adopted it back"
@@ -204,6 +204,27 @@ struct Migrator: Sendable {
             metadata: ["migration": .string(record.id), "reason": .string(reason)]
         )
         return response(.aborted, [ReasonJSON(code: "adopt-failed", message: reason)])
+    }
+
+    /// Sends an adopt after `source-released`, and sends it again while the answer means "not yet" rather than
+    /// "cannot": no answer within the command timeout, or `not-admitted`.
+    ///
+    /// Both happen after a coordinator or etcd outage: an agent polls again only after its back-off, and one that
+    /// fenced itself refuses everything until the new leader readmits it at its next renewal. Taking either for a
+    /// refusal would adopt back on the source a VM the target may already have adopted. After one agent lease the
+    /// last answer stands: a target that has not answered by then has fenced itself (SPEC §6), so adopting back on
+    /// the source is safe.
+    private func sendUntilAnswered(_ command: AgentCommand, to node: NodeName) async -> CommandResult? {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var attempt = command
+        while true {
+            let answer = await board.send(attempt, to: node.rawValue, timeout: timeout)
+            let notYet = answer.map(\.isNotAdmitted) ?? true
+            guard notYet, clock.now - start < coordinator.config.leaseTTL else { return answer }
+            if answer != nil { try? await Task.sleep(for: .milliseconds(250)) }
+            attempt.id = UUID().uuidString.lowercased()
+        }
     }
 
     /// Finishes what a previous run of the coordinator left in the journal (SPEC §6 recovery).

@@ -422,7 +422,8 @@ extension ClusterEndToEndTests {
         let forVM = try await cluster.json(["history", "--vm", "safe01"], as: [HistoryEntryJSON].self)
         #expect(forVM.map(\.vm) == ["safe01"])
 
-        // b's agent is killed (SIGKILL) in the middle of adopting safe01: the adopt never answers, a adopts it back,
+        // b's agent is killed (SIGKILL) in the middle of adopting safe01: the adopt never answers (it is sent again for
+        // one lease, by when a silent b would have fenced itself), a adopts it back,
         // and after b restarts the VM is still owned once, by a, at the migration's epoch (which a adopted it back at).
         _ = FileManager.default.createFile(atPath: layout.root + "/slow-adopt-b", contents: nil)
         let environment = cluster.environment
