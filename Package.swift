@@ -53,7 +53,11 @@ let package = Package(
         .target(name: "DiskFormatsTesting", dependencies: ["DiskFormats"], swiftSettings: strictSettings),
         // Test support (I/O): the built binaries, loopback ports, daemons stopped with real signals.
         .target(name: "ClusterTestSupport", swiftSettings: strictSettings),
-        .target(name: "ShellHooks", swiftSettings: strictSettings),
+        .target(
+            name: "ShellHooks",
+            dependencies: ["ChainModel", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "ClusterTLS",
             dependencies: [
@@ -170,10 +174,18 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // Test support: seeded agent reports of any shape, and the loop that sends them to a coordinator.
+        .target(
+            name: "ReportFuzzing",
+            dependencies: ["DiskFormatsTesting", "ClusterTestSupport"],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "chainkeeper-fuzz",
             dependencies: [
                 "DiskFormatsTesting",
+                "ReportFuzzing",
+                "ClusterTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -211,7 +223,8 @@ let package = Package(
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [
-                "Coordinator", "ClusterAPI", "ClusterStore", "ClusterTestSupport", "ChainModel",
+                "Coordinator", "ClusterAPI", "ClusterStore", "ClusterTestSupport", "ChainModel", "ReportFuzzing",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

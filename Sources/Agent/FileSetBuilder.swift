@@ -16,17 +16,25 @@ public struct FileSetBuilder {
     public var fileSystem: any ChainFileSystem
     /// Prefixes of non-file disk sources this node shares with others (SPEC §2 `sharedSources`).
     public var sharedSources: [String]
+    /// Touch nothing outside this node's volumes: a path under no volume root is listed (without a volume, which the
+    /// preflight refuses as `file-on-local-volume`) but never opened, stat'ed or walked.
+    ///
+    /// For definitions that come from the coordinator (a preflight), whose paths another node reported: they must not
+    /// make this node read its own files outside its volumes.
+    public var onlyInsideVolumes: Bool
 
     public init(
         volumes: [LocalVolume],
         pathMap: PathMap = PathMap(),
         fileSystem: any ChainFileSystem = LocalFileSystem(),
-        sharedSources: [String] = []
+        sharedSources: [String] = [],
+        onlyInsideVolumes: Bool = false
     ) {
         self.volumes = volumes
         self.pathMap = pathMap
         self.fileSystem = fileSystem
         self.sharedSources = sharedSources
+        self.onlyInsideVolumes = onlyInsideVolumes
     }
 
     public func build(_ vm: InventoryVM) -> ReportedVM {
@@ -43,7 +51,9 @@ public struct FileSetBuilder {
                 file.relativePath = relative
             }
             var status = stat()
-            if stat(normalized, &status) == 0 {
+            if onlyInsideVolumes, file.volumeId == nil {
+                // Outside every volume: listed, never touched.
+            } else if stat(normalized, &status) == 0 {
                 file.size = Int64(status.st_size)
             } else {
                 file.problem = FileProblem.missing.rawValue
@@ -70,6 +80,12 @@ public struct FileSetBuilder {
         func walk(_ disk: String, checkpoint: String?) {
             let directory = LocalPath.directory(of: LocalPath.normalize(disk))
             let onVolume = VolumeDiscovery.locate(disk, in: volumes) != nil
+            if onlyInsideVolumes, !onVolume {
+                chains.append(
+                    ReportedChain(checkpointId: checkpoint, files: [add(disk, kind: .disk, checkpoint: checkpoint)])
+                )
+                return
+            }
             let resolver = ChainResolver(
                 fileSystem: fileSystem,
                 allowedRoots: onVolume ? roots : roots + [VolumeDiscovery.realPath(directory) ?? directory],
@@ -124,7 +140,8 @@ public struct FileSetBuilder {
         }
         // The inventory's word against the headers': an overlay whose header names another backing file than the
         // hypervisor's records is a broken chain.
-        for declared in vm.declaredBackings ?? [] {
+        for declared in vm.declaredBackings ?? []
+        where !onlyInsideVolumes || VolumeDiscovery.locate(declared.backing, in: volumes) != nil {
             let overlay = LocalPath.normalize(declared.overlay)
             let expected = canonical(declared.backing)
             guard let chain = chains.first(where: { chain in chain.files.first.map { files[$0].path } == overlay }),

@@ -98,17 +98,21 @@ public struct NodeScanner {
             fileSystem: fileSystem,
             sharedSources: sharedSources
         )
+        // Definitions adopted from the coordinator name paths another node reported: nothing outside the volumes.
+        var confined = builder
+        confined.onlyInsideVolumes = true
         do {
             let (vms, errors) = try inventory.read()
             let listed = Set(vms.map(\.id))
-            let own = vms.filter { !released.contains($0.id) } + adopted.filter { !listed.contains($0.id) }
-            report.vms = own.map(builder.build)
+            report.vms =
+                vms.filter { !released.contains($0.id) }.map(builder.build)
+                + adopted.filter { !listed.contains($0.id) }.map(confined.build)
             report.inventoryErrors = errors
         } catch {
             let message = error.description
             warnings.append(message)
             report.inventoryErrors = [ReportedInventoryError(vm: nil, message: message)]
-            report.vms = adopted.map(builder.build)
+            report.vms = adopted.map(confined.build)
         }
         report.discoveredDisks = DiskDiscovery.differencingDisks(on: volumes, fileSystem: fileSystem)
         return (report, warnings)

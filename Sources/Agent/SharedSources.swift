@@ -12,7 +12,7 @@ import ClusterAPI
 /// stops.
 public enum SharedSources {
     /// The volume id for a `sharedSources` prefix.
-    public static func volumeID(_ prefix: String) -> String { "shared-source:" + prefix }
+    public static func volumeID(_ prefix: String) -> String { VolumeID.sharedSourcePrefix + prefix }
 
     /// The longest configured prefix covering `source`, if any.
     public static func prefix(covering source: String, in prefixes: [String]) -> String? {

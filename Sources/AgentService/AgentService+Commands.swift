@@ -132,7 +132,8 @@ extension ScanWorker {
                 volumes: volumes,
                 pathMap: scanner.pathMap,
                 fileSystem: cache,
-                sharedSources: scanner.sharedSources
+                sharedSources: scanner.sharedSources,
+                onlyInsideVolumes: true
             )
             .build(definition)
             var reasons: [ReasonJSON] = []

@@ -69,6 +69,7 @@ extension AgentService {
     func handle(_ answer: HeartbeatAnswer, sentAt: MonotonicTime) async {
         let ttl = Duration.milliseconds(answer.leaseTTLMilliseconds)
         let configuredTimeout = config.watchdogTimeout
+        if answer.reportWanted == true { reportWanted() }
         if answer.admitted {
             let (before, after) = lease.withLock { lease -> (AgentLease.Standing, AgentLease.Standing) in
                 lease.leaseTTL = ttl

@@ -39,6 +39,10 @@ public final class AgentService: Service, Sendable {
     /// HTTPS to the coordinator with this node's client certificate, when `tls` is configured.
     let tlsConfiguration: TLSConfiguration?
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
+    /// When the coordinator last asked for a report at once (`HeartbeatAnswer.reportWanted`).
+    private let reportAsked = Mutex<ContinuousClock.Instant?>(nil)
+    /// When the coordinator last asked this node to read the probe directories again (`ReportAnswer.probeAgain`).
+    private let probeAsked = Mutex<ContinuousClock.Instant?>(nil)
 
     /// `watchdogExecutable` is the `chainkeeperd` binary the watchdog is started from (`chainkeeperd watchdog`).
     public init(config: AgentConfig, logger: Logger, watchdogExecutable: String? = nil) throws(AgentStoreError) {
@@ -127,7 +131,12 @@ public final class AgentService: Service, Sendable {
         for index in result.report.vms.indices {
             result.report.vms[index].epoch = handOffs.epochs[result.report.vms[index].id]
         }
-        for warning in result.warnings { logger.warning("\(warning)") }
+        for warning in result.warnings { logger.warning("\(PrintableText.escape(warning))") }
+        // What the coordinator would refuse (SPEC §8 bounds) becomes an inventory error here, so one odd VM never
+        // keeps the whole node's report out.
+        let (report, removed) = result.report.bounded()
+        result.report = report
+        for problem in removed { logger.warning("\(problem)") }
         reportedVMs.withLock { $0 = result.report.vms.count }
         do {
             try database.saveHeaders(result.changedHeaders, keeping: result.seenHeaders)
@@ -176,6 +185,7 @@ public final class AgentService: Service, Sendable {
                     try? database.markDelivered(message.sequence)
                     if let decoded = try? JSONDecoder().decode(ReportAnswer.self, from: answer) {
                         settings.withLock { $0 = decoded.settings }
+                        if decoded.probeAgain == true { probeAgain() }
                     }
                     if message.attempts > 0 {
                         logger.info("delivered a queued report", metadata: ["attempts": "\(message.attempts + 1)"])
@@ -221,6 +231,38 @@ public final class AgentService: Service, Sendable {
     /// Rescans soon (after a readmission), without waiting for the rescan interval.
     func wakeRescan() {
         Task { await self.rescanOnce() }
+    }
+
+    /// Another node reports a volume this node's mount of is not verified yet (its own nonce never proves a volume
+    /// shared, and the other node's may not have existed at this rescan): rescan in two seconds, once a minute at
+    /// most, so that a volume that cannot be verified costs no more than one extra rescan a minute.
+    func probeAgain() {
+        let now = ContinuousClock.now
+        let due = probeAsked.withLock { asked -> Bool in
+            guard asked.map({ now - $0 >= .seconds(60) }) ?? true else { return false }
+            asked = now
+            return true
+        }
+        guard due else { return }
+        Task {
+            try? await Task.sleep(for: .seconds(2))
+            await self.rescanOnce()
+        }
+    }
+
+    /// The coordinator is rebuilding ownership and has no report from this node: rescan now (once in 10 s at most,
+    /// since the answer says so until the report arrives).
+    func reportWanted() {
+        let now = ContinuousClock.now
+        let due = reportAsked.withLock { asked -> Bool in
+            guard asked.map({ now - $0 >= .seconds(10) }) ?? true else { return false }
+            asked = now
+            return true
+        }
+        if due {
+            logger.notice("the coordinator is rebuilding ownership from the agents: reporting now")
+            wakeRescan()
+        }
     }
 
     var client: CoordinatorClient {

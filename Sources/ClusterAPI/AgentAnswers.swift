@@ -49,6 +49,9 @@ public struct HeartbeatAnswer: Codable, Sendable, Hashable {
     public var message: String
     public var owned: [VMEpochJSON]?
     public var elsewhere: [VMEpochJSON]?
+    /// `true` while the coordinator rebuilds ownership from the agents (its first lease on a new, lost or restored
+    /// database) and has no report from this node yet: the agent rescans and reports at once.
+    public var reportWanted: Bool?
 
     public init(
         settings: CoordinatorAnnouncement,
@@ -84,6 +87,10 @@ public struct ReportAnswer: Codable, Sendable, Hashable {
     public var listedOnly: Int
     public var errors: Int
     public var settings: CoordinatorAnnouncement
+    /// `true` when other nodes report a volume this node's mount of is not verified yet (it read back only its own
+    /// probe nonce, which never proves a volume shared): the agent reads the probe directories again soon, instead of
+    /// at its next rescan.
+    public var probeAgain: Bool?
 
     public init(
         registered: Int,

@@ -7,11 +7,13 @@ public struct ErrorBody: Codable, Sendable, Hashable {
         public var message: String
         /// With `not-leader`: the URL of the coordinator that leads now, when one does (SPEC §7).
         public var leader: String?
+        /// With a 400 for a value out of its bound: the field, as a path into the request (`vms[3].memoryMiB`).
+        public var field: String?
     }
 
     public var error: Detail
 
-    public init(code: String, message: String, leader: String? = nil) {
-        error = Detail(code: code, message: message, leader: leader)
+    public init(code: String, message: String, leader: String? = nil, field: String? = nil) {
+        error = Detail(code: code, message: message, leader: leader, field: field)
     }
 }

@@ -82,3 +82,10 @@ public struct ClassUpdate: Codable, Sendable, Hashable {
 
     public init(enforced: Bool) { self.enforced = enforced }
 }
+
+/// `PUT /v1/volumes/{id}`: an administrator names a volume (from then on only an administrator renames it).
+public struct VolumeUpdate: Codable, Sendable, Hashable {
+    public var name: String
+
+    public init(name: String) { self.name = name }
+}

@@ -177,7 +177,7 @@ public final class EtcdCoordinationStore: CoordinationStore {
             if let active = record.active {
                 throw StoreError(.conflict, "another migration of the VM is under way (\(active))")
             }
-            let epoch = Epoch(max(record.epoch.rawValue, record.reserved.rawValue) + 1)
+            guard let epoch = max(record.epoch, record.reserved).next else { throw StoreError.epochExhausted(vm) }
             record.reserved = epoch
             record.active = id
             let migration = MigrationRecord(

@@ -37,6 +37,21 @@ extension ClusterStore {
         }
     }
 
+    /// A VM left where it is after its node failed: why, as a summary and as the JSON array of reasons.
+    public struct FailoverBlock: Sendable {
+        public var vm: VMID
+        public var node: NodeName
+        public var summary: String
+        public var reasons: String
+
+        public init(vm: VMID, node: NodeName, summary: String, reasons: String) {
+            self.vm = vm
+            self.node = node
+            self.summary = summary
+            self.reasons = reasons
+        }
+    }
+
     /// Records a VM as `failover-blocked`; `reasons` is the JSON array of reasons.
     public func blockFailover(
         vm: VMID,
@@ -45,25 +60,36 @@ extension ClusterStore {
         reasons: String,
         at now: Timestamp
     ) throws(StoreError) {
+        try blockFailovers([FailoverBlock(vm: vm, node: node, summary: summary, reasons: reasons)], at: now)
+    }
+
+    /// Records VMs as `failover-blocked`, all in one transaction: a failed node with a thousand VMs no target can take
+    /// costs one sync, not a thousand.
+    public func blockFailovers(_ blocks: [FailoverBlock], at now: Timestamp) throws(StoreError) {
+        guard !blocks.isEmpty else { return }
         try translatingErrors {
             try writer.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO failover_block (vm_id, node, summary, reasons, blocked_at) VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT(vm_id) DO UPDATE SET node = excluded.node, summary = excluded.summary,
-                            reasons = excluded.reasons, blocked_at = excluded.blocked_at
-                        """,
-                    arguments: [vm.rawValue, node.rawValue, summary, reasons, now.databaseValue]
-                )
-                try Self.event(
-                    kind: "failover-blocked",
-                    vm: vm,
-                    node: node,
-                    actor: "failover",
-                    message: "left on \(node): \(summary)",
-                    at: now,
-                    in: db
-                )
+                for block in blocks {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO failover_block (vm_id, node, summary, reasons, blocked_at) VALUES (?, ?, ?, ?, ?)
+                            ON CONFLICT(vm_id) DO UPDATE SET node = excluded.node, summary = excluded.summary,
+                                reasons = excluded.reasons, blocked_at = excluded.blocked_at
+                            """,
+                        arguments: [
+                            block.vm.rawValue, block.node.rawValue, block.summary, block.reasons, now.databaseValue,
+                        ]
+                    )
+                    try Self.event(
+                        kind: "failover-blocked",
+                        vm: block.vm,
+                        node: block.node,
+                        actor: "failover",
+                        message: "left on \(block.node): \(block.summary)",
+                        at: now,
+                        in: db
+                    )
+                }
             }
         }
     }
@@ -168,6 +194,8 @@ extension ClusterStore {
                     )
                 }
                 try db.execute(sql: "DELETE FROM discovered_disk WHERE node = ?", arguments: [node.rawValue])
+                // Its volumes' names pass to the next node that reports the same name.
+                try db.execute(sql: "UPDATE volume SET named_by = NULL WHERE named_by = ?", arguments: [node.rawValue])
                 try db.execute(sql: "DELETE FROM node WHERE name = ?", arguments: [node.rawValue])
                 guard db.changesCount > 0 else { throw StoreError(.danglingReference, "no node is named \(node)") }
                 try Self.event(

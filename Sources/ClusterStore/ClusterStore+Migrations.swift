@@ -124,7 +124,9 @@ extension ClusterStore {
                         arguments: [vm.rawValue]
                     )
                     ?? 0
-                let epoch = max(row["epoch"] as Int64, used) + 1
+                guard let epoch = Epoch(max(row["epoch"] as Int64, used)).next?.rawValue else {
+                    throw StoreError.epochExhausted(vm)
+                }
                 try db.execute(
                     sql: """
                         INSERT INTO migration (id, vm_id, kind, source, target, epoch, state, requested_by, created_at,

@@ -15,6 +15,13 @@ public struct ReportBatch: Sendable {
     public var inventoryErrors: [(vm: String?, message: String)]
     public var discoveredDisks: [(volume: VolumeID, relativePath: String, path: String)]
     public var probeWindow: Duration
+    /// Whether the coordinator is rebuilding ownership from the agents (its first lease on a new, lost or restored
+    /// database, SPEC §6): only then may a reported epoch above the stored one make the reporter the owner.
+    public var rebuildingOwnership: Bool
+
+    /// VMs applied per write transaction: the writer is free between steps, so heartbeat times, journal steps and the
+    /// leader's lease renewals wait for one step (tens of milliseconds), never for a whole 10 MiB report.
+    public static let vmsPerStep = 200
 
     public init(
         node: NodeName,
@@ -25,7 +32,8 @@ public struct ReportBatch: Sendable {
         listed: [VMID],
         inventoryErrors: [(vm: String?, message: String)],
         discoveredDisks: [(volume: VolumeID, relativePath: String, path: String)],
-        probeWindow: Duration
+        probeWindow: Duration,
+        rebuildingOwnership: Bool = false
     ) {
         self.node = node
         self.driver = driver
@@ -36,6 +44,7 @@ public struct ReportBatch: Sendable {
         self.inventoryErrors = inventoryErrors
         self.discoveredDisks = discoveredDisks
         self.probeWindow = probeWindow
+        self.rebuildingOwnership = rebuildingOwnership
     }
 }
 
@@ -45,79 +54,112 @@ public struct ReportOutcome: Sendable, Equatable {
     public var updated = 0
     /// Known VMs whose report matched the stored inventory exactly: only their report time moved.
     public var unchanged = 0
-    /// Known VMs whose owner or epoch the report corrected because the reporter holds a higher epoch.
+    /// Known VMs whose owner or epoch the report corrected because the reporter holds a higher epoch (only while
+    /// ownership is being rebuilt).
     public var rebuilt = 0
     public var listedOnly = 0
     public var errors = 0
+    /// Volumes other nodes report on which this node's mount is not verified yet: it read no other node's nonce.
+    public var unverifiedSharedVolumes: [VolumeID] = []
 
     public init() {}
 }
 
 extension ClusterStore {
-    /// Applies a whole report in one transaction (one fsync, and never half a report).
+    /// Applies a whole report in bounded steps: the node's header and volumes, then the VMs `ReportBatch.vmsPerStep`
+    /// at a time, then its listings, inventory errors and discovered disks, each step one transaction.
     ///
     /// A VM the cluster does not know is registered to the reporting node; a known VM's inventory is taken only from
     /// its owner, and only rewritten when it differs from the stored one; a VM whose rows the database refuses is left
-    /// out and recorded as an inventory error, so the rest of the report still lands.
+    /// out and recorded as an inventory error, so the rest of the report still lands. Each VM is applied whole; a crash
+    /// between steps leaves some VMs at this report and the others at the previous one, which the agent's next
+    /// delivery completes (it keeps the report in its outbox until acknowledged).
     ///
-    /// The first attempt writes every VM straight into the transaction. Only if the database refuses something is the
-    /// report applied again with each VM in its own savepoint: a savepoint copies every page it touches, which made a
-    /// 1,000-VM report three times slower when paid on every report (docs/benchmarks.md).
+    /// A step first writes its VMs straight into the transaction. Only if the database refuses something is the step
+    /// applied again with each VM in its own savepoint: a savepoint copies every page it touches, which made a 1,000-VM
+    /// report three times slower when paid on every report (docs/benchmarks.md).
     public func ingest(_ batch: ReportBatch, at now: Timestamp) throws(StoreError) -> ReportOutcome {
         try translatingErrors {
-            do {
-                return try writer.write { db in try Self.apply(batch, at: now, isolatingVMs: false, in: db) }
-            } catch is DatabaseError {
-                return try writer.write { db in try Self.apply(batch, at: now, isolatingVMs: true, in: db) }
-            } catch is StoreError {
-                return try writer.write { db in try Self.apply(batch, at: now, isolatingVMs: true, in: db) }
+            var errors = batch.inventoryErrors
+            let volumes = try writer.write { db in
+                try Self.recordReport(
+                    node: batch.node,
+                    driver: batch.driver,
+                    memoryMiB: batch.memoryMiB,
+                    at: now,
+                    in: db
+                )
+                return try Self.recordVolumes(
+                    of: batch.node,
+                    batch.volumes,
+                    probeWindow: batch.probeWindow,
+                    at: now,
+                    in: db
+                )
             }
+            errors += volumes.disagreements
+            var outcome = ReportOutcome()
+            outcome.unverifiedSharedVolumes = volumes.unverified
+            var start = batch.vms.startIndex
+            while start < batch.vms.endIndex {
+                let end = min(start + ReportBatch.vmsPerStep, batch.vms.endIndex)
+                let step = batch.vms[start..<end]
+                let (stepOutcome, stepErrors): (ReportOutcome, [(vm: String?, message: String)])
+                do {
+                    (stepOutcome, stepErrors) = try writer.write { db in
+                        try Self.apply(step, of: batch, at: now, isolatingVMs: false, in: db)
+                    }
+                } catch is DatabaseError {
+                    (stepOutcome, stepErrors) = try writer.write { db in
+                        try Self.apply(step, of: batch, at: now, isolatingVMs: true, in: db)
+                    }
+                } catch is StoreError {
+                    (stepOutcome, stepErrors) = try writer.write { db in
+                        try Self.apply(step, of: batch, at: now, isolatingVMs: true, in: db)
+                    }
+                }
+                outcome.add(stepOutcome)
+                errors += stepErrors
+                start = end
+            }
+            outcome.errors = errors.count
+            try writer.write { db in
+                try Self.saveListings(of: batch.node, vms: batch.listed, at: now, in: db)
+                try Self.saveInventoryErrors(of: batch.node, errors, at: now, in: db)
+                try Self.recordDiscoveredDisks(of: batch.node, batch.discoveredDisks, at: now, in: db)
+            }
+            return outcome
         }
     }
 
+    /// One step of `ingest`: these VMs of the batch, in the transaction `db` is in.
     static func apply(
-        _ batch: ReportBatch,
+        _ vms: ArraySlice<VM>,
+        of batch: ReportBatch,
         at now: Timestamp,
         isolatingVMs: Bool,
         in db: Database
-    ) throws
-        -> ReportOutcome
-    {
-        try recordReport(node: batch.node, driver: batch.driver, memoryMiB: batch.memoryMiB, at: now, in: db)
-        try recordVolumes(of: batch.node, batch.volumes, probeWindow: batch.probeWindow, at: now, in: db)
+    ) throws -> (ReportOutcome, [(vm: String?, message: String)]) {
         var outcome = ReportOutcome()
-        var errors = batch.inventoryErrors
+        var errors: [(vm: String?, message: String)] = []
         let storedStatement = try db.cachedStatement(
             sql: "SELECT owner, epoch, inventory_digest FROM vm WHERE id = ?"
         )
         let touch = try db.cachedStatement(sql: "UPDATE vm SET inventory_at = ? WHERE id = ?")
-        for vm in batch.vms {
+        for vm in vms {
             let stored = try Row.fetchOne(storedStatement, arguments: [vm.id.rawValue])
             var owner = (stored?["owner"] as String?).map(NodeName.init(rawValue:))
-            if let current = owner, let storedEpoch = stored?["epoch"] as Int64?,
-                vm.ownership.epoch.rawValue > storedEpoch
+            if batch.rebuildingOwnership, let current = owner, current != batch.node,
+                let storedEpoch = stored?["epoch"] as Int64?, vm.ownership.epoch.rawValue > storedEpoch
             {
-                // The node holds a higher epoch than the database: the database lost commits (restored from a backup,
-                // or rebuilt from the agents). The highest epoch wins (SPEC §6).
-                try db.execute(
-                    sql: "UPDATE vm SET owner = ?, epoch = ? WHERE id = ?",
-                    arguments: [batch.node.rawValue, vm.ownership.epoch.rawValue, vm.id.rawValue]
-                )
-                try db.execute(
-                    sql: """
-                        INSERT INTO event (at, kind, vm_id, node, actor, message)
-                        VALUES (?, 'ownership-rebuilt', ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        now.databaseValue, vm.id.rawValue, batch.node.rawValue, "agent:\(batch.node.rawValue)",
-                        "\(batch.node.rawValue) holds epoch \(vm.ownership.epoch.rawValue) for \(vm.name), above the "
-                            + "database's \(storedEpoch) (owner \(current.rawValue)); the higher epoch wins",
-                    ]
-                )
+                // The database lost commits (it is new, or restored from a backup) and this node holds a higher epoch
+                // than it: only a committed hand-off can have given it that epoch. The highest epoch wins (SPEC §6).
+                try rebuildOwner(of: vm, from: current, storedEpoch: storedEpoch, to: batch.node, at: now, in: db)
                 outcome.rebuilt += 1
                 owner = batch.node
             }
             if let owner, owner != batch.node {
+                // Another node's VM: recorded as a listing (`registered-on-non-owner`), never taken.
                 outcome.listedOnly += 1
                 continue
             }
@@ -152,10 +194,43 @@ extension ClusterStore {
             }
             if owner == nil { outcome.registered += 1 } else { outcome.updated += 1 }
         }
-        outcome.errors = errors.count
-        try saveListings(of: batch.node, vms: batch.listed, at: now, in: db)
-        try saveInventoryErrors(of: batch.node, errors, at: now, in: db)
-        try recordDiscoveredDisks(of: batch.node, batch.discoveredDisks, at: now, in: db)
-        return outcome
+        return (outcome, errors)
+    }
+
+    /// Makes `node` the owner of `vm` at the epoch it reported, with an `ownership-rebuilt` event.
+    private static func rebuildOwner(
+        of vm: VM,
+        from current: NodeName,
+        storedEpoch: Int64,
+        to node: NodeName,
+        at now: Timestamp,
+        in db: Database
+    ) throws {
+        try db.execute(
+            sql: "UPDATE vm SET owner = ?, epoch = ? WHERE id = ?",
+            arguments: [node.rawValue, vm.ownership.epoch.rawValue, vm.id.rawValue]
+        )
+        try db.execute(
+            sql: """
+                INSERT INTO event (at, kind, vm_id, node, actor, message)
+                VALUES (?, 'ownership-rebuilt', ?, ?, ?, ?)
+                """,
+            arguments: [
+                now.databaseValue, vm.id.rawValue, node.rawValue, "agent:\(node.rawValue)",
+                "\(node.rawValue) holds epoch \(vm.ownership.epoch.rawValue) for \(vm.name), above the database's "
+                    + "\(storedEpoch) (owner \(current.rawValue)); the database was new or restored from a backup, "
+                    + "and the higher epoch wins",
+            ]
+        )
+    }
+}
+
+extension ReportOutcome {
+    mutating func add(_ other: ReportOutcome) {
+        registered += other.registered
+        updated += other.updated
+        unchanged += other.unchanged
+        rebuilt += other.rebuilt
+        listedOnly += other.listedOnly
     }
 }

@@ -72,14 +72,21 @@ extension ClusterStore {
 
     /// Replaces the volumes a node reports.
     ///
-    /// A mount counts as verified now when the node read back a nonce written to that volume (by any node, itself
-    /// included) within `probeWindow`.
+    /// A mount counts as verified now when the node read back a nonce written to that volume within `probeWindow` by
+    /// another node, or by itself while no other node reports the volume: a node's own nonce proves it reaches its own
+    /// mount, never that the volume is shared (a node could copy another's marker onto its own disk). A shared source
+    /// (`VolumeID.isSharedSource`) has no nonce to read: each node's declaration is its proof.
+    ///
+    /// A volume's name is the one its first reporter gave; only that node, or an administrator, renames it. Returns
+    /// the disagreements, as inventory errors for this node, and the volumes other nodes report that this node's mount
+    /// has not been verified on yet (it read no other node's nonce: it should read the probe directory again soon).
+    @discardableResult
     public func recordVolumes(
         of node: NodeName,
         _ volumes: [VolumeReport],
         probeWindow: Duration,
         at now: Timestamp
-    ) throws(StoreError) {
+    ) throws(StoreError) -> (disagreements: [(vm: String?, message: String)], unverified: [VolumeID]) {
         try translatingErrors {
             try writer.write { db in
                 try Self.recordVolumes(of: node, volumes, probeWindow: probeWindow, at: now, in: db)
@@ -93,7 +100,7 @@ extension ClusterStore {
         probeWindow: Duration,
         at now: Timestamp,
         in db: Database
-    ) throws {
+    ) throws -> (disagreements: [(vm: String?, message: String)], unverified: [VolumeID]) {
         let oldest = (now - probeWindow).databaseValue
         try db.execute(sql: "DELETE FROM volume_probe WHERE written_at < ?", arguments: [oldest])
         let kept = volumes.map(\.volume.id.rawValue)
@@ -103,23 +110,62 @@ extension ClusterStore {
                 + (kept.isEmpty ? "" : " AND volume_id NOT IN (\(placeholders))"),
             arguments: StatementArguments([node.rawValue] + kept)
         )
+        var disagreements: [(vm: String?, message: String)] = []
+        var unverified: [VolumeID] = []
         for report in volumes {
             let id = report.volume.id.rawValue
+            // SQLite's SET expressions all read the row as it was: the name changes only for its naming node, and a
+            // volume registered before names were owned is claimed by the first node that reports the same name.
             try db.execute(
                 sql: """
-                    INSERT INTO volume (id, name, first_seen_at) VALUES (?, ?, ?)
-                    ON CONFLICT(id) DO UPDATE SET name = excluded.name
+                    INSERT INTO volume (id, name, first_seen_at, named_by) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET
+                        name = CASE WHEN named_by_admin = 0 AND named_by = excluded.named_by
+                                    THEN excluded.name ELSE name END,
+                        named_by = CASE WHEN named_by_admin = 0 AND named_by IS NULL AND name = excluded.name
+                                        THEN excluded.named_by ELSE named_by END
                     """,
-                arguments: [id, report.volume.name, now.databaseValue]
+                arguments: [id, report.volume.name, now.databaseValue, node.rawValue]
             )
-            var verified = false
-            for nonce in report.probeRead {
-                let count = try Int.fetchOne(
+            if let stored = try String.fetchOne(db, sql: "SELECT name FROM volume WHERE id = ?", arguments: [id]),
+                stored != report.volume.name
+            {
+                disagreements.append(
+                    (
+                        vm: nil,
+                        message: "the volume marker \(id) on \(node.rawValue) says '\(report.volume.name)' but the "
+                            + "cluster knows the volume as '\(stored)': only the node that registered it, or an "
+                            + "administrator, renames a volume; if this marker was copied from another volume, give "
+                            + "it a new id with `chainkeeper volume init`"
+                    )
+                )
+            }
+            // The nonce this scan wrote counts for what this scan read back (a local volume verifies at once).
+            if let nonce = report.probeWritten, (8...128).contains(nonce.count) {
+                try db.execute(
+                    sql: """
+                        INSERT INTO volume_probe (volume_id, nonce, node, written_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(volume_id, nonce) DO NOTHING
+                        """,
+                    arguments: [id, nonce, node.rawValue, now.databaseValue]
+                )
+            }
+            let othersReport =
+                try Int.fetchOne(
                     db,
-                    sql: "SELECT count(*) FROM volume_probe WHERE volume_id = ? AND nonce = ?",
+                    sql: "SELECT count(*) FROM volume_mount WHERE volume_id = ? AND node <> ?",
+                    arguments: [id, node.rawValue]
+                ) ?? 0 > 0
+            var verified = false
+            for nonce in report.probeRead where !verified {
+                let writer = try String.fetchOne(
+                    db,
+                    sql: "SELECT node FROM volume_probe WHERE volume_id = ? AND nonce = ?",
                     arguments: [id, nonce]
                 )
-                if (count ?? 0) > 0 { verified = true }
+                if let writer, writer != node.rawValue || !othersReport || report.volume.id.isSharedSource {
+                    verified = true
+                }
             }
             try db.execute(
                 sql: """
@@ -137,16 +183,17 @@ extension ClusterStore {
                     verified ? now.databaseValue : nil, report.freeBytes, report.readOnly,
                 ]
             )
-            if let nonce = report.probeWritten, (8...128).contains(nonce.count) {
-                try db.execute(
-                    sql: """
-                        INSERT INTO volume_probe (volume_id, nonce, node, written_at) VALUES (?, ?, ?, ?)
-                        ON CONFLICT(volume_id, nonce) DO NOTHING
-                        """,
-                    arguments: [id, nonce, node.rawValue, now.databaseValue]
-                )
+            if othersReport, !verified,
+                (try Int64.fetchOne(
+                    db,
+                    sql: "SELECT last_probe_at FROM volume_mount WHERE volume_id = ? AND node = ?",
+                    arguments: [id, node.rawValue]
+                )).map({ $0 < oldest }) ?? true
+            {
+                unverified.append(report.volume.id)
             }
         }
+        return (disagreements, unverified)
     }
 
     /// Replaces the differencing disks a node found on its volumes.

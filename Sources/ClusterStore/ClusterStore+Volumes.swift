@@ -19,6 +19,35 @@ extension ClusterStore {
         }
     }
 
+    /// An administrator's name for a volume: from now on only an administrator renames it (issue 20).
+    ///
+    /// Throws `dangling-reference` for an unknown volume id.
+    public func renameVolume(_ volume: VolumeID, to name: String, actor: String, at now: Timestamp) throws(StoreError) {
+        try translatingErrors {
+            try writer.write { db in
+                guard
+                    let old = try String.fetchOne(
+                        db,
+                        sql: "SELECT name FROM volume WHERE id = ?",
+                        arguments: [volume.rawValue]
+                    )
+                else { throw StoreError(.danglingReference, "no volume has the id \(volume.rawValue)") }
+                try db.execute(
+                    sql: "UPDATE volume SET name = ?, named_by = NULL, named_by_admin = 1 WHERE id = ?",
+                    arguments: [name, volume.rawValue]
+                )
+                try Self.event(
+                    kind: "volume-renamed",
+                    node: nil,
+                    actor: actor,
+                    message: "volume \(volume.rawValue) renamed from '\(old)' to '\(name)'",
+                    at: now,
+                    in: db
+                )
+            }
+        }
+    }
+
     /// Records that a node mounts a volume, and when its probe last passed there.
     public func saveMount(_ mount: VolumeMount, at now: Timestamp) throws(StoreError) {
         try translatingErrors {

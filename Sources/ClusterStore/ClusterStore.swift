@@ -70,6 +70,12 @@ public struct ClusterStore: Sendable {
         migrator.registerMigration(Migration007Leadership.identifier) { db in
             try db.execute(sql: Migration007Leadership.sql)
         }
+        migrator.registerMigration(Migration008BackupOrigin.identifier) { db in
+            try db.execute(sql: Migration008BackupOrigin.sql)
+        }
+        migrator.registerMigration(Migration009VolumeNaming.identifier) { db in
+            try db.execute(sql: Migration009VolumeNaming.sql)
+        }
         return migrator
     }
 

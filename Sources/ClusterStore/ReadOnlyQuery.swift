@@ -65,11 +65,15 @@ enum ReadOnlyQuery {
         }
     }
 
+    /// The largest string or blob a query may build (`SQLITE_LIMIT_LENGTH`).
+    static let maxValueBytes = 1 << 20
+
     static func run(
         sql: String,
         databasePath: String,
         timeLimit: Duration,
-        maxRows: Int
+        maxRows: Int,
+        maxBytes: Int
     ) throws(QueryError) -> QueryResult {
         var connection: OpaquePointer?
         let flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
@@ -81,12 +85,14 @@ enum ReadOnlyQuery {
         defer { sqlite3_close(db) }
         sqlite3_busy_timeout(db, 5000)
         sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0)
+        // No string or blob the query builds may exceed this: printf('%.*c', 100000000, 'x') is refused, not built.
+        sqlite3_limit(db, SQLITE_LIMIT_LENGTH, Int32(maxValueBytes))
         let state = Guard(deadline: .now + timeLimit, baseTables: try baseTables(db))
         let context = Unmanaged.passUnretained(state).toOpaque()
         sqlite3_set_authorizer(db, authorize, context)
         sqlite3_progress_handler(db, 1000, progress, context)
         return try withExtendedLifetime(state) { () throws(QueryError) -> QueryResult in
-            try execute(sql, db: db, state: state, maxRows: maxRows)
+            try execute(sql, db: db, state: state, maxRows: maxRows, maxBytes: maxBytes)
         }
     }
 
@@ -115,7 +121,8 @@ enum ReadOnlyQuery {
         _ sql: String,
         db: OpaquePointer,
         state: Guard,
-        maxRows: Int
+        maxRows: Int,
+        maxBytes: Int
     ) throws(QueryError)
         -> QueryResult
     {
@@ -133,7 +140,7 @@ enum ReadOnlyQuery {
             if message.hasPrefix("cannot modify") {
                 throw QueryError(code: .refused, message: "queries are read-only: \(message)")
             }
-            throw QueryError(code: .invalid, message: message)
+            throw QueryError(code: .invalid, message: QueryErrorText.safe(db))
         }
         guard let statement else { throw QueryError(code: .invalid, message: "the query is empty") }
         let consumed = Int(sqlite3_sql(statement).map { strlen($0) } ?? 0)
@@ -148,6 +155,7 @@ enum ReadOnlyQuery {
         let columns = (0..<count).map { String(cString: sqlite3_column_name(statement, Int32($0))) }
         var rows: [[SQLValue]] = []
         var truncated = false
+        var bytes = columns.reduce(0) { $0 + $1.utf8.count }
         while true {
             let step = sqlite3_step(statement)
             if step == SQLITE_DONE { break }
@@ -156,13 +164,24 @@ enum ReadOnlyQuery {
                     throw QueryError(code: .timeout, message: "the query ran past its time limit; narrow it")
                 }
                 if let denial = state.denial { throw QueryError(code: .refused, message: denial) }
-                throw QueryError(code: .invalid, message: String(cString: sqlite3_errmsg(db)))
+                throw QueryError(code: .invalid, message: QueryErrorText.safe(db))
             }
             guard rows.count < maxRows else {
                 truncated = true
                 break
             }
-            rows.append((0..<count).map { value(statement, Int32($0)) })
+            let row = (0..<count).map { value(statement, Int32($0)) }
+            let size = row.reduce(0) { total, value in
+                if case .text(let text) = value { return total + text.utf8.count + 8 }
+                return total + 16
+            }
+            // Rows and bytes both bound the answer: ten 100 MB strings must not become a 1 GB body.
+            guard bytes + size <= maxBytes else {
+                truncated = true
+                break
+            }
+            bytes += size
+            rows.append(row)
         }
         return QueryResult(columns: columns, rows: rows, truncated: truncated)
     }
@@ -177,7 +196,7 @@ enum ReadOnlyQuery {
         }
     }
 
-    /// The authorizer: everything not listed is denied, with a message for the admin.
+    /// The authorizer: everything not listed is denied, with a message that names what was refused.
     static let authorize:
         @convention(c) (
             UnsafeMutableRawPointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?,
@@ -190,11 +209,12 @@ enum ReadOnlyQuery {
                 if state.denial == nil { state.denial = reason }
                 return SQLITE_DENY
             }
+            let table = (text(first) ?? "").lowercased()
+            let catalog = table == "sqlite_master" || table == "sqlite_temp_master"
             switch action {
             case SQLITE_SELECT, SQLITE_RECURSIVE:
                 return SQLITE_OK
             case SQLITE_READ:
-                let table = (text(first) ?? "").lowercased()
                 if views.contains(table) { return SQLITE_OK }
                 if let view = text(innermostView), views.contains(view.lowercased()) { return SQLITE_OK }
                 if !state.baseTables.contains(table) { return SQLITE_OK }
@@ -203,8 +223,12 @@ enum ReadOnlyQuery {
                 )
             case SQLITE_FUNCTION:
                 let name = (text(second) ?? "").lowercased()
-                if name == "load_extension" { return deny("load_extension is not allowed") }
-                return SQLITE_OK
+                // The views' own expressions call what they need.
+                if let view = text(innermostView), views.contains(view.lowercased()) { return SQLITE_OK }
+                if QueryFunctions.allowed.contains(name) { return SQLITE_OK }
+                return deny(
+                    "the function \(name)() is not allowed in a query; docs/query.md lists the functions that are"
+                )
             case SQLITE_PRAGMA:
                 let name = (text(first) ?? "").lowercased()
                 if ["table_info", "table_xinfo"].contains(name), let target = text(second),
@@ -215,8 +239,22 @@ enum ReadOnlyQuery {
                 return deny("PRAGMA \(name) is not allowed; only PRAGMA table_info(view) may be read")
             case SQLITE_ATTACH, SQLITE_DETACH:
                 return deny("ATTACH and DETACH are not allowed")
+            case SQLITE_INSERT where catalog, SQLITE_CREATE_INDEX...SQLITE_CREATE_VIEW, SQLITE_CREATE_VTABLE:
+                return deny("CREATE is not allowed: a query only reads the documented views")
+            case SQLITE_DELETE where catalog, SQLITE_DROP_INDEX...SQLITE_DROP_VIEW, SQLITE_DROP_VTABLE:
+                return deny("DROP is not allowed: a query only reads the documented views")
+            case SQLITE_UPDATE where catalog:
+                // SQLite registers an eponymous virtual table (pragma_table_info(), json_each(), …) this way.
+                return deny(
+                    "table-valued functions such as pragma_table_info() or json_each() are not allowed; read a view's "
+                        + "columns with PRAGMA table_info(VIEW)"
+                )
             case SQLITE_INSERT, SQLITE_UPDATE, SQLITE_DELETE:
-                return deny("queries are read-only: INSERT, UPDATE and DELETE are not allowed")
+                return deny("INSERT, UPDATE and DELETE are not allowed: a query only reads")
+            case SQLITE_TRANSACTION, SQLITE_SAVEPOINT:
+                return deny("transactions and savepoints are not allowed: a query is one SELECT")
+            case SQLITE_ALTER_TABLE:
+                return deny("ALTER TABLE is not allowed: a query only reads the documented views")
             default:
                 return deny("only SELECT statements over the documented views are allowed")
             }
@@ -235,16 +273,26 @@ enum ReadOnlyQuery {
 
 extension ClusterStore {
     /// Runs one read-only SELECT over the documented views (see `ReadOnlyQuery`).
+    ///
+    /// At most `maxRows` rows and `maxBytes` of cell data (text counted in UTF-8 bytes) come back, with `truncated` set
+    /// when more matched; no value longer than 1 MiB can be built.
     public func query(
         _ sql: String,
         timeLimit: Duration = .seconds(5),
-        maxRows: Int = 10_000
+        maxRows: Int = 10_000,
+        maxBytes: Int = 8 << 20
     ) throws(QueryError)
         -> QueryResult
     {
         guard sql.utf8.count <= 64 * 1024 else {
             throw QueryError(code: .refused, message: "the query is longer than 64 KiB")
         }
-        return try ReadOnlyQuery.run(sql: sql, databasePath: writer.path, timeLimit: timeLimit, maxRows: maxRows)
+        return try ReadOnlyQuery.run(
+            sql: sql,
+            databasePath: writer.path,
+            timeLimit: timeLimit,
+            maxRows: maxRows,
+            maxBytes: maxBytes
+        )
     }
 }

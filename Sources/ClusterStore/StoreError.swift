@@ -26,6 +26,8 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidTransition = Code(rawValue: "invalid-transition")
         /// An inventory that contradicts itself (a chain naming a file the VM does not list, …).
         public static let invalidInventory = Code(rawValue: "invalid-inventory")
+        /// A VM's epoch reached its bound: no further migration can reserve one.
+        public static let epochExhausted = Code(rawValue: "epoch-exhausted")
         /// A guarded write from a coordinator whose leadership term has ended.
         public static let notLeader = Code(rawValue: "not-leader")
     }
@@ -39,6 +41,15 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(code): \(message)" }
+
+    /// A VM whose epoch reached `ValueBounds.epoch`: it cannot be moved again (an epoch never wraps).
+    public static func epochExhausted(_ vm: VMID) -> StoreError {
+        StoreError(
+            .epochExhausted,
+            "VM \(vm.rawValue) has used every epoch up to \(ValueBounds.epoch); it cannot be migrated again. Its epoch "
+                + "can only have got there through a report or a database edit: see docs/operations.md"
+        )
+    }
 
     init(_ error: ModelError) {
         let code: Code =

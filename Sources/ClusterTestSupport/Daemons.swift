@@ -77,12 +77,26 @@ public enum Daemons {
             }
         }
         guard connected == 0 else { return nil }
+        // A server may answer (413) and stop reading before a large body is sent: give up sending after a while and
+        // read its answer.
+        var sendTimeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, socklen_t(MemoryLayout<timeval>.size))
+        var receiveTimeout = timeval(tv_sec: 300, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &receiveTimeout, socklen_t(MemoryLayout<timeval>.size))
         var extra = headers.map { "\($0.key): \($0.value)\r\n" }.joined()
         if method != "GET" { extra += "Content-Length: \(body.count)\r\n" }
         let request =
             Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\(extra)Connection: close\r\n\r\n".utf8)
             + body
-        guard send(socket, request, request.count, 0) == request.count else { return nil }
+        var sent = 0
+        while sent < request.count {
+            let count = request[sent...].withUnsafeBytes { rest in
+                send(socket, rest.baseAddress, rest.count, Int32(MSG_NOSIGNAL))
+            }
+            if count <= 0 { break }
+            sent += count
+        }
+        guard sent > 0 else { return nil }
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {

@@ -14,8 +14,14 @@ extension Coordinator {
     func heartbeat(from node: NodeName, askingReadmission: Bool, logger: Logger) async throws -> HeartbeatAnswer {
         let stored = try store.node(named: node)?.state
         let writeHeartbeat = await failover.shouldWriteHeartbeat(of: node)
-        if stored == nil || writeHeartbeat {
+        if stored == nil {
+            // A node heard of for the first time: its row must exist before it is answered.
             try store.recordHeartbeat(of: node, at: now())
+        } else if writeHeartbeat {
+            // The time is kept for `nodes`, not for the lease (which lives in memory): written on the report lane,
+            // never awaited, so a heartbeat never waits for the database's writer.
+            let (store, at) = (self.store, now())
+            Task(executorPreference: lanes.ingest) { try? store.recordHeartbeat(of: node, at: at) }
         }
         let (admission, actions) = await failover.heartbeat(from: node, state: stored)
         await apply(actions, logger: logger)
@@ -25,6 +31,7 @@ extension Coordinator {
             state: admission.state.rawValue,
             message: admission.message
         )
+        if rebuild.wantsReport(from: node) { answer.reportWanted = true }
         if admission.admitted, askingReadmission || stored == .down || stored == .fenced {
             let (owned, elsewhere) = try store.ownership(of: node)
             answer.owned = owned.map { VMEpochJSON(vmId: $0.id.rawValue, epoch: $0.epoch.rawValue) }
@@ -32,6 +39,9 @@ extension Coordinator {
         }
         return answer
     }
+
+    /// Blocked VMs logged one by one in a round; the rest are counted (the audit lists every one).
+    static let blockedVMsLogged = 50
 
     var announcement: CoordinatorAnnouncement {
         CoordinatorAnnouncement(
@@ -42,18 +52,38 @@ extension Coordinator {
 
     /// One round of the failover manager: declare down, fence, fail over (SPEC §6).
     func failoverTick(logger: Logger) async {
+        if rebuild.closeIfOver() {
+            logger.notice("ownership rebuild over: from now on a report never changes a VM's owner")
+            do {
+                try store.forgetBackupOrigin()
+            } catch {
+                logger.error("cannot record that the restored backup's owners were rebuilt: \(error)")
+            }
+        }
         guard leadership.isLeader, await failover.pastStartupWait() else { return }
         do {
             let commits = store.commits.value
             let view = try placementView()
             let record = try store.failoverRecord(since: now() - .seconds(90 * 24 * 3600))
-            let store = self.store
-            let actions = await failover.tick(
+            // Read here, never inside the failover actor, whose every moment a heartbeat may be waiting for.
+            var owned: [NodeName: [VM]]?
+            if await failover.wantsPlan(at: commits) {
+                var vms: [NodeName: [VM]] = [:]
+                for node in view.nodes.values where node.state == .fenced {
+                    vms[node.name] = try store.vms(ownedBy: node.name)
+                }
+                owned = vms
+            }
+            var (actions, request) = await failover.decide(
                 view: view,
                 memory: FailoverMemory(failovers: record.failovers, blocked: record.blocked),
                 commits: commits,
-                vmsOwnedBy: { node in (try? store.vms(ownedBy: node)) ?? [] }
+                owned: owned
             )
+            if let request {
+                // Seconds for thousands of VMs: computed here, on the failover lane, while heartbeats go on.
+                actions += await failover.record(HAManager.plan(request), for: request)
+            }
             await apply(actions, logger: logger)
         } catch {
             logger.error("failover round failed: \(error)")
@@ -63,6 +93,19 @@ extension Coordinator {
     /// Carries out what the manager decided: state changes and blocks at once, fence commands and failovers in their
     /// own tasks that report back when they end.
     func apply(_ actions: [HAAction], actor: String = "failover", logger: Logger) async {
+        var blocks: [ClusterStore.FailoverBlock] = []
+        defer {
+            do {
+                try store.blockFailovers(blocks, at: now())
+            } catch {
+                logger.error("cannot record that \(blocks.count) VM(s) are failover-blocked: \(error)")
+            }
+            if blocks.count > Self.blockedVMsLogged {
+                logger.error(
+                    "failover-blocked: \(blocks.count - Self.blockedVMsLogged) more VMs (`chainkeeper audit` lists them all)"
+                )
+            }
+        }
         for action in actions {
             switch action {
             case .setState(let node, let state, let because):
@@ -91,26 +134,19 @@ extension Coordinator {
                 }
             case .block(let held):
                 let summary = HAAction.summary(of: held.reasons)
-                logger.error(
-                    "failover-blocked",
-                    metadata: [
-                        "vm": .string(held.vmName), "node": .string(held.from.rawValue), "reasons": .string(summary),
-                    ]
-                )
+                if blocks.count < Self.blockedVMsLogged {
+                    logger.error(
+                        "failover-blocked",
+                        metadata: [
+                            "vm": .string(held.vmName), "node": .string(held.from.rawValue),
+                            "reasons": .string(summary),
+                        ]
+                    )
+                }
                 let reasons = (try? JSONEncoder().encode(held.reasons.map(ReasonJSON.init))).map {
                     String(decoding: $0, as: UTF8.self)
                 }
-                do {
-                    try store.blockFailover(
-                        vm: held.vm,
-                        node: held.from,
-                        summary: summary,
-                        reasons: reasons ?? "[]",
-                        at: now()
-                    )
-                } catch {
-                    logger.error("cannot record that \(held.vmName) is failover-blocked: \(error)")
-                }
+                blocks.append(.init(vm: held.vm, node: held.from, summary: summary, reasons: reasons ?? "[]"))
             }
         }
     }
@@ -272,10 +308,13 @@ struct FailoverLoop: Service {
     let logger: Logger
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await coordinator.failoverTick(logger: logger)
-                try? await Task.sleep(for: .milliseconds(500))
+        // On a lane of its own: its reads and writes block that thread, never the ones heartbeats are answered on.
+        await withTaskExecutorPreference(coordinator.lanes.failover) {
+            await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    await coordinator.failoverTick(logger: logger)
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
             }
         }
     }

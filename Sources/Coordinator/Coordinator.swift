@@ -39,6 +39,12 @@ public struct Coordinator: Sendable {
     let failover: FailoverState
     /// Wall-clock time, injected so tests control it.
     let now: @Sendable () -> Timestamp
+    /// The threads blocking work runs on, so that it never holds a heartbeat (issue 20).
+    let lanes: WorkLanes
+    /// Failed authentications per peer address.
+    let throttle: AuthenticationThrottle
+    /// Whether reports may still rebuild ownership (a new, lost or restored database, for one lease).
+    let rebuild: OwnershipRebuild
 
     public init(
         config: CoordinatorConfig,
@@ -75,6 +81,18 @@ public struct Coordinator: Sendable {
             )
         }
         access = AccessHolder(AccessControl(config))
+        lanes = WorkLanes(limits: config.limits)
+        throttle = AuthenticationThrottle(limit: config.limits.failedAuthenticationsPerMinute)
+        var rebuildReason: String?
+        if case .sqlite = config.store {
+            if let taken = try store.backupOrigin() {
+                rebuildReason =
+                    "the database was restored from a backup taken at \(Date(timeIntervalSince1970: Double(taken.millisecondsSinceEpoch) / 1000).ISO8601Format())"
+            } else if try store.knowsNoVM() {
+                rebuildReason = "the database knows no VM (it is new, or was lost)"
+            }
+        }
+        rebuild = OwnershipRebuild(reason: rebuildReason, lease: config.leaseTTL)
         failover = FailoverState(
             settings: HASettings(
                 leaseTTL: config.leaseTTL,
@@ -83,6 +101,9 @@ public struct Coordinator: Sendable {
             )
         )
     }
+
+    /// Why reports may rebuild ownership for the first lease (a new, lost or restored database), or `nil`.
+    public var ownershipRebuildReason: String? { rebuild.reason }
 
     public static let wallClock: @Sendable () -> Timestamp = {
         Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
@@ -135,33 +156,68 @@ public struct Coordinator: Sendable {
     /// Listed after the application in a ServiceGroup (so shut down first), it ends agents' long-polls.
     public var shutdownHelper: some Service { CommandBoardCloser(board: board) }
 
-    /// The HTTP application, listening where the config says (port 0 picks a free one).
+    /// The HTTP application, listening where the config says (port 0 picks a free one): every route.
     ///
     /// With `tls` in the config it serves HTTPS and reads client certificates (SPEC §2); a TLS file that cannot be
-    /// loaded is an error, never a silent fall back to plain HTTP.
+    /// loaded is an error, never a silent fall back to plain HTTP. Connections are counted, capped and timed
+    /// (`ServerLimits`).
     public func application(logger: Logger) throws -> some ApplicationProtocol {
+        try application(
+            routes: .all,
+            host: config.listenHost,
+            port: config.listenPort,
+            registry: ConnectionRegistry(listener: "main", limits: config.limits, logger: logger),
+            logger: logger
+        )
+    }
+
+    /// The second listener of `agentListen` (SPEC §2), serving only the agent routes (and `/healthz`), with its own
+    /// connection limits: admin and dashboard clients never compete with heartbeats there.
+    ///
+    /// `nil` without the key.
+    public func agentApplication(logger: Logger) throws -> (some ApplicationProtocol)? {
+        guard let listen = config.agentListen else { return nil as Application<RouterResponder<CoordinatorContext>>? }
+        return try application(
+            routes: .agents,
+            host: listen.host,
+            port: listen.port,
+            registry: ConnectionRegistry(listener: "agent", limits: config.limits, logger: logger),
+            logger: logger
+        )
+    }
+
+    private func application(
+        routes: CoordinatorRoutes.Selection,
+        host: String,
+        port: Int,
+        registry: ConnectionRegistry,
+        logger: Logger
+    ) throws -> Application<RouterResponder<CoordinatorContext>> {
+        let http = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ConnectionGuardHandler(registry: registry)],
+            idleTimeout: .nanoseconds(Int64(config.limits.idleTimeout.wholeMilliseconds) * 1_000_000)
+        )
         let server: HTTPServerBuilder
         if let tls = config.tls {
-            let identity = try ServerIdentity(certificate: tls.certificate, key: tls.key, clientCA: tls.clientCA)
+            let identity =
+                try serverIdentity.value.withLock { $0 }
+                ?? ServerIdentity(certificate: tls.certificate, key: tls.key, clientCA: tls.clientCA)
             serverIdentity.value.withLock { $0 = identity }
             let check = ClientCertificateCheck(identity: identity) { message in logger.warning("\(message)") }
             server = try .tls(
-                .http1(),
+                .http1(configuration: http),
                 configuration: TLSChannelConfiguration(
                     tlsConfiguration: identity.configuration(),
                     customAsyncVerificationCallback: { certificates in await check.verify(certificates) }
                 )
             )
         } else {
-            server = .http1()
+            server = .http1(configuration: http)
         }
         return Application(
-            router: CoordinatorRoutes(coordinator: self, logger: logger).router(),
+            router: CoordinatorRoutes(coordinator: self, logger: logger).router(routes),
             server: server,
-            configuration: .init(
-                address: .hostname(config.listenHost, port: config.listenPort),
-                serverName: "chainkeeperd"
-            ),
+            configuration: .init(address: .hostname(host, port: port), serverName: "chainkeeperd"),
             logger: logger
         )
     }

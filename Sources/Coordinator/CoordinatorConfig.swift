@@ -35,6 +35,21 @@ public struct CoordinatorConfig: Sendable, Equatable {
     /// `advertise` (not in the SPEC): the URL other coordinators send admins and agents to when this one leads;
     /// by default `http(s)://` and `listen`.
     public var advertise: String?
+    /// `agentListen` (SPEC §2): a second listener serving only the agent routes.
+    public var agentListen: ListenAddress?
+    /// `limits` (not in the SPEC): connection caps, timeouts and work lanes (docs/api.md).
+    public var limits = ServerLimits()
+
+    /// A `host:port` to listen on.
+    public struct ListenAddress: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
 
     /// SPEC §2's `store` key.
     public enum StoreBackend: Sendable, Equatable {
@@ -69,7 +84,7 @@ public struct CoordinatorConfig: Sendable, Equatable {
     static let knownKeys: Set<String> = [
         "listen", "dataDir", "adminTokens", "agentTokens", "leaseTTL", "leaderLeaseTTL", "inventoryMaxAge",
         "probeInterval", "fence", "failover", "store", "tls", "maxBodyBytes", "commandTimeout",
-        "advertise",
+        "advertise", "agentListen", "limits",
     ]
 
     /// Reads a config file; `warnings` lists what was ignored.
@@ -111,6 +126,7 @@ public struct CoordinatorConfig: Sendable, Equatable {
             ("leaseTTL", "CHAINKEEPERD_LEASE_TTL"), ("inventoryMaxAge", "CHAINKEEPERD_INVENTORY_MAX_AGE"),
             ("probeInterval", "CHAINKEEPERD_PROBE_INTERVAL"), ("maxBodyBytes", "CHAINKEEPERD_MAX_BODY_BYTES"),
             ("leaderLeaseTTL", "CHAINKEEPERD_LEADER_LEASE_TTL"), ("advertise", "CHAINKEEPERD_ADVERTISE"),
+            ("agentListen", "CHAINKEEPERD_AGENT_LISTEN"),
         ] {
             if let value = environment[variable] { values[key] = value }
         }
@@ -132,14 +148,17 @@ public struct CoordinatorConfig: Sendable, Equatable {
         }
         var config = CoordinatorConfig(dataDir: dataDir)
         if let listen = values["listen"] {
-            let text = "\(listen)"
-            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-                (0...65535).contains(port)
-            else {
-                throw ConfigError("\(source): listen must be host:port, got '\(text)'")
-            }
-            config.listenHost = String(text[..<colon])
-            config.listenPort = port
+            let address = try listenAddress(listen, key: "listen", source: source)
+            config.listenHost = address.host
+            config.listenPort = address.port
+        }
+        if let listen = values["agentListen"] {
+            config.agentListen = try listenAddress(listen, key: "agentListen", source: source)
+        }
+        if let raw = values["limits"] {
+            let parsed = try limits(raw, source: source)
+            config.limits = parsed.limits
+            warnings += parsed.warnings
         }
         config.adminTokens = try strings(values["adminTokens"], key: "adminTokens", source: source)
         if let raw = values["agentTokens"] {
@@ -241,6 +260,14 @@ public struct CoordinatorConfig: Sendable, Equatable {
             config.maxBodyBytes = bytes
         }
         if config.adminTokens.isEmpty { warnings.append("no adminTokens: every admin request will be refused") }
+        let published = AccessControl.exampleTokensIn(config)
+        if !published.isEmpty {
+            warnings.append(
+                "\(published.joined(separator: ", ")) in \(source) accept(s) a token published in the example configs "
+                    + "(change-me-…): anyone who has read them can act on this cluster; replace them with random "
+                    + "tokens (`openssl rand -hex 32`) before any real use"
+            )
+        }
         return (config, warnings)
     }
 
@@ -292,6 +319,64 @@ public struct CoordinatorConfig: Sendable, Equatable {
         default:
             throw ConfigError("\(source): store.backend must be sqlite or etcd, got '\(backend)'")
         }
+    }
+
+    private static func listenAddress(_ raw: Any, key: String, source: String) throws(ConfigError) -> ListenAddress {
+        let text = "\(raw)"
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else {
+            throw ConfigError("\(source): \(key) must be host:port, got '\(text)'")
+        }
+        return ListenAddress(host: String(text[..<colon]), port: port)
+    }
+
+    /// The `limits` map: every key optional, each a positive number or duration.
+    private static func limits(
+        _ raw: Any,
+        source: String
+    ) throws(ConfigError) -> (limits: ServerLimits, warnings: [String]) {
+        guard let map = raw as? [String: Any] else {
+            throw ConfigError("\(source): limits must be a map (connections, connectionsPerAddress, idleTimeout, …)")
+        }
+        var limits = ServerLimits()
+        func count(_ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+            guard let value = map[key] else { return nil }
+            guard let number = Int("\(value)"), range.contains(number) else {
+                throw ConfigError(
+                    "\(source): limits.\(key) must be a number within \(range.lowerBound)...\(range.upperBound), got '\(value)'"
+                )
+            }
+            return number
+        }
+        if let value = try count("connections", 16...1_000_000) { limits.connections = value }
+        if let value = try count("connectionsPerAddress", 4...1_000_000) { limits.connectionsPerAddress = value }
+        if let value = try count("adminWorkers", 1...64) { limits.adminWorkers = value }
+        if let value = try count("adminQueue", 0...10_000) { limits.adminQueue = value }
+        if let value = try count("reportQueue", 0...10_000) { limits.reportQueue = value }
+        if let value = try count("failedAuthenticationsPerMinute", 1...1_000_000) {
+            limits.failedAuthenticationsPerMinute = value
+        }
+        limits.idleTimeout = try duration(
+            map["idleTimeout"],
+            key: "limits.idleTimeout",
+            default: limits.idleTimeout,
+            source: source
+        )
+        limits.bodyTimeout = try duration(
+            map["bodyTimeout"],
+            key: "limits.bodyTimeout",
+            default: limits.bodyTimeout,
+            source: source
+        )
+        let known: Set<String> = [
+            "connections", "connectionsPerAddress", "idleTimeout", "bodyTimeout", "adminWorkers", "adminQueue",
+            "reportQueue", "failedAuthenticationsPerMinute",
+        ]
+        let warnings = map.keys.filter { !known.contains($0) }.sorted().map {
+            "unknown key 'limits.\($0)' in \(source) ignored"
+        }
+        return (limits, warnings)
     }
 
     private static func strings(_ raw: Any?, key: String, source: String) throws(ConfigError) -> [String] {

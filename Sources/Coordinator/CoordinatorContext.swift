@@ -1,3 +1,4 @@
+import ChainModel
 import ClusterTLS
 import Hummingbird
 import Logging
@@ -36,6 +37,8 @@ public struct CoordinatorContext: RequestContext {
 /// without one to its log-in form (`DashboardGate`).
 struct AuthenticationMiddleware: RouterMiddleware {
     let access: AccessHolder
+    /// Slows repeated failures from one address (429 after a pause).
+    let throttle: AuthenticationThrottle
     let bodyLimit: Int
     let tls: Bool
     let logger: Logger
@@ -73,7 +76,21 @@ struct AuthenticationMiddleware: RouterMiddleware {
         let prefix = "Bearer "
         let token = String(header.dropFirst(prefix.count))
         guard header.hasPrefix(prefix), let identity = access.access.identify(token: token) else {
-            logger.warning("refused \(request.method) \(request.uri.path): the bearer token is not valid")
+            let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
+            if let wait = throttle.failed(from: address) {
+                // Over the limit: every further guess from this address costs its sender a second.
+                try await Task.sleep(for: .seconds(1))
+                throw APIError(
+                    .tooManyRequests,
+                    "throttled",
+                    "too many requests with invalid tokens from \(address); retry in \(wait) s with a valid token",
+                    retryAfterSeconds: wait
+                )
+            }
+            logger.warning(
+                "refused \(request.method) \(PrintableText.escape(request.uri.path)): the bearer token is not valid",
+                metadata: ["address": .string(address)]
+            )
             throw APIError.unauthorized("the bearer token is not valid")
         }
         context.identity = identity

@@ -49,16 +49,37 @@ actor FailoverState {
 
     func pastStartupWait() -> Bool { manager.pastStartupWait(at: now()) }
 
-    /// One decision round; `commits` is the store's commit count the view was read at.
-    func tick(
+    /// Whether the next round plans failovers again (the store changed since the last plan): then the caller reads
+    /// the fenced nodes' VMs for it, outside this actor.
+    func wantsPlan(at commits: Int) -> Bool { plannedAtCommit != commits }
+
+    /// The quick part of a round, in the actor: nodes declared down and fencing started, and what to plan (`owned`:
+    /// the fenced nodes' VMs, read when `wantsPlan` said so; `nil` leaves the plan for a later round).
+    func decide(
         view: ClusterView,
         memory: FailoverMemory,
         commits: Int,
-        vmsOwnedBy: (NodeName) -> [VM]
-    ) -> [HAAction] {
-        let replan = plannedAtCommit != commits
-        plannedAtCommit = commits
-        return manager.tick(at: now(), view: view, memory: memory, vmsOwnedBy: replan ? vmsOwnedBy : { _ in [] })
+        owned: [NodeName: [VM]]?
+    ) -> (actions: [HAAction], request: HAManager.PlanRequest?) {
+        let replan = plannedAtCommit != commits && owned != nil
+        if replan { plannedAtCommit = commits }
+        let vms = owned ?? [:]
+        return manager.decide(
+            at: now(),
+            view: view,
+            memory: memory,
+            vmsOwnedBy: replan ? { vms[$0] ?? [] } : { _ in [] }
+        )
+    }
+
+    /// The plan's moves and held VMs, once computed outside the actor; a plan overtaken by events is dropped and the
+    /// next round plans again.
+    func record(_ plan: FailoverPlan, for request: HAManager.PlanRequest) -> [HAAction] {
+        guard let actions = manager.record(plan, for: request) else {
+            plannedAtCommit = nil
+            return []
+        }
+        return actions
     }
 
     /// Forces the next tick to plan again (a failover ended without changing the database).

@@ -56,6 +56,28 @@ public struct AccessControl: Sendable {
         return Array(SHA256.hash(data: Data(token.utf8)))
     }
 
+    /// The tokens the example configs in `deploy/examples` publish (`secret` is the one coordinator-tls.yaml gives as a
+    /// digest): a coordinator that accepts one warns at start.
+    static let exampleTokens = [
+        "change-me-admin-token", "change-me-node1-token", "change-me-node2-token", "change-me-node3-token",
+        "change-me-node3-token-next", "secret",
+    ]
+
+    /// The configured tokens (plain or `sha256:`) that are published example tokens, as the keys that hold them.
+    public static func exampleTokensIn(_ config: CoordinatorConfig) -> [String] {
+        let published = Set(exampleTokens.map { digest(configured: $0) })
+        func isExample(_ token: String) -> Bool {
+            token.hasPrefix("change-me") || published.contains(digest(configured: token))
+        }
+        var keys: [String] = []
+        if config.adminTokens.contains(where: isExample) { keys.append("adminTokens") }
+        for (node, tokens) in config.agentTokens.sorted(by: { $0.key < $1.key }) where tokens.contains(where: isExample)
+        {
+            keys.append("agentTokens.\(node)")
+        }
+        return keys
+    }
+
     /// A presented token's SHA-256 in hex: names the credential without keeping the token.
     public static func fingerprint(of token: String) -> String {
         SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()

@@ -11,6 +11,8 @@ import ClusterStore
 struct ReportIngest {
     let store: ClusterStore
     let probeWindow: Duration
+    /// Whether a reported epoch above the stored one may make the reporter the owner (`OwnershipRebuild`).
+    var rebuildingOwnership = false
 
     func ingest(_ report: AgentReport, at now: Timestamp) throws -> ReportOutcome {
         let node = NodeName(report.node)
@@ -18,7 +20,9 @@ struct ReportIngest {
             throw APIError.badRequest("driver must be hyperv-json or libvirt, got '\(report.driver)'")
         }
         let knownVolumes = Set(report.volumes.map(\.id))
-        var errors = report.inventoryErrors.map { (vm: $0.vm, message: $0.message) }
+        var errors = report.inventoryErrors.map {
+            (vm: $0.vm.map { ReportedText.stored($0, maxBytes: 255) }, message: ReportedText.stored($0.message))
+        }
         var vms: [VM] = []
         for entry in report.vms {
             do {
@@ -46,7 +50,8 @@ struct ReportIngest {
             listed: report.vms.map { VMID($0.id) },
             inventoryErrors: errors,
             discoveredDisks: report.discoveredDisks.map { (VolumeID($0.volumeId), $0.relativePath, $0.path) },
-            probeWindow: probeWindow
+            probeWindow: probeWindow,
+            rebuildingOwnership: rebuildingOwnership
         )
         return try store.ingest(batch, at: now)
     }
@@ -79,9 +84,18 @@ struct ReportIngest {
                 }
                 return problem
             }
+            if let problem = ReportedPath.problem(in: file.path, relative: false) {
+                throw InventoryEntryError(message: "file '\(PrintableText.escape(file.path))': \(problem)")
+            }
             let location: FileLocation
             switch (file.volumeId, file.relativePath) {
             case (let volume?, let relative?):
+                if let problem = ReportedPath.problem(in: relative, relative: true) {
+                    throw InventoryEntryError(
+                        message:
+                            "file '\(file.path)' has the volume path '\(PrintableText.escape(relative))': \(problem)"
+                    )
+                }
                 guard knownVolumes.contains(volume) else {
                     throw InventoryEntryError(
                         message: "file '\(file.path)' names volume \(volume), which this report does not list"
@@ -105,7 +119,7 @@ struct ReportIngest {
                 identifier: file.identifier,
                 checkpoint: file.checkpointId.map(CheckpointID.init(rawValue:)),
                 problem: problem,
-                problemDetail: file.problemDetail
+                problemDetail: file.problemDetail.map { ReportedText.stored($0) }
             )
         }
         let chains = try entry.chains.map { chain -> DiskChain in

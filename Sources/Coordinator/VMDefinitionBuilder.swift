@@ -24,7 +24,7 @@ enum VMDefinitionBuilder {
         // A disk on a shared-source "volume" (`rbd:pool/…`, SPEC §2 `sharedSources`) is not a file: it travels as a
         // source, which the target checks against its own `sharedSources` instead of opening it.
         func isSource(_ location: FileLocation) -> Bool {
-            location.volume.map { $0.rawValue.hasPrefix("shared-source:") } ?? false
+            location.volume?.isSharedSource ?? false
         }
         func leaves(_ checkpoint: CheckpointID?) -> [String] {
             vm.chains.filter { $0.checkpoint == checkpoint }.compactMap { chain in

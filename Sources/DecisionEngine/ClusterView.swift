@@ -53,7 +53,8 @@ public struct ClusterView: Sendable {
     /// Memory still free on `node`, or `nil` when the node does not say what it offers.
     public func freeMemoryMiB(on node: NodeName) -> Int? {
         guard let offered = nodes[node]?.memoryMiB else { return nil }
-        return offered - (load[node]?.memoryUsedMiB ?? 0)
+        // Both sides are bounded (`VMPlacement` clamps each VM), so the difference cannot overflow.
+        return ValueBounds.clamp(offered, to: ValueBounds.memoryMiB) - (load[node]?.memoryUsedMiB ?? 0)
     }
 
     /// Records that a VM now runs on `node` (used when planning several moves in a row).

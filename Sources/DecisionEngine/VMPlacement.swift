@@ -9,12 +9,13 @@ public struct VMPlacement: Hashable, Sendable {
     public var state: PowerState
     public var memoryMiB: Int
 
+    /// `memoryMiB` is clamped to `0...ValueBounds.memoryMiB`, so a node's sum cannot overflow whatever was stored.
     public init(id: VMID, name: String, owner: NodeName, state: PowerState, memoryMiB: Int) {
         self.id = id
         self.name = name
         self.owner = owner
         self.state = state
-        self.memoryMiB = memoryMiB
+        self.memoryMiB = ValueBounds.clamp(memoryMiB, to: ValueBounds.memoryMiB)
     }
 
     public init(_ vm: VM) {

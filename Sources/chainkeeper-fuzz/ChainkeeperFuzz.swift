@@ -5,11 +5,22 @@ import DiskFormatsTesting
 import Glibc
 #endif
 
-/// `chainkeeper-fuzz`: seeded mutation fuzzing of the VHDX, VHD and qcow2 readers for a time budget.
+/// `chainkeeper-fuzz`: seeded fuzzing of the disk-format readers (`disks`, the default) and of a coordinator's report
+/// route (`reports`).
 @main
 struct ChainkeeperFuzz: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chainkeeper-fuzz",
+        abstract: "Seeded fuzzing: the disk readers (disks), or a running coordinator's agent API (reports).",
+        subcommands: [DiskFuzzCommand.self, ReportFuzzCommand.self],
+        defaultSubcommand: DiskFuzzCommand.self
+    )
+}
+
+/// `chainkeeper-fuzz disks`: seeded mutation fuzzing of the VHDX, VHD and qcow2 readers for a time budget.
+struct DiskFuzzCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "disks",
         abstract: "Fuzz the disk-format readers with seeded mutations; a crash kills the process.",
         discussion: """
             Iteration i of seed s is always the same input, so a crash between two progress lines is \
@@ -68,7 +79,7 @@ struct ChainkeeperFuzz: ParsableCommand {
 /// allocations happen to sit: the rate swung between about 600 and 5,800 inputs a second from one build to the next.
 ///
 /// `mallopt` is looked up at run time because Swift's Glibc module does not include `<malloc.h>`.
-private func keepFreedMemory() {
+func keepFreedMemory() {
     typealias MallocOption = @convention(c) (Int32, Int32) -> Int32
     guard let symbol = dlsym(nil, "mallopt") else { return }
     let mallopt = unsafeBitCast(symbol, to: MallocOption.self)

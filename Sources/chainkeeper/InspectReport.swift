@@ -118,29 +118,31 @@ struct InspectReport {
         var out = ""
         for report in reports {
             guard let info = report.info else {
-                out += "\(report.path): \(report.error?.code ?? "error"): \(report.error?.message ?? "")\n"
+                out +=
+                    "\(shown: report.path): \(shown: report.error?.code ?? "error"): \(shown: report.error?.message ?? "")\n"
                 continue
             }
             let identifier = info.identifierText.map { "  id \($0)" } ?? ""
             out +=
-                "\(report.path): \(info.format.rawValue) \(info.diskType.rawValue), \(byteText(info.virtualSize))\(identifier)\n"
-            for warning in info.warnings { out += "  warning: \(warning)\n" }
+                "\(shown: report.path): \(info.format.rawValue) \(info.diskType.rawValue), \(byteText(info.virtualSize))\(identifier)\n"
+            for warning in info.warnings { out += "  warning: \(shown: warning)\n" }
             if let parent = info.parent {
                 out += "  parent" + (info.parentIdentifierText.map { " id \($0)" } ?? "") + "\n"
                 let rows = JSONFile.parent(of: parent).sorted { $0.key < $1.key }
                 let width = rows.map(\.key.count).max() ?? 0
-                for (key, value) in rows { out += "    \(key.padding(width))  \(value)\n" }
+                for (key, value) in rows { out += "    \(key.padding(width))  \(shown: value)\n" }
             }
             if let chain = report.chain {
                 out += "  chain\n"
-                let width = chain.map(\.path.count).max() ?? 0
+                let width = chain.map { PrintableText.escape($0.path).count }.max() ?? 0
                 for (index, entry) in chain.enumerated() {
                     let marker = index == 0 ? "  " : "└ "
-                    out += "    \(marker)\(entry.path.padding(width))  \(entry.identifier ?? "-")\n"
+                    out +=
+                        "    \(marker)\(PrintableText.escape(entry.path).padding(width))  \(shown: entry.identifier ?? "-")\n"
                 }
-                if let external = report.externalSource { out += "    └ \(external) (not a file)\n" }
+                if let external = report.externalSource { out += "    └ \(shown: external) (not a file)\n" }
             }
-            if let error = report.chainError { out += "  chain error (\(error.code)): \(error.message)\n" }
+            if let error = report.chainError { out += "  chain error (\(error.code)): \(shown: error.message)\n" }
         }
         return out
     }

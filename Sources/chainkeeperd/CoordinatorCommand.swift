@@ -38,12 +38,50 @@ struct CoordinatorCommand: AsyncParsableCommand {
             throw DaemonSupport.startupFailure(error.message)
         }
         let application: any Service
+        var agentApplication: (any Service)?
         do {
             application = try coordinator.application(logger: logger)
+            agentApplication = try coordinator.agentApplication(logger: logger)
         } catch {
             throw DaemonSupport.startupFailure("\(error)")
         }
+        let descriptors = DaemonSupport.raiseFileDescriptorLimit()
+        let limits = loaded.config.limits
+        if let descriptors, descriptors < limits.connections * (agentApplication == nil ? 1 : 2) + 256 {
+            logger.warning(
+                """
+                this process may open \(descriptors) files, fewer than limits.connections (\(limits.connections)) per \
+                listener plus room for the database and hooks: raise LimitNOFILE, or lower limits.connections
+                """
+            )
+        }
+        do {
+            for value in try coordinator.store.valuesOutOfBounds() {
+                logger.warning(
+                    "stored value out of bounds (clamped where it is used; the next report replaces it): \(value)"
+                )
+            }
+        } catch {
+            logger.warning("cannot check the stored values' bounds: \(error)")
+        }
+        if let reason = coordinator.ownershipRebuildReason {
+            let lease = DurationText.format(loaded.config.leaseTTL)
+            logger.notice(
+                """
+                \(reason): for one lease (\(lease)) a node that reports a VM at a higher epoch than the database \
+                becomes its owner (SPEC §6); after that a report never moves a VM
+                """
+            )
+        }
         let address = "\(loaded.config.listenHost):\(loaded.config.listenPort)"
+        if let agentListen = loaded.config.agentListen {
+            logger.notice(
+                """
+                agent routes also on \(agentListen.host):\(agentListen.port) (agentListen): point agents there, so \
+                that admin and dashboard clients never compete with their heartbeats
+                """
+            )
+        }
         if loaded.config.tls != nil {
             logger.notice(
                 "coordinator listening on https://\(address); client certificates from the cluster CA accepted"
@@ -78,8 +116,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
             )
         }
         let group = ServiceGroup(
-            services: [
-                application, coordinator.leadershipLoop(logger: logger), coordinator.failoverLoop(logger: logger),
+            services: [application] + (agentApplication.map { [$0] } ?? []) + [
+                coordinator.leadershipLoop(logger: logger), coordinator.failoverLoop(logger: logger),
                 coordinator.shutdownHelper,
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

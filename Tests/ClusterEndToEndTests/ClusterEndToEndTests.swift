@@ -38,13 +38,14 @@ import Glibc
         /// `leaseTTL` shortens the lease for failover tests; `fenceHooks` gives each agent a fence hook that appends
         /// the wall time in nanoseconds to `fence-NODE.log`.
         /// `libvirtNodes` read their VMs from libvirt domain and snapshot XML (`ClusterLayout.writeLibvirt`) instead of
-        /// a `hyperv-json` export.
+        /// a `hyperv-json` export. `coordinatorExtra` is appended to the coordinator's YAML.
         init(
             layout: ClusterLayout,
             leaseTTL: String = "10s",
             fenceHooks: Bool = false,
             libvirtNodes: Set<String> = [],
-            tls: Bool = false
+            tls: Bool = false,
+            coordinatorExtra: String = ""
         ) throws {
             self.layout = layout
             self.tls = tls
@@ -76,7 +77,7 @@ import Glibc
             commandTimeout: 8s
             leaseTTL: \(leaseTTL)
             agentTokens: {a: token-node-a-000000, b: token-node-b-000000, c: token-node-c-000000}
-            """.appending(
+            """.appending(coordinatorExtra.isEmpty ? "" : "\n" + coordinatorExtra).appending(
                 tls
                     ? """
 

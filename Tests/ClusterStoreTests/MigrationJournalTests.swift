@@ -97,12 +97,14 @@ import Testing
         #expect(history.last?.abortReason == "preflight refused")
     }
 
-    /// A report holding a higher epoch than the database (which lost commits) moves ownership; an equal or lower one
-    /// is only a listing.
-    @Test func theHighestReportedEpochWins() throws {
+    /// While ownership is rebuilt (a new, lost or restored database), a report holding a higher epoch than the database
+    /// moves ownership; an equal or lower one is only a listing.
+    ///
+    /// At any other time no report moves a VM, whatever epoch it claims (issue 20: any agent could take any VM).
+    @Test func theHighestReportedEpochWinsOnlyWhileOwnershipIsRebuilt() throws {
         let (temporary, vm) = try storeWithVM()
         let store = temporary.store
-        func report(from node: String, epoch: Int64) throws -> ReportOutcome {
+        func report(from node: String, epoch: Int64, rebuilding: Bool = true) throws -> ReportOutcome {
             var copy = vm
             copy.ownership = Ownership(owner: NodeName(node), epoch: Epoch(epoch))
             return try store.ingest(
@@ -123,11 +125,16 @@ import Testing
                     listed: [copy.id],
                     inventoryErrors: [],
                     discoveredDisks: [],
-                    probeWindow: .seconds(600)
+                    probeWindow: .seconds(600),
+                    rebuildingOwnership: rebuilding
                 ),
                 at: TemporaryStore.now
             )
         }
+        let claimed = try report(from: "node2", epoch: ValueBounds.epoch, rebuilding: false)
+        #expect(claimed.listedOnly == 1 && claimed.rebuilt == 0, "outside a rebuild a higher epoch is only a listing")
+        #expect(try store.vm(id: vm.id)?.owner == NodeName("node1"))
+        #expect(try store.vm(id: vm.id)?.ownership.epoch == Epoch(1))
         #expect(try report(from: "node2", epoch: 1).listedOnly == 1)
         #expect(try store.vm(id: vm.id)?.owner == NodeName("node1"))
         let outcome = try report(from: "node2", epoch: 4)

@@ -19,9 +19,18 @@ struct LiveCoordinator {
     let directory: String
     let coordinator: Coordinator
 
-    init(maxBodyBytes: Int = 1 << 20, configure: (inout CoordinatorConfig) -> Void = { _ in }) throws {
-        directory =
-            FileManager.default.temporaryDirectory.appendingPathComponent("chainkeeper-coord-\(UUID().uuidString)").path
+    /// A coordinator on `directory` (a new temporary one by default: a database that knows no VM, so ownership may be
+    /// rebuilt from reports during its first lease).
+    init(
+        directory: String? = nil,
+        maxBodyBytes: Int = 1 << 20,
+        configure: (inout CoordinatorConfig) -> Void = { _ in }
+    ) throws {
+        let directory =
+            directory
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("chainkeeper-coord-\(UUID().uuidString)")
+            .path
+        self.directory = directory
         var config = CoordinatorConfig(dataDir: directory)
         config.listenPort = 0
         config.adminTokens = [Self.adminToken]

@@ -10,6 +10,16 @@ public struct Volume: Hashable, Sendable, Codable {
     }
 }
 
+extension VolumeID {
+    /// The ids of the "volumes" that stand for a `sharedSources` prefix (SPEC §2: `rbd:pool/`, …): disks that are not
+    /// files, which no nonce can probe.
+    ///
+    /// Each node's config declares them, so a node's own word verifies its mount.
+    public static let sharedSourcePrefix = "shared-source:"
+
+    public var isSharedSource: Bool { rawValue.hasPrefix(Self.sharedSourcePrefix) }
+}
+
 /// One node's report of one volume: where it is mounted there, and when reachability was last proven.
 public struct VolumeMount: Hashable, Sendable, Codable {
     public var volume: VolumeID

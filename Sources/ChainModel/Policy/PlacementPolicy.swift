@@ -32,6 +32,13 @@ public struct FailoverThreshold: Hashable, Sendable {
     public static let `default` = FailoverThreshold()
 }
 
+extension PlacementPolicy {
+    /// The largest `--max-failovers` accepted.
+    public static let maxFailoversBound = 1_000_000
+    /// The longest `--failover-period` accepted: ten years (the failover record is read back 90 days).
+    public static let failoverPeriodBound: Duration = .seconds(10 * 366 * 24 * 3600)
+}
+
 /// Where a VM may run, held by the coordinator (SPEC §5).
 public struct PlacementPolicy: Hashable, Sendable {
     /// Overrides the inventory's HA flag when set.

@@ -10,8 +10,9 @@ public struct Epoch: RawRepresentable, Hashable, Comparable, Sendable, Codable, 
     /// The epoch a VM gets when its first owner registers it.
     public static let initial = Epoch(1)
 
-    /// The next epoch, reserved by a migration or failover.
-    public var next: Epoch { Epoch(rawValue + 1) }
+    /// The next epoch, reserved by a migration or failover; `nil` once `ValueBounds.epoch` is reached (an epoch only
+    /// grows, so a VM there cannot move again: it is refused, never wrapped).
+    public var next: Epoch? { rawValue < ValueBounds.epoch ? Epoch(rawValue + 1) : nil }
 
     public var description: String { String(rawValue) }
     public static func < (lhs: Epoch, rhs: Epoch) -> Bool { lhs.rawValue < rhs.rawValue }

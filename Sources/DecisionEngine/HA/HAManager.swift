@@ -22,6 +22,9 @@ public struct HAManager: Sendable {
     /// Failovers under way, by VM.
     public private(set) var inFlight: [VMID: FailoverPlan.Move] = [:]
     private var refused: [VMID: [NodeName: [Reason]]] = [:]
+    /// Grows with every change that can make a plan computed meanwhile unsafe to carry out (a readmission, an ended
+    /// failover or fence command, an administrator's confirmation, a forgotten node): `record` drops such a plan.
+    private var revision = 0
 
     public init(settings: HASettings, startedAt: MonotonicTime) {
         self.settings = settings
@@ -68,6 +71,7 @@ public struct HAManager: Sendable {
             }
             renewals[node] = now
             fenceFailedAt[node] = nil
+            revision += 1
             return (
                 Admission(
                     admitted: true,
@@ -88,6 +92,7 @@ public struct HAManager: Sendable {
                 )
             }
             renewals[node] = now
+            revision += 1
             return (
                 Admission(admitted: true, state: .up, message: "readmitted after fencing"),
                 [.setState(node, .up, because: "readmitted: its agent is back and no failover of its VMs is under way")]
@@ -97,7 +102,8 @@ public struct HAManager: Sendable {
 
     // MARK: - The periodic decision
 
-    /// Declares nodes down, starts fencing, and plans the failover of every fenced node's VMs.
+    /// Declares nodes down, starts fencing, and plans the failover of every fenced node's VMs: `decide`, `plan` and
+    /// `record` in one step.
     ///
     /// `vmsOwnedBy` gives a node's VMs in full (only asked for fenced nodes); `memory` the counted failovers and held
     /// VMs from the store.
@@ -107,7 +113,32 @@ public struct HAManager: Sendable {
         memory: FailoverMemory,
         vmsOwnedBy: (NodeName) -> [VM]
     ) -> [HAAction] {
-        guard pastStartupWait(at: now) else { return [] }
+        let (actions, request) = decide(at: now, view: view, memory: memory, vmsOwnedBy: vmsOwnedBy)
+        guard let request else { return actions }
+        return actions + (record(Self.plan(request), for: request) ?? [])
+    }
+
+    /// What a round leaves to plan: the fenced nodes' waiting VMs, in the view as this round left it.
+    public struct PlanRequest: Sendable {
+        public var failing: [NodeName]
+        public var vms: [VM]
+        public var view: ClusterView
+        public var memory: FailoverMemory
+        let revision: Int
+    }
+
+    /// The first part of a round: declares nodes down and starts fencing, and says what to plan when a fenced node has
+    /// VMs waiting.
+    ///
+    /// Quick: the plan itself (`plan`, the strand rule for every waiting VM on every candidate) can take seconds for
+    /// thousands of VMs, and is computed outside whatever holds this manager.
+    public mutating func decide(
+        at now: MonotonicTime,
+        view: ClusterView,
+        memory: FailoverMemory,
+        vmsOwnedBy: (NodeName) -> [VM]
+    ) -> (actions: [HAAction], request: PlanRequest?) {
+        guard pastStartupWait(at: now) else { return ([], nil) }
         var view = view
         var actions: [HAAction] = []
         for node in view.nodes.values.sorted(by: { $0.name < $1.name }) {
@@ -131,21 +162,36 @@ public struct HAManager: Sendable {
                 continue
             }
         }
-        guard settings.failoverEnabled else { return actions }
+        guard settings.failoverEnabled else { return (actions, nil) }
         let fenced = view.nodes.values.filter { $0.state == .fenced }.map(\.name).sorted()
-        guard !fenced.isEmpty else { return actions }
+        guard !fenced.isEmpty else { return (actions, nil) }
         for move in inFlight.values { view.place(move.vm, on: move.target) }
         let waiting = fenced.flatMap(vmsOwnedBy).filter { vm in
             inFlight[vm.id] == nil && !view.operationsInProgress.contains(vm.id)
         }
+        guard !waiting.isEmpty else { return (actions, nil) }
         var planMemory = memory
         planMemory.refused = refused
-        let plan = FailoverPlanner.plan(failing: fenced, vms: waiting, in: view, memory: planMemory)
-        for move in plan.moves {
+        return (actions, PlanRequest(failing: fenced, vms: waiting, view: view, memory: planMemory, revision: revision))
+    }
+
+    /// The failover plan for a request: pure, and safe to compute anywhere.
+    public static func plan(_ request: PlanRequest) -> FailoverPlan {
+        FailoverPlanner.plan(failing: request.failing, vms: request.vms, in: request.view, memory: request.memory)
+    }
+
+    /// The last part of a round: the moves to start and the VMs to hold.
+    ///
+    /// A plan computed while something changed that could make it unsafe (a fenced node readmitted, a failover or fence
+    /// command ended) is dropped, and `nil` says so: the next round plans again.
+    public mutating func record(_ plan: FailoverPlan, for request: PlanRequest) -> [HAAction]? {
+        guard request.revision == revision else { return nil }
+        var actions: [HAAction] = []
+        for move in plan.moves where inFlight[move.vm] == nil {
             inFlight[move.vm] = move
             actions.append(.failover(move))
         }
-        for blocked in plan.blocked where memory.blocked[blocked.vm] == nil {
+        for blocked in plan.blocked where request.memory.blocked[blocked.vm] == nil {
             refused[blocked.vm] = nil
             actions.append(.block(blocked))
         }
@@ -177,6 +223,7 @@ public struct HAManager: Sendable {
         state: NodeState?,
         at now: MonotonicTime
     ) -> [HAAction] {
+        revision += 1
         fencing.remove(node)
         guard succeeded else {
             fenceFailedAt[node] = now
@@ -189,6 +236,7 @@ public struct HAManager: Sendable {
 
     /// A failover the manager asked for ended.
     public mutating func failoverFinished(_ vm: VMID, outcome: FailoverOutcome) -> [HAAction] {
+        revision += 1
         guard let move = inFlight.removeValue(forKey: vm) else { return [] }
         switch outcome {
         case .committed:
@@ -213,6 +261,7 @@ public struct HAManager: Sendable {
         state: NodeState,
         at now: MonotonicTime
     ) throws(HARefusal) -> [HAAction] {
+        revision += 1
         switch state {
         case .fenced:
             return []
@@ -241,6 +290,7 @@ public struct HAManager: Sendable {
 
     /// `node remove`: the manager forgets the node.
     public mutating func forget(_ node: NodeName) {
+        revision += 1
         renewals[node] = nil
         fencing.remove(node)
         fenceFailedAt[node] = nil

@@ -22,11 +22,11 @@ struct CheckCommand: AsyncParsableCommand {
     }
 
     static func render(_ verdict: CheckResponse) -> String {
-        guard !verdict.allowed else { return "\(verdict.vm) → \(verdict.target): allowed\n" }
+        guard !verdict.allowed else { return "\(shown: verdict.vm) → \(shown: verdict.target): allowed\n" }
         var out =
-            "\(verdict.vm) → \(verdict.target): refused (\(verdict.reasons.count) \(verdict.reasons.count == 1 ? "reason" : "reasons"))\n"
+            "\(shown: verdict.vm) → \(shown: verdict.target): refused (\(verdict.reasons.count) \(verdict.reasons.count == 1 ? "reason" : "reasons"))\n"
         for reason in verdict.reasons {
-            out += "  \(reason.code): \(reason.message)\n"
+            out += "  \(shown: reason.code): \(shown: reason.message)\n"
         }
         return out
     }

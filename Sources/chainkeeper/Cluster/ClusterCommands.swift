@@ -111,11 +111,11 @@ struct VMShowCommand: AsyncParsableCommand {
     func run() async throws {
         let detail = try await options.get("/v1/vms/\(pathSegment(vm))", as: VMDetailJSON.self)
         if try options.printJSON(detail) { return }
-        var out = "\(detail.name)  id \(detail.id)\n"
+        var out = "\(shown: detail.name)  id \(shown: detail.id)\n"
         out +=
-            "owner \(detail.owner)  epoch \(detail.epoch)  state \(detail.state)  HA \(detail.highlyAvailable ? "yes" : "no")\n\ncheckpoints\n"
+            "owner \(shown: detail.owner)  epoch \(detail.epoch)  state \(shown: detail.state)  HA \(detail.highlyAvailable ? "yes" : "no")\n\ncheckpoints\n"
         func tree(_ snapshot: VMDetailJSON.Snapshot, _ prefix: String) {
-            out += "\(prefix)\(snapshot.name)  (\(snapshot.id))\n"
+            out += "\(prefix)\(shown: snapshot.name)  (\(shown: snapshot.id))\n"
             for child in snapshot.children { tree(child, prefix + "  ") }
         }
         if detail.snapshots.isEmpty { out += "  (none)\n" }
@@ -131,10 +131,12 @@ struct VMShowCommand: AsyncParsableCommand {
             }
         )
         out += "\nchains\n"
-        for chain in detail.chains { out += "  " + chain.paths.joined(separator: " → ") + "\n" }
+        for chain in detail.chains { out += "  \(shown: chain.paths.joined(separator: " → "))\n" }
         if !detail.risks.isEmpty {
             out += "\nrisks\n"
-            for risk in detail.risks { out += "  \(risk.severity) \(risk.code): \(risk.message)\n" }
+            for risk in detail.risks {
+                out += "  \(shown: risk.severity) \(shown: risk.code): \(shown: risk.message)\n"
+            }
         }
         print(out, terminator: "")
     }

@@ -26,8 +26,10 @@ struct MigrateCommand: AsyncParsableCommand {
         )
         if try !options.printJSON(outcome) {
             if let state = outcome.state, let id = outcome.migrationId {
-                print("\(outcome.vm) → \(outcome.target): \(state) (migration \(id), epoch \(outcome.epoch ?? 0))")
-                for reason in outcome.reasons { print("  \(reason.code): \(reason.message)") }
+                print(
+                    "\(shown: outcome.vm) → \(shown: outcome.target): \(shown: state) (migration \(shown: id), epoch \(outcome.epoch ?? 0))"
+                )
+                for reason in outcome.reasons { print("  \(shown: reason.code): \(shown: reason.message)") }
             } else {
                 print(CheckCommand.render(outcome), terminator: "")
             }
@@ -63,12 +65,13 @@ struct HistoryCommand: AsyncParsableCommand {
         }
         var out = ""
         for entry in entries {
-            out += "\(time(entry.createdAt))  \(entry.vm)  \(entry.source) → \(entry.target)  \(entry.kind)  "
-            out += "epoch \(entry.epoch)  \(entry.state)  by \(entry.requestedBy)  (\(entry.id))\n"
+            out +=
+                "\(time(entry.createdAt))  \(shown: entry.vm)  \(shown: entry.source) → \(shown: entry.target)  \(shown: entry.kind)  "
+            out += "epoch \(entry.epoch)  \(shown: entry.state)  by \(shown: entry.requestedBy)  (\(shown: entry.id))\n"
             for step in entry.steps {
-                out += "    \(time(step.at))  \(step.state)\(step.detail.map { "  \($0)" } ?? "")\n"
+                out += "    \(time(step.at))  \(shown: step.state)\(step.detail.map { "  \(shown: $0)" } ?? "")\n"
             }
-            for reason in entry.reasons { out += "    reason \(reason.code): \(reason.message)\n" }
+            for reason in entry.reasons { out += "    reason \(shown: reason.code): \(shown: reason.message)\n" }
         }
         print(entries.isEmpty ? "no migrations yet" : out, terminator: entries.isEmpty ? "\n" : "")
     }

@@ -16,7 +16,7 @@ struct NodeCommand: AsyncParsableCommand {
 /// Prints an action's answer (or its JSON).
 func report(_ answer: ActionResponse, options: CoordinatorOptions) throws {
     if try options.printJSON(answer) { return }
-    print("\(answer.name): \(answer.state). \(answer.message)")
+    print("\(shown: answer.name): \(shown: answer.state). \(shown: answer.message)")
 }
 
 struct NodeResumeCommand: AsyncParsableCommand {
@@ -99,13 +99,15 @@ struct DrainCommand: AsyncParsableCommand {
             timeout: .hours(2)
         )
         if try !options.printJSON(answer) {
-            print("\(answer.node) is \(answer.state): \(answer.moved.count) moved, \(answer.stayed.count) stayed")
+            print(
+                "\(shown: answer.node) is \(shown: answer.state): \(answer.moved.count) moved, \(answer.stayed.count) stayed"
+            )
             if !answer.moved.isEmpty {
                 print(TextTable.render(["MOVED", "TO"], answer.moved.map { [$0.vm, $0.target] }), terminator: "")
             }
             for stayed in answer.stayed {
-                print("stayed \(stayed.vm):")
-                for reason in stayed.reasons { print("  \(reason.code): \(reason.message)") }
+                print("stayed \(shown: stayed.vm):")
+                for reason in stayed.reasons { print("  \(shown: reason.code): \(shown: reason.message)") }
             }
         }
         if !answer.stayed.isEmpty { throw ExitCode(3) }

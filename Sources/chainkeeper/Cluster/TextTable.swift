@@ -1,6 +1,10 @@
+import ChainModel
+
 /// Aligned columns for human output.
 enum TextTable {
+    /// Every cell is escaped for the terminal (`PrintableText`): cells hold names and paths from the coordinator.
     static func render(_ headers: [String], _ rows: [[String]]) -> String {
+        let rows = rows.map { $0.map(PrintableText.escape) }
         let widths = headers.indices.map { column in
             ([headers[column]] + rows.map { column < $0.count ? $0[column] : "" }).map(\.count).max() ?? 0
         }

@@ -23,13 +23,13 @@ struct WhatIfFailCommand: AsyncParsableCommand {
         let plan = try await options.get("/v1/whatif?fail=\(pathSegment(node))", as: WhatIfResponse.self)
         if try !options.printJSON(plan) {
             var out =
-                "if \(plan.node) failed now: \(plan.moves.count) would move, \(plan.blocked.count) would be held\n"
+                "if \(shown: plan.node) failed now: \(plan.moves.count) would move, \(plan.blocked.count) would be held\n"
             if !plan.moves.isEmpty {
                 out += TextTable.render(["  VM", "TARGET"], plan.moves.map { ["  " + $0.vm, $0.target] })
             }
             for blocked in plan.blocked {
-                out += "  held: \(blocked.vm)\n"
-                for reason in blocked.reasons { out += "    \(reason.code): \(reason.message)\n" }
+                out += "  held: \(shown: blocked.vm)\n"
+                for reason in blocked.reasons { out += "    \(shown: reason.code): \(shown: reason.message)\n" }
             }
             print(out, terminator: "")
         }

@@ -5,10 +5,17 @@
 -- migration: 005-inventory-digest
 -- migration: 006-failover-state
 -- migration: 007-leadership
+-- migration: 008-backup-origin
+-- migration: 009-volume-naming
 
 CREATE TABLE anti_affinity_class (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
     enforced INTEGER NOT NULL DEFAULT 0 CHECK (enforced IN (0, 1))
+) STRICT;
+
+CREATE TABLE backup_origin (
+    id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    taken_at INTEGER NOT NULL
 ) STRICT;
 
 CREATE TABLE checkpoint (
@@ -182,7 +189,7 @@ CREATE TABLE volume (
     id TEXT PRIMARY KEY NOT NULL CHECK (length(id) > 0),
     name TEXT NOT NULL,
     first_seen_at INTEGER NOT NULL
-) STRICT;
+, named_by TEXT, named_by_admin INTEGER NOT NULL DEFAULT 0 CHECK (named_by_admin IN (0, 1))) STRICT;
 
 CREATE TABLE volume_mount (
     volume_id TEXT NOT NULL REFERENCES volume(id) ON DELETE CASCADE,

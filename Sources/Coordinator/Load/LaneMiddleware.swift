@@ -1,0 +1,43 @@
+import Hummingbird
+
+/// Sends each request to its lane (`WorkLane`): reports to the ingest lane, every admin and dashboard request to the
+/// admin lane, and agents' heartbeats, command polls and command results, `/healthz` and `/metrics` to none, so that
+/// nothing an administrator or a large report does can hold a lease renewal (issue 20).
+struct LaneMiddleware: RouterMiddleware {
+    let lanes: WorkLanes
+
+    func handle(
+        _ request: Request,
+        context: CoordinatorContext,
+        next: (Request, CoordinatorContext) async throws -> Response
+    ) async throws -> Response {
+        guard let lane = lanes.lane(for: request.uri.path) else { return try await next(request, context) }
+        return try await lane.run { try await next(request, context) }
+    }
+}
+
+/// The coordinator's lanes.
+final class WorkLanes: Sendable {
+    /// Admin and dashboard requests: queries, audits, migrations, backups.
+    let admin: WorkLane
+    /// Agents' reports: decoding and writing them.
+    let ingest: WorkLane
+    /// The failover manager's rounds: reading the cluster, recording decisions.
+    let failover: WorkLane
+
+    init(limits: ServerLimits) {
+        admin = WorkLane(name: "admin", threads: limits.adminWorkers, queue: limits.adminQueue)
+        ingest = WorkLane(name: "report", threads: 1, queue: limits.reportQueue)
+        failover = WorkLane(name: "failover", threads: 1, queue: 0)
+    }
+
+    func lane(for path: String) -> WorkLane? {
+        if path == "/healthz" || path == "/metrics" { return nil }
+        if path.hasPrefix("/v1/agents/") {
+            // /v1/agents/{node}/report
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+            return parts.count == 5 && parts[4] == "report" ? ingest : nil
+        }
+        return admin
+    }
+}
