@@ -85,7 +85,9 @@ extension ClusterEndToEndTests {
         load.stop.withLock { $0 = true }
         let peak = load.held.withLock { $0.peak }
         let queries = load.queries.withLock { $0 }
-        while holder.isExecuting || admins.contains(where: \.isExecuting) { try await Task.sleep(for: .milliseconds(100)) }
+        while holder.isExecuting || admins.contains(where: \.isExecuting) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
 
         #expect(peak >= 1_990, "the client held \(peak) idle connections at most")
         #expect(queries.timedOut >= 16, "\(queries.timedOut) five-second queries ran (two at a time for a minute)")
