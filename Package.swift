@@ -275,6 +275,7 @@ let package = Package(
             name: "ClusterStoreTests",
             dependencies: [
                 "ClusterStore", "ChainModel", "DecisionEngine", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             exclude: ["Fixtures"],
             swiftSettings: strictSettings

@@ -39,10 +39,10 @@ public final class AgentService: Service, Sendable {
     /// HTTPS to the coordinator with this node's client certificate, when `tls` is configured.
     let tlsConfiguration: TLSConfiguration?
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
-    /// When the coordinator last asked for a report at once (`HeartbeatAnswer.reportWanted`).
-    private let reportAsked = Mutex<ContinuousClock.Instant?>(nil)
-    /// When the coordinator last asked this node to read the probe directories again (`ReportAnswer.probeAgain`).
-    private let probeAsked = Mutex<ContinuousClock.Instant?>(nil)
+    /// The coordinator's requests for a report at once (`HeartbeatAnswer.reportWanted`).
+    private let reportAsked = RequestGate()
+    /// The coordinator's requests to read the probe directories again (`ReportAnswer.probeAgain`).
+    private let probeAsked = RequestGate()
 
     /// `watchdogExecutable` is the `chainkeeperd` binary the watchdog is started from (`chainkeeperd watchdog`).
     public init(config: AgentConfig, logger: Logger, watchdogExecutable: String? = nil) throws(AgentStoreError) {
@@ -237,13 +237,7 @@ public final class AgentService: Service, Sendable {
     /// shared, and the other node's may not have existed at this rescan): rescan in two seconds, once a minute at
     /// most, so that a volume that cannot be verified costs no more than one extra rescan a minute.
     func probeAgain() {
-        let now = ContinuousClock.now
-        let due = probeAsked.withLock { asked -> Bool in
-            guard asked.map({ now - $0 >= .seconds(60) }) ?? true else { return false }
-            asked = now
-            return true
-        }
-        guard due else { return }
+        guard probeAsked.admits(every: .seconds(60)) else { return }
         Task {
             try? await Task.sleep(for: .seconds(2))
             await self.rescanOnce()
@@ -253,16 +247,9 @@ public final class AgentService: Service, Sendable {
     /// The coordinator is rebuilding ownership and has no report from this node: rescan now (once in 10 s at most,
     /// since the answer says so until the report arrives).
     func reportWanted() {
-        let now = ContinuousClock.now
-        let due = reportAsked.withLock { asked -> Bool in
-            guard asked.map({ now - $0 >= .seconds(10) }) ?? true else { return false }
-            asked = now
-            return true
-        }
-        if due {
-            logger.notice("the coordinator is rebuilding ownership from the agents: reporting now")
-            wakeRescan()
-        }
+        guard reportAsked.admits(every: .seconds(10)) else { return }
+        logger.notice("the coordinator is rebuilding ownership from the agents: reporting now")
+        wakeRescan()
     }
 
     var client: CoordinatorClient {
@@ -385,5 +372,19 @@ extension Timestamp {
     /// The wall clock now (the shells' only source of wall time).
     static func now() -> Timestamp {
         Timestamp(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
+    }
+}
+
+/// Lets a request through at most once a period (the coordinator repeats its requests until they are met).
+final class RequestGate: Sendable {
+    private let last = Mutex<ContinuousClock.Instant?>(nil)
+
+    func admits(every period: Duration) -> Bool {
+        let now = ContinuousClock.now
+        return last.withLock { last in
+            guard last.map({ now - $0 >= period }) ?? true else { return false }
+            last = now
+            return true
+        }
     }
 }

@@ -1,7 +1,9 @@
 import ChainModel
-import ClusterStore
 import Foundation
+import GRDBSQLite
 import Testing
+
+@testable import ClusterStore
 
 /// `chainkeeper query` at the store: only SELECTs over the documented views, nothing else, and a time limit.
 @Suite struct ReadOnlyQueryTests {
@@ -49,6 +51,23 @@ import Testing
         }
         #expect(try temporary.store.nodes().count == 2, "nothing changed")
         #expect(!FileManager.default.fileExists(atPath: "/tmp/copy.sqlite"))
+    }
+
+    /// Issue 20 item 9: SQLite's message passes only when it speaks of the query's own text; any other (a CHECK
+    /// constraint's message quotes the schema's SQL) is replaced by the error code's name.
+    @Test func errorMessagesNeverQuoteTheSchema() throws {
+        var connection: OpaquePointer?
+        #expect(sqlite3_open(":memory:", &connection) == SQLITE_OK)
+        let db = try #require(connection)
+        defer { sqlite3_close(db) }
+        _ = sqlite3_exec(db, "CREATE TABLE t (x INTEGER CHECK (x > 41 AND secret_rule(x)))", nil, nil, nil)
+        _ = sqlite3_exec(db, "CREATE TABLE u (x INTEGER CHECK (x > 41))", nil, nil, nil)
+        #expect(sqlite3_exec(db, "INSERT INTO u VALUES (1)", nil, nil, nil) != SQLITE_OK)
+        #expect(String(cString: sqlite3_errmsg(db)).contains("x > 41"), "SQLite's own message quotes the schema")
+        let safe = QueryErrorText.safe(db)
+        #expect(!safe.contains("x > 41") && safe.contains("constraint failed"), "\(safe)")
+        _ = sqlite3_exec(db, "SELEKT 1", nil, nil, nil)
+        #expect(QueryErrorText.safe(db).hasPrefix("near \"SELEKT\""), "the query's own text passes")
     }
 
     @Test func invalidSQLIsNamedAsSuch() throws {

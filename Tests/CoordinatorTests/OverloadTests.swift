@@ -23,14 +23,18 @@ import Testing
 
     /// A real `chainkeeperd coordinator` process on loopback, with LiveCoordinator's tokens and `limits`: what is
     /// measured here must not share a thread pool with the other tests of this process.
-    static func coordinatorProcess(limits: String = "{}", maxBodyBytes: Int = 64 << 20) throws -> (DaemonProcess, Int) {
+    static func coordinatorProcess(
+        limits: String = "{}",
+        maxBodyBytes: Int = 64 << 20,
+        agentPort: Int? = nil
+    ) throws -> (DaemonProcess, Int) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("overload-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let port = Daemons.freePort()
         let tokens = Live.nodes.map { "\"\($0)\": \"\(Live.agentToken($0))\"" }.joined(separator: ", ")
         let config = """
             {"listen": "127.0.0.1:\(port)", "dataDir": "\(directory.path)/data", "adminTokens": ["\(Live.adminToken)"],
-             "agentTokens": {\(tokens)}, "maxBodyBytes": \(maxBodyBytes), "limits": \(limits)}
+             "agentTokens": {\(tokens)}, "maxBodyBytes": \(maxBodyBytes), "limits": \(limits)\(agentPort.map { ", \"agentListen\": \"127.0.0.1:\($0)\"" } ?? "")}
             """
         let path = directory.appendingPathComponent("coordinator.json").path
         try config.write(toFile: path, atomically: true, encoding: .utf8)
@@ -162,6 +166,7 @@ import Testing
             for ingest in ingests { statuses.append(await ingest.value) }
             let took = ContinuousClock.now - started
             #expect(statuses == [200, 200])
+            #expect(!process.log.contains("leadership"), "the embedded coordinator kept its leadership throughout")
             #expect(during >= 10, "\(during) heartbeats while the reports were written (\(took))")
             #expect(slowest < .seconds(1), "the slowest heartbeat took \(slowest); the reports \(took)")
             let vms = Daemons.httpGet(
@@ -172,6 +177,36 @@ import Testing
             let listed = try JSONSerialization.jsonObject(with: Data(vms?.body ?? [])) as? [Any]
             #expect(listed?.count == 12_000)
         }
+    }
+
+    /// Issue 20 item 5: `agentListen` serves the agent routes and `/healthz`, and nothing else.
+    @Test func theAgentListenerServesOnlyAgentRoutes() async throws {
+        let agentPort = Daemons.freePort()
+        let (process, port) = try Self.coordinatorProcess(agentPort: agentPort)
+        defer { process.stop() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while Daemons.httpGet(port: agentPort, path: "/healthz") == nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(await Self.heartbeat(port: agentPort).status == 200)
+        let report = try JSONEncoder().encode(Live.report("node1", vms: [Live.vm("web01", node: "node1")], read: []))
+        let posted = Daemons.http(
+            "POST",
+            port: agentPort,
+            path: "/v1/agents/node1/report",
+            headers: ["Authorization": "Bearer \(Live.agentToken("node1"))"],
+            body: Array(report)
+        )
+        #expect(posted?.status == 200)
+        let admin = ["Authorization": "Bearer \(Live.adminToken)"]
+        #expect(Daemons.httpGet(port: agentPort, path: "/v1/audit", headers: admin)?.status == 404)
+        #expect(Daemons.httpGet(port: agentPort, path: "/ui", headers: admin)?.status == 404)
+        #expect(Daemons.httpGet(port: agentPort, path: "/metrics", headers: [:])?.status == 404)
+        #expect(
+            Daemons.httpGet(port: port, path: "/v1/vms", headers: admin)?.status == 200,
+            "the main listener has all"
+        )
+        #expect(process.log.contains("agent routes also on 127.0.0.1:\(agentPort)"))
     }
 
     /// Issue 20 item 5: a connection that sends nothing, or never finishes its request head, is closed after the idle
