@@ -357,18 +357,13 @@ public struct CoordinatorConfig: Sendable, Equatable {
         if let value = try count("failedAuthenticationsPerMinute", 1...1_000_000) {
             limits.failedAuthenticationsPerMinute = value
         }
-        limits.idleTimeout = try duration(
-            map["idleTimeout"],
-            key: "limits.idleTimeout",
-            default: limits.idleTimeout,
-            source: source
-        )
-        limits.bodyTimeout = try duration(
-            map["bodyTimeout"],
-            key: "limits.bodyTimeout",
-            default: limits.bodyTimeout,
-            source: source
-        )
+        for (key, path) in [("idleTimeout", \ServerLimits.idleTimeout), ("bodyTimeout", \ServerLimits.bodyTimeout)] {
+            let value = try duration(map[key], key: "limits.\(key)", default: limits[keyPath: path], source: source)
+            guard value >= .seconds(1), value <= .seconds(24 * 3600) else {
+                throw ConfigError("\(source): limits.\(key) must lie within 1s...24h, got '\(map[key] ?? "")'")
+            }
+            limits[keyPath: path] = value
+        }
         let known: Set<String> = [
             "connections", "connectionsPerAddress", "idleTimeout", "bodyTimeout", "adminWorkers", "adminQueue",
             "reportQueue", "failedAuthenticationsPerMinute",

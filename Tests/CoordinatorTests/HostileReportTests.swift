@@ -355,12 +355,14 @@ import Testing
         #expect(parsed.config.limits.idleTimeout == .seconds(5) && parsed.config.limits.adminWorkers == 3)
         #expect(parsed.config.limits.bodyTimeout == ServerLimits().bodyTimeout)
         #expect(parsed.warnings.contains("unknown key 'limits.surprise' in test.json ignored"))
-        #expect(throws: ConfigError.self) {
-            try CoordinatorConfig.parse(
-                #"{"dataDir": "/tmp/x", "limits": {"connections": -1}}"#,
-                source: "test.json",
-                environment: [:]
-            )
+        for limits in [#"{"connections": -1}"#, #"{"idleTimeout": "99999999999h"}"#, #"{"bodyTimeout": "100ms"}"#] {
+            #expect(throws: ConfigError.self) {
+                try CoordinatorConfig.parse(
+                    #"{"dataDir": "/tmp/x", "limits": "# + limits + "}",
+                    source: "test.json",
+                    environment: [:]
+                )
+            }
         }
     }
 }

@@ -266,6 +266,27 @@ import Testing
         }
     }
 
+    /// Issue 20 item 5: past the listener's total, a connection from any address is refused until one closes.
+    @Test func connectionsBeyondTheListenersTotalAreRefused() async throws {
+        let live = try Live { config in config.limits.connections = 6 }
+        try await live.test { client in
+            let port = try #require(client.port)
+            var held: [RawConnection] = []
+            for index in 0..<6 {
+                held.append(try #require(RawConnection(port: port, source: "127.0.0.\(10 + index)")))
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            let seventh = try #require(RawConnection(port: port, source: "127.0.0.20"))
+            #expect(await Self.offPool { seventh.closedByPeer(within: .seconds(2)) })
+            held.removeFirst()
+            try await Task.sleep(for: .milliseconds(300))
+            let again = try #require(RawConnection(port: port, source: "127.0.0.20"))
+            again.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let answer = await Self.offPool { again.readAll(within: .seconds(2)) }
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "room again once one closed: \(answer.prefix(40))")
+        }
+    }
+
     /// Issue 20 item 6: an answer is bounded in bytes as well as rows, and no value larger than 1 MiB can be built.
     @Test func queryAnswersAreBoundedInBytes() async throws {
         let live = try Live()
