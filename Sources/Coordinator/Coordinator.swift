@@ -81,7 +81,7 @@ public struct Coordinator: Sendable {
             )
         }
         access = AccessHolder(AccessControl(config))
-        lanes = WorkLanes(limits: config.limits)
+        lanes = WorkLanes(limits: config.limits, metrics: metrics)
         throttle = AuthenticationThrottle(limit: config.limits.failedAuthenticationsPerMinute)
         var rebuildReason: String?
         if case .sqlite = config.store {

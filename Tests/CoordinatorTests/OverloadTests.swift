@@ -98,15 +98,24 @@ import Testing
         defer { process.stop() }
         async let first = Self.query(port: port)
         async let second = Self.query(port: port)
-        // Once both are admitted, any further admin request is refused at once.
-        var refused: (status: Int, headers: String, body: [UInt8]) = (0, "", [])
-        let deadline = ContinuousClock.now + .seconds(4)
-        while refused.status != 503, ContinuousClock.now < deadline {
-            refused = await Self.query(port: port, body: #"{"sql": "SELECT 1"}"#)
+        // Once both are admitted (the lane's gauge says so), any further admin request is refused at once.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            let metrics = String(
+                decoding: Daemons.httpGet(port: port, path: "/metrics", headers: [:])?.body ?? [],
+                as: UTF8.self
+            )
+            if metrics.contains(#"chainkeeper_lane_requests_now{lane="admin"} 2"#) { break }
             try await Task.sleep(for: .milliseconds(50))
         }
+        let refused = await Self.query(port: port, body: #"{"sql": "SELECT 1"}"#)
         #expect(refused.status == 503)
         #expect(refused.headers.lowercased().contains("retry-after: 1"))
+        let metrics = String(
+            decoding: Daemons.httpGet(port: port, path: "/metrics", headers: [:])?.body ?? [],
+            as: UTF8.self
+        )
+        #expect(metrics.contains(#"chainkeeper_lane_busy_total{lane="admin"} 1"#), "\(metrics)")
         #expect(String(decoding: refused.body, as: UTF8.self).contains("\"busy\""))
         var slowest = Duration.zero
         for _ in 0..<10 {

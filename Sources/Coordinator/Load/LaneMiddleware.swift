@@ -1,4 +1,5 @@
 import Hummingbird
+import Prometheus
 
 /// Sends each request to its lane (`WorkLane`): reports to the ingest lane, every admin and dashboard request to the
 /// admin lane, and agents' heartbeats, command polls and command results, `/healthz` and `/metrics` to none, so that
@@ -25,10 +26,10 @@ final class WorkLanes: Sendable {
     /// The failover manager's rounds: reading the cluster, recording decisions.
     let failover: WorkLane
 
-    init(limits: ServerLimits) {
-        admin = WorkLane(name: "admin", threads: limits.adminWorkers, queue: limits.adminQueue)
-        ingest = WorkLane(name: "report", threads: 1, queue: limits.reportQueue)
-        failover = WorkLane(name: "failover", threads: 1, queue: 0)
+    init(limits: ServerLimits, metrics: PrometheusCollectorRegistry) {
+        admin = WorkLane(name: "admin", threads: limits.adminWorkers, queue: limits.adminQueue, metrics: metrics)
+        ingest = WorkLane(name: "report", threads: 1, queue: limits.reportQueue, metrics: metrics)
+        failover = WorkLane(name: "failover", threads: 1, queue: 0, metrics: metrics)
     }
 
     func lane(for path: String) -> WorkLane? {

@@ -1,4 +1,5 @@
 import NIOPosix
+import Prometheus
 import Synchronization
 
 /// Threads of their own for work that blocks: SQLite reads and writes, audits, queries, the JSON of large bodies.
@@ -17,13 +18,34 @@ final class WorkLane: TaskExecutor, Sendable {
     let queue: Int
     private let pool: NIOThreadPool
     private let state = Mutex<(admitted: Int, refused: Int)>((0, 0))
+    /// `chainkeeper_lane_requests{lane}` (admitted now) and `chainkeeper_lane_busy_total{lane}` (refused).
+    private let admittedGauge: Gauge
+    private let refusedCounter: Counter
 
-    init(name: String, threads: Int, queue: Int) {
+    init(name: String, threads: Int, queue: Int, metrics: PrometheusCollectorRegistry) {
         self.name = name
         self.threads = max(1, threads)
         self.queue = max(0, queue)
         pool = NIOThreadPool(numberOfThreads: self.threads)
         pool.start()
+        admittedGauge = metrics.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "chainkeeper",
+                metricName: "lane_requests",
+                unitName: "now",
+                helpText: "Requests admitted to a work lane now (running or waiting for a thread)"
+            ),
+            labels: [("lane", name)]
+        )
+        refusedCounter = metrics.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "chainkeeper",
+                metricName: "lane_busy",
+                unitName: "total",
+                helpText: "Requests a work lane refused with 503 busy"
+            ),
+            labels: [("lane", name)]
+        )
     }
 
     deinit { pool.shutdownGracefully { _ in } }
@@ -51,13 +73,21 @@ final class WorkLane: TaskExecutor, Sendable {
             state.admitted += 1
             return true
         }
+        admittedGauge.set(Double(self.admitted))
         guard admitted else {
+            refusedCounter.increment()
             throw APIError.busy(
                 "the coordinator is busy with \(threads + queue) \(name) requests; retry in a second (heartbeats are "
                     + "not affected)"
             )
         }
-        defer { state.withLock { $0.admitted -= 1 } }
+        defer {
+            let now = state.withLock { state in
+                state.admitted -= 1
+                return state.admitted
+            }
+            admittedGauge.set(Double(now))
+        }
         return try await withTaskExecutorPreference(self) { try await body() }
     }
 }
