@@ -83,7 +83,7 @@ let package = Package(
         ),
         .target(
             name: "ClusterAuthority",
-            dependencies: ["ChainModel", "ClusterStore", "ClusterEtcd"],
+            dependencies: ["ChainModel", "ClusterEtcd"],
             swiftSettings: strictSettings
         ),
         .target(name: "DiskAccess", dependencies: ["DiskFormats", "ChainModel"], swiftSettings: strictSettings),

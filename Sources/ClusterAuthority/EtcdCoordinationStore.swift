@@ -1,6 +1,5 @@
 import ChainModel
 import ClusterEtcd
-import ClusterStore
 import Foundation
 import Synchronization
 
@@ -155,7 +154,7 @@ public final class EtcdCoordinationStore: CoordinationStore {
         vm: VMID,
         source: NodeName,
         target: NodeName,
-        kind: String,
+        kind: MigrationRecord.Kind,
         requestedBy: String,
         at now: Timestamp,
         term: LeaderTerm

@@ -1,5 +1,4 @@
 import ChainModel
-import ClusterStore
 import Foundation
 
 /// A VM as etcd holds it: its owner and epoch, the highest epoch a migration reserved, and the migration under way.

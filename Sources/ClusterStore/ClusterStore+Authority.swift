@@ -205,7 +205,7 @@ extension ClusterStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                record.id, record.vm.rawValue, record.kind, record.source.rawValue, record.target.rawValue,
+                record.id, record.vm.rawValue, record.kind.rawValue, record.source.rawValue, record.target.rawValue,
                 record.epoch.rawValue, record.state.rawValue, record.abortReason, record.reasons, record.requestedBy,
                 record.createdAt.databaseValue, record.updatedAt.databaseValue,
             ]

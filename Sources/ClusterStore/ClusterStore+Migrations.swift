@@ -2,92 +2,6 @@ import ChainModel
 import Foundation
 import GRDB
 
-/// A journaled migration (SPEC §6): written before each step is acted on.
-public struct MigrationRecord: Sendable, Hashable, Codable {
-    public enum State: String, Sendable, Hashable, Codable, CaseIterable {
-        case planned
-        case preflight
-        case sourceReleased = "source-released"
-        case targetAdopted = "target-adopted"
-        case committed
-        case aborted
-
-        public var isFinal: Bool { self == .committed || self == .aborted }
-
-        /// The steps of the SPEC §6 state machine (the same rule the schema's trigger enforces).
-        public func canMove(to next: State) -> Bool {
-            switch (self, next) {
-            case (.planned, .preflight), (.planned, .aborted): true
-            case (.preflight, .sourceReleased), (.preflight, .targetAdopted), (.preflight, .aborted): true
-            case (.sourceReleased, .targetAdopted), (.sourceReleased, .aborted): true
-            case (.targetAdopted, .committed): true
-            default: false
-            }
-        }
-    }
-
-    public struct Step: Sendable, Hashable, Codable {
-        public var state: State
-        public var at: Timestamp
-        public var detail: String?
-
-        public init(state: State, at: Timestamp, detail: String?) {
-            self.state = state
-            self.at = at
-            self.detail = detail
-        }
-    }
-
-    public var id: String
-    public var vm: VMID
-    public var vmName: String
-    /// `migration`, `failover` or `drain`.
-    public var kind: String
-    public var source: NodeName
-    public var target: NodeName
-    public var epoch: Epoch
-    public var state: State
-    public var abortReason: String?
-    /// The reasons a preflight gave, as JSON (`[{code, message, path?}]`).
-    public var reasons: String?
-    public var requestedBy: String
-    public var createdAt: Timestamp
-    public var updatedAt: Timestamp
-    public var steps: [Step]
-
-    public init(
-        id: String,
-        vm: VMID,
-        vmName: String,
-        kind: String,
-        source: NodeName,
-        target: NodeName,
-        epoch: Epoch,
-        state: State,
-        abortReason: String? = nil,
-        reasons: String? = nil,
-        requestedBy: String,
-        createdAt: Timestamp,
-        updatedAt: Timestamp,
-        steps: [Step]
-    ) {
-        self.id = id
-        self.vm = vm
-        self.vmName = vmName
-        self.kind = kind
-        self.source = source
-        self.target = target
-        self.epoch = epoch
-        self.state = state
-        self.abortReason = abortReason
-        self.reasons = reasons
-        self.requestedBy = requestedBy
-        self.createdAt = createdAt
-        self.updatedAt = updatedAt
-        self.steps = steps
-    }
-}
-
 extension ClusterStore {
     /// Journals a new migration at `planned`, reserving the VM's next epoch: one above both its current epoch and
     /// every epoch an earlier migration of it used, whether that committed or aborted.
@@ -98,7 +12,7 @@ extension ClusterStore {
         vm: VMID,
         source: NodeName,
         target: NodeName,
-        kind: String,
+        kind: MigrationRecord.Kind,
         requestedBy: String,
         at now: Timestamp,
         term: LeaderTerm? = nil
@@ -134,7 +48,8 @@ extension ClusterStore {
                         VALUES (?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?)
                         """,
                     arguments: [
-                        id, vm.rawValue, kind, source.rawValue, target.rawValue, epoch, requestedBy, now.databaseValue,
+                        id, vm.rawValue, kind.rawValue, source.rawValue, target.rawValue, epoch, requestedBy,
+                        now.databaseValue,
                         now.databaseValue,
                     ]
                 )
@@ -292,7 +207,7 @@ extension ClusterStore {
                         id: id,
                         vm: VMID(row["vm_id"] as String),
                         vmName: row["vm_name"],
-                        kind: row["kind"],
+                        kind: MigrationRecord.Kind(rawValue: row["kind"]) ?? .migration,
                         source: NodeName(row["source"] as String),
                         target: NodeName(row["target"] as String),
                         epoch: Epoch(row["epoch"] as Int64),

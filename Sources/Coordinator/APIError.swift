@@ -1,3 +1,4 @@
+import ChainModel
 import ClusterAPI
 import ClusterStore
 import Foundation

@@ -284,7 +284,7 @@ extension Coordinator {
             // Judged again against the cluster as the earlier moves left it.
             let (vm, current) = try judged(move.vm.rawValue)
             let outcome = try await Migrator(coordinator: self, logger: logger)
-                .migrate(vm, to: move.target, view: current, requestedBy: actor, kind: "drain")
+                .migrate(vm, to: move.target, view: current, requestedBy: actor, kind: .drain)
             if outcome.allowed {
                 moved.append(
                     .init(

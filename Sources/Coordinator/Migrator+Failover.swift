@@ -23,7 +23,7 @@ extension Migrator {
                 vm: vm.id,
                 source: move.from,
                 target: move.target,
-                kind: "failover",
+                kind: .failover,
                 requestedBy: "failover",
                 at: coordinator.now()
             )

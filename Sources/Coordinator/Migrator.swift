@@ -27,7 +27,7 @@ struct Migrator: Sendable {
         to target: NodeName,
         view: ClusterView,
         requestedBy: String,
-        kind: String = "migration"
+        kind: MigrationRecord.Kind = .migration
     ) async throws -> CheckResponse {
         let verdict = StrandRule.check(vm, to: target, in: view)
         guard verdict.allowed else { return CheckResponse(verdict) }
@@ -172,7 +172,7 @@ struct Migrator: Sendable {
             )
             return response(.committed, [])
         }
-        if record.kind == "failover" {
+        if !record.kind.releasesSource {
             // The source is fenced: nothing to adopt back; the failover manager holds the VM.
             let reason = "\(record.target) could not adopt \(record.vmName) after \(record.source) was fenced"
             try await coordinator.critical.abortMigration(

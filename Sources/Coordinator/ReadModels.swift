@@ -103,7 +103,7 @@ extension Coordinator {
                 id: record.id,
                 vm: record.vmName,
                 vmId: record.vm.rawValue,
-                kind: record.kind,
+                kind: record.kind.rawValue,
                 source: record.source.rawValue,
                 target: record.target.rawValue,
                 epoch: record.epoch.rawValue,

@@ -95,7 +95,7 @@ struct EtcdBenchmark: AsyncParsableCommand {
                             vm: vm,
                             source: owner,
                             target: target,
-                            kind: "migration",
+                            kind: .migration,
                             requestedBy: "bench",
                             at: now,
                             term: leader

@@ -30,7 +30,7 @@ import Testing
                 vm: AuthorityFixture.vmA,
                 source: NodeName("node1"),
                 target: NodeName("node2"),
-                kind: "migration",
+                kind: .migration,
                 requestedBy: "admin",
                 at: fixture.now,
                 term: first
@@ -87,7 +87,7 @@ import Testing
             vm: AuthorityFixture.vmA,
             source: NodeName("node1"),
             target: NodeName("node2"),
-            kind: "migration",
+            kind: .migration,
             requestedBy: "admin",
             at: now,
             term: term
@@ -99,7 +99,7 @@ import Testing
                 vm: AuthorityFixture.vmA,
                 source: NodeName("node1"),
                 target: NodeName("node3"),
-                kind: "migration",
+                kind: .migration,
                 requestedBy: "admin",
                 at: now,
                 term: term
@@ -158,7 +158,7 @@ import Testing
                 vm: AuthorityFixture.vmA,
                 source: NodeName("node1"),
                 target: NodeName("node2"),
-                kind: "failover",
+                kind: .failover,
                 requestedBy: "failover",
                 at: now,
                 term: term
@@ -207,7 +207,7 @@ import Testing
                 vm: AuthorityFixture.vmB,
                 source: NodeName("node1"),
                 target: NodeName("node3"),
-                kind: "migration",
+                kind: .migration,
                 requestedBy: "admin",
                 at: fixture.now,
                 term: term
@@ -219,7 +219,7 @@ import Testing
                 vm: VMID("vm-unknown"),
                 source: NodeName("node1"),
                 target: NodeName("node3"),
-                kind: "migration",
+                kind: .migration,
                 requestedBy: "admin",
                 at: fixture.now,
                 term: term
@@ -262,7 +262,7 @@ import Testing
             vm: AuthorityFixture.vmA,
             source: NodeName("node1"),
             target: NodeName("node3"),
-            kind: "migration",
+            kind: .migration,
             requestedBy: "admin",
             at: fixture.now,
             term: term
@@ -344,7 +344,7 @@ import Testing
             vm: AuthorityFixture.vmA,
             source: NodeName("node1"),
             target: NodeName("node2"),
-            kind: "migration",
+            kind: .migration,
             requestedBy: "admin",
             at: now,
             term: term
@@ -357,7 +357,7 @@ import Testing
             vm: AuthorityFixture.vmB,
             source: NodeName("node2"),
             target: NodeName("node1"),
-            kind: "migration",
+            kind: .migration,
             requestedBy: "admin",
             at: now + .seconds(1),
             term: term
@@ -400,7 +400,7 @@ import Testing
             vm: AuthorityFixture.vmB,
             source: NodeName("node2"),
             target: NodeName("node3"),
-            kind: "migration",
+            kind: .migration,
             requestedBy: "admin",
             at: now,
             term: leader

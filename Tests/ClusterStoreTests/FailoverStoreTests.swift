@@ -11,7 +11,7 @@ import Testing
             vm: vm,
             source: NodeName(from),
             target: NodeName(to),
-            kind: "failover",
+            kind: .failover,
             requestedBy: "failover",
             at: now
         )

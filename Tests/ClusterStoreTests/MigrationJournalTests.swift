@@ -21,7 +21,7 @@ import Testing
             vm: vm.id,
             source: NodeName("node1"),
             target: NodeName("node2"),
-            kind: "migration",
+            kind: .migration,
             requestedBy: "admin",
             at: now
         )
@@ -53,7 +53,7 @@ import Testing
             vm: vm.id,
             source: NodeName("node1"),
             target: NodeName("node2"),
-            kind: "migration",
+            kind: .migration,
             requestedBy: "admin",
             at: now
         )
@@ -62,7 +62,7 @@ import Testing
                 vm: vm.id,
                 source: NodeName("node1"),
                 target: NodeName("node2"),
-                kind: "migration",
+                kind: .migration,
                 requestedBy: "admin",
                 at: now
             )
@@ -74,7 +74,7 @@ import Testing
             vm: vm.id,
             source: NodeName("node1"),
             target: NodeName("node2"),
-            kind: "migration",
+            kind: .migration,
             requestedBy: "admin",
             at: now + .seconds(1)
         )
@@ -84,7 +84,7 @@ import Testing
                 vm: vm.id,
                 source: NodeName("node2"),
                 target: NodeName("node1"),
-                kind: "migration",
+                kind: .migration,
                 requestedBy: "admin",
                 at: now
             )

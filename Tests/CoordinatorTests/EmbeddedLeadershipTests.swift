@@ -1,3 +1,4 @@
+import ChainModel
 import ClusterStore
 import Coordinator
 import Foundation

@@ -91,7 +91,7 @@ import Testing
                 await coordinator.failoverTick(logger: logger)
             }
             let history = try coordinator.store.history()
-            #expect(history.first?.kind == "failover")
+            #expect(history.first?.kind == .failover)
             #expect(history.first?.requestedBy == "failover")
             #expect(history.first?.state == .aborted)
             let audit = try await LiveCoordinator.get("/v1/audit", client: client)

@@ -34,7 +34,7 @@ import Testing
                 vm: vm.id,
                 source: NodeName("node1"),
                 target: NodeName("node2"),
-                kind: "migration",
+                kind: .migration,
                 requestedBy: "admin",
                 at: now
             )

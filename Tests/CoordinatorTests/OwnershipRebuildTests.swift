@@ -37,7 +37,7 @@ import Testing
             vm: VMID("web01-id"),
             source: NodeName("node1"),
             target: NodeName("node2"),
-            kind: "migration",
+            kind: .migration,
             requestedBy: "admin",
             at: now
         )

@@ -19,7 +19,7 @@ struct CriticalWrites: Sendable {
         vm: VMID,
         source: NodeName,
         target: NodeName,
-        kind: String,
+        kind: MigrationRecord.Kind,
         requestedBy: String,
         at now: Timestamp
     ) async throws -> MigrationRecord {

@@ -1,3 +1,4 @@
+import ChainModel
 import ClusterStore
 import HTTPTypes
 import Hummingbird

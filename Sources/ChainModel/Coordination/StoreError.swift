@@ -1,6 +1,3 @@
-import ChainModel
-import GRDB
-
 /// A store operation that could not be done, with a code and a message an administrator can act on.
 ///
 /// The message never carries SQL.
@@ -51,7 +48,7 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         )
     }
 
-    init(_ error: ModelError) {
+    public init(_ error: ModelError) {
         let code: Code =
             switch error.code {
             case .checkpointCycle: .checkpointCycle
@@ -59,44 +56,5 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
             default: .invalidInventory
             }
         self.init(code, error.message)
-    }
-
-    /// Translates SQLite's refusal into a typed error; the schema's own RAISE messages start with
-    /// their code.
-    init(_ error: DatabaseError) {
-        let message = error.message ?? "the database refused the write"
-        if message.hasPrefix("checkpoint-cycle") {
-            self.init(.checkpointCycle, "a checkpoint cannot be its own ancestor; the write was refused")
-        } else if message.hasPrefix("epoch-decrease") {
-            self.init(.epochDecrease, "a VM's epoch only grows; the write was refused")
-        } else if message.hasPrefix("migration-transition") {
-            self.init(.invalidTransition, "that is not a step of the migration state machine; the write was refused")
-        } else {
-            switch error.extendedResultCode {
-            case .SQLITE_CONSTRAINT_FOREIGNKEY:
-                self.init(.danglingReference, "the write names a row that does not exist (\(message))")
-            case .SQLITE_CONSTRAINT_CHECK, .SQLITE_CONSTRAINT_NOTNULL:
-                self.init(.invalidValue, "a value is outside what the schema allows (\(message))")
-            case .SQLITE_CONSTRAINT_UNIQUE, .SQLITE_CONSTRAINT_PRIMARYKEY:
-                self.init(.conflict, "the row already exists (\(message))")
-            default:
-                self.init(.unavailable, "the cluster database failed: \(message)")
-            }
-        }
-    }
-}
-
-/// Runs `body`, turning database and model errors into `StoreError`.
-func translatingErrors<T>(_ body: () throws -> T) throws(StoreError) -> T {
-    do {
-        return try body()
-    } catch let error as StoreError {
-        throw error
-    } catch let error as DatabaseError {
-        throw StoreError(error)
-    } catch let error as ModelError {
-        throw StoreError(error)
-    } catch {
-        throw StoreError(.unavailable, "the cluster database failed: \(error)")
     }
 }

@@ -1,6 +1,3 @@
-import ChainModel
-import ClusterStore
-
 /// The state that must never diverge between coordinators (SPEC §1, issue 8): VM owners and epochs, the migration
 /// journal and its history, node states, placement policy, and leadership.
 ///
@@ -53,7 +50,7 @@ public protocol CoordinationStore: Sendable {
         vm: VMID,
         source: NodeName,
         target: NodeName,
-        kind: String,
+        kind: MigrationRecord.Kind,
         requestedBy: String,
         at now: Timestamp,
         term: LeaderTerm
@@ -148,23 +145,6 @@ public struct CriticalState: Sendable {
         self.nodeStates = nodeStates
         self.policies = policies
         self.classes = classes
-    }
-
-    /// Everything the embedded database `store` holds of the critical state.
-    public init(of store: ClusterStore) throws(StoreError) {
-        var claims: [VMID: Claim] = [:]
-        for (vm, claim) in try store.allClaimable() {
-            claims[vm] = Claim(name: claim.name, ownership: claim.ownership, reserved: claim.reserved)
-        }
-        self.init(
-            claims: claims,
-            journal: try store.history(vm: nil, limit: Int.max),
-            nodeStates: Dictionary(
-                uniqueKeysWithValues: try store.nodes().filter { $0.state != .up }.map { ($0.name, $0.state) }
-            ),
-            policies: try store.policies(),
-            classes: try store.classes()
-        )
     }
 }
 

@@ -1,5 +1,4 @@
 import ChainModel
-import ClusterStore
 
 /// The default backend: the coordinator's own SQLite database holds the critical state, and the leadership row
 /// keeps a second coordinator started on the same database from acting.
@@ -45,7 +44,7 @@ public struct EmbeddedCoordinationStore: CoordinationStore {
         vm: VMID,
         source: NodeName,
         target: NodeName,
-        kind: String,
+        kind: MigrationRecord.Kind,
         requestedBy: String,
         at now: Timestamp,
         term: LeaderTerm
@@ -142,6 +141,25 @@ public struct EmbeddedCoordinationStore: CoordinationStore {
             policies: try store.policies(),
             classes: try store.classes(),
             revision: 0
+        )
+    }
+}
+
+extension CriticalState {
+    /// Everything the embedded database `store` holds of the critical state.
+    public init(of store: ClusterStore) throws(StoreError) {
+        var claims: [VMID: Claim] = [:]
+        for (vm, claim) in try store.allClaimable() {
+            claims[vm] = Claim(name: claim.name, ownership: claim.ownership, reserved: claim.reserved)
+        }
+        self.init(
+            claims: claims,
+            journal: try store.history(vm: nil, limit: Int.max),
+            nodeStates: Dictionary(
+                uniqueKeysWithValues: try store.nodes().filter { $0.state != .up }.map { ($0.name, $0.state) }
+            ),
+            policies: try store.policies(),
+            classes: try store.classes()
         )
     }
 }
