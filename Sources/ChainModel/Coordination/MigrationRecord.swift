@@ -23,7 +23,9 @@ public struct MigrationRecord: Sendable, Hashable, Codable {
     }
 
     /// What asked for the move: an administrator (`migration`), a drain, or the failover manager (`failover`, whose
-    /// source is fenced and has no release step). Stored and shown as its raw value.
+    /// source is fenced and has no release step).
+    ///
+    /// Stored and shown as its raw value.
     public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
         case migration
         case failover
