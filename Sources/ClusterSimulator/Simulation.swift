@@ -54,19 +54,24 @@ public struct Simulation: Sendable {
     /// Nodes whose fence hook does nothing (for the invariant checker's own test).
     private var brokenFenceHooks: Set<NodeName> = []
 
+    /// A migration in flight: the real `MigrationMachine`, and the command it waits on.
     private struct Migration: Sendable {
-        enum Stage: Sendable {
-            case preflight
-            case release
-            case adopt
+        struct Pending: Sendable {
+            var command: MigrationMachine.Command
+            var node: NodeName
+            var dueAt: MonotonicTime
+            /// Set when the agent is unreachable: no answer comes, and the command times out at `dueAt`.
+            var timesOut = false
         }
 
         var move: FailoverPlan.Move
         var drain: Bool
-        var stage: Stage
-        var dueAt: MonotonicTime
-        /// Set when the step's agent is unreachable: the step fails at `dueAt` (the command timeout).
-        var timesOut = false
+        var machine: MigrationMachine
+        var pending: Pending?
+        /// The command sent last.
+        var sent: MigrationMachine.Command?
+        /// Why the last answer was no, in the simulator's words (the log's).
+        var lastFailure: String?
     }
 
     private enum Message: Sendable {
@@ -264,10 +269,21 @@ public struct Simulation: Sendable {
             fenceRuns = [:]
             drainQueue = []
             messages.removeAll { if case .heartbeat = $0 { true } else { false } }
-            for (_, migration) in migrations.sorted(by: { $0.key < $1.key }) {
-                record("coordinator", "migration of \(migration.move.vmName) aborted by the restart")
+            // The journal survives the restart: each migration is recovered from the state it reached (SPEC §6).
+            for (vm, migration) in migrations.sorted(by: { $0.key < $1.key }) {
+                let state = migration.machine.state
+                record(
+                    "coordinator",
+                    "migration of \(migration.move.vmName) recovered from the journal at \(state.rawValue)"
+                )
+                var machine = MigrationMachine(
+                    recovering: Self.record(of: migration.move, drain: migration.drain, at: state),
+                    settings: machineSettings
+                )
+                let actions = machine.start(at: now)
+                migrations[vm] = Migration(move: migration.move, drain: migration.drain, machine: machine)
+                perform(actions, for: vm)
             }
-            migrations = [:]
         }
     }
 
@@ -430,12 +446,7 @@ public struct Simulation: Sendable {
             case .runFence(let name):
                 fenceRuns[name] = now + .seconds(1)
             case .failover(let move):
-                migrations[move.vm] = Migration(
-                    move: move,
-                    drain: false,
-                    stage: .preflight,
-                    dueAt: now + Self.latency * 2
-                )
+                startMigration(move, drain: false)
             case .block(let held):
                 blocked[held.vm] = HAAction.summary(of: held.reasons)
                 blockedOrder.append(held.vmName)
@@ -486,51 +497,150 @@ public struct Simulation: Sendable {
         guard !drainQueue.isEmpty, !migrations.values.contains(where: \.drain) else { return }
         let move = drainQueue.removeFirst()
         record("coordinator", "drain migration \(move.vmName): \(move.from) -> \(move.target)")
-        migrations[move.vm] = Migration(move: move, drain: true, stage: .preflight, dueAt: now + Self.latency * 2)
+        startMigration(move, drain: true)
+    }
+
+    static func record(of move: FailoverPlan.Move, drain: Bool, at state: MigrationRecord.State) -> MigrationRecord {
+        MigrationRecord(
+            id: move.vm.rawValue,
+            vm: move.vm,
+            vmName: move.vmName,
+            kind: drain ? .drain : .failover,
+            source: move.from,
+            target: move.target,
+            epoch: .initial,
+            state: state,
+            requestedBy: drain ? "admin" : "failover",
+            createdAt: Timestamp(millisecondsSinceEpoch: wallBase),
+            updatedAt: Timestamp(millisecondsSinceEpoch: wallBase),
+            steps: []
+        )
+    }
+
+    var machineSettings: MigrationMachine.Settings {
+        MigrationMachine.Settings(commandTimeout: Self.commandTimeout, leaseTTL: scenario.leaseTTL)
+    }
+
+    /// A migration journaled at `planned`: the coordinator's machine takes it from there.
+    private mutating func startMigration(_ move: FailoverPlan.Move, drain: Bool) {
+        var machine = MigrationMachine(
+            planned: Self.record(of: move, drain: drain, at: .planned),
+            settings: machineSettings
+        )
+        let actions = machine.start(at: now)
+        migrations[move.vm] = Migration(move: move, drain: drain, machine: machine)
+        perform(actions, for: move.vm)
+    }
+
+    /// Carries out the machine's actions, as the coordinator's `MigrationRunner` does: a command is answered one
+    /// network round trip later (`advanceMigrations`), a commit moves the VM.
+    private mutating func perform(_ actions: [MigrationMachine.Action], for vm: VMID) {
+        for action in actions {
+            guard var migration = migrations[vm] else { return }
+            switch action {
+            case .journal, .abort:
+                continue
+            case .send(let command, let node, let after):
+                // Sent again: "not yet" after the release (lines only the real machine's retry rule produces).
+                if migration.sent == command {
+                    record(
+                        "coordinator",
+                        "\(migration.move.vmName): \(command.rawValue) sent to \(node) again (not yet: "
+                            + "\(migration.lastFailure ?? "no answer"))"
+                    )
+                } else if command == .adoptBack {
+                    record(
+                        "coordinator",
+                        "\(migration.move.vmName): \(migration.move.target) did not adopt it within a lease; asking "
+                            + "\(node) to adopt it back"
+                    )
+                }
+                migration.sent = command
+                migration.pending = .init(command: command, node: node, dueAt: now + after + Self.latency * 2)
+                migrations[vm] = migration
+            case .commit:
+                commit(vm, migration)
+            case .finish(.committed):
+                continue
+            case .finish(let outcome):
+                // The log names the agent's own reason for a no; an adopt back is the machine's to tell.
+                let failure =
+                    if case .abortedAfterRelease(let reason, adoptedBack: true) = outcome {
+                        reason
+                    } else {
+                        migration.lastFailure ?? outcome.reason ?? "aborted"
+                    }
+                finish(vm, migration, failure: failure, outcome: outcome)
+            }
+        }
     }
 
     private mutating func advanceMigrations() {
-        for (vm, var migration) in migrations.sorted(by: { $0.key < $1.key }) where migration.dueAt <= now {
+        for (vm, var migration) in migrations.sorted(by: { $0.key < $1.key }) {
+            guard var pending = migration.pending, pending.dueAt <= now else { continue }
             let move = migration.move
-            let agentNode = migration.stage == .release ? move.from : move.target
-            if migration.timesOut {
-                finish(vm, migration, failure: "\(agentNode)'s agent did not answer")
-                continue
-            }
-            guard nodes[agentNode]?.acts(at: now) == true else {
-                migration.timesOut = true
-                migration.dueAt = now + Self.commandTimeout
+            let node = pending.node
+            migration.pending = nil
+            let answer: MigrationMachine.Answer?
+            if pending.timesOut {
+                answer = nil
+                migration.lastFailure = "\(node)'s agent did not answer"
+            } else if nodes[node]?.reachable(at: now) != true {
+                pending.timesOut = true
+                pending.dueAt = now + Self.commandTimeout
+                migration.pending = pending
                 migrations[vm] = migration
                 continue
+            } else if nodes[node]?.acts(at: now) != true {
+                answer = .init(ok: false, notAdmitted: true, message: "no lease", reasonCodes: ["not-admitted"])
+                migration.lastFailure = "\(node)'s agent holds no lease"
+            } else {
+                (answer, migration.lastFailure) = agentAnswers(pending.command, for: vm, move: move)
             }
-            switch migration.stage {
-            case .preflight:
-                if let missing = unreachableFile(vm, from: move.target) {
-                    finish(vm, migration, failure: "\(move.target)'s preflight cannot reach \(missing)")
-                } else if preflightFailures.contains("\(move.target)|\(move.vmName)") {
-                    finish(vm, migration, failure: "\(move.target)'s preflight refused \(move.vmName)")
-                } else {
-                    migration.stage = migration.drain ? .release : .adopt
-                    migration.dueAt = now + Self.latency * 2
-                    migrations[vm] = migration
-                }
-            case .release:
-                nodes[move.from]?.owned.remove(vm)
-                nodes[move.from]?.running.remove(vm)
-                migration.stage = .adopt
-                migration.dueAt = now + Self.latency * 2
-                migrations[vm] = migration
-            case .adopt:
-                if adoptFailures.contains("\(move.target)|\(move.vmName)") {
-                    if migration.drain {
-                        nodes[move.from]?.owned.insert(vm)
-                        if definitions[vm]?.state.holdsMemory == true { nodes[move.from]?.running.insert(vm) }
-                    }
-                    finish(vm, migration, failure: "\(move.target) could not adopt \(move.vmName)")
-                } else {
-                    commit(vm, migration)
-                }
+            var machine = migration.machine
+            let actions = machine.answered(answer, at: now)
+            migration.machine = machine
+            migrations[vm] = migration
+            perform(actions, for: vm)
+        }
+    }
+
+    /// What the agent does with a command it acts on, and (for a no) why, in the log's words.
+    private mutating func agentAnswers(
+        _ command: MigrationMachine.Command,
+        for vm: VMID,
+        move: FailoverPlan.Move
+    ) -> (MigrationMachine.Answer, String?) {
+        switch command {
+        case .preflight:
+            if let missing = unreachableFile(vm, from: move.target) {
+                return (
+                    .init(ok: false, reasonCodes: [ReasonCode.fileOnLocalVolume.rawValue]),
+                    "\(move.target)'s preflight cannot reach \(missing)"
+                )
             }
+            if preflightFailures.contains("\(move.target)|\(move.vmName)") {
+                return (
+                    .init(ok: false, reasonCodes: [ReasonCode.preflightFailed.rawValue]),
+                    "\(move.target)'s preflight refused \(move.vmName)"
+                )
+            }
+            return (.init(ok: true), nil)
+        case .release:
+            nodes[move.from]?.owned.remove(vm)
+            nodes[move.from]?.running.remove(vm)
+            return (.init(ok: true), nil)
+        case .adopt:
+            if adoptFailures.contains("\(move.target)|\(move.vmName)") {
+                return (
+                    .init(ok: false, message: "the adopt hook failed"), "\(move.target) could not adopt \(move.vmName)"
+                )
+            }
+            return (.init(ok: true), nil)
+        case .adoptBack:
+            nodes[move.from]?.owned.insert(vm)
+            if definitions[vm]?.state.holdsMemory == true { nodes[move.from]?.running.insert(vm) }
+            return (.init(ok: true), nil)
         }
     }
 
@@ -554,7 +664,12 @@ public struct Simulation: Sendable {
         }
     }
 
-    private mutating func finish(_ vm: VMID, _ migration: Migration, failure: String) {
+    private mutating func finish(
+        _ vm: VMID,
+        _ migration: Migration,
+        failure: String,
+        outcome: MigrationMachine.Outcome
+    ) {
         migrations[vm] = nil
         let move = migration.move
         if migration.drain {
@@ -563,11 +678,13 @@ public struct Simulation: Sendable {
             return
         }
         record("coordinator", "failover \(move.vmName) to \(move.target) aborted: \(failure)")
-        let outcome: FailoverOutcome =
-            migration.stage == .adopt
-            ? .failed(Reason(code: .adoptFailed, message: failure))
-            : .refused([Reason(code: .preflightFailed, message: failure)])
-        apply(manager.failoverFinished(vm, outcome: outcome))
+        let result: FailoverOutcome =
+            if case .abortedAfterRelease = outcome {
+                .failed(Reason(code: .adoptFailed, message: failure))
+            } else {
+                .refused([Reason(code: .preflightFailed, message: failure)])
+            }
+        apply(manager.failoverFinished(vm, outcome: result))
     }
 
     /// The first file of the VM the node cannot reach (the simulated preflight, independent of the engine).

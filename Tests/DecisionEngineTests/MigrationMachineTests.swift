@@ -1,0 +1,191 @@
+import ChainModel
+import DecisionEngine
+import Testing
+
+/// The migration journal's state machine (issue 21): every path of SPEC §6, in virtual time.
+@Suite struct MigrationMachineTests {
+    typealias Machine = MigrationMachine
+    static let settings = Machine.Settings(commandTimeout: .seconds(90), leaseTTL: .seconds(10))
+    static let ok = Machine.Answer(ok: true, message: "done")
+    static let notAdmitted = Machine.Answer(ok: false, notAdmitted: true, message: "no lease")
+    static let refused = Machine.Answer(
+        ok: false,
+        message: "hook exited 1",
+        reasonCodes: ["file-missing", "chain-broken"]
+    )
+
+    static func record(_ kind: MigrationRecord.Kind, at state: MigrationRecord.State = .planned) -> MigrationRecord {
+        MigrationRecord(
+            id: "m1",
+            vm: VMID("vm1"),
+            vmName: "web01",
+            kind: kind,
+            source: NodeName("a"),
+            target: NodeName("b"),
+            epoch: Epoch(2),
+            state: state,
+            requestedBy: "admin",
+            createdAt: Timestamp(millisecondsSinceEpoch: 0),
+            updatedAt: Timestamp(millisecondsSinceEpoch: 0),
+            steps: []
+        )
+    }
+
+    static func at(_ seconds: Double) -> MonotonicTime { MonotonicTime(milliseconds: Int64(seconds * 1000)) }
+
+    @Test func aMigrationJournalsEachStateBeforeActingAndCommits() {
+        var machine = Machine(planned: Self.record(.migration), settings: Self.settings)
+        #expect(
+            machine.start(at: Self.at(0)) == [
+                .journal(.preflight, detail: "asking b to verify"), .send(.preflight, to: NodeName("b"), after: .zero),
+            ]
+        )
+        #expect(machine.answered(Self.ok, at: Self.at(1)) == [.send(.release, to: NodeName("a"), after: .zero)])
+        #expect(
+            machine.answered(Self.ok, at: Self.at(2)) == [
+                .journal(.sourceReleased, detail: "done"), .send(.adopt, to: NodeName("b"), after: .zero),
+            ]
+        )
+        #expect(
+            machine.answered(Self.ok, at: Self.at(3)) == [
+                .journal(.targetAdopted, detail: "done"), .commit, .finish(.committed),
+            ]
+        )
+        #expect(machine.isFinished && machine.state == .committed)
+    }
+
+    @Test func aFailoverHasNoReleaseStep() {
+        var machine = Machine(planned: Self.record(.failover), settings: Self.settings)
+        _ = machine.start(at: Self.at(0))
+        #expect(
+            machine.answered(Self.ok, at: Self.at(1)) == [
+                .journal(.sourceReleased, detail: "a is fenced; a failover has no release step"),
+                .send(.adopt, to: NodeName("b"), after: .zero),
+            ]
+        )
+    }
+
+    @Test func beforeTheReleaseEveryFailureAbortsAndNothingChanged() {
+        var silent = Machine(planned: Self.record(.drain), settings: Self.settings)
+        _ = silent.start(at: Self.at(0))
+        let reason = "b's agent did not answer the preflight within 1m30s"
+        #expect(
+            silent.answered(nil, at: Self.at(90)) == [
+                .abort(reason: reason, reasonsOf: nil, adoptedBack: false),
+                .finish(.abortedBeforeRelease(reason: reason, refusedBy: nil)),
+            ]
+        )
+        var refusing = Machine(planned: Self.record(.migration), settings: Self.settings)
+        _ = refusing.start(at: Self.at(0))
+        let refusal = "b's preflight refused: chain-broken, file-missing"
+        #expect(
+            refusing.answered(Self.refused, at: Self.at(1)) == [
+                .abort(reason: refusal, reasonsOf: .preflight, adoptedBack: false),
+                .finish(.abortedBeforeRelease(reason: refusal, refusedBy: .preflight)),
+            ]
+        )
+        var unreleased = Machine(planned: Self.record(.migration), settings: Self.settings)
+        _ = unreleased.start(at: Self.at(0))
+        _ = unreleased.answered(Self.ok, at: Self.at(1))
+        #expect(
+            unreleased.answered(Self.refused, at: Self.at(2)).last
+                == .finish(
+                    .abortedBeforeRelease(reason: "a could not release web01: hook exited 1", refusedBy: .release)
+                )
+        )
+        #expect(unreleased.state == .aborted)
+    }
+
+    /// The rule the last CI failure needed: after the release, "not yet" is retried until a lease has passed.
+    @Test func anUnansweredOrUnadmittedAdoptIsSentAgainUntilALeaseHasPassedThenAdoptedBack() {
+        var machine = Machine(planned: Self.record(.migration), settings: Self.settings)
+        _ = machine.start(at: Self.at(0))
+        _ = machine.answered(Self.ok, at: Self.at(1))
+        _ = machine.answered(Self.ok, at: Self.at(2))  // released; adopt sent at 2 s
+        #expect(
+            machine.answered(Self.notAdmitted, at: Self.at(3)) == [
+                .send(.adopt, to: NodeName("b"), after: .milliseconds(250))
+            ]
+        )
+        #expect(machine.answered(nil, at: Self.at(8)) == [.send(.adopt, to: NodeName("b"), after: .zero)])
+        #expect(machine.state == .sourceReleased)
+        // A lease (10 s) after the first adopt: the target has fenced itself; the source adopts the VM back.
+        #expect(machine.answered(nil, at: Self.at(12)) == [.send(.adoptBack, to: NodeName("a"), after: .zero)])
+        let reason = "b could not adopt web01; a adopted it back"
+        #expect(
+            machine.answered(Self.ok, at: Self.at(13)) == [
+                .abort(reason: reason, reasonsOf: nil, adoptedBack: true),
+                .finish(.abortedAfterRelease(reason: reason, adoptedBack: true)),
+            ]
+        )
+    }
+
+    @Test func anAdoptAnsweredWithinTheLeaseCommits() {
+        var machine = Machine(planned: Self.record(.migration), settings: Self.settings)
+        _ = machine.start(at: Self.at(0))
+        _ = machine.answered(Self.ok, at: Self.at(1))
+        _ = machine.answered(Self.ok, at: Self.at(2))
+        _ = machine.answered(Self.notAdmitted, at: Self.at(3))
+        _ = machine.answered(Self.notAdmitted, at: Self.at(9))
+        #expect(machine.answered(Self.ok, at: Self.at(11.9)).last == .finish(.committed))
+    }
+
+    @Test func aRefusedAdoptIsAdoptedBackAtOnceAndAFailoverIsHeld() {
+        var migration = Machine(planned: Self.record(.migration), settings: Self.settings)
+        _ = migration.start(at: Self.at(0))
+        _ = migration.answered(Self.ok, at: Self.at(1))
+        _ = migration.answered(Self.ok, at: Self.at(2))
+        #expect(
+            migration.answered(Self.refused, at: Self.at(3)) == [.send(.adoptBack, to: NodeName("a"), after: .zero)]
+        )
+        let lost =
+            "b could not adopt web01 and a did not adopt it back: a still owns it in the cluster database; check its hooks"
+        #expect(
+            migration.answered(Self.refused, at: Self.at(4)).last
+                == .finish(.abortedAfterRelease(reason: lost, adoptedBack: false))
+        )
+
+        var failover = Machine(planned: Self.record(.failover), settings: Self.settings)
+        _ = failover.start(at: Self.at(0))
+        _ = failover.answered(Self.ok, at: Self.at(1))
+        let held = "b could not adopt web01 after a was fenced"
+        #expect(failover.answered(nil, at: Self.at(5)) == [.send(.adopt, to: NodeName("b"), after: .zero)])
+        #expect(
+            failover.answered(nil, at: Self.at(11.5)) == [
+                .abort(reason: held, reasonsOf: nil, adoptedBack: false),
+                .finish(.abortedAfterRelease(reason: held, adoptedBack: false)),
+            ]
+        )
+    }
+
+    @Test func recoveryAbortsBeforeTheReleaseCommitsAnAdoptionAndAdoptsAgainAfterTheRelease() {
+        for state: MigrationRecord.State in [.planned, .preflight] {
+            var machine = Machine(recovering: Self.record(.migration, at: state), settings: Self.settings)
+            #expect(
+                machine.start(at: Self.at(0)).last
+                    == .finish(
+                        .abortedBeforeRelease(
+                            reason: "the coordinator restarted before a released the VM; nothing changed",
+                            refusedBy: nil
+                        )
+                    )
+            )
+        }
+        var adopted = Machine(recovering: Self.record(.migration, at: .targetAdopted), settings: Self.settings)
+        #expect(adopted.start(at: Self.at(0)) == [.commit, .finish(.committed)])
+        var released = Machine(recovering: Self.record(.failover, at: .sourceReleased), settings: Self.settings)
+        #expect(released.start(at: Self.at(0)) == [.send(.adopt, to: NodeName("b"), after: .zero)])
+        #expect(released.answered(Self.ok, at: Self.at(1)).last == .finish(.committed))
+        var finished = Machine(recovering: Self.record(.migration, at: .committed), settings: Self.settings)
+        #expect(finished.start(at: Self.at(0)).isEmpty)
+    }
+
+    @Test func anAnswerNobodyWaitsForChangesNothing() {
+        var machine = Machine(planned: Self.record(.migration), settings: Self.settings)
+        #expect(machine.answered(Self.ok, at: Self.at(0)).isEmpty, "not started")
+        _ = machine.start(at: Self.at(0))
+        _ = machine.answered(nil, at: Self.at(90))
+        #expect(machine.answered(Self.ok, at: Self.at(91)).isEmpty, "finished")
+        #expect(machine.state == .aborted)
+    }
+}
