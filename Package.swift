@@ -87,6 +87,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(name: "DiskAccess", dependencies: ["DiskFormats", "ChainModel"], swiftSettings: strictSettings),
+        // Both daemons' config files: YAML or JSON, environment overrides, Codable, errors that name the key.
+        .target(
+            name: "ConfigFile",
+            dependencies: ["ChainModel", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "ClusterStore",
             dependencies: [
@@ -100,7 +106,7 @@ let package = Package(
         .target(
             name: "Coordinator",
             dependencies: [
-                "ClusterAuthority", "ClusterEtcd",
+                "ClusterAuthority", "ClusterEtcd", "ConfigFile",
                 "ChainModel", "DecisionEngine", "ClusterStore", "ClusterAPI", "ShellHooks", "ClusterTLS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -127,6 +133,7 @@ let package = Package(
         .target(
             name: "AgentService",
             dependencies: [
+                "ConfigFile",
                 "Agent", "ChainModel", "ClusterAPI", "DecisionEngine", "DiskAccess", "DiskFormats", "ShellHooks",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 "ClusterTLS",
@@ -163,7 +170,7 @@ let package = Package(
         .executableTarget(
             name: "chainkeeperd",
             dependencies: [
-                "Coordinator", "ClusterStore", "AgentService", "ChainModel", "ShellHooks",
+                "Coordinator", "ClusterStore", "AgentService", "ChainModel", "ShellHooks", "ConfigFile",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -224,6 +231,7 @@ let package = Package(
             name: "CoordinatorTests",
             dependencies: [
                 "Coordinator", "ClusterAPI", "ClusterStore", "ClusterTestSupport", "ChainModel", "ReportFuzzing",
+                "ConfigFile",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -237,7 +245,7 @@ let package = Package(
             name: "AgentTests",
             dependencies: [
                 "Agent", "AgentService", "ChainModel", "ClusterAPI", "DecisionEngine", "DiskAccess", "DiskFormats",
-                "ShellHooks", "ClusterTestSupport",
+                "ShellHooks", "ClusterTestSupport", "ConfigFile",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -1,9 +1,10 @@
 import ChainModel
+import ConfigFile
 import DiskFormats
 import Foundation
 import Yams
 
-/// The agent's config file (SPEC §2), YAML or JSON, decoded with Codable.
+/// The agent's config file (SPEC §2), YAML or JSON, read as `ConfigFile` reads both daemons' files.
 ///
 /// Scalar keys can be overridden by `CHAINKEEPERD_<KEY>` variables; unknown keys are reported, not fatal; a bad value
 /// is an error that names the key.
@@ -68,8 +69,6 @@ public struct AgentConfig: Sendable, Equatable {
         "node", "coordinator", "token", "dataDir", "volumes", "inventory", "heartbeat", "rescan", "memoryMiB",
         "pathMap", "sharedSources", "hooks", "hookTimeout", "watchdog", "tls",
     ]
-    /// Keys of SPEC §2 that belong to later work: accepted, said to be unused.
-    static let laterKeys: Set<String> = []
 
     static let environment: [(key: String, variable: String)] = [
         ("node", "CHAINKEEPERD_NODE"), ("coordinator", "CHAINKEEPERD_COORDINATOR"), ("token", "CHAINKEEPERD_TOKEN"),
@@ -110,13 +109,7 @@ public struct AgentConfig: Sendable, Equatable {
         path: String,
         environment: [String: String]
     ) throws(AgentConfigError) -> (config: AgentConfig, warnings: [String]) {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw AgentConfigError("cannot read \(path): \(error.localizedDescription)")
-        }
-        return try parse(text, source: path, environment: environment)
+        try parse(try ConfigFile.read(path: path), source: path, environment: environment)
     }
 
     public static func parse(
@@ -124,65 +117,16 @@ public struct AgentConfig: Sendable, Equatable {
         source: String,
         environment: [String: String]
     ) throws(AgentConfigError) -> (config: AgentConfig, warnings: [String]) {
-        var mapping: Yams.Node.Mapping
-        do {
-            guard case .mapping(let root)? = try Yams.compose(yaml: text) else {
-                throw AgentConfigError("\(source) is not a map of keys to values")
-            }
-            mapping = root
-        } catch let error as AgentConfigError {
-            throw error
-        } catch {
-            throw AgentConfigError("\(source) is not valid YAML or JSON: \(error)")
-        }
-        let keys = mapping.keys.compactMap(\.string)
-        var warnings = keys.filter { !knownKeys.contains($0) && !laterKeys.contains($0) }.sorted().map {
-            "unknown key '\($0)' in \(source) ignored"
-        }
-        warnings += keys.filter(laterKeys.contains).sorted().map {
-            "key '\($0)' in \(source) is not used by this version of the agent"
-        }
-        for (key, variable) in Self.environment {
-            if let value = environment[variable] { mapping[key] = Yams.Node(value) }
-        }
-        Self.overrideNested(&mapping, from: environment)
-        let raw: RawAgentConfig
-        do {
-            raw = try YAMLDecoder().decode(RawAgentConfig.self, from: Yams.Node.mapping(mapping))
-        } catch {
-            throw AgentConfigError("\(source): \(Self.describe(error))")
-        }
-        return (try raw.validated(source: source), warnings)
-    }
-
-    static func describe(_ error: any Error) -> String {
-        switch error {
-        case DecodingError.typeMismatch(let type, let context), DecodingError.valueNotFound(let type, let context):
-            "\(context.codingPath.map(\.stringValue).joined(separator: ".")) must be \(Self.typeName(type))"
-        case DecodingError.dataCorrupted(let context):
-            "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
-        case DecodingError.keyNotFound(let key, _): "\(key.stringValue) is required"
-        default: "\(error)"
-        }
-    }
-
-    private static func typeName(_ type: Any.Type) -> String {
-        switch type {
-        case is Int.Type: "a whole number"
-        case is String.Type: "a string"
-        case is [String].Type: "a list of strings"
-        case is [String: String].Type: "a map of strings"
-        default: "\(type)"
-        }
+        var file = try ConfigFile(text, source: source, knownKeys: knownKeys)
+        file.override(Self.environment, from: environment)
+        Self.overrideNested(&file.mapping, from: environment)
+        let raw = try file.decode(RawAgentConfig.self)
+        return (try raw.validated(file), file.warnings)
     }
 }
 
 /// A config that cannot be used, with what to fix.
-public struct AgentConfigError: Error, CustomStringConvertible, Equatable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
+public typealias AgentConfigError = ConfigFileError
 
 /// The file as written, before validation.
 struct RawAgentConfig: Decodable {
@@ -234,7 +178,8 @@ struct RawAgentConfig: Decodable {
         var key: String
     }
 
-    func validated(source: String) throws(AgentConfigError) -> AgentConfig {
+    func validated(_ file: ConfigFile) throws(AgentConfigError) -> AgentConfig {
+        let source = file.source
         guard let node, !node.isEmpty else { throw AgentConfigError("\(source): node (this node's name) is required") }
         guard node.utf8.count <= 255,
             !node.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
@@ -282,8 +227,8 @@ struct RawAgentConfig: Decodable {
             )
         }
         config.token = token
-        config.heartbeat = try Self.duration(heartbeat, key: "heartbeat", default: config.heartbeat, source: source)
-        config.rescan = try Self.duration(rescan, key: "rescan", default: config.rescan, source: source)
+        config.heartbeat = try file.duration(heartbeat, key: "heartbeat", default: config.heartbeat)
+        config.rescan = try file.duration(rescan, key: "rescan", default: config.rescan)
         if let memoryMiB {
             guard memoryMiB >= 0 else { throw AgentConfigError("\(source): memoryMiB must not be negative") }
             config.memoryMiB = memoryMiB
@@ -294,19 +239,9 @@ struct RawAgentConfig: Decodable {
         if let unknown = config.hooks.keys.first(where: { !["release", "adopt", "fence"].contains($0) }) {
             throw AgentConfigError("\(source): hooks.\(unknown) is not a hook; the hooks are release, adopt and fence")
         }
-        config.hookTimeout = try Self.duration(
-            hookTimeout,
-            key: "hookTimeout",
-            default: config.hookTimeout,
-            source: source
-        )
+        config.hookTimeout = try file.duration(hookTimeout, key: "hookTimeout", default: config.hookTimeout)
         if let timeout = watchdog?.timeout {
-            config.watchdogTimeout = try Self.duration(
-                timeout,
-                key: "watchdog.timeout",
-                default: .seconds(5),
-                source: source
-            )
+            config.watchdogTimeout = try file.duration(timeout, key: "watchdog.timeout", default: .seconds(5))
         }
         if config.volumes.isEmpty {
             throw AgentConfigError("\(source): volumes must list at least one directory to look for volume markers in")
@@ -320,18 +255,5 @@ struct RawAgentConfig: Decodable {
             throw AgentConfigError("\(source): token is required unless tls gives this node a client certificate")
         }
         return config
-    }
-
-    private static func duration(
-        _ raw: String?,
-        key: String,
-        default value: Duration,
-        source: String
-    ) throws(AgentConfigError) -> Duration {
-        guard let raw else { return value }
-        guard let parsed = DurationText.parse(raw), parsed > .zero else {
-            throw AgentConfigError("\(source): \(key) must be a duration such as \"2s\" or \"1m\", got '\(raw)'")
-        }
-        return parsed
     }
 }

@@ -1,5 +1,6 @@
 import AgentService
 import ArgumentParser
+import ConfigFile
 import Foundation
 import Logging
 import ServiceLifecycle

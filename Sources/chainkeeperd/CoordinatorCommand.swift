@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChainModel
 import ClusterStore
+import ConfigFile
 import Coordinator
 import Foundation
 import Logging

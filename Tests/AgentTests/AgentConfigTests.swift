@@ -1,4 +1,5 @@
 import AgentService
+import ConfigFile
 import Foundation
 import Testing
 

@@ -1,3 +1,4 @@
+import ConfigFile
 import Coordinator
 import Foundation
 import Testing
