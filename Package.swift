@@ -104,6 +104,17 @@ let package = Package(
         ),
         .target(name: "ClusterAPI", dependencies: ["ChainModel", "DecisionEngine"], swiftSettings: strictSettings),
         .target(
+            name: "ClusterClient",
+            dependencies: [
+                "ClusterAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "Coordinator",
             dependencies: [
                 "ClusterAuthority", "ClusterEtcd", "ConfigFile",
@@ -133,7 +144,7 @@ let package = Package(
         .target(
             name: "AgentService",
             dependencies: [
-                "ConfigFile",
+                "ConfigFile", "ClusterClient",
                 "Agent", "ChainModel", "ClusterAPI", "DecisionEngine", "DiskAccess", "DiskFormats", "ShellHooks",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 "ClusterTLS",
@@ -155,6 +166,7 @@ let package = Package(
                 "DiskFormats",
                 "DiskAccess",
                 "ClusterAPI",
+                "ClusterClient",
                 "Agent",
                 "ClusterTLS",
                 .product(name: "Crypto", package: "swift-crypto"),

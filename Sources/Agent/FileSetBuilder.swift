@@ -45,7 +45,7 @@ public struct FileSetBuilder {
         func add(_ path: String, kind: FileKind, checkpoint: String?, link: ChainLink? = nil) -> Int {
             let normalized = LocalPath.normalize(path)
             if let existing = index[normalized] { return existing }
-            var file = ReportedFile(path: normalized, kind: kind.rawValue, checkpointId: checkpoint)
+            var file = ReportedFile(path: normalized, kind: Reported(kind), checkpointId: checkpoint)
             if let (volume, relative) = VolumeDiscovery.locate(normalized, in: volumes) {
                 file.volumeId = volume.marker.id
                 file.relativePath = relative
@@ -56,11 +56,11 @@ public struct FileSetBuilder {
             } else if stat(normalized, &status) == 0 {
                 file.size = Int64(status.st_size)
             } else {
-                file.problem = FileProblem.missing.rawValue
+                file.problem = Reported(FileProblem.missing)
                 file.problemDetail = "\(normalized) does not exist"
             }
             if let link {
-                file.format = link.info.format.rawValue
+                file.format = Reported(link.info.format)
                 file.identifier = link.info.identifierText
             }
             files.append(file)
@@ -70,7 +70,7 @@ public struct FileSetBuilder {
 
         func mark(_ path: String, _ problem: FileProblem, _ detail: String) {
             guard let position = index[LocalPath.normalize(path)], files[position].problem == nil else { return }
-            files[position].problem = problem.rawValue
+            files[position].problem = Reported(problem)
             files[position].problemDetail = detail
         }
 
@@ -95,7 +95,7 @@ public struct FileSetBuilder {
             guard !chain.links.isEmpty else {
                 let position = add(disk, kind: .disk, checkpoint: checkpoint)
                 if let error = chain.error, files[position].problem == nil || error.code != .fileMissing {
-                    files[position].problem = problemCode(error.code).rawValue
+                    files[position].problem = Reported(problemCode(error.code))
                     files[position].problemDetail = error.message
                 }
                 chains.append(ReportedChain(checkpointId: checkpoint, files: [position]))
@@ -126,7 +126,7 @@ public struct FileSetBuilder {
         for source in vm.sources ?? [] where index[source.source] == nil {
             var file = ReportedFile(
                 path: source.source,
-                kind: FileKind.disk.rawValue,
+                kind: Reported(FileKind.disk),
                 format: "raw",
                 checkpointId: source.snapshotId
             )
@@ -160,7 +160,7 @@ public struct FileSetBuilder {
         return ReportedVM(
             id: vm.id,
             name: vm.name,
-            state: vm.state,
+            state: Reported(raw: vm.state),
             highlyAvailable: vm.highlyAvailable,
             memoryMiB: vm.memoryMiB,
             checkpoints: vm.snapshots.map {

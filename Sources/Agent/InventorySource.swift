@@ -1,3 +1,4 @@
+import ChainModel
 import ClusterAPI
 import Foundation
 
@@ -10,7 +11,7 @@ import Foundation
 /// the whole source is unusable (the export is missing, the directory unreadable).
 public protocol InventorySource: Sendable {
     /// The driver's name as reported to the coordinator: `hyperv-json` or `libvirt`.
-    var driver: String { get }
+    var driver: InventoryDriver { get }
 
     func read() throws(InventoryReadError) -> (vms: [InventoryVM], errors: [ReportedInventoryError])
 }
@@ -25,7 +26,7 @@ public struct InventoryReadError: Error, CustomStringConvertible, Sendable {
 /// `hyperv-json`: the JSON export of `Get-VM` and `Get-VMSnapshot` (SPEC §4).
 public struct HyperVJSONSource: InventorySource {
     public var path: String
-    public var driver: String { "hyperv-json" }
+    public var driver: InventoryDriver { .hypervJSON }
 
     public init(path: String) { self.path = path }
 

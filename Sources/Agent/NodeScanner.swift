@@ -87,7 +87,7 @@ public struct NodeScanner {
         }
         var report = AgentReport(
             node: node,
-            driver: inventory.driver,
+            driver: Reported(inventory.driver),
             memoryMiB: memoryMiB,
             volumes: reportedVolumes
                 + SharedSources.volumes(sharedSources, node: node, now: now, probeInterval: probeInterval)

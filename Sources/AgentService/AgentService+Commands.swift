@@ -22,7 +22,7 @@ extension AgentService {
                     let result = await execute(command)
                     let body = try JSONEncoder().encode(result)
                     _ = try await client.post(
-                        "commands/\(CoordinatorClient.segment(command.id))",
+                        "commands/\(PathSegment.encode(command.id))",
                         body: body,
                         timeout: .seconds(10)
                     )
@@ -55,15 +55,18 @@ extension AgentService {
                 message: "no lease"
             )
         }
-        if let stored = try? database.epoch(of: command.vmId), stored > command.epoch {
-            logger.warning("refused a stale \(command.kind.rawValue): this node has seen epoch \(stored)")
+        let vmId = command.vmId
+        if let seen = try? await stored.run({ db throws(AgentStoreError) in try db.epoch(of: vmId) }),
+            seen > command.epoch
+        {
+            logger.warning("refused a stale \(command.kind.rawValue): this node has seen epoch \(seen)")
             return CommandResult(
                 ok: false,
                 reasons: [
                     ReasonJSON(
                         code: "stale-epoch",
                         message:
-                            "\(config.node) has seen epoch \(stored) for \(command.vmName); epoch \(command.epoch) is stale"
+                            "\(config.node) has seen epoch \(seen) for \(command.vmName); epoch \(command.epoch) is stale"
                     )
                 ],
                 message: "stale epoch"
@@ -101,14 +104,12 @@ extension AgentService {
             }
             let definition = command.kind == .adopt ? command.definition.flatMap { try? JSONEncoder().encode($0) } : nil
             do {
-                if let stored = try database.record(
-                    vm: command.vmId,
-                    epoch: command.epoch,
-                    role: command.kind == .adopt ? "adopted" : "released",
-                    definition: definition,
-                    at: Timestamp.now()
-                ) {
-                    return CommandResult(ok: false, message: "a newer epoch \(stored) arrived meanwhile")
+                let (epoch, role) = (command.epoch, command.kind == .adopt ? "adopted" : "released")
+                let newer = try await stored.run { db throws(AgentStoreError) in
+                    try db.record(vm: vmId, epoch: epoch, role: role, definition: definition, at: Timestamp.now())
+                }
+                if let newer {
+                    return CommandResult(ok: false, message: "a newer epoch \(newer) arrived meanwhile")
                 }
             } catch {
                 return CommandResult(ok: false, message: "cannot persist the epoch: \(error.message)")
@@ -139,7 +140,9 @@ extension ScanWorker {
             var reasons: [ReasonJSON] = []
             for file in built.files {
                 if let problem = file.problem {
-                    reasons.append(ReasonJSON(code: problem, message: file.problemDetail ?? problem, path: file.path))
+                    reasons.append(
+                        ReasonJSON(code: problem.raw, message: file.problemDetail ?? problem.raw, path: file.path)
+                    )
                 } else if file.volumeId == nil {
                     reasons.append(
                         ReasonJSON(

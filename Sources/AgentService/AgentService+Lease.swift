@@ -79,7 +79,10 @@ extension AgentService {
                 lease.renewed(sentAt: sentAt)
                 return (before, lease.standing)
             }
-            if before != .admitted, after == .admitted { readmitted(answer) }
+            if before != .admitted, after == .admitted {
+                // In its own task: the next heartbeat never waits for the database.
+                Task { await self.readmitted(answer) }
+            }
         } else if lease.withLock({ $0.standing == .admitted }) {
             await fence(because: "the coordinator says this node is \(answer.state): \(answer.message)")
         } else {
@@ -92,12 +95,20 @@ extension AgentService {
     /// A VM it had adopted that is not among them was failed over while this node was fenced, so its adoption is void (recorded as released: no longer reported
     /// from its definition, and not claimed if the coordinator rebuilds ownership). VMs its hypervisor still lists
     /// stay in its reports, where the audit flags them `registered-on-non-owner`: no release hook unregistered them.
-    private func readmitted(_ answer: HeartbeatAnswer) {
+    private func readmitted(_ answer: HeartbeatAnswer) async {
         let now = Timestamp.now()
         let owned = Set((answer.owned ?? []).map(\.vmId))
-        let adopted = (try? database.handOffs().epochs) ?? [:]
-        for (vm, epoch) in adopted where !owned.contains(vm) {
-            _ = try? database.record(vm: vm, epoch: epoch, role: "released", definition: nil, at: now)
+        let voided =
+            (try? await stored.run { db throws(AgentStoreError) -> [String] in
+                var voided: [String] = []
+                for (vm, epoch) in try db.handOffs().epochs.sorted(by: { $0.key < $1.key }) where !owned.contains(vm) {
+                    guard (try? db.record(vm: vm, epoch: epoch, role: "released", definition: nil, at: now)) != nil
+                    else { continue }
+                    voided.append(vm)
+                }
+                return voided
+            }) ?? []
+        for vm in voided {
             logger.notice("\(vm) was failed over while this node was fenced; no longer treated as its own")
         }
         logger.notice(

@@ -2,6 +2,7 @@ import Agent
 import AsyncHTTPClient
 import ChainModel
 import ClusterAPI
+import ClusterClient
 import ClusterTLS
 import DecisionEngine
 import DiskFormats
@@ -23,11 +24,13 @@ import Synchronization
 public final class AgentService: Service, Sendable {
     public let config: AgentConfig
     let database: AgentDatabase
+    /// The same database, called off the cooperative pool (see `AgentDatabaseWorker`).
+    let stored: AgentDatabaseWorker
     let logger: Logger
     /// Created by `run` and shut down when it ends, so an agent that never ran leaves nothing open.
     private let http = Mutex<HTTPClient?>(nil)
     /// Which coordinator leads, as the last accepted message said (kept across messages).
-    private let leaderHint = CoordinatorClient.LeaderHint()
+    private let leaderHint = CoordinatorCaller.LeaderHint()
     let scanner: ScanWorker
     private let settings: Mutex<CoordinatorAnnouncement>
     /// The agent's lease (SPEC §6); it acts as an owner only while admitted.
@@ -54,6 +57,7 @@ public final class AgentService: Service, Sendable {
         self.config = config
         self.logger = logger
         database = try AgentDatabase(path: LocalPath.join(config.dataDir, "agent.sqlite"))
+        stored = try AgentDatabaseWorker(database)
         scanner = ScanWorker(config: config, headers: try database.loadHeaders())
         settings = Mutex(CoordinatorAnnouncement(leaseTTLMilliseconds: 10_000, probeIntervalMilliseconds: 300_000))
         wake = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -81,7 +85,7 @@ public final class AgentService: Service, Sendable {
             "agent started",
             metadata: [
                 "node": .string(config.node), "coordinator": .string(config.coordinators.joined(separator: ",")),
-                "outbox": .stringConvertible((try? database.outboxCount()) ?? 0),
+                "outbox": .stringConvertible(stored.outboxDepth),
             ]
         )
         // Anything left from a previous run goes first.
@@ -112,7 +116,7 @@ public final class AgentService: Service, Sendable {
         wake.continuation.finish()
         http.withLock { $0 = nil }
         try? await client.shutdown()
-        logger.info("agent stopped", metadata: ["outbox": .stringConvertible((try? database.outboxCount()) ?? 0)])
+        logger.info("agent stopped", metadata: ["outbox": .stringConvertible(stored.outboxDepth)])
     }
 
     /// Scans now and queues the report; returns it (for tests and the first start).
@@ -120,7 +124,9 @@ public final class AgentService: Service, Sendable {
     public func rescanOnce() async -> AgentReport? {
         let probeInterval = Duration.milliseconds(settings.withLock { $0.probeIntervalMilliseconds })
         let started = ContinuousClock.now
-        let handOffs = (try? database.handOffs()) ?? (adopted: [], released: [], epochs: [:])
+        let handOffs =
+            (try? await stored.run { db throws(AgentStoreError) in try db.handOffs() })
+            ?? (adopted: [], released: [], epochs: [:])
         let adopted = handOffs.adopted.compactMap { try? JSONDecoder().decode(VMDefinition.self, from: $0) }
         var result = await scanner.scan(
             probeInterval: probeInterval,
@@ -139,10 +145,14 @@ public final class AgentService: Service, Sendable {
         for problem in removed { logger.warning("\(problem)") }
         reportedVMs.withLock { $0 = result.report.vms.count }
         do {
-            try database.saveHeaders(result.changedHeaders, keeping: result.seenHeaders)
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
-            try database.enqueueReport(try encoder.encode(result.report), at: Timestamp.now())
+            let body = try encoder.encode(result.report)
+            let (changed, seen) = (result.changedHeaders, result.seenHeaders)
+            try await stored.run { db throws(AgentStoreError) in
+                try db.saveHeaders(changed, keeping: seen)
+                try db.enqueueReport(body, at: Timestamp.now())
+            }
         } catch {
             logger.error("cannot queue the report: \(error)")
             return nil
@@ -174,7 +184,7 @@ public final class AgentService: Service, Sendable {
             while !Task.isCancelled {
                 let message: OutboxMessage?
                 do {
-                    message = try database.nextMessage()
+                    message = try await stored.run { db throws(AgentStoreError) in try db.nextMessage() }
                 } catch {
                     logger.error("\(error)")
                     break
@@ -182,7 +192,8 @@ public final class AgentService: Service, Sendable {
                 guard let message else { break }
                 do {
                     let answer = try await client.postEverywhere("report", body: message.body, timeout: .seconds(60))
-                    try? database.markDelivered(message.sequence)
+                    let sequence = message.sequence
+                    try? await stored.run { db throws(AgentStoreError) in try db.markDelivered(sequence) }
                     if let decoded = try? JSONDecoder().decode(ReportAnswer.self, from: answer) {
                         settings.withLock { $0 = decoded.settings }
                         if decoded.probeAgain == true { probeAgain() }
@@ -192,7 +203,8 @@ public final class AgentService: Service, Sendable {
                     }
                     backoff = .milliseconds(250)
                 } catch {
-                    try? database.markFailed(message.sequence, reason: error.message)
+                    let (sequence, reason) = (message.sequence, error.message)
+                    try? await stored.run { db throws(AgentStoreError) in try db.markFailed(sequence, reason: reason) }
                     if message.attempts == 0 || message.attempts % 20 == 0 {
                         logger.warning("report queued, coordinator not reachable: \(error.message)")
                     }
@@ -210,7 +222,7 @@ public final class AgentService: Service, Sendable {
         while !Task.isCancelled {
             let sentAt = Self.monotonicNow()
             let admitted = lease.withLock { $0.standing == .admitted }
-            let beat = Heartbeat(outbox: (try? database.outboxCount()) ?? 0, admitted: admitted)
+            let beat = Heartbeat(outbox: stored.outboxDepth, admitted: admitted)
             let body = (try? encoder.encode(beat)) ?? Data()
             do {
                 let answer = try await client.post("heartbeat", body: body, timeout: .seconds(5))
@@ -219,7 +231,7 @@ public final class AgentService: Service, Sendable {
                     await handle(decoded, sentAt: sentAt)
                 }
                 // The coordinator is back: anything queued goes now, not at the next backoff.
-                if (try? database.outboxCount()) ?? 0 > 0 { wake.continuation.yield() }
+                if stored.outboxDepth > 0 { wake.continuation.yield() }
             } catch {
                 logger.debug("heartbeat not delivered: \(error.message)")
             }

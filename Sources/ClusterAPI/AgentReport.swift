@@ -1,10 +1,12 @@
+import ChainModel
+
 /// What an agent sends the coordinator each rescan: its whole view of its node.
 ///
 /// Versioned by the route (`/v1/…`); fields may be added, never renamed.
 public struct AgentReport: Codable, Sendable, Hashable {
     public var node: String
     /// `hyperv-json` or `libvirt`.
-    public var driver: String
+    public var driver: Reported<InventoryDriver>
     public var memoryMiB: Int?
     public var volumes: [ReportedVolume]
     public var vms: [ReportedVM]
@@ -14,7 +16,7 @@ public struct AgentReport: Codable, Sendable, Hashable {
 
     public init(
         node: String,
-        driver: String,
+        driver: Reported<InventoryDriver>,
         memoryMiB: Int? = nil,
         volumes: [ReportedVolume] = [],
         vms: [ReportedVM] = [],
@@ -71,7 +73,7 @@ public struct ReportedVolume: Codable, Sendable, Hashable {
 public struct ReportedVM: Codable, Sendable, Hashable {
     public var id: String
     public var name: String
-    public var state: String
+    public var state: Reported<PowerState>
     public var highlyAvailable: Bool
     public var memoryMiB: Int
     public var checkpoints: [ReportedCheckpoint]
@@ -85,7 +87,7 @@ public struct ReportedVM: Codable, Sendable, Hashable {
     public init(
         id: String,
         name: String,
-        state: String,
+        state: Reported<PowerState>,
         highlyAvailable: Bool,
         memoryMiB: Int,
         checkpoints: [ReportedCheckpoint] = [],
@@ -125,25 +127,25 @@ public struct ReportedFile: Codable, Sendable, Hashable {
     /// under no volume marker.
     public var volumeId: String?
     public var relativePath: String?
-    public var kind: String
-    public var format: String?
+    public var kind: Reported<FileKind>
+    public var format: Reported<DiskFormat>?
     public var size: Int64
     public var identifier: String?
     public var checkpointId: String?
     /// `file-missing`, `chain-broken` or `disk-needs-log-replay`.
-    public var problem: String?
+    public var problem: Reported<FileProblem>?
     public var problemDetail: String?
 
     public init(
         path: String,
         volumeId: String? = nil,
         relativePath: String? = nil,
-        kind: String,
-        format: String? = nil,
+        kind: Reported<FileKind>,
+        format: Reported<DiskFormat>? = nil,
         size: Int64 = 0,
         identifier: String? = nil,
         checkpointId: String? = nil,
-        problem: String? = nil,
+        problem: Reported<FileProblem>? = nil,
         problemDetail: String? = nil
     ) {
         self.path = path

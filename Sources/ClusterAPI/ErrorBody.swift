@@ -13,6 +13,9 @@ public struct ErrorBody: Codable, Sendable, Hashable {
 
     public var error: Detail
 
+    /// A standby's refusal of what only the leader does (503), naming the leader in `leader` (SPEC §7).
+    public static let notLeader = "not-leader"
+
     public init(code: String, message: String, leader: String? = nil, field: String? = nil) {
         error = Detail(code: code, message: message, leader: leader, field: field)
     }

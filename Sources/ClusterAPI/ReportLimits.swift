@@ -48,7 +48,7 @@ extension AgentReport {
     /// is stored (`ReportedText.stored`).
     public func validate() throws(ReportFieldError) {
         try FieldCheck.name(node, "node", .name("a node name"))
-        try FieldCheck.word(driver, "driver")
+        try FieldCheck.word(driver.raw, "driver")
         if let memoryMiB { try FieldCheck.range(Int64(memoryMiB), 0...Int64(ValueBounds.memoryMiB), "memoryMiB") }
         try FieldCheck.count(volumes.count, ReportLimits.volumes, "volumes")
         for (index, volume) in volumes.enumerated() {
@@ -87,7 +87,7 @@ extension ReportedVM {
     public func validate(at field: String) throws(ReportFieldError) {
         try FieldCheck.name(id, "\(field).id", .identifier("a VM id"))
         try FieldCheck.name(name, "\(field).name", .name("a VM name"))
-        try FieldCheck.word(state, "\(field).state")
+        try FieldCheck.word(state.raw, "\(field).state")
         try FieldCheck.range(Int64(memoryMiB), 0...Int64(ValueBounds.memoryMiB), "\(field).memoryMiB")
         if let epoch { try FieldCheck.range(epoch, 1...ValueBounds.epoch, "\(field).epoch") }
         try FieldCheck.count(checkpoints.count, ReportLimits.checkpointsPerVM, "\(field).checkpoints")
@@ -112,8 +112,8 @@ extension ReportedVM {
             if let relative = file.relativePath {
                 try FieldCheck.length(relative, ReportLimits.pathBytes, "\(at).relativePath")
             }
-            try FieldCheck.word(file.kind, "\(at).kind")
-            if let format = file.format { try FieldCheck.word(format, "\(at).format") }
+            try FieldCheck.word(file.kind.raw, "\(at).kind")
+            if let format = file.format { try FieldCheck.word(format.raw, "\(at).format") }
             try FieldCheck.range(file.size, 0...ValueBounds.bytes, "\(at).size")
             if let identifier = file.identifier {
                 try FieldCheck.name(identifier, "\(at).identifier", .identifier("a disk identifier"))
@@ -121,7 +121,7 @@ extension ReportedVM {
             if let checkpoint = file.checkpointId {
                 try FieldCheck.name(checkpoint, "\(at).checkpointId", .identifier("a checkpoint id"))
             }
-            if let problem = file.problem { try FieldCheck.word(problem, "\(at).problem") }
+            if let problem = file.problem { try FieldCheck.word(problem.raw, "\(at).problem") }
         }
         try FieldCheck.count(chains.count, ReportLimits.chainsPerVM, "\(field).chains")
         for (index, chain) in chains.enumerated() {

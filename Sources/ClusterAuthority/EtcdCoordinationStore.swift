@@ -505,6 +505,13 @@ public final class EtcdCoordinationStore: CoordinationStore {
     func etcdCall<T>(_ body: () async throws(EtcdError) -> T) async throws(StoreError) -> T {
         do {
             return try await body()
+        } catch  where error.code == .uncertain {
+            // Still 503 (nothing was confirmed), but the administrator must not take it for "not done".
+            throw StoreError(
+                .unavailable,
+                "etcd: \(error.message). The change was neither made nor refused: check whether it took effect "
+                    + "before repeating it"
+            )
         } catch {
             throw StoreError(.unavailable, "etcd: \(error.message)")
         }

@@ -151,6 +151,9 @@ public struct EtcdClient: Sendable {
             throw EtcdError(.protocol, "cannot encode a request: \(error)")
         }
         var failures: [String] = []
+        // Whether a write may sit in some member's log although no member confirmed it.
+        var uncertain = false
+        let mutates = Self.mutatingPaths.contains(path)
         let first = preferred.index.withLock { $0 }
         for offset in endpoints.indices {
             let index = (first + offset) % endpoints.count
@@ -165,6 +168,8 @@ public struct EtcdClient: Sendable {
                 response = try await http.execute(request, timeout: timeout)
                 bytes = try await response.body.collect(upTo: 8 << 20)
             } catch {
+                // Refused before a byte was sent, the write was never seen; a timeout once sent may have been.
+                if mutates, !Self.neverSent(error) { uncertain = true }
                 failures.append("\(endpoint): \(error)")
                 continue
             }
@@ -181,12 +186,34 @@ public struct EtcdClient: Sendable {
             let message = failure?.error ?? failure?.message ?? String(decoding: data.prefix(200), as: UTF8.self)
             // gRPC codes: 14 unavailable (no quorum, election), 4 deadline exceeded: try another member.
             if response.status == .serviceUnavailable || failure?.code == 14 || failure?.code == 4 {
+                // "request timed out", "leader changed", a deadline: proposed, not confirmed ("no leader" was not).
+                if mutates, failure?.code == 4 || message.contains("timed out") || message.contains("leader changed") {
+                    uncertain = true
+                }
                 failures.append("\(endpoint): \(message)")
                 continue
             }
             throw EtcdError(failure?.code == 5 || response.status == .notFound ? .notFound : .rejected, message)
         }
+        if uncertain {
+            throw EtcdError(
+                .uncertain,
+                "no etcd member confirmed the write, and it may still be applied once etcd has a quorum again: "
+                    + failures.joined(separator: "; ")
+            )
+        }
         throw EtcdError(.unavailable, "no etcd member answered: " + failures.joined(separator: "; "))
+    }
+
+    /// The requests that change keys.
+    static let mutatingPaths: Set<String> = ["/v3/kv/put", "/v3/kv/deleterange", "/v3/kv/txn"]
+
+    /// Whether `error` came before the request could have reached the member (no connection was made).
+    static func neverSent(_ error: any Error) -> Bool {
+        if let error = error as? HTTPClientError, error == .connectTimeout { return true }
+        let text = "\(error)"
+        return text.contains("connectionRefused") || text.contains("Connection refused")
+            || text.contains("connectTimeout")
     }
 
     static func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }

@@ -5,6 +5,9 @@ public struct EtcdError: Error, CustomStringConvertible, Sendable {
     public enum Code: String, Sendable {
         /// No member answered, or none has quorum: writes cannot be made now.
         case unavailable = "etcd-unavailable"
+        /// A write reached a member that did not confirm it in time (no quorum, a leader change): it was not
+        /// refused, and etcd may still apply it once it has a quorum again.
+        case uncertain = "etcd-uncertain"
         /// etcd refused the request (a bad key, a request too large, …).
         case rejected = "etcd-rejected"
         /// The lease or key does not exist.

@@ -88,7 +88,7 @@ extension ClusterStore {
     /// Replaces the inventory errors a node reported.
     public func saveInventoryErrors(
         of node: NodeName,
-        _ errors: [(vm: String?, message: String)],
+        _ errors: [InventoryError],
         at now: Timestamp
     ) throws(StoreError) {
         try translatingErrors {
@@ -98,7 +98,7 @@ extension ClusterStore {
 
     static func saveInventoryErrors(
         of node: NodeName,
-        _ errors: [(vm: String?, message: String)],
+        _ errors: [InventoryError],
         at now: Timestamp,
         in db: Database
     ) throws {

@@ -12,8 +12,8 @@ public struct ReportBatch: Sendable {
     /// Every VM id the report lists, understood or not.
     public var listed: [VMID]
     /// Entries the coordinator could not understand, and the agent's own inventory errors.
-    public var inventoryErrors: [(vm: String?, message: String)]
-    public var discoveredDisks: [(volume: VolumeID, relativePath: String, path: String)]
+    public var inventoryErrors: [InventoryError]
+    public var discoveredDisks: [DiscoveredDisk]
     public var probeWindow: Duration
     /// Whether the coordinator is rebuilding ownership from the agents (its first lease on a new, lost or restored
     /// database, SPEC §6): only then may a reported epoch above the stored one make the reporter the owner.
@@ -30,8 +30,8 @@ public struct ReportBatch: Sendable {
         volumes: [VolumeReport],
         vms: [VM],
         listed: [VMID],
-        inventoryErrors: [(vm: String?, message: String)],
-        discoveredDisks: [(volume: VolumeID, relativePath: String, path: String)],
+        inventoryErrors: [InventoryError],
+        discoveredDisks: [DiscoveredDisk],
         probeWindow: Duration,
         rebuildingOwnership: Bool = false
     ) {
@@ -104,7 +104,7 @@ extension ClusterStore {
             while start < batch.vms.endIndex {
                 let end = min(start + ReportBatch.vmsPerStep, batch.vms.endIndex)
                 let step = batch.vms[start..<end]
-                let (stepOutcome, stepErrors): (ReportOutcome, [(vm: String?, message: String)])
+                let (stepOutcome, stepErrors): (ReportOutcome, [InventoryError])
                 do {
                     (stepOutcome, stepErrors) = try writer.write { db in
                         try Self.apply(step, of: batch, at: now, isolatingVMs: false, in: db)
@@ -139,9 +139,9 @@ extension ClusterStore {
         at now: Timestamp,
         isolatingVMs: Bool,
         in db: Database
-    ) throws -> (ReportOutcome, [(vm: String?, message: String)]) {
+    ) throws -> (ReportOutcome, [InventoryError]) {
         var outcome = ReportOutcome()
-        var errors: [(vm: String?, message: String)] = []
+        var errors: [InventoryError] = []
         let storedStatement = try db.cachedStatement(
             sql: "SELECT owner, epoch, inventory_digest FROM vm WHERE id = ?"
         )
@@ -172,7 +172,7 @@ extension ClusterStore {
             do {
                 order = try CheckpointTree(vm.checkpoints).depthFirst().map(\.checkpoint)
             } catch {
-                errors.append((vm: vm.name, message: StoreError(error).message))
+                errors.append(InventoryError(node: batch.node, vm: vm.name, message: StoreError(error).message))
                 continue
             }
             if isolatingVMs {
@@ -182,10 +182,10 @@ extension ClusterStore {
                         return .commit
                     }
                 } catch let error as DatabaseError {
-                    errors.append((vm: vm.name, message: StoreError(error).message))
+                    errors.append(InventoryError(node: batch.node, vm: vm.name, message: StoreError(error).message))
                     continue
                 } catch let error as StoreError {
-                    errors.append((vm: vm.name, message: error.message))
+                    errors.append(InventoryError(node: batch.node, vm: vm.name, message: error.message))
                     continue
                 }
             } else {

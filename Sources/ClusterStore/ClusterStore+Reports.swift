@@ -86,7 +86,7 @@ extension ClusterStore {
         _ volumes: [VolumeReport],
         probeWindow: Duration,
         at now: Timestamp
-    ) throws(StoreError) -> (disagreements: [(vm: String?, message: String)], unverified: [VolumeID]) {
+    ) throws(StoreError) -> (disagreements: [InventoryError], unverified: [VolumeID]) {
         try translatingErrors {
             try writer.write { db in
                 try Self.recordVolumes(of: node, volumes, probeWindow: probeWindow, at: now, in: db)
@@ -100,7 +100,7 @@ extension ClusterStore {
         probeWindow: Duration,
         at now: Timestamp,
         in db: Database
-    ) throws -> (disagreements: [(vm: String?, message: String)], unverified: [VolumeID]) {
+    ) throws -> (disagreements: [InventoryError], unverified: [VolumeID]) {
         let oldest = (now - probeWindow).databaseValue
         try db.execute(sql: "DELETE FROM volume_probe WHERE written_at < ?", arguments: [oldest])
         let kept = volumes.map(\.volume.id.rawValue)
@@ -110,7 +110,7 @@ extension ClusterStore {
                 + (kept.isEmpty ? "" : " AND volume_id NOT IN (\(placeholders))"),
             arguments: StatementArguments([node.rawValue] + kept)
         )
-        var disagreements: [(vm: String?, message: String)] = []
+        var disagreements: [InventoryError] = []
         var unverified: [VolumeID] = []
         for report in volumes {
             let id = report.volume.id.rawValue
@@ -131,7 +131,8 @@ extension ClusterStore {
                 stored != report.volume.name
             {
                 disagreements.append(
-                    (
+                    InventoryError(
+                        node: node,
                         vm: nil,
                         message: "the volume marker \(id) on \(node.rawValue) says '\(report.volume.name)' but the "
                             + "cluster knows the volume as '\(stored)': only the node that registered it, or an "
@@ -199,7 +200,7 @@ extension ClusterStore {
     /// Replaces the differencing disks a node found on its volumes.
     public func recordDiscoveredDisks(
         of node: NodeName,
-        _ disks: [(volume: VolumeID, relativePath: String, path: String)],
+        _ disks: [DiscoveredDisk],
         at now: Timestamp
     ) throws(StoreError) {
         try translatingErrors {
@@ -209,7 +210,7 @@ extension ClusterStore {
 
     static func recordDiscoveredDisks(
         of node: NodeName,
-        _ disks: [(volume: VolumeID, relativePath: String, path: String)],
+        _ disks: [DiscoveredDisk],
         at now: Timestamp,
         in db: Database
     ) throws {

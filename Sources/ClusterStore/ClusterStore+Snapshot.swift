@@ -44,12 +44,19 @@ extension ClusterStore {
         snapshot.inventoryErrors = try Row.fetchAll(
             db,
             sql: "SELECT node, vm_name, message FROM inventory_error ORDER BY node, id"
-        ).map { (NodeName($0["node"] as String), $0["vm_name"], $0["message"]) }
+        ).map { InventoryError(node: NodeName($0["node"] as String), vm: $0["vm_name"], message: $0["message"]) }
         snapshot.discoveredDisks = try Row.fetchAll(
             db,
             sql:
                 "SELECT volume_id, relative_path, path, node FROM discovered_disk ORDER BY volume_id, relative_path, node"
-        ).map { (VolumeID($0["volume_id"] as String), $0["relative_path"], $0["path"], NodeName($0["node"] as String)) }
+        ).map {
+            DiscoveredDisk(
+                volume: VolumeID($0["volume_id"] as String),
+                relativePath: $0["relative_path"],
+                path: $0["path"],
+                node: NodeName($0["node"] as String)
+            )
+        }
         return snapshot
     }
 }

@@ -56,15 +56,19 @@ public final class RawConnection: @unchecked Sendable {
     public func closedByPeer(within timeout: Duration) -> Bool {
         let deadline = ContinuousClock.now + timeout
         var buffer = [UInt8](repeating: 0, count: 4096)
+        // Polled at least once, so that `.zero` asks whether the peer has closed it already.
         while true {
-            let left = deadline - ContinuousClock.now
-            guard left > .zero else { return false }
+            let left = max(deadline - ContinuousClock.now, .zero)
             var poll = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-            let milliseconds = Int32(min(left.components.seconds * 1000 + 1, 60_000))
-            guard Glibc.poll(&poll, 1, milliseconds) > 0 else { continue }
-            let count = recv(socket, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-            if count == 0 { return true }
-            if count < 0 { return errno != EAGAIN && errno != EWOULDBLOCK }
+            let milliseconds = Int32(
+                min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000, 60_000)
+            )
+            if Glibc.poll(&poll, 1, milliseconds) > 0 {
+                let count = recv(socket, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+                if count == 0 { return true }
+                if count < 0, errno != EAGAIN, errno != EWOULDBLOCK { return true }
+            }
+            if ContinuousClock.now >= deadline { return false }
         }
     }
 

@@ -49,7 +49,7 @@ public struct APIError: HTTPResponseError, Sendable {
     static func notLeader(_ leader: LeaderInfo?, me: String) -> APIError {
         APIError(
             .serviceUnavailable,
-            "not-leader",
+            ErrorBody.notLeader,
             leader.map { "\(me) is a standby coordinator; send writes to the leader at \($0.url)" }
                 ?? "\(me) is a standby coordinator and no coordinator leads right now; retry in a few seconds",
             leader: leader?.url

@@ -16,19 +16,23 @@ struct ReportIngest {
 
     func ingest(_ report: AgentReport, at now: Timestamp) throws -> ReportOutcome {
         let node = NodeName(report.node)
-        guard let driver = InventoryDriver(rawValue: report.driver) else {
+        guard let driver = report.driver.value else {
             throw APIError.badRequest("driver must be hyperv-json or libvirt, got '\(report.driver)'")
         }
         let knownVolumes = Set(report.volumes.map(\.id))
         var errors = report.inventoryErrors.map {
-            (vm: $0.vm.map { ReportedText.stored($0, maxBytes: 255) }, message: ReportedText.stored($0.message))
+            InventoryError(
+                node: node,
+                vm: $0.vm.map { ReportedText.stored($0, maxBytes: 255) },
+                message: ReportedText.stored($0.message)
+            )
         }
         var vms: [VM] = []
         for entry in report.vms {
             do {
                 vms.append(try Self.model(entry, node: node, knownVolumes: knownVolumes))
             } catch let error as InventoryEntryError {
-                errors.append((vm: entry.name, message: error.message))
+                errors.append(InventoryError(node: node, vm: entry.name, message: error.message))
             }
         }
         let batch = ReportBatch(
@@ -49,7 +53,9 @@ struct ReportIngest {
             vms: vms,
             listed: report.vms.map { VMID($0.id) },
             inventoryErrors: errors,
-            discoveredDisks: report.discoveredDisks.map { (VolumeID($0.volumeId), $0.relativePath, $0.path) },
+            discoveredDisks: report.discoveredDisks.map {
+                DiscoveredDisk(volume: VolumeID($0.volumeId), relativePath: $0.relativePath, path: $0.path, node: node)
+            },
             probeWindow: probeWindow,
             rebuildingOwnership: rebuildingOwnership
         )
@@ -63,65 +69,12 @@ struct ReportIngest {
     /// The model of one reported VM, or why it cannot be read.
     static func model(_ entry: ReportedVM, node: NodeName, knownVolumes: Set<String>) throws -> VM {
         guard !entry.id.isEmpty else { throw InventoryEntryError(message: "the VM has no id") }
-        guard let state = PowerState(rawValue: entry.state) else {
+        guard let state = entry.state.value else {
             throw InventoryEntryError(message: "state '\(entry.state)' is not Running, Off, Saved or Paused")
         }
         guard entry.memoryMiB >= 0 else { throw InventoryEntryError(message: "memoryMiB is negative") }
         if let epoch = entry.epoch, epoch < 1 { throw InventoryEntryError(message: "epoch \(epoch) is below 1") }
-        let files = try entry.files.map { file -> VMFile in
-            guard let kind = FileKind(rawValue: file.kind) else {
-                throw InventoryEntryError(message: "file '\(file.path)' has unknown kind '\(file.kind)'")
-            }
-            let format = try file.format.map { raw -> DiskFormat in
-                guard let format = DiskFormat(rawValue: raw) else {
-                    throw InventoryEntryError(message: "file '\(file.path)' has unknown format '\(raw)'")
-                }
-                return format
-            }
-            let problem = try file.problem.map { raw -> FileProblem in
-                guard let problem = FileProblem(rawValue: raw) else {
-                    throw InventoryEntryError(message: "file '\(file.path)' has unknown problem '\(raw)'")
-                }
-                return problem
-            }
-            if let problem = ReportedPath.problem(in: file.path, relative: false) {
-                throw InventoryEntryError(message: "file '\(PrintableText.escape(file.path))': \(problem)")
-            }
-            let location: FileLocation
-            switch (file.volumeId, file.relativePath) {
-            case (let volume?, let relative?):
-                if let problem = ReportedPath.problem(in: relative, relative: true) {
-                    throw InventoryEntryError(
-                        message:
-                            "file '\(file.path)' has the volume path '\(PrintableText.escape(relative))': \(problem)"
-                    )
-                }
-                guard knownVolumes.contains(volume) else {
-                    throw InventoryEntryError(
-                        message: "file '\(file.path)' names volume \(volume), which this report does not list"
-                    )
-                }
-                location = .volume(VolumeID(volume), relativePath: relative)
-            case (nil, nil):
-                location = .nodeLocal(node, absolutePath: file.path)
-            default:
-                throw InventoryEntryError(
-                    message: "file '\(file.path)' gives a volume without a relative path, or the reverse"
-                )
-            }
-            guard file.size >= 0 else { throw InventoryEntryError(message: "file '\(file.path)' has a negative size") }
-            return VMFile(
-                location: location,
-                path: file.path,
-                kind: kind,
-                format: format,
-                size: file.size,
-                identifier: file.identifier,
-                checkpoint: file.checkpointId.map(CheckpointID.init(rawValue:)),
-                problem: problem,
-                problemDetail: file.problemDetail.map { ReportedText.stored($0) }
-            )
-        }
+        let files = try entry.files.map { file in try Self.model(file, node: node, knownVolumes: knownVolumes) }
         let chains = try entry.chains.map { chain -> DiskChain in
             let elements = try chain.files.map { index -> FileLocation in
                 guard files.indices.contains(index) else {
@@ -148,6 +101,62 @@ struct ReportIngest {
             },
             files: files,
             chains: chains
+        )
+    }
+
+    /// The model of one reported file: its kind, format and problem known, its path within its volume.
+    static func model(_ file: ReportedFile, node: NodeName, knownVolumes: Set<String>) throws -> VMFile {
+        guard let kind = file.kind.value else {
+            throw InventoryEntryError(message: "file '\(file.path)' has unknown kind '\(file.kind)'")
+        }
+        let format = try file.format.map { raw -> DiskFormat in
+            guard let format = raw.value else {
+                throw InventoryEntryError(message: "file '\(file.path)' has unknown format '\(raw)'")
+            }
+            return format
+        }
+        let problem = try file.problem.map { raw -> FileProblem in
+            guard let problem = raw.value else {
+                throw InventoryEntryError(message: "file '\(file.path)' has unknown problem '\(raw)'")
+            }
+            return problem
+        }
+        if let problem = ReportedPath.problem(in: file.path, relative: false) {
+            throw InventoryEntryError(message: "file '\(PrintableText.escape(file.path))': \(problem)")
+        }
+        let location: FileLocation
+        switch (file.volumeId, file.relativePath) {
+        case (let volume?, let relative?):
+            if let problem = ReportedPath.problem(in: relative, relative: true) {
+                throw InventoryEntryError(
+                    message:
+                        "file '\(file.path)' has the volume path '\(PrintableText.escape(relative))': \(problem)"
+                )
+            }
+            guard knownVolumes.contains(volume) else {
+                throw InventoryEntryError(
+                    message: "file '\(file.path)' names volume \(volume), which this report does not list"
+                )
+            }
+            location = .volume(VolumeID(volume), relativePath: relative)
+        case (nil, nil):
+            location = .nodeLocal(node, absolutePath: file.path)
+        default:
+            throw InventoryEntryError(
+                message: "file '\(file.path)' gives a volume without a relative path, or the reverse"
+            )
+        }
+        guard file.size >= 0 else { throw InventoryEntryError(message: "file '\(file.path)' has a negative size") }
+        return VMFile(
+            location: location,
+            path: file.path,
+            kind: kind,
+            format: format,
+            size: file.size,
+            identifier: file.identifier,
+            checkpoint: file.checkpointId.map(CheckpointID.init(rawValue:)),
+            problem: problem,
+            problemDetail: file.problemDetail.map { ReportedText.stored($0) }
         )
     }
 }

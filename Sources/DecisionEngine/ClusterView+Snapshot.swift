@@ -24,12 +24,8 @@ extension AuditInput {
             vms: snapshot.vms,
             listings: snapshot.listings,
             failoverBlocked: failoverBlocked,
-            discoveredDisks: snapshot.discoveredDisks.map {
-                DiscoveredDisk(volume: $0.volume, relativePath: $0.relativePath, path: $0.path, node: $0.node)
-            },
-            inventoryErrors: snapshot.inventoryErrors.map {
-                InventoryError(node: $0.node, vm: $0.vm, message: $0.message)
-            }
+            discoveredDisks: snapshot.discoveredDisks,
+            inventoryErrors: snapshot.inventoryErrors
         )
     }
 }

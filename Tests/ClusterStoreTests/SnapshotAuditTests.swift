@@ -54,7 +54,7 @@ import Testing
         try store.saveListings(of: NodeName("node2"), vms: [web.id], at: now)
         try store.saveInventoryErrors(
             of: NodeName("node3"),
-            [(vm: "broken01", message: "disks is not an array")],
+            [InventoryError(node: NodeName("node3"), vm: "broken01", message: "disks is not an array")],
             at: now
         )
 
@@ -119,8 +119,15 @@ import Testing
             volumes: [csv1],
             vms: [good, bad],
             listed: [good.id, bad.id],
-            inventoryErrors: [(vm: "x01", message: "agent could not read it")],
-            discoveredDisks: [(TemporaryStore.csv1, "stray.avhdx", "/mnt/csv1/stray.avhdx")],
+            inventoryErrors: [InventoryError(node: NodeName("node1"), vm: "x01", message: "agent could not read it")],
+            discoveredDisks: [
+                DiscoveredDisk(
+                    volume: TemporaryStore.csv1,
+                    relativePath: "stray.avhdx",
+                    path: "/mnt/csv1/stray.avhdx",
+                    node: NodeName("node1")
+                )
+            ],
             probeWindow: .seconds(600)
         )
         let outcome = try temporary.store.ingest(batch, at: now)

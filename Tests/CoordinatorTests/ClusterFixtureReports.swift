@@ -1,3 +1,4 @@
+import ChainModel
 import ClusterAPI
 import Coordinator
 import Foundation
@@ -53,7 +54,7 @@ struct LiveCoordinator {
             "\(name)/config.vmcx", "\(name)/disk_b.avhdx", "\(name)/disk_a.avhdx", "\(name)/disk.vhdx",
             "\(name)/Snapshots/cp.vmrs",
         ]
-        let kinds = ["configuration", "disk", "disk", "disk", "memory"]
+        let kinds: [Reported<FileKind>] = ["configuration", "disk", "disk", "disk", "memory"]
         let files = paths.enumerated().map { index, path in
             let onLocal = index == local
             return ReportedFile(

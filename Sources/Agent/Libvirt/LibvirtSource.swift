@@ -1,3 +1,4 @@
+import ChainModel
 import ClusterAPI
 import Foundation
 import ShellHooks
@@ -19,7 +20,7 @@ public struct LibvirtSource: InventorySource {
     public var domains: String
     public var snapshots: String
     public var stateCommand: String?
-    public var driver: String { "libvirt" }
+    public var driver: InventoryDriver { .libvirt }
 
     public init(
         domains: String = "/etc/libvirt/qemu",

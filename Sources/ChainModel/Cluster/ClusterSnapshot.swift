@@ -11,10 +11,10 @@ public struct ClusterSnapshot: Sendable {
     public var operationsInProgress: Set<VMID>
     /// Which nodes list each VM in their inventory.
     public var listings: [VMID: Set<NodeName>]
-    /// Inventory entries agents could not read: node, VM name if known, message.
-    public var inventoryErrors: [(node: NodeName, vm: String?, message: String)]
-    /// Differencing disks agents found on volumes: volume, path relative to it, path as seen, node.
-    public var discoveredDisks: [(volume: VolumeID, relativePath: String, path: String, node: NodeName)] = []
+    /// Inventory entries agents could not read.
+    public var inventoryErrors: [InventoryError]
+    /// Differencing disks agents found on volumes.
+    public var discoveredDisks: [DiscoveredDisk] = []
 
     public init(
         nodes: [Node] = [],
@@ -25,7 +25,7 @@ public struct ClusterSnapshot: Sendable {
         classes: [AntiAffinityClass] = [],
         operationsInProgress: Set<VMID> = [],
         listings: [VMID: Set<NodeName>] = [:],
-        inventoryErrors: [(node: NodeName, vm: String?, message: String)] = []
+        inventoryErrors: [InventoryError] = []
     ) {
         self.nodes = nodes
         self.volumes = volumes

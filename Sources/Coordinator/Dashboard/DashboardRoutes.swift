@@ -32,86 +32,17 @@ struct DashboardRoutes: Sendable {
         router.get("/ui/static/favicon.svg") { _, _ in Self.asset(DashboardAssets.favicon, type: "image/svg+xml") }
         registerLogin(on: router)
 
-        page(router, .get, "/ui") { _, _, viewer in
-            let audit = try coordinator.audits.current(coordinator)
-            let view = try coordinator.placementView()
-            let page = OverviewPage(
-                frame: frame("Overview", section: "/ui", viewer, audit: audit),
-                nodes: await coordinator.nodeRows(view),
-                volumes: Coordinator.volumeRows(view),
-                audit: audit
-            )
-            return DashboardTemplates.render("overview", page)
-        }
+        page(router, .get, "/ui", overview)
 
-        page(router, .get, "/ui/vms") { request, _, viewer in
-            let audit = try coordinator.audits.current(coordinator)
-            let query = request.uri.queryParameters
-            let page = VMListPage(
-                frame: frame("VMs", section: "/ui/vms", viewer, audit: audit),
-                vms: audit.summaries,
-                nodes: audit.nodes,
-                query: String(query.get("q") ?? ""),
-                node: String(query.get("node") ?? ""),
-                risk: String(query.get("risk") ?? ""),
-                page: Int(query.get("page") ?? "1") ?? 1
-            )
-            return DashboardTemplates.render("vms", page)
-        }
+        page(router, .get, "/ui/vms", vmList)
 
-        page(router, .get, "/ui/vms/{vm}") { _, context, viewer in
-            let detail = try coordinator.vmDetail(try Self.parameter("vm", context))
-            let nodes = try coordinator.store.nodes().map(\.name.rawValue).sorted()
-            let page = VMPage(
-                frame: frame(detail.name, section: "/ui/vms", viewer, asOf: coordinator.now()),
-                detail: detail,
-                nodes: nodes
-            )
-            return DashboardTemplates.render("vm", page)
-        }
+        page(router, .get, "/ui/vms/{vm}", vmPage)
 
-        page(router, .get, "/ui/audit") { request, _, viewer in
-            let audit = try coordinator.audits.current(coordinator)
-            let page = AuditPage(
-                frame: frame("Audit", section: "/ui/audit", viewer, audit: audit),
-                risks: audit.risks.map(RiskJSON.init),
-                severity: String(request.uri.queryParameters.get("severity") ?? ""),
-                page: Int(request.uri.queryParameters.get("page") ?? "1") ?? 1
-            )
-            return DashboardTemplates.render("audit", page)
-        }
+        page(router, .get, "/ui/audit", auditPage)
 
-        page(router, .get, "/ui/history") { request, _, viewer in
-            let key = request.uri.queryParameters.get("vm").map { String($0) }
-            var vm: VM?
-            if let key, !key.isEmpty { vm = try coordinator.judged(key).vm }
-            let page = HistoryPage(
-                frame: frame("History", section: "/ui/history", viewer),
-                entries: try coordinator.historyRows(vm: vm?.id, limit: 10_000),
-                vmFilter: vm?.name,
-                vmKey: vm?.id.rawValue,
-                page: Int(request.uri.queryParameters.get("page") ?? "1") ?? 1
-            )
-            return DashboardTemplates.render("history", page)
-        }
+        page(router, .get, "/ui/history", historyPage)
 
-        page(router, .get, "/ui/whatif") { request, _, viewer in
-            let nodes = try coordinator.store.nodes().map(\.name.rawValue).sorted()
-            let selected = request.uri.queryParameters.get("node").map { String($0) }.flatMap { $0.isEmpty ? nil : $0 }
-            let plan = try selected.map { WhatIfResponse(try coordinator.whatIfFails(NodeName($0))) }
-            let page = WhatIfPage(
-                frame: frame(
-                    selected.map { "What if \($0) failed" } ?? "What if",
-                    section: "/ui/whatif",
-                    viewer,
-                    asOf: coordinator.now()
-                ),
-                nodes: nodes,
-                selected: selected ?? "",
-                plan: plan
-            )
-            return DashboardTemplates.render("whatif", page)
-        }
+        page(router, .get, "/ui/whatif", whatIfPage)
 
         registerActions(on: router)
     }
@@ -222,5 +153,90 @@ struct DashboardRoutes: Sendable {
         headers[.location] = location
         if let cookie { headers[.setCookie] = cookie }
         return Response(status: .seeOther, headers: headers)
+    }
+}
+
+extension DashboardRoutes {
+    @Sendable func overview(_ _: Request, context: CoordinatorContext, viewer: Viewer) async throws -> Response {
+        let audit = try coordinator.audits.current(coordinator)
+        let view = try coordinator.placementView()
+        let page = OverviewPage(
+            frame: frame("Overview", section: "/ui", viewer, audit: audit),
+            nodes: await coordinator.nodeRows(view),
+            volumes: Coordinator.volumeRows(view),
+            audit: audit
+        )
+        return DashboardTemplates.render("overview", page)
+    }
+
+    @Sendable func vmList(_ request: Request, context: CoordinatorContext, viewer: Viewer) async throws -> Response {
+        let audit = try coordinator.audits.current(coordinator)
+        let query = request.uri.queryParameters
+        let page = VMListPage(
+            frame: frame("VMs", section: "/ui/vms", viewer, audit: audit),
+            vms: audit.summaries,
+            nodes: audit.nodes,
+            query: String(query.get("q") ?? ""),
+            node: String(query.get("node") ?? ""),
+            risk: String(query.get("risk") ?? ""),
+            page: Int(query.get("page") ?? "1") ?? 1
+        )
+        return DashboardTemplates.render("vms", page)
+    }
+
+    @Sendable func vmPage(_ _: Request, context: CoordinatorContext, viewer: Viewer) async throws -> Response {
+        let detail = try coordinator.vmDetail(try Self.parameter("vm", context))
+        let nodes = try coordinator.store.nodes().map(\.name.rawValue).sorted()
+        let page = VMPage(
+            frame: frame(detail.name, section: "/ui/vms", viewer, asOf: coordinator.now()),
+            detail: detail,
+            nodes: nodes
+        )
+        return DashboardTemplates.render("vm", page)
+    }
+
+    @Sendable func auditPage(_ request: Request, context: CoordinatorContext, viewer: Viewer) async throws -> Response {
+        let audit = try coordinator.audits.current(coordinator)
+        let page = AuditPage(
+            frame: frame("Audit", section: "/ui/audit", viewer, audit: audit),
+            risks: audit.risks.map(RiskJSON.init),
+            severity: String(request.uri.queryParameters.get("severity") ?? ""),
+            page: Int(request.uri.queryParameters.get("page") ?? "1") ?? 1
+        )
+        return DashboardTemplates.render("audit", page)
+    }
+
+    @Sendable func historyPage(_ request: Request, context: CoordinatorContext, viewer: Viewer) async throws -> Response
+    {
+        let key = request.uri.queryParameters.get("vm").map { String($0) }
+        var vm: VM?
+        if let key, !key.isEmpty { vm = try coordinator.judged(key).vm }
+        let page = HistoryPage(
+            frame: frame("History", section: "/ui/history", viewer),
+            entries: try coordinator.historyRows(vm: vm?.id, limit: 10_000),
+            vmFilter: vm?.name,
+            vmKey: vm?.id.rawValue,
+            page: Int(request.uri.queryParameters.get("page") ?? "1") ?? 1
+        )
+        return DashboardTemplates.render("history", page)
+    }
+
+    @Sendable func whatIfPage(_ request: Request, context: CoordinatorContext, viewer: Viewer) async throws -> Response
+    {
+        let nodes = try coordinator.store.nodes().map(\.name.rawValue).sorted()
+        let selected = request.uri.queryParameters.get("node").map { String($0) }.flatMap { $0.isEmpty ? nil : $0 }
+        let plan = try selected.map { WhatIfResponse(try coordinator.whatIfFails(NodeName($0))) }
+        let page = WhatIfPage(
+            frame: frame(
+                selected.map { "What if \($0) failed" } ?? "What if",
+                section: "/ui/whatif",
+                viewer,
+                asOf: coordinator.now()
+            ),
+            nodes: nodes,
+            selected: selected ?? "",
+            plan: plan
+        )
+        return DashboardTemplates.render("whatif", page)
     }
 }

@@ -1,3 +1,4 @@
+import ClusterAPI
 import Foundation
 import Mustache
 
@@ -47,14 +48,8 @@ enum HTMLText {
 
     /// One path segment, percent-encoded (only RFC 3986 unreserved characters stay as they are), so a VM or node
     /// name can never add a segment, a query or a scheme to a link.
-    static func segment(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
-    }
+    static func segment(_ text: String) -> String { PathSegment.encode(text) }
 
     /// A query value, percent-encoded the same way.
     static func query(_ text: String) -> String { segment(text) }
-
-    private static let unreserved = CharacterSet(
-        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
-    )
 }

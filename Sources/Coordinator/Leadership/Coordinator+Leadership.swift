@@ -10,7 +10,7 @@ extension Coordinator {
     public var embeddedStore: Bool { authority.isEmbedded }
 
     /// The critical writes, through the coordination store with this coordinator's term.
-    var critical: CriticalWrites { CriticalWrites(coordinator: self) }
+    var critical: CriticalWrites { CriticalWrites(authority: authority, store: store, leadership: leadership) }
 
     /// One round of leadership: a leader renews its term (and steps down when it cannot prove it within half the
     /// lease); a standby copies the critical state and campaigns when nobody leads.

@@ -9,11 +9,11 @@ import Logging
 /// A write without a term (a standby), or one the backend refuses because the term has ended, is the 503
 /// `not-leader` refusal; the coordinator then stops leading at once.
 struct CriticalWrites: Sendable {
-    let coordinator: Coordinator
-
-    var authority: any CoordinationStore { coordinator.authority }
-    var store: ClusterStore { coordinator.store }
-    var leadership: Leadership { coordinator.leadership }
+    /// Where the state lives: the embedded store itself, or etcd.
+    let authority: any CoordinationStore
+    /// This coordinator's own database (a copy of that state when the authority is etcd).
+    let store: ClusterStore
+    let leadership: Leadership
 
     func planMigration(
         vm: VMID,

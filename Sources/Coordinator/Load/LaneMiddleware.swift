@@ -27,8 +27,16 @@ final class WorkLanes: Sendable {
     let failover: WorkLane
 
     init(limits: ServerLimits, metrics: PrometheusCollectorRegistry) {
-        admin = WorkLane(name: "admin", threads: limits.adminWorkers, queue: limits.adminQueue, metrics: metrics)
-        ingest = WorkLane(name: "report", threads: 1, queue: limits.reportQueue, metrics: metrics)
+        // Admin work and reports run at a lower priority than the event loops and heartbeats: on a busy 2-core
+        // machine two endless queries must not take the CPU a lease renewal needs.
+        admin = WorkLane(
+            name: "admin",
+            threads: limits.adminWorkers,
+            queue: limits.adminQueue,
+            niceness: 10,
+            metrics: metrics
+        )
+        ingest = WorkLane(name: "report", threads: 1, queue: limits.reportQueue, niceness: 10, metrics: metrics)
         failover = WorkLane(name: "failover", threads: 1, queue: 0, metrics: metrics)
     }
 

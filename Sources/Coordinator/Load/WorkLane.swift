@@ -2,6 +2,10 @@ import NIOPosix
 import Prometheus
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Threads of their own for work that blocks: SQLite reads and writes, audits, queries, the JSON of large bodies.
 ///
 /// Swift's cooperative pool has one thread per core (two on a small coordinator). A request that blocks one of them on
@@ -22,8 +26,13 @@ final class WorkLane: TaskExecutor, Sendable {
     private let admittedGauge: Gauge
     private let refusedCounter: Counter
 
-    init(name: String, threads: Int, queue: Int, metrics: PrometheusCollectorRegistry) {
+    /// The scheduling niceness of this lane's threads (0: as every other thread; 10: the kernel gives heartbeats and
+    /// the event loops the CPU first when the machine is busy).
+    let niceness: Int32
+
+    init(name: String, threads: Int, queue: Int, niceness: Int32 = 0, metrics: PrometheusCollectorRegistry) {
         self.name = name
+        self.niceness = niceness
         self.threads = max(1, threads)
         self.queue = max(0, queue)
         pool = NIOThreadPool(numberOfThreads: self.threads)
@@ -55,7 +64,11 @@ final class WorkLane: TaskExecutor, Sendable {
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let executor = asUnownedTaskExecutor()
-        pool.submit { _ in job.runSynchronously(on: executor) }
+        let niceness = niceness
+        pool.submit { _ in
+            if niceness != 0 { ThreadNiceness.set(niceness) }
+            job.runSynchronously(on: executor)
+        }
     }
 
     /// Requests admitted now (running or waiting).
@@ -89,5 +102,21 @@ final class WorkLane: TaskExecutor, Sendable {
             admittedGauge.set(Double(now))
         }
         return try await withTaskExecutorPreference(self) { try await body() }
+    }
+}
+
+/// Sets the calling thread's scheduling niceness (Linux schedules threads one by one, so `setpriority` on a thread id
+/// touches that thread only).
+///
+/// `gettid` is looked up at run time: Swift's Glibc module does not declare it.
+enum ThreadNiceness {
+    private typealias GetThreadID = @convention(c) () -> Int32
+    private static let gettid: GetThreadID? = dlsym(nil, "gettid").map { unsafeBitCast($0, to: GetThreadID.self) }
+
+    static func set(_ niceness: Int32) {
+        guard let gettid else { return }
+        let thread = gettid()
+        guard getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(thread)) != niceness else { return }
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(thread), niceness)
     }
 }

@@ -14,7 +14,7 @@ struct CheckCommand: AsyncParsableCommand {
 
     func run() async throws {
         let verdict = try await options.get(
-            "/v1/vms/\(pathSegment(vm))/check?to=\(pathSegment(to))",
+            "/v1/vms/\(PathSegment.encode(vm))/check?to=\(PathSegment.encode(to))",
             as: CheckResponse.self
         )
         if try !options.printJSON(verdict) { print(Self.render(verdict), terminator: "") }

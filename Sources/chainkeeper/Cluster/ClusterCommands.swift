@@ -67,7 +67,7 @@ struct VMsCommand: AsyncParsableCommand {
 
     func run() async throws {
         var query: [String] = []
-        if let node { query.append("node=\(pathSegment(node))") }
+        if let node { query.append("node=\(PathSegment.encode(node))") }
         if stranded { query.append("stranded=true") }
         let vms = try await options.get(
             "/v1/vms" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")),
@@ -109,7 +109,7 @@ struct VMShowCommand: AsyncParsableCommand {
     @Argument(help: "The VM's name or id.") var vm: String
 
     func run() async throws {
-        let detail = try await options.get("/v1/vms/\(pathSegment(vm))", as: VMDetailJSON.self)
+        let detail = try await options.get("/v1/vms/\(PathSegment.encode(vm))", as: VMDetailJSON.self)
         if try options.printJSON(detail) { return }
         var out = "\(shown: detail.name)  id \(shown: detail.id)\n"
         out +=

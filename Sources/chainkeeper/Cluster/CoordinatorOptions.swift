@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import ClusterAPI
+import ClusterClient
 import ClusterTLS
 import Foundation
 import NIOCore
@@ -131,56 +132,39 @@ struct CoordinatorOptions: ParsableArguments {
         conflictIsNo: Bool,
         using client: HTTPClient
     ) async throws -> T {
-        var lastFailure = "no coordinator URL given"
-        // A standby answers writes with `not-leader` and the leader's URL: try the leader next (once), then the rest.
-        var queue = urls
-        var tried: Set<String> = []
-        while !queue.isEmpty {
-            let base = queue.removeFirst()
-            guard tried.insert(base).inserted else { continue }
-            var request = HTTPClientRequest(url: base + path)
-            if let body {
-                request.method = method
-                request.headers.add(name: "Content-Type", value: "application/json")
-                request.body = .bytes(ByteBuffer(data: body))
-            }
-            if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
-            let response: HTTPClientResponse
-            do {
-                response = try await client.execute(request, timeout: timeout)
-            } catch {
-                lastFailure = "cannot reach the coordinator at \(base): \(error)"
-                continue
-            }
-            let body = try await response.body.collect(upTo: 256 << 20)
-            let data = Data(buffer: body)
-            if response.status == .ok, response.headers.first(name: "Chainkeeper-Role") == "standby" {
-                // A standby's answer comes from its copy of the critical state: say how old (stderr, so --json holds).
-                let age =
-                    response.headers.first(name: "Chainkeeper-Staleness-Ms").map { "\($0) ms" } ?? "of unknown age"
-                printError("note: answered by the standby coordinator at \(base) from a copy \(age) old")
-            }
-            guard response.status == .ok else {
-                let refusal = try? JSONDecoder().decode(ErrorBody.self, from: data)
-                if response.status == .serviceUnavailable, let refusal, refusal.error.code == "not-leader" {
-                    lastFailure = refusal.error.message
-                    if let leader = refusal.error.leader { queue.insert(leader, at: 0) }
-                    continue
-                }
-                let message = refusal?.error.message ?? "HTTP \(response.status.code)"
-                printError(message)
-                if response.status == .notFound { throw ExitCode(4) }
-                throw conflictIsNo && response.status == .conflict ? ExitCode(3) : ExitCode.failure
-            }
-            do {
-                return try JSONDecoder().decode(T.self, from: data)
-            } catch {
-                printError("the coordinator at \(base) answered something this CLI cannot read: \(error)")
-                throw ExitCode.failure
-            }
+        // A standby answers writes with `not-leader` and the leader's URL: the caller tries the leader next (once),
+        // then the rest; any other refusal is the answer.
+        let caller = CoordinatorCaller(client: client, urls: urls, token: bearer)
+        let call = CoordinatorCaller.Call(
+            method: body == nil ? .GET : method,
+            path: path,
+            body: body,
+            timeout: timeout,
+            answerLimit: 256 << 20
+        )
+        let answer: CoordinatorCaller.Answer
+        do {
+            answer = try await caller.send(call, refusals: .answer)
+        } catch {
+            printError(error.message)
+            throw ExitCode.failure
         }
-        printError(lastFailure)
-        throw ExitCode.failure
+        if answer.status == .ok, answer.headers.first(name: "Chainkeeper-Role") == "standby" {
+            // A standby's answer comes from its copy of the critical state: say how old (stderr, so --json holds).
+            let age = answer.headers.first(name: "Chainkeeper-Staleness-Ms").map { "\($0) ms" } ?? "of unknown age"
+            printError("note: answered by the standby coordinator at \(answer.from) from a copy \(age) old")
+        }
+        guard answer.status == .ok else {
+            printError(answer.refusal?.message ?? "HTTP \(answer.status.code)")
+            if answer.status == .notFound { throw ExitCode(4) }
+            throw conflictIsNo && answer.status == .conflict ? ExitCode(3) : ExitCode.failure
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: answer.body)
+        } catch {
+            printError("the coordinator at \(answer.from) answered something this CLI cannot read: \(error)")
+            throw ExitCode.failure
+        }
     }
 
     /// Prints `value` as JSON when `--json` was given; returns whether it did.
@@ -191,11 +175,4 @@ struct CoordinatorOptions: ParsableArguments {
         print(String(decoding: try encoder.encode(value), as: UTF8.self))
         return true
     }
-}
-
-/// Path segments are percent-encoded, so VM names with slashes or quotes travel as data.
-func pathSegment(_ text: String) -> String {
-    var allowed = CharacterSet.alphanumerics
-    allowed.insert(charactersIn: "-._~")
-    return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
 }

@@ -19,7 +19,7 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let outcome = try await options.post(
-            "/v1/vms/\(pathSegment(vm))/migrate",
+            "/v1/vms/\(PathSegment.encode(vm))/migrate",
             body: MigrateRequest(target: to),
             as: CheckResponse.self,
             timeout: .seconds(900)
@@ -56,7 +56,7 @@ struct HistoryCommand: AsyncParsableCommand {
     @Option(help: "Only this VM (name or id).") var vm: String?
 
     func run() async throws {
-        let path = vm.map { "/v1/history?vm=\(pathSegment($0))" } ?? "/v1/history"
+        let path = vm.map { "/v1/history?vm=\(PathSegment.encode($0))" } ?? "/v1/history"
         let entries = try await options.get(path, as: [HistoryEntryJSON].self)
         if try options.printJSON(entries) { return }
         let formatter = ISO8601DateFormatter()

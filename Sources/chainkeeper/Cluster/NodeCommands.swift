@@ -29,7 +29,7 @@ struct NodeResumeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try report(
-            try await options.act("/v1/nodes/\(pathSegment(node))/resume", as: ActionResponse.self),
+            try await options.act("/v1/nodes/\(PathSegment.encode(node))/resume", as: ActionResponse.self),
             options: options
         )
     }
@@ -46,7 +46,7 @@ struct NodeFenceConfirmCommand: AsyncParsableCommand {
 
     func run() async throws {
         try report(
-            try await options.act("/v1/nodes/\(pathSegment(node))/fence-confirm", as: ActionResponse.self),
+            try await options.act("/v1/nodes/\(PathSegment.encode(node))/fence-confirm", as: ActionResponse.self),
             options: options
         )
     }
@@ -62,7 +62,7 @@ struct NodeRemoveCommand: AsyncParsableCommand {
 
     func run() async throws {
         try report(
-            try await options.act("/v1/nodes/\(pathSegment(node))", as: ActionResponse.self, method: .DELETE),
+            try await options.act("/v1/nodes/\(PathSegment.encode(node))", as: ActionResponse.self, method: .DELETE),
             options: options
         )
     }
@@ -78,7 +78,10 @@ struct VMClearCommand: AsyncParsableCommand {
     @Argument(help: "The VM's name or id.") var vm: String
 
     func run() async throws {
-        try report(try await options.act("/v1/vms/\(pathSegment(vm))/clear", as: ActionResponse.self), options: options)
+        try report(
+            try await options.act("/v1/vms/\(PathSegment.encode(vm))/clear", as: ActionResponse.self),
+            options: options
+        )
     }
 }
 
@@ -94,7 +97,7 @@ struct DrainCommand: AsyncParsableCommand {
 
     func run() async throws {
         let answer = try await options.act(
-            "/v1/nodes/\(pathSegment(node))/drain",
+            "/v1/nodes/\(PathSegment.encode(node))/drain",
             as: DrainResponse.self,
             timeout: .hours(2)
         )

@@ -43,7 +43,11 @@ struct PolicySetCommand: AsyncParsableCommand {
             maxFailovers: maxFailovers,
             failoverPeriod: failoverPeriod
         )
-        let policy = try await options.put("/v1/vms/\(pathSegment(vm))/policy", body: update, as: PolicyJSON.self)
+        let policy = try await options.put(
+            "/v1/vms/\(PathSegment.encode(vm))/policy",
+            body: update,
+            as: PolicyJSON.self
+        )
         if try !options.printJSON(policy) { print(PolicyShowCommand.render(policy), terminator: "") }
     }
 }
@@ -54,7 +58,7 @@ struct PolicyShowCommand: AsyncParsableCommand {
     @Argument(help: "The VM's name or id.") var vm: String
 
     func run() async throws {
-        let policy = try await options.get("/v1/vms/\(pathSegment(vm))/policy", as: PolicyJSON.self)
+        let policy = try await options.get("/v1/vms/\(PathSegment.encode(vm))/policy", as: PolicyJSON.self)
         if try !options.printJSON(policy) { print(Self.render(policy), terminator: "") }
     }
 
@@ -92,7 +96,7 @@ struct PolicyClassCommand: AsyncParsableCommand {
 
     func run() async throws {
         let answer = try await options.put(
-            "/v1/classes/\(pathSegment(name))",
+            "/v1/classes/\(PathSegment.encode(name))",
             body: ClassUpdate(enforced: enforce),
             as: [String: String].self
         )

@@ -20,7 +20,7 @@ struct WhatIfFailCommand: AsyncParsableCommand {
     @Argument(help: "The node.") var node: String
 
     func run() async throws {
-        let plan = try await options.get("/v1/whatif?fail=\(pathSegment(node))", as: WhatIfResponse.self)
+        let plan = try await options.get("/v1/whatif?fail=\(PathSegment.encode(node))", as: WhatIfResponse.self)
         if try !options.printJSON(plan) {
             var out =
                 "if \(shown: plan.node) failed now: \(plan.moves.count) would move, \(plan.blocked.count) would be held\n"

@@ -1,0 +1,148 @@
+import ChainModel
+import ClusterAPI
+import ClusterStore
+import DecisionEngine
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import Prometheus
+
+/// The routes agents use (served by `listen` and by `agentListen`): reports on the report lane, heartbeats, command polls and answers on none.
+struct AgentRoutes: Sendable {
+    let coordinator: Coordinator
+    let logger: Logger
+    let reports: Counter
+    let rejected: Counter
+    let heartbeats: Counter
+
+    init(coordinator: Coordinator, logger: Logger) {
+        self.coordinator = coordinator
+        self.logger = logger
+        reports = coordinator.metrics.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "chainkeeper",
+                metricName: "reports",
+                unitName: "total",
+                helpText: "Agent reports ingested"
+            )
+        )
+        rejected = coordinator.metrics.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "chainkeeper",
+                metricName: "inventory_errors",
+                unitName: "total",
+                helpText: "Inventory entries that could not be read"
+            )
+        )
+        heartbeats = coordinator.metrics.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "chainkeeper",
+                metricName: "heartbeats",
+                unitName: "total",
+                helpText: "Agent heartbeats recorded"
+            )
+        )
+    }
+
+    func addRoutes(to router: Router<CoordinatorContext>) {
+        router.post("/v1/agents/{node}/report", use: report)
+        router.post("/v1/agents/{node}/heartbeat", use: heartbeat)
+        router.get("/v1/agents/{node}/commands", use: commands)
+        router.post("/v1/agents/{node}/commands/{id}", use: answer)
+    }
+
+    @Sendable func report(_ request: Request, context: CoordinatorContext) async throws -> Response {
+        let node = try context.parameters.require("node")
+        try context.requireAgent(of: node)
+        let body = try await RouteSupport.body(of: request, upTo: coordinator.config.maxBodyBytes, what: "the report")
+        let report: AgentReport
+        do {
+            report = try JSONDecoder().decode(AgentReport.self, from: Data(buffer: body))
+        } catch {
+            throw APIError.badRequest(
+                "the report is not valid JSON for this API version: \(RouteSupport.describe(error))"
+            )
+        }
+        guard report.node == node else {
+            throw APIError.forbidden("a report for \(report.node) cannot be posted as \(node)")
+        }
+        do {
+            try report.validate()
+        } catch {
+            logger.warning(
+                "refused a report: \(error.field): \(error.message)",
+                metadata: ["node": .string(node)]
+            )
+            throw APIError.invalidField(error, in: "the report")
+        }
+        let rebuilding = coordinator.rebuild.isOpen
+        let outcome = try ReportIngest(
+            store: coordinator.store,
+            probeWindow: coordinator.config.probeInterval * 2,
+            rebuildingOwnership: rebuilding
+        )
+        .ingest(report, at: coordinator.now())
+        coordinator.rebuild.reported(NodeName(node))
+        if outcome.rebuilt > 0 {
+            logger.notice(
+                "ownership rebuilt from a report: \(outcome.rebuilt) VM(s) now owned by \(node) at the epoch it holds",
+                metadata: ["node": .string(node)]
+            )
+        }
+        reports.increment()
+        rejected.increment(by: Int64(outcome.errors))
+        var answer = ReportAnswer(
+            registered: outcome.registered,
+            updated: outcome.updated,
+            unchanged: outcome.unchanged,
+            listedOnly: outcome.listedOnly,
+            errors: outcome.errors,
+            settings: coordinator.announcement
+        )
+        if !outcome.unverifiedSharedVolumes.isEmpty { answer.probeAgain = true }
+        return try RouteSupport.json(answer)
+    }
+
+    @Sendable func heartbeat(_ request: Request, context: CoordinatorContext) async throws -> Response {
+        let node = try context.parameters.require("node")
+        try context.requireAgent(of: node)
+        // The body is advisory (outbox depth, and whether the agent asks for readmission); the time is the
+        // coordinator's.
+        let body = try? await request.body.collect(upTo: 64 * 1024)
+        let beat = body.flatMap { try? JSONDecoder().decode(Heartbeat.self, from: Data(buffer: $0)) }
+        let answer = try await coordinator.heartbeat(
+            from: NodeName(node),
+            askingReadmission: beat?.admitted == false,
+            logger: logger
+        )
+        heartbeats.increment()
+        return try RouteSupport.json(answer)
+    }
+
+    @Sendable func commands(_ request: Request, context: CoordinatorContext) async throws -> Response {
+        let node = try context.parameters.require("node")
+        try context.requireAgent(of: node)
+        let seconds = min(max(Int(request.uri.queryParameters.get("wait") ?? "25") ?? 25, 0), 60)
+        let commands = await coordinator.board.poll(node: node, wait: .seconds(seconds))
+        return try RouteSupport.json(commands)
+    }
+
+    @Sendable func answer(_ request: Request, context: CoordinatorContext) async throws -> Response {
+        let node = try context.parameters.require("node")
+        try context.requireAgent(of: node)
+        let id = try context.parameters.require("id")
+        let body = try await RouteSupport.body(of: request, upTo: 1 << 20, what: "a command result")
+        let result: CommandResult
+        do {
+            result = try JSONDecoder().decode(CommandResult.self, from: Data(buffer: body))
+        } catch {
+            throw APIError.badRequest("the command result is not valid JSON: \(RouteSupport.describe(error))")
+        }
+        guard await coordinator.board.complete(id, from: node, with: result.sanitized()) else {
+            throw APIError.notFound("no command \(id) is waiting for \(node)'s answer (it may have timed out)")
+        }
+        return try RouteSupport.json(["accepted": true])
+    }
+}
