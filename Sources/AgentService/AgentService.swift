@@ -224,8 +224,17 @@ public final class AgentService: Service, Sendable {
             let admitted = lease.withLock { $0.standing == .admitted }
             let beat = Heartbeat(outbox: stored.outboxDepth, admitted: admitted)
             let body = (try? encoder.encode(beat)) ?? Data()
+            // A heartbeat stuck for longer than a fifth of the lease (a SYN dropped behind a flood of connections, a
+            // connection the coordinator just closed) is given up, so that the next one, on a fresh connection, still
+            // renews the lease in time: one stuck heartbeat must not cost the lease.
+            let ttl = lease.withLock { $0.leaseTTL }
+            let timeout = max(Duration.milliseconds(500), min(Duration.seconds(5), ttl / 5))
             do {
-                let answer = try await client.post("heartbeat", body: body, timeout: .seconds(5))
+                let answer = try await client.post(
+                    "heartbeat",
+                    body: body,
+                    timeout: .milliseconds(timeout.wholeMilliseconds)
+                )
                 if let decoded = try? JSONDecoder().decode(HeartbeatAnswer.self, from: answer) {
                     settings.withLock { $0 = decoded.settings }
                     await handle(decoded, sentAt: sentAt)

@@ -217,7 +217,14 @@ public struct Coordinator: Sendable {
         return Application(
             router: CoordinatorRoutes(coordinator: self, logger: logger).router(routes),
             server: server,
-            configuration: .init(address: .hostname(host, port: port), serverName: "chainkeeperd"),
+            // A backlog as deep as the kernel allows (net.core.somaxconn caps it): when a client reopens thousands of
+            // connections at once, an agent's new connection must not have its SYN dropped behind them (a dropped SYN
+            // is retried after 1 s, then 3 s: long enough to cost a lease).
+            configuration: .init(
+                address: .hostname(host, port: port),
+                serverName: "chainkeeperd",
+                backlog: ServerLimits.listenBacklog
+            ),
             logger: logger
         )
     }

@@ -4,6 +4,9 @@
 /// in a loop cannot hold a heartbeat: every connection is counted and timed, every piece of blocking work waits for a
 /// bounded lane.
 public struct ServerLimits: Sendable, Equatable {
+    /// The listen backlog of every listener: as deep as the kernel allows (it caps this at `net.core.somaxconn`).
+    public static let listenBacklog = 4_096
+
     /// Open connections on one listener, in all.
     ///
     /// Kept under the process's file-descriptor limit (raised to its hard limit at start), leaving room for the
