@@ -10,17 +10,22 @@ import DecisionEngine
 ///     heartbeat 2s                  # the agents' heartbeat (default 2s)
 ///     fence-command ok              # none (default) | ok | fails: the coordinator's own fence command
 ///     failover off                  # failover.enabled (default on)
+///     storage-heartbeats off        # agents write no storage heartbeat: the lease rule alone (default on)
+///     isolation-timeout 30s         # isolationTimeout (default 30s)
+///     quarantine-threshold 3        # quarantineThreshold (default 3)
 ///     node node1 memory 16384       # memory offered, MiB (optional)
 ///     volume csv1 node1 node2       # a volume and the nodes that reach it
 ///     vm web1 node1 memory 4096 files csv1,local:node1 priority high preferred node2 possible node2,node3
-///        class web ha no state off max-failovers 2 period 1h   (every key after the owner is optional)
+///        class web ha no state off max-failovers 2 period 1h isolation stop   (every key after the owner is optional)
 ///     class web enforced
 ///     failed-over web1 10m 2h       # earlier automatic failovers of web1, that long before the start
 ///
 /// `commands`, one per line, each `at TIME COMMAND…`, and a final `run TIME`:
 /// `kill NODE` (power lost), `crash-agent NODE`, `pause NODE FOR`, `partition NODE`, `heal NODE`, `boot NODE`,
 /// `whatif NODE`, `drain NODE`, `resume NODE`, `fence-confirm NODE`, `clear VM`, `preflight-fails NODE VM`,
-/// `adopt-fails NODE VM`, `restart-coordinator`; and, to prove the invariant checker can fail, `break-fence-hook NODE`
+/// `adopt-fails NODE VM`, `adopt-answer-lost NODE VM` (the adopt runs, its answer never arrives), `restart-coordinator`, `stop-coordinator`, `start-coordinator`, `lose-quorum`,
+/// `restore-quorum` (the coordinator runs but can write nothing, as on etcd without quorum), `cut-storage NODE` and
+/// `restore-storage NODE` (the node's paths to every shared volume); and, to prove the invariant checker can fail, `break-fence-hook NODE`
 /// (its fence hook stops nothing) and the cluster line `declare-down-early DUR`.
 public struct Scenario: Sendable {
     public struct NodeSpec: Sendable {
@@ -53,17 +58,26 @@ public struct Scenario: Sendable {
         case clear(String)
         case preflightFails(NodeName, String)
         case adoptFails(NodeName, String)
+        case adoptAnswerLost(NodeName, String)
         case restartCoordinator
         case breakFenceHook(NodeName)
+        case stopCoordinator
+        case startCoordinator
+        case loseQuorum
+        case restoreQuorum
+        case cutStorage(NodeName)
+        case restoreStorage(NodeName)
 
         /// The node the command names, if any.
         var node: NodeName? {
             switch self {
             case .kill(let node), .crashAgent(let node), .pause(let node, _), .partition(let node), .heal(let node),
                 .boot(let node), .whatIf(let node), .drain(let node), .resume(let node), .fenceConfirm(let node),
-                .preflightFails(let node, _), .adoptFails(let node, _), .breakFenceHook(let node):
+                .preflightFails(let node, _), .adoptFails(let node, _), .adoptAnswerLost(let node, _),
+                .breakFenceHook(let node),
+                .cutStorage(let node), .restoreStorage(let node):
                 node
-            case .clear, .restartCoordinator: nil
+            case .clear, .restartCoordinator, .stopCoordinator, .startCoordinator, .loseQuorum, .restoreQuorum: nil
             }
         }
     }
@@ -72,6 +86,10 @@ public struct Scenario: Sendable {
     public var heartbeat: Duration = .seconds(2)
     public var fenceCommand: FenceCommand = .none
     public var failoverEnabled = true
+    /// Whether agents write storage heartbeats on shared volumes (SPEC §6); off: the lease rule alone.
+    public var storageHeartbeats = true
+    public var isolationTimeout: Duration = .seconds(30)
+    public var quarantineThreshold = 3
     /// Only for the invariant checker's own tests: the coordinator declares nodes down this long *before* their lease
     /// plus margin runs out (`declare-down-early DUR`).
     public var declareDownEarly: Duration?
@@ -115,6 +133,9 @@ public struct Scenario: Sendable {
             }
             fenceCommand = value
         case "failover": failoverEnabled = words.count > 1 && words[1] == "on"
+        case "storage-heartbeats": storageHeartbeats = words.count > 1 && words[1] == "on"
+        case "isolation-timeout": isolationTimeout = try Self.duration(words, 1, line)
+        case "quarantine-threshold": quarantineThreshold = words.count > 1 ? Int(words[1]) ?? 3 : 3
         case "declare-down-early": declareDownEarly = try Self.duration(words, 1, line)
         case "node":
             guard words.count >= 2 else { throw fail("node needs a name") }
@@ -155,6 +176,11 @@ public struct Scenario: Sendable {
                 case "class": spec.policy.antiAffinityClass = value
                 case "max-failovers": spec.policy.threshold.maxFailovers = Int(value) ?? 0
                 case "period": spec.policy.threshold.period = try Self.duration(words, index + 1, line)
+                case "isolation":
+                    guard let response = IsolationResponse(rawValue: value) else {
+                        throw fail("isolation is keep-running or stop")
+                    }
+                    spec.policy.isolation = response
                 default: throw fail("unknown vm key \(words[index])")
                 }
                 index += 2
@@ -197,8 +223,15 @@ public struct Scenario: Sendable {
         case "clear": command = .clear(try name(0))
         case "preflight-fails": command = .preflightFails(try node(), try name(1))
         case "adopt-fails": command = .adoptFails(try node(), try name(1))
+        case "adopt-answer-lost": command = .adoptAnswerLost(try node(), try name(1))
         case "restart-coordinator": command = .restartCoordinator
         case "break-fence-hook": command = .breakFenceHook(try node())
+        case "stop-coordinator": command = .stopCoordinator
+        case "start-coordinator": command = .startCoordinator
+        case "lose-quorum": command = .loseQuorum
+        case "restore-quorum": command = .restoreQuorum
+        case "cut-storage": command = .cutStorage(try node())
+        case "restore-storage": command = .restoreStorage(try node())
         default: throw fail("unknown command '\(words[2])'")
         }
         commands.append((at, command))

@@ -12,7 +12,13 @@ import DecisionEngine
 /// After every step the invariants are checked, and a breach is logged and kept in `violations`:
 /// - no VM runs on two nodes, and a VM runs only on the node the coordinator says owns it;
 /// - no VM is moved to a node that cannot reach every one of its files;
-/// - no node is declared down while its agent still holds a lease or its VMs still run.
+/// - no node is declared down while its agent still holds a lease or its VMs still run;
+/// - fencing stops no VM whose node can still renew its lease or write its storage heartbeat, unless the VM's
+///   isolation response is `stop` (SPEC §6: a coordinator outage stops nothing).
+///
+/// Storage heartbeats (SPEC §6): every node that shares a volume with another writes its record there every lease/5
+/// (unless `storage-heartbeats off`), and reads its peers' records every lease/10, reporting what it read with its
+/// heartbeats (at once when a record has just stayed unchanged for a lease).
 public struct Simulation: Sendable {
     public private(set) var log: [String] = []
     public private(set) var violations: [String] = []
@@ -29,33 +35,40 @@ public struct Simulation: Sendable {
     static let tickInterval = Duration.milliseconds(500)
     static let wallBase: Int64 = 1_800_000_000_000
 
-    private let scenario: Scenario
-    private let settings: HASettings
-    private var now = MonotonicTime(milliseconds: 0)
-    private var nodes: [NodeName: SimulatedNode] = [:]
-    private let nodeOrder: [NodeName]
-    private var definitions: [VMID: VM] = [:]
-    private var policies: [VMID: PlacementPolicy] = [:]
-    private var reach: [VolumeID: Set<NodeName>] = [:]
+    let scenario: Scenario
+    let settings: HASettings
+    var now = MonotonicTime(milliseconds: 0)
+    var nodes: [NodeName: SimulatedNode] = [:]
+    let nodeOrder: [NodeName]
+    var definitions: [VMID: VM] = [:]
+    var policies: [VMID: PlacementPolicy] = [:]
+    var reach: [VolumeID: Set<NodeName>] = [:]
 
     // The coordinator's store and manager.
-    private var manager: HAManager
-    private var nodeStates: [NodeName: NodeState] = [:]
-    private var owners: [VMID: NodeName] = [:]
-    private var blocked: [VMID: String] = [:]
-    private var failoverTimes: [VMID: [Timestamp]] = [:]
-    private var nextTick = MonotonicTime(milliseconds: 0)
-    private var fenceRuns: [NodeName: MonotonicTime] = [:]
-    private var migrations: [VMID: Migration] = [:]
-    private var drainQueue: [FailoverPlan.Move] = []
-    private var messages: [Message] = []
-    private var preflightFailures: Set<String> = []
-    private var adoptFailures: Set<String> = []
+    var manager: HAManager
+    var nodeStates: [NodeName: NodeState] = [:]
+    var owners: [VMID: NodeName] = [:]
+    var blocked: [VMID: String] = [:]
+    var failoverTimes: [VMID: [Timestamp]] = [:]
+    var nextTick = MonotonicTime(milliseconds: 0)
+    var fenceRuns: [NodeName: MonotonicTime] = [:]
+    var migrations: [VMID: Migration] = [:]
+    var drainQueue: [FailoverPlan.Move] = []
+    var messages: [Message] = []
+    var preflightFailures: Set<String> = []
+    var adoptFailures: Set<String> = []
+    /// Adopts whose hook runs but whose answer is lost (`adopt-answer-lost NODE VM`).
+    var adoptAnswersLost: Set<String> = []
     /// Nodes whose fence hook does nothing (for the invariant checker's own test).
-    private var brokenFenceHooks: Set<NodeName> = []
+    var brokenFenceHooks: Set<NodeName> = []
+    /// The coordinator process runs, and (on etcd) can write: heartbeats are answered and decisions made.
+    var coordinatorRunning = true
+    var quorum = true
+    /// Each shared volume's storage heartbeat slots: the record each node last wrote whole there.
+    var storage: [VolumeID: [NodeName: StorageHeartbeat]] = [:]
 
     /// A migration in flight: the real `MigrationMachine`, and the command it waits on.
-    private struct Migration: Sendable {
+    struct Migration: Sendable {
         struct Pending: Sendable {
             var command: MigrationMachine.Command
             var node: NodeName
@@ -74,8 +87,14 @@ public struct Simulation: Sendable {
         var lastFailure: String?
     }
 
-    private enum Message: Sendable {
-        case heartbeat(from: NodeName, sentAt: MonotonicTime, arrivesAt: MonotonicTime)
+    enum Message: Sendable {
+        case heartbeat(
+            from: NodeName,
+            sentAt: MonotonicTime,
+            writesStorage: Bool,
+            readings: [StorageReading],
+            arrivesAt: MonotonicTime
+        )
         case answer(
             to: NodeName,
             sentAt: MonotonicTime,
@@ -86,7 +105,7 @@ public struct Simulation: Sendable {
 
         var arrivesAt: MonotonicTime {
             switch self {
-            case .heartbeat(_, _, let at), .answer(_, _, _, _, let at): at
+            case .heartbeat(_, _, _, _, let at), .answer(_, _, _, _, let at): at
             }
         }
     }
@@ -97,7 +116,8 @@ public struct Simulation: Sendable {
             leaseTTL: scenario.leaseTTL,
             hasFenceCommand: scenario.fenceCommand != .none,
             failoverEnabled: scenario.failoverEnabled,
-            clockMargin: scenario.declareDownEarly.map { .zero - $0 }
+            clockMargin: scenario.declareDownEarly.map { .zero - $0 },
+            quarantineThreshold: scenario.quarantineThreshold
         )
         manager = HAManager(settings: settings, startedAt: now)
         nodeOrder = scenario.nodes.map(\.name)
@@ -160,11 +180,12 @@ public struct Simulation: Sendable {
             }
             deliverMessages()
             finishFenceRuns()
-            advanceMigrations()
+            if coordinatorAvailable { advanceMigrations() }
             if now >= nextTick {
-                coordinatorTick()
+                if coordinatorAvailable { coordinatorTick() }
                 nextTick = now + Self.tickInterval
             }
+            for name in nodeOrder { storageStep(name) }
             for name in nodeOrder { agentStep(name) }
             for name in nodeOrder { watchdogStep(name) }
             checkInvariants()
@@ -174,24 +195,24 @@ public struct Simulation: Sendable {
 
     // MARK: - Log
 
-    private mutating func record(_ who: String, _ message: String) {
+    mutating func record(_ who: String, _ message: String) {
         let tenths = now.milliseconds / 100
         let time = "\(tenths / 10).\(tenths % 10)"
         log.append(String(repeating: " ", count: max(0, 6 - time.count)) + time + " " + who + ": " + message)
     }
 
-    private mutating func violate(_ message: String) {
+    mutating func violate(_ message: String) {
         violations.append(message)
         record("INVARIANT", message)
     }
 
-    private func wall(at time: MonotonicTime) -> Timestamp {
+    func wall(at time: MonotonicTime) -> Timestamp {
         Timestamp(millisecondsSinceEpoch: Self.wallBase + time.milliseconds)
     }
 
     // MARK: - Script commands
 
-    private mutating func execute(_ command: Scenario.Command) {
+    mutating func execute(_ command: Scenario.Command) {
         if let name = command.node, nodes[name] == nil {
             record("coordinator", "command refused: no node is named \(name)")
             return
@@ -239,9 +260,10 @@ public struct Simulation: Sendable {
         case .drain(let name):
             drain(name)
         case .resume(let name):
-            if nodeStates[name] == .draining {
+            if nodeStates[name] == .draining || nodeStates[name] == .quarantined {
+                let ended = nodeStates[name] == .draining ? "the drain" : "the quarantine"
                 nodeStates[name] = .up
-                record("coordinator", "node \(name) up: an administrator ended the drain")
+                record("coordinator", "node \(name) up: an administrator ended \(ended)")
             } else {
                 record("coordinator", "resume \(name) refused: it is \(nodeStates[name]?.rawValue ?? "unknown")")
             }
@@ -261,42 +283,77 @@ public struct Simulation: Sendable {
             preflightFailures.insert("\(node)|\(vm)")
         case .adoptFails(let node, let vm):
             adoptFailures.insert("\(node)|\(vm)")
+        case .adoptAnswerLost(let node, let vm):
+            adoptAnswersLost.insert("\(node)|\(vm)")
         case .breakFenceHook(let node):
             brokenFenceHooks.insert(node)
         case .restartCoordinator:
-            record("coordinator", "restarted: waits one lease before declaring any node down")
-            manager = HAManager(settings: settings, startedAt: now)
+            coordinatorStarts("restarted: waits one lease before declaring any node down")
+        case .stopCoordinator:
+            record("coordinator", "process stopped")
+            coordinatorRunning = false
             fenceRuns = [:]
-            drainQueue = []
-            messages.removeAll { if case .heartbeat = $0 { true } else { false } }
-            // The journal survives the restart: each migration is recovered from the state it reached (SPEC §6).
-            for (vm, migration) in migrations.sorted(by: { $0.key < $1.key }) {
-                let state = migration.machine.state
-                record(
-                    "coordinator",
-                    "migration of \(migration.move.vmName) recovered from the journal at \(state.rawValue)"
-                )
-                var machine = MigrationMachine(
-                    recovering: Self.record(of: migration.move, drain: migration.drain, at: state),
-                    settings: machineSettings
-                )
-                let actions = machine.start(at: now)
-                migrations[vm] = Migration(move: migration.move, drain: migration.drain, machine: machine)
-                perform(actions, for: vm)
-            }
+        case .startCoordinator:
+            coordinatorRunning = true
+            coordinatorStarts("started: waits one lease before declaring any node down")
+        case .loseQuorum:
+            record("coordinator", "etcd lost its quorum: no lease is renewed, nothing is decided")
+            quorum = false
+            fenceRuns = [:]
+        case .restoreQuorum:
+            quorum = true
+            coordinatorStarts("etcd has its quorum back: leads again, waits one lease before declaring any node down")
+        case .cutStorage(let name):
+            record(name.rawValue, "paths to the shared volumes cut")
+            nodes[name]?.storageCut = true
+        case .restoreStorage(let name):
+            record(name.rawValue, "paths to the shared volumes restored")
+            nodes[name]?.storageCut = false
+        }
+    }
+
+    var coordinatorAvailable: Bool { coordinatorRunning && quorum }
+
+    /// A coordinator (re)starts, or leads again: a fresh failover manager, and the journal's migrations recovered from
+    /// the state each reached (SPEC §6).
+    mutating func coordinatorStarts(_ why: String) {
+        record("coordinator", why)
+        manager = HAManager(settings: settings, startedAt: now)
+        fenceRuns = [:]
+        drainQueue = []
+        messages.removeAll { if case .heartbeat = $0 { true } else { false } }
+        for (vm, migration) in migrations.sorted(by: { $0.key < $1.key }) {
+            let state = migration.machine.state
+            record(
+                "coordinator",
+                "migration of \(migration.move.vmName) recovered from the journal at \(state.rawValue)"
+            )
+            var machine = MigrationMachine(
+                recovering: Self.record(of: migration.move, drain: migration.drain, at: state),
+                settings: machineSettings
+            )
+            let actions = machine.start(at: now)
+            migrations[vm] = Migration(move: migration.move, drain: migration.drain, machine: machine)
+            perform(actions, for: vm)
         }
     }
 
     // MARK: - Network
 
-    private mutating func deliverMessages() {
+    mutating func deliverMessages() {
         let due = messages.filter { $0.arrivesAt <= now }
         messages.removeAll { $0.arrivesAt <= now }
         for message in due {
             switch message {
-            case .heartbeat(let from, let sentAt, _):
-                guard let node = nodes[from], !node.partitioned else { continue }
-                let (admission, actions) = manager.heartbeat(from: from, state: nodeStates[from], at: now)
+            case .heartbeat(let from, let sentAt, let writesStorage, let readings, _):
+                guard let node = nodes[from], !node.partitioned, coordinatorAvailable else { continue }
+                manager.storageRead(readings, at: now)
+                let (admission, actions) = manager.heartbeat(
+                    from: from,
+                    state: nodeStates[from],
+                    writesStorage: writesStorage,
+                    at: now
+                )
                 apply(actions)
                 let owned = Set(owners.filter { $0.value == from }.keys)
                 messages.append(
@@ -306,12 +363,19 @@ public struct Simulation: Sendable {
                 guard var node = nodes[to], node.reachable(at: now) else { continue }
                 if admission.admitted {
                     let wasAdmitted = node.lease.standing == .admitted
+                    let wasIsolated = node.lease.condition(at: now) == .isolated
                     node.lease.renewed(sentAt: sentAt)
+                    let list = owned.sorted().map(\.rawValue).joined(separator: ", ")
                     if !wasAdmitted, node.lease.standing == .admitted {
                         node.owned = owned
-                        let list = owned.sorted().map(\.rawValue).joined(separator: ", ")
                         nodes[to] = node
                         record("\(to) agent", "admitted; owns [\(list)]")
+                    } else if wasIsolated, node.lease.condition(at: now) == .running {
+                        // Back from isolation: told again which VMs are still its own (and keeps those it is adopting).
+                        node.owned = owned.union(migrations.values.filter { $0.move.target == to }.map(\.move.vm))
+                        node.stoppedByIsolation.formIntersection(owned)
+                        nodes[to] = node
+                        record("\(to) agent", "lease renewed after isolation; owns [\(list)]")
                     }
                 } else if node.lease.standing == .admitted {
                     node.lease.fenced(at: now)
@@ -333,12 +397,22 @@ public struct Simulation: Sendable {
 
     // MARK: - Agents and watchdogs
 
-    private mutating func agentStep(_ name: NodeName) {
+    mutating func agentStep(_ name: NodeName) {
         guard var node = nodes[name] else { return }
         if let pausedUntil = node.pausedUntil, now == pausedUntil {
             record("\(name) agent", "resumed")
         }
         guard node.agentActive(at: now) else { return }
+        let condition = node.lease.condition(at: now)
+        if condition != node.condition {
+            if condition == .isolated {
+                record(
+                    "\(name) agent",
+                    "isolated: its lease runs out unrenewed, its storage heartbeat is written; its VMs keep running"
+                )
+            }
+            node.condition = condition
+        }
         if node.lease.mustFence(at: now) {
             let left = node.lease.expiresAt.map { $0.since(now) } ?? .zero
             node.lease.fenced(at: now)
@@ -358,7 +432,15 @@ public struct Simulation: Sendable {
             let interval = node.lease.nextHeartbeat(after: scenario.heartbeat, at: now)
             node.nextHeartbeat = max(node.nextHeartbeat + interval, now + Self.step)
             if !node.partitioned {
-                messages.append(.heartbeat(from: name, sentAt: now, arrivesAt: now + Self.latency))
+                messages.append(
+                    .heartbeat(
+                        from: name,
+                        sentAt: now,
+                        writesStorage: node.lease.storageWrittenAt != nil,
+                        readings: readings(of: node),
+                        arrivesAt: now + Self.latency
+                    )
+                )
             }
         }
         if node.lease.mayFeedWatchdog(at: now) {
@@ -367,7 +449,7 @@ public struct Simulation: Sendable {
         nodes[name] = node
     }
 
-    private mutating func watchdogStep(_ name: NodeName) {
+    mutating func watchdogStep(_ name: NodeName) {
         guard let node = nodes[name], node.powered, let watchdog = node.watchdog else { return }
         guard now.since(watchdog.lastFeed) > watchdog.timeout else { return }
         nodes[name]?.watchdog = nil
@@ -375,11 +457,12 @@ public struct Simulation: Sendable {
     }
 
     /// The node's fence hook: its VMs stop.
-    private mutating func fenceHook(_ name: NodeName, _ who: String, _ why: String) {
+    mutating func fenceHook(_ name: NodeName, _ who: String, _ why: String) {
         if brokenFenceHooks.contains(name) {
             record("\(name) \(who)", why + "; the fence hook stopped nothing")
             return
         }
+        checkFenceStopsOnlyTheCutOff(name, stopping: nodes[name]?.running ?? [])
         let stopped = nodes[name]?.running.sorted().map(\.rawValue) ?? []
         nodes[name]?.running = []
         record("\(name) \(who)", why + (stopped.isEmpty ? "" : "; stopped [\(stopped.joined(separator: ", "))]"))
@@ -387,7 +470,7 @@ public struct Simulation: Sendable {
 
     // MARK: - Coordinator
 
-    private func vms(ownedBy node: NodeName) -> [VM] {
+    func vms(ownedBy node: NodeName) -> [VM] {
         owners.filter { $0.value == node }.keys.sorted().compactMap { id in
             guard var vm = definitions[id] else { return nil }
             vm.ownership.owner = node
@@ -395,7 +478,7 @@ public struct Simulation: Sendable {
         }
     }
 
-    private func view() -> ClusterView {
+    func view() -> ClusterView {
         let wallNow = wall(at: now)
         return ClusterView(
             now: wallNow,
@@ -425,7 +508,7 @@ public struct Simulation: Sendable {
         )
     }
 
-    private mutating func coordinatorTick() {
+    mutating func coordinatorTick() {
         let snapshot = self
         let actions = manager.tick(
             at: now,
@@ -436,7 +519,7 @@ public struct Simulation: Sendable {
         apply(actions)
     }
 
-    private mutating func apply(_ actions: [HAAction]) {
+    mutating func apply(_ actions: [HAAction]) {
         for action in actions {
             record("coordinator", action.description)
             switch action {
@@ -454,11 +537,12 @@ public struct Simulation: Sendable {
         }
     }
 
-    private mutating func finishFenceRuns() {
+    mutating func finishFenceRuns() {
         for (name, due) in fenceRuns.sorted(by: { $0.key < $1.key }) where due <= now {
             fenceRuns[name] = nil
             let succeeded = scenario.fenceCommand == .ok
             if succeeded {
+                checkFenceStopsOnlyTheCutOff(name, stopping: nodes[name]?.running ?? [])
                 nodes[name]?.powered = false
                 nodes[name]?.agentRunning = false
                 nodes[name]?.running = []
@@ -474,7 +558,7 @@ public struct Simulation: Sendable {
         }
     }
 
-    private mutating func drain(_ name: NodeName) {
+    mutating func drain(_ name: NodeName) {
         guard nodeStates[name] == .up else {
             record("coordinator", "drain \(name) refused: it is \(nodeStates[name]?.rawValue ?? "unknown")")
             return
@@ -493,7 +577,7 @@ public struct Simulation: Sendable {
         startNextDrainMove()
     }
 
-    private mutating func startNextDrainMove() {
+    mutating func startNextDrainMove() {
         guard !drainQueue.isEmpty, !migrations.values.contains(where: \.drain) else { return }
         let move = drainQueue.removeFirst()
         record("coordinator", "drain migration \(move.vmName): \(move.from) -> \(move.target)")
@@ -522,7 +606,7 @@ public struct Simulation: Sendable {
     }
 
     /// A migration journaled at `planned`: the coordinator's machine takes it from there.
-    private mutating func startMigration(_ move: FailoverPlan.Move, drain: Bool) {
+    mutating func startMigration(_ move: FailoverPlan.Move, drain: Bool) {
         var machine = MigrationMachine(
             planned: Self.record(of: move, drain: drain, at: .planned),
             settings: machineSettings
@@ -534,7 +618,7 @@ public struct Simulation: Sendable {
 
     /// Carries out the machine's actions, as the coordinator's `MigrationRunner` does: a command is answered one
     /// network round trip later (`advanceMigrations`), a commit moves the VM.
-    private mutating func perform(_ actions: [MigrationMachine.Action], for vm: VMID) {
+    mutating func perform(_ actions: [MigrationMachine.Action], for vm: VMID) {
         for action in actions {
             guard var migration = migrations[vm] else { return }
             switch action {
@@ -551,8 +635,8 @@ public struct Simulation: Sendable {
                 } else if command == .adoptBack {
                     record(
                         "coordinator",
-                        "\(migration.move.vmName): \(migration.move.target) did not adopt it within a lease; asking "
-                            + "\(node) to adopt it back"
+                        "\(migration.move.vmName): \(migration.move.target) did not adopt it and is "
+                            + "\(nodeStates[migration.move.target]?.rawValue ?? "gone"); asking \(node) to adopt it back"
                     )
                 }
                 migration.sent = command
@@ -575,7 +659,7 @@ public struct Simulation: Sendable {
         }
     }
 
-    private mutating func advanceMigrations() {
+    mutating func advanceMigrations() {
         for (vm, var migration) in migrations.sorted(by: { $0.key < $1.key }) {
             guard var pending = migration.pending, pending.dueAt <= now else { continue }
             let move = migration.move
@@ -594,11 +678,21 @@ public struct Simulation: Sendable {
             } else if nodes[node]?.acts(at: now) != true {
                 answer = .init(ok: false, notAdmitted: true, message: "no lease", reasonCodes: ["not-admitted"])
                 migration.lastFailure = "\(node)'s agent holds no lease"
+            } else if pending.command == .adopt, adoptAnswersLost.remove("\(node)|\(move.vmName)") != nil {
+                // The adopt hook runs and starts the VM; its answer never reaches the coordinator.
+                nodes[node]?.owned.insert(vm)
+                if definitions[vm]?.state.holdsMemory == true { nodes[node]?.running.insert(vm) }
+                record("\(node) agent", "adopted \(move.vmName) and started it; the answer is lost")
+                pending.timesOut = true
+                pending.dueAt = now + Self.commandTimeout
+                migration.pending = pending
+                migrations[vm] = migration
+                continue
             } else {
                 (answer, migration.lastFailure) = agentAnswers(pending.command, for: vm, move: move)
             }
             var machine = migration.machine
-            let actions = machine.answered(answer, at: now)
+            let actions = machine.answered(answer, at: now, target: evidence(about: pending.node, for: vm))
             migration.machine = machine
             migrations[vm] = migration
             perform(actions, for: vm)
@@ -606,7 +700,7 @@ public struct Simulation: Sendable {
     }
 
     /// What the agent does with a command it acts on, and (for a no) why, in the log's words.
-    private mutating func agentAnswers(
+    mutating func agentAnswers(
         _ command: MigrationMachine.Command,
         for vm: VMID,
         move: FailoverPlan.Move
@@ -644,7 +738,7 @@ public struct Simulation: Sendable {
         }
     }
 
-    private mutating func commit(_ vm: VMID, _ migration: Migration) {
+    mutating func commit(_ vm: VMID, _ migration: Migration) {
         let move = migration.move
         migrations[vm] = nil
         if let missing = unreachableFile(vm, from: move.target) {
@@ -664,7 +758,7 @@ public struct Simulation: Sendable {
         }
     }
 
-    private mutating func finish(
+    mutating func finish(
         _ vm: VMID,
         _ migration: Migration,
         failure: String,
@@ -688,7 +782,7 @@ public struct Simulation: Sendable {
     }
 
     /// The first file of the VM the node cannot reach (the simulated preflight, independent of the engine).
-    private func unreachableFile(_ vm: VMID, from node: NodeName) -> String? {
+    func unreachableFile(_ vm: VMID, from node: NodeName) -> String? {
         for file in definitions[vm]?.files ?? [] {
             switch file.location {
             case .volume(let volume, _):
@@ -702,7 +796,7 @@ public struct Simulation: Sendable {
 
     // MARK: - Invariants
 
-    private mutating func checkDeclaredDown(_ name: NodeName) {
+    mutating func checkDeclaredDown(_ name: NodeName) {
         guard let node = nodes[name], node.powered else { return }
         if !node.running.isEmpty {
             violate("\(name) declared down while it still runs \(node.running.sorted().map(\.rawValue))")
@@ -712,7 +806,7 @@ public struct Simulation: Sendable {
         }
     }
 
-    private mutating func checkInvariants() {
+    mutating func checkInvariants() {
         var runningOn: [VMID: [NodeName]] = [:]
         for name in nodeOrder {
             for vm in nodes[name]?.running ?? [] { runningOn[vm, default: []].append(name) }
@@ -720,7 +814,9 @@ public struct Simulation: Sendable {
         for (vm, names) in runningOn.sorted(by: { $0.key < $1.key }) {
             if names.count > 1 {
                 violate("\(vm) runs on \(names.map(\.rawValue).joined(separator: " and "))")
-            } else if let name = names.first, owners[vm] != name {
+            } else if let name = names.first, owners[vm] != name,
+                migrations[vm].map({ $0.move.target == name && $0.machine.state == .sourceReleased }) != true
+            {
                 violate("\(vm) runs on \(name) but \(owners[vm]?.rawValue ?? "nobody") owns it")
             }
         }

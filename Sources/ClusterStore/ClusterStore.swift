@@ -76,6 +76,9 @@ public struct ClusterStore: Sendable {
         migrator.registerMigration(Migration009VolumeNaming.identifier) { db in
             try db.execute(sql: Migration009VolumeNaming.sql)
         }
+        migrator.registerMigration(Migration010IsolationStates.identifier) { db in
+            try db.execute(sql: Migration010IsolationStates.sql)
+        }
         return migrator
     }
 

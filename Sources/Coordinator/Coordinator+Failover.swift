@@ -198,10 +198,10 @@ extension Coordinator {
         )
     }
 
-    /// `node resume NODE`: ends a drain.
+    /// `node resume NODE`: ends a drain or a quarantine.
     func resume(_ node: NodeName, actor: String = "admin") async throws -> ActionResponse {
         guard let stored = try store.node(named: node) else { throw APIError.notFound("no node is named '\(node)'") }
-        guard stored.state == .draining else {
+        guard stored.state == .draining || stored.state == .quarantined else {
             throw APIError(
                 .conflict,
                 "not-draining",
@@ -212,7 +212,7 @@ extension Coordinator {
         try await critical.setNodeState(
             node,
             to: .up,
-            because: "an administrator ended the drain",
+            because: "an administrator ended the \(stored.state == .draining ? "drain" : "quarantine")",
             actor: actor,
             at: now()
         )
@@ -222,7 +222,7 @@ extension Coordinator {
     /// `node remove NODE`: forgets a node that owns nothing and holds no lease.
     func remove(_ node: NodeName) async throws -> ActionResponse {
         guard let stored = try store.node(named: node) else { throw APIError.notFound("no node is named '\(node)'") }
-        if stored.state == .up || stored.state == .draining, let left = await failover.leaseExpiresIn(node),
+        if stored.state.renewsLease, let left = await failover.leaseExpiresIn(node),
             left > .zero
         {
             throw APIError(
@@ -317,5 +317,16 @@ struct FailoverLoop: Service {
                 }
             }
         }
+    }
+}
+
+extension Coordinator {
+    /// What is known about a migration's target that has not adopted: declared down or fenced (its stored state), or
+    /// its storage heartbeat record lists the VM stopped at the migration's epoch.
+    func evidence(about target: NodeName, for vm: VMID, at epoch: Epoch) async -> MigrationMachine.TargetEvidence {
+        if let node = try? store.node(named: target), node.state == .down || node.state == .fenced {
+            return .declaredDown
+        }
+        return await failover.recordLists(target, vm, stoppedAt: epoch) ? .listsStopped : .none
     }
 }

@@ -97,7 +97,8 @@ public struct Coordinator: Sendable {
             settings: HASettings(
                 leaseTTL: config.leaseTTL,
                 hasFenceCommand: config.fenceCommand != nil,
-                failoverEnabled: config.failoverEnabled
+                failoverEnabled: config.failoverEnabled,
+                quarantineThreshold: config.quarantineThreshold
             )
         )
     }

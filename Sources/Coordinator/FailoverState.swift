@@ -20,6 +20,11 @@ actor FailoverState {
         manager = HAManager(settings: settings, startedAt: MonotonicTime(milliseconds: 0))
     }
 
+    /// Whether the node's newest storage heartbeat record lists the VM stopped at `epoch`.
+    func recordLists(_ node: NodeName, _ vm: VMID, stoppedAt epoch: Epoch) -> Bool {
+        manager.recordLists(node, vm, stoppedAt: epoch)
+    }
+
     /// A coordinator that has just become leader knows no lease: it starts afresh and waits one full lease.
     func restartStartupWait() {
         manager = HAManager(settings: settings, startedAt: now())

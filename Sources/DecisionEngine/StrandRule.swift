@@ -176,6 +176,13 @@ public enum StrandRule {
         case .down: refuse("\(target) is down (its lease ran out)")
         case .fenced: refuse("\(target) is fenced; it must rejoin the cluster before it can own VMs")
         case .draining: refuse("\(target) is draining; run `chainkeeper node resume \(target)` first")
+        case .isolated:
+            refuse(
+                "\(target) is isolated (its lease ran out, its storage heartbeat did not); it must reach the "
+                    + "coordinator again"
+            )
+        case .quarantined:
+            refuse("\(target) is quarantined after flapping; run `chainkeeper node resume \(target)` once it is stable")
         }
         if target == vm.owner { refuse("\(target) already owns \(vm.name)") }
         let policy = view.policy(for: vm.id)

@@ -30,6 +30,14 @@ import Testing
         #expect(config.fenceTimeout == .seconds(60))
         #expect(config.failoverEnabled)
         #expect(config.commandTimeout == .seconds(90))
+        #expect(config.quarantineThreshold == 3)
+        let bad = #expect(throws: ConfigError.self) {
+            _ = try CoordinatorConfig.load(
+                path: Self.exampleConfig,
+                environment: ["CHAINKEEPERD_QUARANTINE_THRESHOLD": "0"]
+            )
+        }
+        #expect(bad?.message.contains("quarantineThreshold must be a number of times from 1 to 1000") == true)
     }
 
     @Test func theTLSExampleParses() throws {

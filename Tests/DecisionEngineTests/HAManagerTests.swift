@@ -101,4 +101,76 @@ import Testing
                 == [.setState(NodeName("node1"), .fenced, because: "the fence command succeeded")]
         )
     }
+
+    func reading(_ node: String, by reader: String, unchangedFor seconds: Double, stopped: [VM] = []) -> StorageReading
+    {
+        StorageReading(
+            node: NodeName(node),
+            volume: VolumeID("csv1"),
+            reader: NodeName(reader),
+            unchangedFor: .milliseconds(Int64(seconds * 1000)),
+            record: StorageHeartbeat(
+                node: NodeName(node),
+                counter: 7,
+                condition: .isolated,
+                vms: stopped.map { .init(vm: $0.id, epoch: $0.ownership.epoch, running: false) }
+            )
+        )
+    }
+
+    /// SPEC §6: a node that writes storage heartbeats is declared down only on a reader's positive evidence.
+    @Test func aWriterIsIsolatedUntilAReaderReportsItsRecordStale() throws {
+        var manager = HAManager(settings: HASettings(leaseTTL: .seconds(10)), startedAt: at(0))
+        _ = manager.heartbeat(from: NodeName("node1"), state: .up, writesStorage: true, at: at(1))
+        _ = manager.heartbeat(from: NodeName("node2"), state: .up, writesStorage: true, at: at(11))
+        let cluster = view(["node1": .up, "node2": .up], vms: [web1])
+        let owned: (NodeName) -> [VM] = { $0 == NodeName("node1") ? [self.web1] : [] }
+        // No report is not evidence: isolated.
+        var actions = manager.tick(at: at(12.5), view: cluster, memory: .init(), vmsOwnedBy: owned)
+        #expect(actions.count == 1)
+        guard case .setState(let node, .isolated, _) = actions.first else {
+            Issue.record("expected isolated, got \(actions)")
+            return
+        }
+        #expect(node == NodeName("node1"))
+        // A fresh record: still isolated, fence-confirm refused, nothing fails over.
+        manager.storageRead([reading("node1", by: "node2", unchangedFor: 1)], at: at(13))
+        let isolatedView = view(["node1": .isolated, "node2": .up], vms: [web1])
+        #expect(manager.tick(at: at(13.5), view: isolatedView, memory: .init(), vmsOwnedBy: owned).isEmpty)
+        #expect(throws: HARefusal.self) {
+            _ = try manager.confirmFenced(NodeName("node1"), state: .isolated, at: at(14))
+        }
+        // Its record lists web1 stopped at its epoch: web1 alone fails over.
+        manager.storageRead([reading("node1", by: "node2", unchangedFor: 1, stopped: [web1])], at: at(15))
+        actions = manager.tick(at: at(15.5), view: isolatedView, memory: .init(), vmsOwnedBy: owned)
+        guard actions.count == 1, case .failover(let move) = actions[0] else {
+            Issue.record("expected one failover, got \(actions)")
+            return
+        }
+        #expect(move.vm == web1.id && move.from == NodeName("node1") && move.target == NodeName("node2"))
+        _ = manager.failoverFinished(web1.id, outcome: .committed)
+        // A stale record, read after the lease ran out: down, then fenced.
+        manager.storageRead([reading("node1", by: "node2", unchangedFor: 10.5)], at: at(20))
+        actions = manager.tick(at: at(20.5), view: isolatedView, memory: .init(), vmsOwnedBy: { _ in [] })
+        let first = actions.map(\.description).first ?? ""
+        #expect(first.hasPrefix("node node1 down: node2 reads its storage heartbeat"), "\(first)")
+        #expect(actions.contains { if case .setState(_, .fenced, _) = $0 { true } else { false } })
+    }
+
+    @Test func aNodeIsolatedOrDownTooOftenIsQuarantinedWhenItComesBack() {
+        var manager = HAManager(
+            settings: HASettings(leaseTTL: .seconds(10), quarantineThreshold: 1),
+            startedAt: at(0)
+        )
+        let node1 = NodeName("node1")
+        var last = 1.0
+        for round in 0..<2 {
+            _ = manager.heartbeat(from: node1, state: round == 0 ? .up : .isolated, writesStorage: true, at: at(last))
+            _ = manager.tick(at: at(last + 11.5), view: view(["node1": .up]), memory: .init(), vmsOwnedBy: { _ in [] })
+            last += 20
+        }
+        let back = manager.heartbeat(from: node1, state: .isolated, writesStorage: true, at: at(last))
+        #expect(back.admission.state == .quarantined)
+        #expect(back.actions.first.map { if case .setState(_, .quarantined, _) = $0 { true } else { false } } == true)
+    }
 }

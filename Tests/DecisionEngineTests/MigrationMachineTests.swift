@@ -96,8 +96,9 @@ import Testing
         #expect(unreleased.state == .aborted)
     }
 
-    /// The rule the last CI failure needed: after the release, "not yet" is retried until a lease has passed.
-    @Test func anUnansweredOrUnadmittedAdoptIsSentAgainUntilALeaseHasPassedThenAdoptedBack() {
+    /// After the release, "not yet" (no answer, `not-admitted`) is sent again for as long as nothing proves the target
+    /// does not run the VM, however long that is: an isolated target is waited for (SPEC §6, "Unanswered targets").
+    @Test func aTargetThatDoesNotAnswerIsWaitedForUntilItIsProvenDown() {
         var machine = Machine(planned: Self.record(.migration), settings: Self.settings)
         _ = machine.start(at: Self.at(0))
         _ = machine.answered(Self.ok, at: Self.at(1))
@@ -108,14 +109,31 @@ import Testing
             ]
         )
         #expect(machine.answered(nil, at: Self.at(8)) == [.send(.adopt, to: NodeName("b"), after: .zero)])
+        // Ten leases later, with no evidence, still waiting: adopting back now could run the VM twice.
+        #expect(machine.answered(nil, at: Self.at(100)) == [.send(.adopt, to: NodeName("b"), after: .zero)])
         #expect(machine.state == .sourceReleased)
-        // A lease (10 s) after the first adopt: the target has fenced itself; the source adopts the VM back.
-        #expect(machine.answered(nil, at: Self.at(12)) == [.send(.adoptBack, to: NodeName("a"), after: .zero)])
+        // Declared down on positive evidence: the source adopts the VM back.
+        #expect(
+            machine.answered(nil, at: Self.at(101), target: .declaredDown) == [
+                .send(.adoptBack, to: NodeName("a"), after: .zero)
+            ]
+        )
         let reason = "b could not adopt web01; a adopted it back"
         #expect(
-            machine.answered(Self.ok, at: Self.at(13)) == [
+            machine.answered(Self.ok, at: Self.at(102)) == [
                 .abort(reason: reason, reasonsOf: nil, adoptedBack: true),
                 .finish(.abortedAfterRelease(reason: reason, adoptedBack: true)),
+            ]
+        )
+
+        // A target whose record lists the VM stopped at this epoch is given up on as well.
+        var stopped = Machine(planned: Self.record(.migration), settings: Self.settings)
+        _ = stopped.start(at: Self.at(0))
+        _ = stopped.answered(Self.ok, at: Self.at(1))
+        _ = stopped.answered(Self.ok, at: Self.at(2))
+        #expect(
+            stopped.answered(Self.notAdmitted, at: Self.at(3), target: .listsStopped) == [
+                .send(.adoptBack, to: NodeName("a"), after: .zero)
             ]
         )
     }
@@ -151,7 +169,7 @@ import Testing
         let held = "b could not adopt web01 after a was fenced"
         #expect(failover.answered(nil, at: Self.at(5)) == [.send(.adopt, to: NodeName("b"), after: .zero)])
         #expect(
-            failover.answered(nil, at: Self.at(11.5)) == [
+            failover.answered(nil, at: Self.at(11.5), target: .declaredDown) == [
                 .abort(reason: held, reasonsOf: nil, adoptedBack: false),
                 .finish(.abortedAfterRelease(reason: held, adoptedBack: false)),
             ]

@@ -13,9 +13,10 @@ import Testing
         vm web1 node1 files csv1
         """
 
+    /// The lease rule alone (agents that write no storage heartbeat), broken by declaring nodes down early.
     @Test func aNodeDeclaredDownBeforeItsLeaseRanOutIsCaught() throws {
         let scenario = try Scenario(
-            cluster: Self.cluster + "\ndeclare-down-early 6s\n",
+            cluster: "storage-heartbeats off\n" + Self.cluster + "\ndeclare-down-early 6s\n",
             commands: "at 20s partition node1\nrun 35s\n"
         )
         let simulation = Simulation.run(scenario)
@@ -27,11 +28,28 @@ import Testing
     @Test func aFenceHookThatStopsNothingIsCaughtAsDualOwnership() throws {
         let scenario = try Scenario(
             cluster: Self.cluster,
-            commands: "at 1s break-fence-hook node1\nat 20s partition node1\nrun 35s\n"
+            commands: "at 1s break-fence-hook node1\nat 20s partition node1\nat 20s cut-storage node1\nrun 35s\n"
         )
         let simulation = Simulation.run(scenario)
         #expect(simulation.violations.contains { $0.contains("declared down while it still runs") })
         #expect(simulation.violations.contains { $0 == "web1 runs on node1 and node2" })
+    }
+
+    /// The isolation rule broken on purpose: agents that ignore their storage heartbeat fence themselves when only the
+    /// coordinator is gone, which the new invariant catches.
+    @Test func fencingANodeThatCanStillWriteItsStorageHeartbeatIsCaught() throws {
+        let scenario = try Scenario(
+            cluster: "storage-heartbeats off\n" + Self.cluster,
+            commands: "at 20s stop-coordinator\nrun 40s\n"
+        )
+        let simulation = Simulation.run(scenario)
+        #expect(
+            simulation.violations.contains(
+                "fencing node1 stops [web1] although it can still write its storage heartbeat"
+            )
+        )
+        let isolated = try Scenario(cluster: Self.cluster, commands: "at 20s stop-coordinator\nrun 40s\n")
+        #expect(Simulation.run(isolated).violations.isEmpty)
     }
 
     @Test func whatIfEqualsWhatTheFailoverThenDoes() throws {

@@ -8,6 +8,16 @@ public enum NodeState: String, Sendable, Codable, CaseIterable {
     case fenced
     /// Being emptied by `drain`; receives no VMs until `node resume`.
     case draining
+    /// Its lease ran out, but it was not proven down: its storage heartbeat is fresh, or no reader has reported it
+    /// (SPEC §6). Its VMs keep running unmonitored; it is no target, its VMs do not fail over (except those its record
+    /// lists stopped), and `node fence-confirm` is refused while its record is fresh.
+    case isolated
+    /// Isolated or down too often (more than `quarantineThreshold` times in an hour): it renews its lease and keeps
+    /// its VMs, but receives none until `node resume`.
+    case quarantined
+
+    /// Whether the node holds a lease as the coordinator counts it (its heartbeats renew it).
+    public var renewsLease: Bool { self == .up || self == .draining || self == .quarantined }
 }
 
 /// How a node's agent learns about its VMs; VMs only move between nodes with the same driver.

@@ -39,6 +39,15 @@ extension PlacementPolicy {
     public static let failoverPeriodBound: Duration = .seconds(10 * 366 * 24 * 3600)
 }
 
+/// What a node cut off from the coordinator (but not from its storage) does with a VM (SPEC §6).
+public enum IsolationResponse: String, Sendable, Codable, CaseIterable {
+    /// Keeps it running, unmonitored (the default: a coordinator outage of any length stops nothing).
+    case keepRunning = "keep-running"
+    /// Stops it after `isolationTimeout`, but only when peers' records show that other nodes still run (so that it is
+    /// this node that is cut off, not the coordinator that is gone); then it can fail over.
+    case stop
+}
+
 /// Where a VM may run, held by the coordinator (SPEC §5).
 public struct PlacementPolicy: Hashable, Sendable {
     /// Overrides the inventory's HA flag when set.
@@ -50,6 +59,8 @@ public struct PlacementPolicy: Hashable, Sendable {
     public var antiAffinityClass: String?
     public var priority: FailoverPriority
     public var threshold: FailoverThreshold
+    /// What an isolated node does with the VM (SPEC §6, `--isolation`).
+    public var isolation: IsolationResponse
 
     public init(
         highlyAvailable: Bool? = nil,
@@ -57,7 +68,8 @@ public struct PlacementPolicy: Hashable, Sendable {
         preferredOwners: [NodeName] = [],
         antiAffinityClass: String? = nil,
         priority: FailoverPriority = .medium,
-        threshold: FailoverThreshold = .default
+        threshold: FailoverThreshold = .default,
+        isolation: IsolationResponse = .keepRunning
     ) {
         self.highlyAvailable = highlyAvailable
         self.possibleOwners = possibleOwners
@@ -65,6 +77,7 @@ public struct PlacementPolicy: Hashable, Sendable {
         self.antiAffinityClass = antiAffinityClass
         self.priority = priority
         self.threshold = threshold
+        self.isolation = isolation
     }
 
     public static let `default` = PlacementPolicy()

@@ -6,7 +6,7 @@ extension CoordinatorConfig {
     static let knownKeys: Set<String> = [
         "listen", "dataDir", "adminTokens", "agentTokens", "leaseTTL", "leaderLeaseTTL", "inventoryMaxAge",
         "probeInterval", "fence", "failover", "store", "tls", "maxBodyBytes", "commandTimeout", "advertise",
-        "agentListen", "limits",
+        "agentListen", "limits", "quarantineThreshold",
     ]
 
     /// The scalar keys `CHAINKEEPERD_<KEY>` overrides.
@@ -15,7 +15,7 @@ extension CoordinatorConfig {
         ("inventoryMaxAge", "CHAINKEEPERD_INVENTORY_MAX_AGE"), ("probeInterval", "CHAINKEEPERD_PROBE_INTERVAL"),
         ("maxBodyBytes", "CHAINKEEPERD_MAX_BODY_BYTES"), ("leaderLeaseTTL", "CHAINKEEPERD_LEADER_LEASE_TTL"),
         ("advertise", "CHAINKEEPERD_ADVERTISE"), ("agentListen", "CHAINKEEPERD_AGENT_LISTEN"),
-        ("adminTokens", "CHAINKEEPERD_ADMIN_TOKENS"),
+        ("adminTokens", "CHAINKEEPERD_ADMIN_TOKENS"), ("quarantineThreshold", "CHAINKEEPERD_QUARANTINE_THRESHOLD"),
     ]
 
     /// What a key that is not a scalar must look like, for the error when it does not.
@@ -138,6 +138,7 @@ struct RawCoordinatorConfig: Decodable {
     var store: Store?
     var tls: TLS?
     var maxBodyBytes: Int?
+    var quarantineThreshold: Int?
     var advertise: String?
     var agentListen: String?
     var limits: Limits?
@@ -202,6 +203,14 @@ struct RawCoordinatorConfig: Decodable {
                 )
             }
             config.maxBodyBytes = maxBodyBytes
+        }
+        if let quarantineThreshold {
+            guard (1...1000).contains(quarantineThreshold) else {
+                throw ConfigError(
+                    "\(source): quarantineThreshold must be a number of times from 1 to 1000, got '\(quarantineThreshold)'"
+                )
+            }
+            config.quarantineThreshold = quarantineThreshold
         }
         if let limits { config.limits = try limits.validated(file) }
         return config

@@ -27,6 +27,8 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var fenceTimeout: Duration = .seconds(60)
     /// `failover.enabled`.
     public var failoverEnabled = true
+    /// `quarantineThreshold`: a node isolated or down more often than this within an hour is quarantined (SPEC §6).
+    public var quarantineThreshold = 3
     /// `tls`: the coordinator serves HTTPS with this certificate and accepts client certificates signed by `clientCA`.
     public var tls: TLSFiles?
     /// `store`: where the state that must never diverge lives.

@@ -13,6 +13,8 @@ struct MigrationRunner: Sendable {
     let board: CommandBoard
     let settings: MigrationMachine.Settings
     let now: @Sendable () -> Timestamp
+    /// What is known about a target that has not adopted yet (SPEC §6, "Unanswered targets").
+    let targetEvidence: @Sendable (NodeName, VMID, Epoch) async -> MigrationMachine.TargetEvidence
     let logger: Logger
 
     /// How a run ended, and every agent's last answer to each command (the preflight's reasons go into the answer to
@@ -45,7 +47,9 @@ struct MigrationRunner: Sendable {
                     if after > .zero { try? await Task.sleep(for: after) }
                     let answer = await board.send(command(step), to: node.rawValue, timeout: settings.commandTimeout)
                     if let answer { answers[step] = answer }
-                    next = machine.answered(answer.map(Self.answer), at: monotonic())
+                    let notYet = step == .adopt && (answer == nil || answer?.isNotAdmitted == true)
+                    let evidence = notYet ? await targetEvidence(node, record.vm, record.epoch) : .none
+                    next = machine.answered(answer.map(Self.answer), at: monotonic(), target: evidence)
                 case .commit:
                     try await critical.commitMigration(record.id, at: now())
                     FaultInjection.journaled(MigrationRecord.State.committed.rawValue)

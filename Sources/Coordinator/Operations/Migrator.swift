@@ -26,6 +26,9 @@ struct Migrator: Sendable {
                 leaseTTL: coordinator.config.leaseTTL
             ),
             now: coordinator.now,
+            targetEvidence: { [coordinator] node, vm, epoch in
+                await coordinator.evidence(about: node, for: vm, at: epoch)
+            },
             logger: logger
         )
     }

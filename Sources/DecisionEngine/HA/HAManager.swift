@@ -12,6 +12,11 @@ import ChainModel
 /// fenced itself by then, SPEC §6); with a fence command, that command must succeed (or an administrator confirm)
 /// before the node counts as fenced; only a fenced node's VMs fail over; a fenced node is readmitted only when none of
 /// its VMs is still failing over.
+///
+/// Isolation (SPEC §6): a node whose agent writes storage heartbeats is declared down only on positive evidence, a
+/// peer's report that its record has been unchanged for more than a lease, received after its lease ran out; until
+/// then it is `isolated` (its VMs keep running and stay put, except those its record lists stopped). No report is not
+/// evidence. Nodes isolated or down too often are quarantined when they come back.
 public struct HAManager: Sendable {
     public let settings: HASettings
     /// When this coordinator started (or became leader): nothing is declared down for one full lease after it.
@@ -22,6 +27,17 @@ public struct HAManager: Sendable {
     /// Failovers under way, by VM.
     public private(set) var inFlight: [VMID: FailoverPlan.Move] = [:]
     private var refused: [VMID: [NodeName: [Reason]]] = [:]
+    /// Nodes whose agents write storage heartbeats (they said so, or a peer read their record).
+    private var writers: Set<NodeName> = []
+    /// The latest reading of each node's record, per volume and reader, with when it arrived.
+    private var readings: [NodeName: [ReadingKey: (reading: StorageReading, at: MonotonicTime)]] = [:]
+    /// When each node was isolated or declared down, for quarantine.
+    private var flaps: [NodeName: [MonotonicTime]] = [:]
+
+    private struct ReadingKey: Hashable, Sendable {
+        var volume: VolumeID
+        var reader: NodeName
+    }
     /// Grows with every change that can make a plan computed meanwhile unsafe to carry out (a readmission, an ended
     /// failover or fence command, an administrator's confirmation, a forgotten node): `record` drops such a plan.
     private var revision = 0
@@ -53,12 +69,22 @@ public struct HAManager: Sendable {
     public mutating func heartbeat(
         from node: NodeName,
         state: NodeState?,
+        writesStorage: Bool = false,
         at now: MonotonicTime
     ) -> (admission: Admission, actions: [HAAction]) {
+        if writesStorage { writers.insert(node) }
         switch state {
-        case nil, .up, .draining:
+        case nil, .up, .draining, .quarantined:
             renewals[node] = now
             return (Admission(admitted: true, state: state ?? .up, message: "lease renewed"), [])
+        case .isolated:
+            renewals[node] = now
+            revision += 1
+            let back = returning(node, at: now)
+            return (
+                Admission(admitted: true, state: back, message: "lease renewed after isolation; its VMs kept running"),
+                [.setState(node, back, because: "its agent reaches the coordinator again; its VMs kept running")]
+            )
         case .down:
             if fencing.contains(node) {
                 return (
@@ -72,13 +98,14 @@ public struct HAManager: Sendable {
             renewals[node] = now
             fenceFailedAt[node] = nil
             revision += 1
+            let back = returning(node, at: now)
             return (
                 Admission(
                     admitted: true,
-                    state: .up,
+                    state: back,
                     message: "readmitted before it was fenced; none of its VMs moved"
                 ),
-                [.setState(node, .up, because: "its agent is back before it was fenced; none of its VMs moved")]
+                [.setState(node, back, because: "its agent is back before it was fenced; none of its VMs moved")]
             )
         case .fenced:
             let moving = inFlight.values.filter { $0.from == node }.count
@@ -93,11 +120,70 @@ public struct HAManager: Sendable {
             }
             renewals[node] = now
             revision += 1
+            let back = returning(node, at: now)
             return (
-                Admission(admitted: true, state: .up, message: "readmitted after fencing"),
-                [.setState(node, .up, because: "readmitted: its agent is back and no failover of its VMs is under way")]
+                Admission(admitted: true, state: back, message: "readmitted after fencing"),
+                [
+                    .setState(
+                        node,
+                        back,
+                        because: "readmitted: its agent is back and no failover of its VMs is under way"
+                    )
+                ]
             )
         }
+    }
+
+    /// The state a node comes back in: `quarantined` once it has been isolated or down more than the threshold within
+    /// the window, else `up`.
+    private func returning(_ node: NodeName, at now: MonotonicTime) -> NodeState {
+        let recent = (flaps[node] ?? []).filter { now.since($0) <= settings.quarantineWindow }
+        return recent.count > settings.quarantineThreshold ? .quarantined : .up
+    }
+
+    private mutating func flapped(_ node: NodeName, at now: MonotonicTime) {
+        var times = (flaps[node] ?? []).filter { now.since($0) <= settings.quarantineWindow }
+        times.append(now)
+        flaps[node] = times
+    }
+
+    // MARK: - Storage heartbeats
+
+    /// Readings of other nodes' storage heartbeat records, reported by `reader` (with its heartbeat).
+    public mutating func storageRead(_ reported: [StorageReading], at now: MonotonicTime) {
+        for reading in reported where reading.node != reading.reader {
+            if reading.record != nil { writers.insert(reading.node) }
+            readings[reading.node, default: [:]][ReadingKey(volume: reading.volume, reader: reading.reader)] = (
+                reading, now
+            )
+        }
+    }
+
+    /// Positive evidence that `node` is down: a reading received after its lease ran out, of a record unchanged for
+    /// more than a lease (the agent fences itself at 4/5 of a lease without lease and storage heartbeat).
+    func downEvidence(_ node: NodeName, leaseEnded: MonotonicTime) -> StorageReading? {
+        (readings[node] ?? [:]).values
+            .filter { $0.at >= leaseEnded && $0.reading.unchangedFor > settings.leaseTTL }
+            .map(\.reading)
+            .min { ($0.volume, $0.reader) < ($1.volume, $1.reader) }
+    }
+
+    /// The freshest reading of `node`'s record that arrived within the last lease and shows it written within a lease.
+    func freshReading(_ node: NodeName, at now: MonotonicTime) -> StorageReading? {
+        (readings[node] ?? [:]).values
+            .filter { now.since($0.at) <= settings.leaseTTL && $0.reading.unchangedFor <= settings.leaseTTL }
+            .map(\.reading)
+            .min { ($0.unchangedFor, $0.volume, $0.reader) < ($1.unchangedFor, $1.volume, $1.reader) }
+    }
+
+    /// The newest whole record of `node` any reader reported (by counter).
+    func latestRecord(_ node: NodeName) -> StorageHeartbeat? {
+        (readings[node] ?? [:]).values.compactMap(\.reading.record).max { $0.counter < $1.counter }
+    }
+
+    /// Whether `vm` (of `node`) is listed stopped at `epoch` in the node's newest record.
+    public func recordLists(_ node: NodeName, _ vm: VMID, stoppedAt epoch: Epoch) -> Bool {
+        latestRecord(node)?.lists(vm, stoppedAt: epoch) ?? false
     }
 
     // MARK: - The periodic decision
@@ -143,14 +229,42 @@ public struct HAManager: Sendable {
         var actions: [HAAction] = []
         for node in view.nodes.values.sorted(by: { $0.name < $1.name }) {
             switch node.state {
-            case .up, .draining:
-                let deadline = (renewals[node.name] ?? startedAt) + settings.leaseTTL + settings.clockMargin
-                guard now > deadline else { continue }
+            case .up, .draining, .quarantined:
+                let leaseEnded = (renewals[node.name] ?? startedAt) + settings.leaseTTL
+                guard now > leaseEnded + settings.clockMargin else { continue }
+                let ran =
+                    renewals[node.name].map { _ in "its lease ran out \(Self.format(now.since(leaseEnded))) ago" }
+                    ?? "no heartbeat since the coordinator started \(Self.format(now.since(startedAt))) ago"
+                flapped(node.name, at: now)
+                if writers.contains(node.name), downEvidence(node.name, leaseEnded: leaseEnded) == nil {
+                    let because =
+                        freshReading(node.name, at: now).map {
+                            "\(ran), but \($0.reader) reads its storage heartbeat on \($0.volume) (unchanged for "
+                                + "\(Self.format($0.unchangedFor))): its VMs keep running, unmonitored"
+                        } ?? "\(ran), and no peer has reported its storage heartbeat (no report is not evidence)"
+                    actions.append(.setState(node.name, .isolated, because: because))
+                    view.nodes[node.name]?.state = .isolated
+                    continue
+                }
                 let because =
-                    renewals[node.name].map {
-                        "its lease ran out \(Self.format(now.since($0 + settings.leaseTTL))) ago"
-                    } ?? "no heartbeat since the coordinator started \(Self.format(now.since(startedAt))) ago"
+                    downEvidence(node.name, leaseEnded: leaseEnded).map {
+                        "\(ran), and \($0.reader) reads its storage heartbeat on \($0.volume) unchanged for "
+                            + Self.format($0.unchangedFor)
+                    } ?? ran
                 actions.append(.setState(node.name, .down, because: because))
+                view.nodes[node.name]?.state = .down
+                actions += beginFence(node.name, view: &view)
+            case .isolated:
+                let leaseEnded = (renewals[node.name] ?? startedAt) + settings.leaseTTL
+                guard let evidence = downEvidence(node.name, leaseEnded: leaseEnded) else { continue }
+                actions.append(
+                    .setState(
+                        node.name,
+                        .down,
+                        because: "\(evidence.reader) reads its storage heartbeat on \(evidence.volume) unchanged for "
+                            + "\(Self.format(evidence.unchangedFor)): it is no longer isolated but down"
+                    )
+                )
                 view.nodes[node.name]?.state = .down
                 actions += beginFence(node.name, view: &view)
             case .down:
@@ -164,15 +278,23 @@ public struct HAManager: Sendable {
         }
         guard settings.failoverEnabled else { return (actions, nil) }
         let fenced = view.nodes.values.filter { $0.state == .fenced }.map(\.name).sorted()
-        guard !fenced.isEmpty else { return (actions, nil) }
+        // An isolated node's VMs stay where they are, except those its record lists stopped at their epoch.
+        let isolated = view.nodes.values.filter { $0.state == .isolated }.map(\.name).sorted()
+        let stopped = isolated.flatMap(vmsOwnedBy).filter {
+            recordLists($0.owner, $0.id, stoppedAt: $0.ownership.epoch)
+        }
+        guard !fenced.isEmpty || !stopped.isEmpty else { return (actions, nil) }
         for move in inFlight.values { view.place(move.vm, on: move.target) }
-        let waiting = fenced.flatMap(vmsOwnedBy).filter { vm in
+        let waiting = (fenced.flatMap(vmsOwnedBy) + stopped).filter { vm in
             inFlight[vm.id] == nil && !view.operationsInProgress.contains(vm.id)
         }
         guard !waiting.isEmpty else { return (actions, nil) }
         var planMemory = memory
         planMemory.refused = refused
-        return (actions, PlanRequest(failing: fenced, vms: waiting, view: view, memory: planMemory, revision: revision))
+        let failing = (fenced + isolated).sorted()
+        return (
+            actions, PlanRequest(failing: failing, vms: waiting, view: view, memory: planMemory, revision: revision)
+        )
     }
 
     /// The failover plan for a request: pure, and safe to compute anywhere.
@@ -265,11 +387,23 @@ public struct HAManager: Sendable {
         switch state {
         case .fenced:
             return []
+        case .isolated:
+            if let fresh = freshReading(node, at: now) {
+                throw HARefusal(
+                    "node-isolated",
+                    "\(node) is isolated, not off: \(fresh.reader) reads its storage heartbeat on \(fresh.volume) "
+                        + "(unchanged for \(Self.format(fresh.unchangedFor))), so its VMs may still run. Restore its "
+                        + "network to the coordinator, or power it off and wait until its record is older than a lease"
+                )
+            }
+            fencing.remove(node)
+            fenceFailedAt[node] = nil
+            return [.setState(node, .fenced, because: "an administrator confirmed it is off")]
         case .down:
             fencing.remove(node)
             fenceFailedAt[node] = nil
             return [.setState(node, .fenced, because: "an administrator confirmed it is off")]
-        case .up, .draining:
+        case .up, .draining, .quarantined:
             if let left = leaseExpiresIn(node, at: now), left + settings.clockMargin >= .zero {
                 throw HARefusal(
                     "node-alive",
@@ -292,6 +426,9 @@ public struct HAManager: Sendable {
     public mutating func forget(_ node: NodeName) {
         revision += 1
         renewals[node] = nil
+        writers.remove(node)
+        readings[node] = nil
+        flaps[node] = nil
         fencing.remove(node)
         fenceFailedAt[node] = nil
     }

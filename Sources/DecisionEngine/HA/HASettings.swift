@@ -11,18 +11,26 @@ public struct HASettings: Hashable, Sendable {
     public var failoverEnabled: Bool
     /// How long after a failed fence command it is tried again.
     public var fenceRetry: Duration
+    /// A node isolated or declared down more than this many times within `quarantineWindow` is quarantined when it
+    /// comes back (SPEC §6, `quarantineThreshold`).
+    public var quarantineThreshold: Int
+    public var quarantineWindow: Duration
 
     public init(
         leaseTTL: Duration = .seconds(10),
         hasFenceCommand: Bool = false,
         failoverEnabled: Bool = true,
         clockMargin: Duration? = nil,
-        fenceRetry: Duration? = nil
+        fenceRetry: Duration? = nil,
+        quarantineThreshold: Int = 3,
+        quarantineWindow: Duration = .seconds(3600)
     ) {
         self.leaseTTL = leaseTTL
         self.hasFenceCommand = hasFenceCommand
         self.failoverEnabled = failoverEnabled
         self.clockMargin = clockMargin ?? leaseTTL / 10
         self.fenceRetry = fenceRetry ?? leaseTTL
+        self.quarantineThreshold = quarantineThreshold
+        self.quarantineWindow = quarantineWindow
     }
 }

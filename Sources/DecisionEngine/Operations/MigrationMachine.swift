@@ -12,16 +12,18 @@ import ChainModel
 /// - before `source-released` any failure aborts, and the source still owns the VM;
 /// - a failover (`MigrationRecord.Kind.releasesSource` false) has no release step: its source is fenced;
 /// - after `source-released`, an adopt that gets no answer or `not-admitted` ("not yet", not "cannot": a target
-///   waiting out its back-off, or fenced during a coordinator outage and not yet readmitted) is sent again until one
-///   agent lease has passed since the first; after that a silent target has fenced itself (SPEC §6), so the source is
-///   asked to adopt the VM back (a failover's source is fenced: the VM is held instead);
+///   waiting out its back-off, isolated, or fenced during a coordinator outage and not yet readmitted) is sent again
+///   until the target is proven not to run the VM: declared down on positive evidence, or its storage heartbeat record
+///   lists the VM stopped at this epoch (SPEC §6, "Unanswered targets"); then the source is asked to adopt the VM back
+///   (a failover's source is fenced: the VM is held instead). An isolated target is waited for: giving up on it while
+///   it runs the VM would run the VM twice;
 /// - recovery after a coordinator restart: before `source-released` abort, at `target-adopted` commit, at
 ///   `source-released` adopt again.
 public struct MigrationMachine: Sendable, Hashable {
     public struct Settings: Sendable, Hashable {
         /// How long the shell waits for an agent's answer to one command.
         public var commandTimeout: Duration
-        /// The agents' lease: how long an unanswered adopt is sent again.
+        /// The agents' lease: how long an unanswered adopt back (to the source, which did not adopt it) is sent again.
         public var leaseTTL: Duration
         /// The pause before sending again after a `not-admitted` answer.
         public var retryPause: Duration
@@ -60,6 +62,16 @@ public struct MigrationMachine: Sendable, Hashable {
             self.message = message
             self.reasonCodes = reasonCodes
         }
+    }
+
+    /// What the shell knows, along with a "not yet", about a target that has not adopted (SPEC §6).
+    public enum TargetEvidence: Sendable, Hashable {
+        /// Nothing proves it does not run the VM: it is waited for.
+        case none
+        /// Declared down on positive evidence, or fenced: it runs nothing.
+        case declaredDown
+        /// Its storage heartbeat record lists the VM stopped at this migration's epoch.
+        case listsStopped
     }
 
     /// What the shell does next.
@@ -156,8 +168,13 @@ public struct MigrationMachine: Sendable, Hashable {
         }
     }
 
-    /// The answer to the command sent last, or `nil` when none came within the command timeout.
-    public mutating func answered(_ answer: Answer?, at now: MonotonicTime) -> [Action] {
+    /// The answer to the command sent last, or `nil` when none came within the command timeout; with a "not yet" from
+    /// an adopt's target, what the shell knows about that target.
+    public mutating func answered(
+        _ answer: Answer?,
+        at now: MonotonicTime,
+        target evidence: TargetEvidence = .none
+    ) -> [Action] {
         guard let (command, since) = awaiting.map({ ($0.command, $0.since) }) else { return [] }
         awaiting = nil
         switch command {
@@ -196,7 +213,11 @@ public struct MigrationMachine: Sendable, Hashable {
             return journal(.sourceReleased, answer.message) + send(.adopt, to: target, at: now)
         case .adopt:
             if let answer, answer.ok { return journal(.targetAdopted, answer.message) + commit() }
-            if let again = sendAgain(.adopt, to: target, answer: answer, since: since, at: now) { return again }
+            let notYet = answer.map(\.notAdmitted) ?? true
+            if notYet, evidence == .none {
+                awaiting = Awaiting(command: .adopt, since: since)
+                return [.send(.adopt, to: target, after: answer == nil ? .zero : settings.retryPause)]
+            }
             guard kind.releasesSource else {
                 // The source is fenced: nothing to adopt back; the failover manager holds the VM.
                 return abort(

@@ -7,6 +7,7 @@
 -- migration: 007-leadership
 -- migration: 008-backup-origin
 -- migration: 009-volume-naming
+-- migration: 010-isolation-states
 
 CREATE TABLE anti_affinity_class (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
@@ -142,9 +143,10 @@ CREATE TABLE migration_step (
     PRIMARY KEY (migration_id, seq)
 ) STRICT;
 
-CREATE TABLE node (
+CREATE TABLE "node" (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) BETWEEN 1 AND 253),
-    state TEXT NOT NULL DEFAULT 'up' CHECK (state IN ('up', 'down', 'fenced', 'draining')),
+    state TEXT NOT NULL DEFAULT 'up'
+        CHECK (state IN ('up', 'down', 'fenced', 'draining', 'isolated', 'quarantined')),
     driver TEXT CHECK (driver IN ('hyperv-json', 'libvirt')),
     memory_mib INTEGER CHECK (memory_mib >= 0),
     registered_at INTEGER NOT NULL,
