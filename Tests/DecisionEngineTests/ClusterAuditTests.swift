@@ -77,6 +77,18 @@ import Testing
         #expect(ClusterAudit.strandedVMs(risks).isEmpty)
     }
 
+    /// SPEC §5/§6: `node-isolated` and `node-quarantined` are warnings per node, and strand nothing.
+    @Test func isolatedAndQuarantinedNodesAreWarnings() {
+        var fixture = ClusterFixture()
+        fixture.setNode("node2") { $0.state = .isolated }
+        fixture.setNode("node3") { $0.state = .quarantined }
+        let risks = ClusterAudit.risks(in: fixture.view, AuditInput(vms: []))
+        #expect(risks.map(\.code) == [.nodeIsolated, .nodeQuarantined])
+        #expect(risks.map(\.node) == [NodeName("node2"), NodeName("node3")])
+        #expect(risks.allSatisfy { $0.code.severity == .warning })
+        #expect(risks[1].message.contains("chainkeeper node resume node3"))
+    }
+
     @Test func staleOrMissingInventoryIsAWarningPerNode() {
         var fixture = ClusterFixture()
         fixture.setNode("node2") { $0.lastInventoryAt = ClusterFixture.now - .seconds(301) }

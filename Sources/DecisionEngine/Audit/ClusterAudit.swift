@@ -40,7 +40,7 @@ public enum ClusterAudit {
             }
         }
         risks += volumeRisks(view)
-        risks += staleInventoryRisks(view)
+        risks += staleInventoryRisks(view) + nodeStateRisks(view)
         risks += orphanDiskRisks(input, view: view)
         for error in input.inventoryErrors.sorted(by: { ($0.node, $0.vm ?? "") < ($1.node, $1.vm ?? "") }) {
             risks.append(
@@ -167,6 +167,31 @@ public enum ClusterAudit {
             }
         }
         return risks
+    }
+
+    /// Isolated and quarantined nodes (SPEC §6).
+    private static func nodeStateRisks(_ view: ClusterView) -> [Risk] {
+        view.nodes.values.sorted(by: { $0.name < $1.name }).compactMap { node -> Risk? in
+            switch node.state {
+            case .isolated:
+                return Risk(
+                    code: .nodeIsolated,
+                    message: "\(node.name)'s lease ran out but it was not proven down: its VMs run unmonitored and do "
+                        + "not fail over; restore its path to the coordinator (docs/operations.md, \"A node is isolated\")",
+                    node: node.name
+                )
+            case .quarantined:
+                return Risk(
+                    code: .nodeQuarantined,
+                    message:
+                        "\(node.name) was isolated or down too often within an hour: nothing is placed on it until "
+                        + "`chainkeeper node resume \(node.name)`",
+                    node: node.name
+                )
+            case .up, .down, .fenced, .draining:
+                return nil
+            }
+        }
     }
 
     private static func staleInventoryRisks(_ view: ClusterView) -> [Risk] {

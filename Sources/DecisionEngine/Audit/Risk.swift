@@ -21,13 +21,16 @@ public enum RiskCode: String, Sendable, Hashable, Codable, CaseIterable {
     case inventoryStale = "inventory-stale"
     case orphanDisk = "orphan-disk"
     case inventoryError = "inventory-error"
+    case nodeIsolated = "node-isolated"
+    case nodeQuarantined = "node-quarantined"
 
     public var severity: Severity {
         switch self {
         case .fileOnLocalVolume, .fileMissing, .chainBroken, .diskNeedsLogReplay, .registeredOnNonOwner,
             .failoverBlocked:
             .critical
-        case .limitedFailover, .volumeNotVerified, .inventoryStale, .orphanDisk, .inventoryError:
+        case .limitedFailover, .volumeNotVerified, .inventoryStale, .orphanDisk, .inventoryError, .nodeIsolated,
+            .nodeQuarantined:
             .warning
         }
     }
