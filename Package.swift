@@ -102,7 +102,11 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .target(name: "ClusterAPI", dependencies: ["ChainModel", "DecisionEngine"], swiftSettings: strictSettings),
+        .target(
+            name: "ClusterAPI",
+            dependencies: ["ChainModel", "DecisionEngine", "DiskFormats"],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "ClusterClient",
             dependencies: [
@@ -265,7 +269,8 @@ let package = Package(
         .testTarget(
             name: "ClusterEndToEndTests",
             dependencies: [
-                "Agent", "AgentService", "ClusterAPI", "ClusterTestSupport", "ClusterTLS", "DiskAccess", "DiskFormats",
+                "Agent", "AgentService", "ChainModel", "ClusterAPI", "ClusterTestSupport", "ClusterTLS", "DiskAccess",
+                "DiskFormats",
             ],
             swiftSettings: strictSettings
         ),

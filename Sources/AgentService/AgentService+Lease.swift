@@ -14,8 +14,22 @@ extension AgentService {
     /// timeout is left (SPEC §6).
     func leaseLoop() async {
         var lastFeed: MonotonicTime?
+        var condition = StorageHeartbeat.Condition.running
         while !Task.isCancelled {
             let now = Self.monotonicNow()
+            let current = lease.withLock { $0.condition(at: now) }
+            if current != condition {
+                if current == .isolated {
+                    logger.warning(
+                        """
+                        isolated: the coordinator has not renewed this node's lease, but its storage heartbeat reaches                         every shared volume; its VMs keep running, unmonitored, until the coordinator answers again
+                        """
+                    )
+                } else if condition == .isolated, current == .running {
+                    logger.notice("no longer isolated: the coordinator renewed this node's lease")
+                }
+                condition = current
+            }
             let (mustFence, mayFeed, timeout, expiresAt) = lease.withLock {
                 ($0.mustFence(at: now), $0.mayFeedWatchdog(at: now), $0.watchdogTimeout, $0.expiresAt)
             }
@@ -70,6 +84,7 @@ extension AgentService {
         let ttl = Duration.milliseconds(answer.leaseTTLMilliseconds)
         let configuredTimeout = config.watchdogTimeout
         if answer.reportWanted == true { reportWanted() }
+        storage.learn(shared: answer.sharedVolumes)
         if answer.admitted {
             let (before, after) = lease.withLock { lease -> (AgentLease.Standing, AgentLease.Standing) in
                 lease.leaseTTL = ttl
@@ -119,5 +134,30 @@ extension AgentService {
             ]
         )
         wakeRescan()
+    }
+}
+
+extension AgentService {
+    /// Writes this node's storage heartbeat every fifth of the lease and reads its peers' (SPEC §6), on a thread of its
+    /// own; a round that reached every shared volume within its period renews the storage side of the lease.
+    func storageLoop() async {
+        let queue = DispatchQueue(label: "chainkeeper.agent.storage-heartbeat")
+        while !Task.isCancelled {
+            let issued = Self.monotonicNow()
+            let (condition, period) = lease.withLock { ($0.condition(at: issued), $0.leaseTTL / 5) }
+            let storage = self.storage
+            let written = await withCheckedContinuation { continuation in
+                queue.async { continuation.resume(returning: storage.round(condition: condition, at: issued)) }
+            }
+            let finished = Self.monotonicNow()
+            lease.withLock { lease in
+                switch written {
+                case nil: lease.storageNotShared()
+                case true? where finished.since(issued) <= period: lease.storageWritten(issuedAt: issued)
+                default: break
+                }
+            }
+            try? await Task.sleep(for: max(.milliseconds(100), period - finished.since(issued)))
+        }
     }
 }

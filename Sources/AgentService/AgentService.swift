@@ -46,6 +46,8 @@ public final class AgentService: Service, Sendable {
     private let reportAsked = RequestGate()
     /// The coordinator's requests to read the probe directories again (`ReportAnswer.probeAgain`).
     private let probeAsked = RequestGate()
+    /// This node's storage heartbeat and its readings of its peers' (SPEC §6).
+    let storage: StorageHeartbeats
 
     /// `watchdogExecutable` is the `chainkeeperd` binary the watchdog is started from (`chainkeeperd watchdog`).
     public init(config: AgentConfig, logger: Logger, watchdogExecutable: String? = nil) throws(AgentStoreError) {
@@ -62,6 +64,7 @@ public final class AgentService: Service, Sendable {
         settings = Mutex(CoordinatorAnnouncement(leaseTTLMilliseconds: 10_000, probeIntervalMilliseconds: 300_000))
         wake = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         lease = Mutex(AgentLease(leaseTTL: .seconds(10), watchdogTimeout: config.watchdogTimeout))
+        storage = StorageHeartbeats(node: NodeName(config.node))
         if let tls = config.tls {
             do {
                 tlsConfiguration = try TLSSettings.client(ca: tls.ca, certificate: tls.certificate, key: tls.key)
@@ -97,6 +100,7 @@ public final class AgentService: Service, Sendable {
                 group.addTask { await self.heartbeatLoop() }
                 group.addTask { await self.commandLoop() }
                 group.addTask { await self.leaseLoop() }
+                group.addTask { await self.storageLoop() }
                 await group.waitForAll()
             }
         }
@@ -142,6 +146,7 @@ public final class AgentService: Service, Sendable {
         // keeps the whole node's report out.
         let (report, removed) = result.report.bounded()
         result.report = report
+        storage.learn(from: report)
         for problem in removed { logger.warning("\(problem)") }
         reportedVMs.withLock { $0 = result.report.vms.count }
         do {
@@ -222,12 +227,16 @@ public final class AgentService: Service, Sendable {
         while !Task.isCancelled {
             let sentAt = Self.monotonicNow()
             let admitted = lease.withLock { $0.standing == .admitted }
-            let beat = Heartbeat(outbox: stored.outboxDepth, admitted: admitted)
+            let ttl = lease.withLock { $0.leaseTTL }
+            let beat = Heartbeat(
+                outbox: stored.outboxDepth,
+                admitted: admitted,
+                storage: storage.report(at: sentAt, period: ttl / 5)
+            )
             let body = (try? encoder.encode(beat)) ?? Data()
             // A heartbeat stuck for longer than a fifth of the lease (a SYN dropped behind a flood of connections, a
             // connection the coordinator just closed) is given up, so that the next one, on a fresh connection, still
             // renews the lease in time: one stuck heartbeat must not cost the lease.
-            let ttl = lease.withLock { $0.leaseTTL }
             let timeout = max(Duration.milliseconds(500), min(Duration.seconds(5), ttl / 5))
             do {
                 let answer = try await client.post(

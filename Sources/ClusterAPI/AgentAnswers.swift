@@ -19,9 +19,57 @@ public struct Heartbeat: Codable, Sendable, Hashable {
     /// then lists the VMs it owns.
     public var admitted: Bool?
 
-    public init(outbox: Int, admitted: Bool? = nil) {
+    /// Storage heartbeats (SPEC §6): whether it writes its own, and what it read of its peers'.
+    public var storage: StorageHeartbeatReport?
+
+    public init(outbox: Int, admitted: Bool? = nil, storage: StorageHeartbeatReport? = nil) {
         self.outbox = outbox
         self.admitted = admitted
+        self.storage = storage
+    }
+}
+
+/// What an agent says about storage heartbeats with each heartbeat (SPEC §6).
+public struct StorageHeartbeatReport: Codable, Sendable, Hashable {
+    /// Its last round of writes reached every shared volume in time.
+    public var writes: Bool
+    /// Its peers' records as it last read them, the stalest first (at most `maxReadings`).
+    public var readings: [StorageReadingJSON]
+
+    public static let maxReadings = 64
+
+    public init(writes: Bool, readings: [StorageReadingJSON]) {
+        self.writes = writes
+        self.readings = readings
+    }
+}
+
+/// One peer's record on one volume, as a reader reports it.
+public struct StorageReadingJSON: Codable, Sendable, Hashable {
+    public var node: String
+    public var volume: String
+    /// How long the reader has seen the record's counter unchanged, on its own monotonic clock.
+    public var unchangedForMilliseconds: Int64
+    /// The record's counter and condition (`running`, `isolated`, `fenced`); absent when the slot held no whole record.
+    public var counter: UInt64?
+    public var condition: String?
+    /// The HA VMs the record lists stopped, with the epochs.
+    public var stopped: [VMEpochJSON]?
+
+    public init(
+        node: String,
+        volume: String,
+        unchangedForMilliseconds: Int64,
+        counter: UInt64?,
+        condition: String?,
+        stopped: [VMEpochJSON]?
+    ) {
+        self.node = node
+        self.volume = volume
+        self.unchangedForMilliseconds = unchangedForMilliseconds
+        self.counter = counter
+        self.condition = condition
+        self.stopped = stopped
     }
 }
 
@@ -52,6 +100,8 @@ public struct HeartbeatAnswer: Codable, Sendable, Hashable {
     /// `true` while the coordinator rebuilds ownership from the agents (its first lease on a new, lost or restored
     /// database) and has no report from this node yet: the agent rescans and reports at once.
     public var reportWanted: Bool?
+    /// The volumes this node reaches that another node reaches too: where it writes its storage heartbeat (SPEC §6).
+    public var sharedVolumes: [String]?
 
     public init(
         settings: CoordinatorAnnouncement,

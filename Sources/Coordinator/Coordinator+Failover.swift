@@ -11,7 +11,12 @@ import ShellHooks
 extension Coordinator {
     /// An agent's heartbeat (SPEC §6): renews its lease, or says why it holds none; a readmitted agent that asked is
     /// told which VMs are its own.
-    func heartbeat(from node: NodeName, askingReadmission: Bool, logger: Logger) async throws -> HeartbeatAnswer {
+    func heartbeat(
+        from node: NodeName,
+        askingReadmission: Bool,
+        storage: StorageHeartbeatReport? = nil,
+        logger: Logger
+    ) async throws -> HeartbeatAnswer {
         let stored = try store.node(named: node)?.state
         let writeHeartbeat = await failover.shouldWriteHeartbeat(of: node)
         if stored == nil {
@@ -23,7 +28,11 @@ extension Coordinator {
             let (store, at) = (self.store, now())
             Task(executorPreference: lanes.ingest) { try? store.recordHeartbeat(of: node, at: at) }
         }
-        let (admission, actions) = await failover.heartbeat(from: node, state: stored)
+        let (admission, actions) = await failover.heartbeat(
+            from: node,
+            state: stored,
+            storage: storage.map { ($0.writes, Self.readings($0, by: node)) }
+        )
         await apply(actions, logger: logger)
         var answer = HeartbeatAnswer(
             settings: announcement,
@@ -32,6 +41,7 @@ extension Coordinator {
             message: admission.message
         )
         if rebuild.wantsReport(from: node) { answer.reportWanted = true }
+        answer.sharedVolumes = await failover.sharedVolumes(of: node)
         if admission.admitted, askingReadmission || stored == .down || stored == .fenced {
             let (owned, elsewhere) = try store.ownership(of: node)
             answer.owned = owned.map { VMEpochJSON(vmId: $0.id.rawValue, epoch: $0.epoch.rawValue) }
@@ -69,7 +79,7 @@ extension Coordinator {
             var owned: [NodeName: [VM]]?
             if await failover.wantsPlan(at: commits) {
                 var vms: [NodeName: [VM]] = [:]
-                for node in view.nodes.values where node.state == .fenced {
+                for node in view.nodes.values where node.state == .fenced || node.state == .isolated {
                     vms[node.name] = try store.vms(ownedBy: node.name)
                 }
                 owned = vms
@@ -328,5 +338,35 @@ extension Coordinator {
             return .declaredDown
         }
         return await failover.recordLists(target, vm, stoppedAt: epoch) ? .listsStopped : .none
+    }
+}
+
+extension Coordinator {
+    /// A heartbeat's storage readings as the failover manager takes them: every name checked, every number bounded,
+    /// at most `StorageHeartbeatReport.maxReadings`; an entry out of bounds is dropped (a heartbeat is never refused).
+    static func readings(_ report: StorageHeartbeatReport, by reader: NodeName) -> [StorageReading] {
+        report.readings.prefix(StorageHeartbeatReport.maxReadings).compactMap { entry -> StorageReading? in
+            guard (try? NameRule.name("node").check(entry.node)) != nil,
+                (try? NameRule.identifier("volume").check(entry.volume)) != nil, !entry.volume.isEmpty
+            else { return nil }
+            let milliseconds = min(max(entry.unchangedForMilliseconds, 0), 86_400_000)
+            let record = entry.condition.flatMap(StorageHeartbeat.Condition.init(rawValue:)).map { condition in
+                StorageHeartbeat(
+                    node: NodeName(entry.node),
+                    counter: entry.counter ?? 0,
+                    condition: condition,
+                    vms: (entry.stopped ?? []).prefix(20_000).map {
+                        .init(vm: VMID($0.vmId), epoch: Epoch($0.epoch), running: false)
+                    }
+                )
+            }
+            return StorageReading(
+                node: NodeName(entry.node),
+                volume: VolumeID(entry.volume),
+                reader: reader,
+                unchangedFor: .milliseconds(milliseconds),
+                record: record
+            )
+        }
     }
 }

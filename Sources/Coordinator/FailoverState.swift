@@ -14,6 +14,10 @@ actor FailoverState {
     private var plannedAtCommit: Int?
 
     private let settings: HASettings
+    /// The volumes each node shares with another, as of the last round (told to agents in heartbeat answers).
+    private var shared: [NodeName: [String]] = [:]
+    /// Stopped VMs listed in the storage heartbeat records last reported, by node: a change plans again.
+    private var stoppedListed: [NodeName: Set<String>] = [:]
 
     init(settings: HASettings) {
         self.settings = settings
@@ -38,9 +42,26 @@ actor FailoverState {
         return MonotonicTime(milliseconds: elapsed.wholeMilliseconds)
     }
 
-    func heartbeat(from node: NodeName, state: NodeState?) -> (admission: Admission, actions: [HAAction]) {
-        manager.heartbeat(from: node, state: state, at: now())
+    func heartbeat(
+        from node: NodeName,
+        state: NodeState?,
+        storage: (writes: Bool, readings: [StorageReading])? = nil
+    ) -> (admission: Admission, actions: [HAAction]) {
+        if let storage, !storage.readings.isEmpty {
+            manager.storageRead(storage.readings, at: now())
+            for reading in storage.readings {
+                let stopped = Set((reading.record?.vms ?? []).filter { !$0.running }.map { "\($0.vm)@\($0.epoch)" })
+                if stoppedListed[reading.node, default: []] != stopped, !stopped.isEmpty {
+                    plannedAtCommit = nil
+                }
+                stoppedListed[reading.node] = stopped
+            }
+        }
+        return manager.heartbeat(from: node, state: state, writesStorage: storage?.writes ?? false, at: now())
     }
+
+    /// The volumes `node` shares with another node, as of the last round.
+    func sharedVolumes(of node: NodeName) -> [String]? { shared[node] }
 
     /// Whether the heartbeat time should be written now (the first one, then every 30 s).
     func shouldWriteHeartbeat(of node: NodeName) -> Bool {
@@ -66,6 +87,13 @@ actor FailoverState {
         commits: Int,
         owned: [NodeName: [VM]]?
     ) -> (actions: [HAAction], request: HAManager.PlanRequest?) {
+        var reach: [VolumeID: Set<NodeName>] = [:]
+        for (volume, mounts) in view.mounts { reach[volume, default: []].formUnion(mounts.keys) }
+        var shared: [NodeName: [String]] = [:]
+        for (volume, nodes) in reach where nodes.count > 1 {
+            for node in nodes { shared[node, default: []].append(volume.rawValue) }
+        }
+        self.shared = shared.mapValues { $0.sorted() }
         let replan = plannedAtCommit != commits && owned != nil
         if replan { plannedAtCommit = commits }
         let vms = owned ?? [:]

@@ -110,11 +110,12 @@ struct AgentRoutes: Sendable {
         try context.requireAgent(of: node)
         // The body is advisory (outbox depth, and whether the agent asks for readmission); the time is the
         // coordinator's.
-        let body = try? await request.body.collect(upTo: 64 * 1024)
+        let body = try? await request.body.collect(upTo: 256 * 1024)
         let beat = body.flatMap { try? JSONDecoder().decode(Heartbeat.self, from: Data(buffer: $0)) }
         let answer = try await coordinator.heartbeat(
             from: NodeName(node),
             askingReadmission: beat?.admitted == false,
+            storage: beat?.storage,
             logger: logger
         )
         heartbeats.increment()

@@ -1,0 +1,178 @@
+import ChainModel
+import ClusterAPI
+import DecisionEngine
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// This node's storage heartbeat (SPEC §6): its record written whole to every shared volume it reaches, and its
+/// peers' records read back and judged by how long their counters stay unchanged on this node's monotonic clock.
+///
+/// Blocking file I/O: `round` runs on the agent's own storage thread, never on the cooperative pool.
+final class StorageHeartbeats: Sendable {
+    struct Slot: Hashable, Sendable {
+        var node: String
+        var volume: String
+    }
+
+    struct Seen: Sendable {
+        var counter: UInt64?
+        var since: MonotonicTime
+        var readAt: MonotonicTime
+        var record: StorageHeartbeat?
+    }
+
+    struct State: Sendable {
+        /// Volume ids the coordinator last said are shared (kept through an outage: it never shrinks by silence).
+        var shared: [String] = []
+        /// Volume id → mount path, from the last rescan.
+        var mounts: [String: String] = [:]
+        /// The HA VMs this node reported last, as its record lists them.
+        var vms: [StorageHeartbeat.Entry] = []
+        var counter: UInt64 = 0
+        var seen: [Slot: Seen] = [:]
+        /// Whether the last round reached every shared volume.
+        var lastRoundWritten = false
+    }
+
+    let node: NodeName
+    let state = Mutex(State())
+
+    init(node: NodeName) {
+        self.node = node
+    }
+
+    /// The coordinator's list of this node's shared volumes (a heartbeat answer's `sharedVolumes`).
+    func learn(shared: [String]?) {
+        guard let shared else { return }
+        state.withLock { $0.shared = shared }
+    }
+
+    /// What a rescan found: where each volume is mounted, and the HA VMs this node reports with their epochs.
+    func learn(from report: AgentReport) {
+        let mounts = Dictionary(report.volumes.map { ($0.id, $0.mountPath) }, uniquingKeysWith: { first, _ in first })
+        let vms = report.vms.filter(\.highlyAvailable).map {
+            StorageHeartbeat.Entry(
+                vm: VMID($0.id),
+                epoch: Epoch($0.epoch ?? Epoch.initial.rawValue),
+                running: $0.state.value?.holdsMemory ?? true
+            )
+        }
+        state.withLock {
+            $0.mounts = mounts
+            $0.vms = vms
+        }
+    }
+
+    /// One round: this node's record (with `condition`) written to every shared volume, then its peers' records read.
+    ///
+    /// Returns whether every write succeeded (`nil`: no shared volume is mounted here, the lease rule applies).
+    func round(condition: StorageHeartbeat.Condition, at now: MonotonicTime) -> Bool? {
+        let (roots, record) = state.withLock { state -> ([(String, String)], StorageHeartbeat) in
+            state.counter += 1
+            let roots = state.shared.compactMap { id in state.mounts[id].map { (id, $0) } }
+            return (roots, StorageHeartbeat(node: node, counter: state.counter, condition: condition, vms: state.vms))
+        }
+        guard !roots.isEmpty else { return nil }
+        let bytes = StorageHeartbeatRecord.encode(record)
+        var written = true
+        for (_, root) in roots where !Self.write(bytes, to: root, node: node) { written = false }
+        for (volume, root) in roots { read(volume: volume, root: root, at: now) }
+        state.withLock { $0.lastRoundWritten = written }
+        return written
+    }
+
+    /// What this agent says with its heartbeat: whether it writes, and its readings (stalest first).
+    func report(at now: MonotonicTime, period: Duration) -> StorageHeartbeatReport? {
+        state.withLock { state -> StorageHeartbeatReport? in
+            guard !state.shared.isEmpty else { return nil }
+            let readings = state.seen.filter { now.since($0.value.readAt) <= period * 2 }
+                .sorted { now.since($0.value.since) > now.since($1.value.since) }
+                .prefix(StorageHeartbeatReport.maxReadings)
+                .map { slot, seen in
+                    StorageReadingJSON(
+                        node: slot.node,
+                        volume: slot.volume,
+                        unchangedForMilliseconds: now.since(seen.since).wholeMilliseconds,
+                        counter: seen.record?.counter,
+                        condition: seen.record?.condition.rawValue,
+                        stopped: seen.record.map { record in
+                            record.vms.filter { !$0.running }.map {
+                                VMEpochJSON(vmId: $0.vm.rawValue, epoch: $0.epoch.rawValue)
+                            }
+                        }
+                    )
+                }
+            return StorageHeartbeatReport(writes: state.lastRoundWritten, readings: Array(readings))
+        }
+    }
+
+    /// Whether a peer's record, as last read, shows another node running (fresh and `running`).
+    func peersRunning(at now: MonotonicTime, leaseTTL: Duration, period: Duration) -> Bool {
+        state.withLock { state in
+            state.seen.values.contains {
+                now.since($0.readAt) <= period * 2 && now.since($0.since) < leaseTTL && $0.record?.condition == .running
+            }
+        }
+    }
+
+    // MARK: - Files
+
+    /// At most this many peers' slots are read per volume and round.
+    static let maxSlotsPerVolume = 256
+
+    /// Writes the record whole: a temporary file, flushed, renamed over the slot, the directory flushed; a reader sees
+    /// the old record or the new one.
+    static func write(_ bytes: [UInt8], to root: String, node: NodeName) -> Bool {
+        let directory = root + "/" + StorageHeartbeatRecord.directory
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/" + StorageHeartbeatRecord.fileName(of: node)
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return false }
+        var offset = 0
+        let ok = bytes.withUnsafeBytes { buffer -> Bool in
+            guard let base = buffer.baseAddress else { return false }
+            while offset < buffer.count {
+                let wrote = Glibc.write(fd, base + offset, buffer.count - offset)
+                guard wrote > 0 else { return false }
+                offset += wrote
+            }
+            return fsync(fd) == 0
+        }
+        close(fd)
+        guard ok, rename(temporary, path) == 0 else { return false }
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryFD >= 0 {
+            _ = fsync(directoryFD)
+            close(directoryFD)
+        }
+        return true
+    }
+
+    /// Reads every peer's slot on one volume and notes when each counter last changed.
+    private func read(volume: String, root: String, at now: MonotonicTime) {
+        let directory = root + "/" + StorageHeartbeatRecord.directory
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        let own = StorageHeartbeatRecord.fileName(of: node)
+        var found: [(String, StorageHeartbeat?)] = []
+        for name in names.sorted().prefix(Self.maxSlotsPerVolume) where name.hasSuffix(".hb") && name != own {
+            let data = FileManager.default.contents(atPath: directory + "/" + name).map { Array($0) }
+            found.append((name, data.flatMap { StorageHeartbeatRecord.decode($0, fileName: name) }))
+        }
+        state.withLock { state in
+            for (_, record) in found {
+                guard let record else { continue }
+                let slot = Slot(node: record.node.rawValue, volume: volume)
+                if let before = state.seen[slot], before.counter == record.counter {
+                    state.seen[slot]?.readAt = now
+                } else {
+                    state.seen[slot] = Seen(counter: record.counter, since: now, readAt: now, record: record)
+                }
+            }
+        }
+    }
+}
