@@ -53,7 +53,11 @@ final class StorageHeartbeats: Sendable {
 
     /// What a rescan found: where each volume is mounted, and the HA VMs this node reports with their epochs.
     func learn(from report: AgentReport) {
-        let mounts = Dictionary(report.volumes.map { ($0.id, $0.mountPath) }, uniquingKeysWith: { first, _ in first })
+        // Only volumes with a directory: a shared source (`rbd:…`) has no file system to hold a record.
+        let mounts = Dictionary(
+            report.volumes.filter { $0.mountPath.hasPrefix("/") }.map { ($0.id, $0.mountPath) },
+            uniquingKeysWith: { first, _ in first }
+        )
         let vms = report.vms.filter(\.highlyAvailable).map {
             StorageHeartbeat.Entry(
                 vm: VMID($0.id),
@@ -127,6 +131,10 @@ final class StorageHeartbeats: Sendable {
     /// Writes the record whole: a temporary file, flushed, renamed over the slot, the directory flushed; a reader sees
     /// the old record or the new one.
     static func write(_ bytes: [UInt8], to root: String, node: NodeName) -> Bool {
+        var isDirectory: ObjCBool = false
+        guard root.hasPrefix("/"), FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory),
+            isDirectory.boolValue
+        else { return false }
         let directory = root + "/" + StorageHeartbeatRecord.directory
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/" + StorageHeartbeatRecord.fileName(of: node)
