@@ -146,17 +146,15 @@ extension AgentService {
             let issued = Self.monotonicNow()
             let (condition, period) = lease.withLock { ($0.condition(at: issued), $0.leaseTTL / 5) }
             let storage = self.storage
-            let written = await withCheckedContinuation { continuation in
+            let round = await withCheckedContinuation { continuation in
                 queue.async { continuation.resume(returning: storage.round(condition: condition, at: issued)) }
             }
-            let finished = Self.monotonicNow()
             lease.withLock { lease in
-                switch written {
-                case nil: lease.storageNotShared()
-                case true? where finished.since(issued) <= period: lease.storageWritten(issuedAt: issued)
-                default: break
-                }
+                guard let round else { return lease.storageNotShared() }
+                // Only writes that ended within their period count (reading the peers' slots afterwards does not).
+                if round.written, round.at.since(issued) <= period { lease.storageWritten(issuedAt: issued) }
             }
+            let finished = Self.monotonicNow()
             try? await Task.sleep(for: max(.milliseconds(100), period - finished.since(issued)))
         }
     }

@@ -228,16 +228,24 @@ public final class AgentService: Service, Sendable {
             let sentAt = Self.monotonicNow()
             let admitted = lease.withLock { $0.standing == .admitted }
             let ttl = lease.withLock { $0.leaseTTL }
-            let beat = Heartbeat(
+            var beat = Heartbeat(
                 outbox: stored.outboxDepth,
                 admitted: admitted,
                 storage: storage.report(at: sentAt, period: ttl / 5)
             )
-            let body = (try? encoder.encode(beat)) ?? Data()
-            // A heartbeat stuck for longer than a fifth of the lease (a SYN dropped behind a flood of connections, a
+            var body = (try? encoder.encode(beat)) ?? Data()
+            // Under the coordinator's body limit whatever the readings: the freshest are left out first.
+            while body.count > StorageHeartbeatReport.maxEncodedBytes, let count = beat.storage?.readings.count,
+                count > 0
+            {
+                beat.storage?.readings.removeLast(max(1, count / 2))
+                body = (try? encoder.encode(beat)) ?? Data()
+            }
+            // A heartbeat stuck for longer than 2/5 of the lease (a SYN dropped behind a flood of connections, a
             // connection the coordinator just closed) is given up, so that the next one, on a fresh connection, still
-            // renews the lease in time: one stuck heartbeat must not cost the lease.
-            let timeout = max(Duration.milliseconds(500), min(Duration.seconds(5), ttl / 5))
+            // renews the lease before 4/5 of it has passed: one stuck heartbeat must not cost the lease, and a slow
+            // coordinator's answer within 2/5 of the lease still counts.
+            let timeout = max(Duration.milliseconds(500), min(Duration.seconds(5), ttl * 2 / 5))
             do {
                 let answer = try await client.post(
                     "heartbeat",

@@ -30,6 +30,8 @@ final class StorageHeartbeats: Sendable {
         var shared: [String] = []
         /// Volume id → mount path, from the last rescan.
         var mounts: [String: String] = [:]
+        /// Volumes that are not directories (shared sources such as `rbd:…`): no record can be written there.
+        var notDirectories: Set<String> = []
         /// The HA VMs this node reported last, as its record lists them.
         var vms: [StorageHeartbeat.Entry] = []
         var counter: UInt64 = 0
@@ -58,6 +60,7 @@ final class StorageHeartbeats: Sendable {
             report.volumes.filter { $0.mountPath.hasPrefix("/") }.map { ($0.id, $0.mountPath) },
             uniquingKeysWith: { first, _ in first }
         )
+        let notDirectories = Set(report.volumes.filter { !$0.mountPath.hasPrefix("/") }.map(\.id))
         let vms = report.vms.filter(\.highlyAvailable).map {
             StorageHeartbeat.Entry(
                 vm: VMID($0.id),
@@ -67,26 +70,32 @@ final class StorageHeartbeats: Sendable {
         }
         state.withLock {
             $0.mounts = mounts
+            $0.notDirectories = notDirectories
             $0.vms = vms
         }
     }
 
     /// One round: this node's record (with `condition`) written to every shared volume, then its peers' records read.
     ///
-    /// Returns whether every write succeeded (`nil`: no shared volume is mounted here, the lease rule applies).
-    func round(condition: StorageHeartbeat.Condition, at now: MonotonicTime) -> Bool? {
-        let (roots, record) = state.withLock { state -> ([(String, String)], StorageHeartbeat) in
+    /// Returns whether every write succeeded, and when the writes ended (`nil`: this node shares no volume with a
+    /// directory, the lease rule applies). A shared volume this node does not find mounted counts as a failed write:
+    /// peers reading that volume see its record age, so it must not count itself as heard.
+    func round(condition: StorageHeartbeat.Condition, at now: MonotonicTime) -> (written: Bool, at: MonotonicTime)? {
+        let (roots, missing, record) = state.withLock { state -> ([(String, String)], Bool, StorageHeartbeat) in
             state.counter += 1
-            let roots = state.shared.compactMap { id in state.mounts[id].map { (id, $0) } }
-            return (roots, StorageHeartbeat(node: node, counter: state.counter, condition: condition, vms: state.vms))
+            let wanted = state.shared.filter { !state.notDirectories.contains($0) }
+            let roots = wanted.compactMap { id in state.mounts[id].map { (id, $0) } }
+            let record = StorageHeartbeat(node: node, counter: state.counter, condition: condition, vms: state.vms)
+            return (roots, roots.count < wanted.count, record)
         }
-        guard !roots.isEmpty else { return nil }
+        guard !roots.isEmpty || missing else { return nil }
         let bytes = StorageHeartbeatRecord.encode(record)
-        var written = true
+        var written = !missing
         for (_, root) in roots where !Self.write(bytes, to: root, node: node) { written = false }
-        for (volume, root) in roots { read(volume: volume, root: root, at: now) }
+        let writtenAt = AgentService.monotonicNow()
+        for (volume, root) in roots { read(volume: volume, root: root, at: AgentService.monotonicNow()) }
         state.withLock { $0.lastRoundWritten = written }
-        return written
+        return (written, writtenAt)
     }
 
     /// What this agent says with its heartbeat: whether it writes, and its readings (stalest first).
@@ -104,7 +113,7 @@ final class StorageHeartbeats: Sendable {
                         counter: seen.record?.counter,
                         condition: seen.record?.condition.rawValue,
                         stopped: seen.record.map { record in
-                            record.vms.filter { !$0.running }.map {
+                            record.vms.filter { !$0.running }.prefix(StorageHeartbeatReport.maxStoppedPerReading).map {
                                 VMEpochJSON(vmId: $0.vm.rawValue, epoch: $0.epoch.rawValue)
                             }
                         }
@@ -161,6 +170,13 @@ final class StorageHeartbeats: Sendable {
         return true
     }
 
+    /// A slot's bytes, at most one more than a record may have (so an oversized file is refused, never read whole).
+    static func readSlot(_ path: String) -> [UInt8]? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: StorageHeartbeatRecord.maxBytes + 1)).map { Array($0) }
+    }
+
     /// Reads every peer's slot on one volume and notes when each counter last changed.
     private func read(volume: String, root: String, at now: MonotonicTime) {
         let directory = root + "/" + StorageHeartbeatRecord.directory
@@ -168,7 +184,7 @@ final class StorageHeartbeats: Sendable {
         let own = StorageHeartbeatRecord.fileName(of: node)
         var found: [(String, StorageHeartbeat?)] = []
         for name in names.sorted().prefix(Self.maxSlotsPerVolume) where name.hasSuffix(".hb") && name != own {
-            let data = FileManager.default.contents(atPath: directory + "/" + name).map { Array($0) }
+            let data = Self.readSlot(directory + "/" + name)
             found.append((name, data.flatMap { StorageHeartbeatRecord.decode($0, fileName: name) }))
         }
         state.withLock { state in

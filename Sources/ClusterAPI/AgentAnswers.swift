@@ -33,10 +33,14 @@ public struct Heartbeat: Codable, Sendable, Hashable {
 public struct StorageHeartbeatReport: Codable, Sendable, Hashable {
     /// Its last round of writes reached every shared volume in time.
     public var writes: Bool
-    /// Its peers' records as it last read them, the stalest first (at most `maxReadings`).
+    /// Its peers' records as it last read them, the stalest first (at most `maxReadings`, within `maxEncodedBytes`).
     public var readings: [StorageReadingJSON]
 
-    public static let maxReadings = 64
+    /// At most this many readings, and this many stopped VMs in each, are taken from one heartbeat.
+    public static let maxReadings = 512
+    public static let maxStoppedPerReading = 256
+    /// An agent trims its readings (the freshest first) to keep its heartbeat under this size.
+    public static let maxEncodedBytes = 192 * 1024
 
     public init(writes: Bool, readings: [StorageReadingJSON]) {
         self.writes = writes

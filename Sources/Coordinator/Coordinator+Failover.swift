@@ -355,9 +355,9 @@ extension Coordinator {
                     node: NodeName(entry.node),
                     counter: entry.counter ?? 0,
                     condition: condition,
-                    vms: (entry.stopped ?? []).prefix(20_000).map {
-                        .init(vm: VMID($0.vmId), epoch: Epoch($0.epoch), running: false)
-                    }
+                    vms: (entry.stopped ?? []).prefix(StorageHeartbeatReport.maxStoppedPerReading)
+                        .filter { (try? NameRule.identifier("vm").check($0.vmId)) != nil && !$0.vmId.isEmpty }
+                        .map { .init(vm: VMID($0.vmId), epoch: Epoch($0.epoch), running: false) }
                 )
             }
             return StorageReading(

@@ -160,11 +160,23 @@ public struct HAManager: Sendable {
     }
 
     /// Positive evidence that `node` is down: a reading received after its lease ran out, of a record unchanged for
-    /// more than a lease (the agent fences itself at 4/5 of a lease without lease and storage heartbeat).
-    func downEvidence(_ node: NodeName, leaseEnded: MonotonicTime) -> StorageReading? {
-        (readings[node] ?? [:]).values
+    /// more than a lease (the agent fences itself at 4/5 of a lease without lease and storage heartbeat), on a volume
+    /// both it and the reader mount (an agent counts its storage heartbeat only when it reached every such volume), and
+    /// no reader saying otherwise within the last lease: one agent's word that a record is stale never outweighs
+    /// another's that it is fresh.
+    func downEvidence(
+        _ node: NodeName,
+        leaseEnded: MonotonicTime,
+        at now: MonotonicTime,
+        in view: ClusterView
+    )
+        -> StorageReading?
+    {
+        guard freshReading(node, at: now) == nil else { return nil }
+        return (readings[node] ?? [:]).values
             .filter { $0.at >= leaseEnded && $0.reading.unchangedFor > settings.leaseTTL }
             .map(\.reading)
+            .filter { view.mounts[$0.volume]?[node] != nil && view.mounts[$0.volume]?[$0.reader] != nil }
             .min { ($0.volume, $0.reader) < ($1.volume, $1.reader) }
     }
 
@@ -236,7 +248,9 @@ public struct HAManager: Sendable {
                     renewals[node.name].map { _ in "its lease ran out \(Self.format(now.since(leaseEnded))) ago" }
                     ?? "no heartbeat since the coordinator started \(Self.format(now.since(startedAt))) ago"
                 flapped(node.name, at: now)
-                if writers.contains(node.name), downEvidence(node.name, leaseEnded: leaseEnded) == nil {
+                if writers.contains(node.name),
+                    downEvidence(node.name, leaseEnded: leaseEnded, at: now, in: view) == nil
+                {
                     let because =
                         freshReading(node.name, at: now).map {
                             "\(ran), but \($0.reader) reads its storage heartbeat on \($0.volume) (unchanged for "
@@ -247,7 +261,7 @@ public struct HAManager: Sendable {
                     continue
                 }
                 let because =
-                    downEvidence(node.name, leaseEnded: leaseEnded).map {
+                    downEvidence(node.name, leaseEnded: leaseEnded, at: now, in: view).map {
                         "\(ran), and \($0.reader) reads its storage heartbeat on \($0.volume) unchanged for "
                             + Self.format($0.unchangedFor)
                     } ?? ran
@@ -256,7 +270,9 @@ public struct HAManager: Sendable {
                 actions += beginFence(node.name, view: &view)
             case .isolated:
                 let leaseEnded = (renewals[node.name] ?? startedAt) + settings.leaseTTL
-                guard let evidence = downEvidence(node.name, leaseEnded: leaseEnded) else { continue }
+                guard let evidence = downEvidence(node.name, leaseEnded: leaseEnded, at: now, in: view) else {
+                    continue
+                }
                 actions.append(
                     .setState(
                         node.name,
