@@ -173,4 +173,34 @@ import Testing
         #expect(back.admission.state == .quarantined)
         #expect(back.actions.first.map { if case .setState(_, .quarantined, _) = $0 { true } else { false } } == true)
     }
+
+    /// One reader's word is not enough: a stale reading is outweighed by another reader's fresh one, and counts only on
+    /// a volume both the node and the reader mount.
+    @Test func aStaleReadingContradictedByAFreshOneOrOnAnUnmountedVolumeDeclaresNothing() {
+        var manager = HAManager(settings: HASettings(leaseTTL: .seconds(10)), startedAt: at(0))
+        for node in ["node1", "node2", "node3"] {
+            _ = manager.heartbeat(
+                from: NodeName(node),
+                state: .up,
+                writesStorage: true,
+                at: at(node == "node1" ? 1 : 11)
+            )
+        }
+        let cluster = view(["node1": .isolated, "node2": .up, "node3": .up])
+        manager.storageRead([reading("node1", by: "node2", unchangedFor: 30)], at: at(12))
+        manager.storageRead([reading("node1", by: "node3", unchangedFor: 1)], at: at(12))
+        #expect(manager.tick(at: at(12.5), view: cluster, memory: .init(), vmsOwnedBy: { _ in [] }).isEmpty)
+        var elsewhere = reading("node1", by: "node2", unchangedFor: 30)
+        elsewhere.volume = VolumeID("nfs9")
+        var other = HAManager(settings: HASettings(leaseTTL: .seconds(10)), startedAt: at(0))
+        for node in ["node1", "node2", "node3"] {
+            _ = other.heartbeat(from: NodeName(node), state: .up, writesStorage: true, at: at(node == "node1" ? 1 : 11))
+        }
+        other.storageRead([elsewhere], at: at(12))
+        #expect(other.tick(at: at(12.5), view: cluster, memory: .init(), vmsOwnedBy: { _ in [] }).isEmpty)
+        // Without the contradiction, on a volume both mount, the same reading is evidence.
+        other.storageRead([reading("node1", by: "node2", unchangedFor: 30)], at: at(13))
+        let actions = other.tick(at: at(13.5), view: cluster, memory: .init(), vmsOwnedBy: { _ in [] })
+        #expect(actions.first.map { if case .setState(_, .down, _) = $0 { true } else { false } } == true)
+    }
 }
