@@ -92,7 +92,7 @@ public struct AgentConfig: Sendable, Equatable {
                 ])
             )
         }
-        for hook in ["release", "adopt", "fence"] {
+        for hook in ["release", "adopt", "fence", "stop"] {
             guard let command = environment["CHAINKEEPERD_HOOK_\(hook.uppercased())"] else { continue }
             var hooks: Yams.Node.Mapping
             if case .mapping(let existing)? = mapping["hooks"] {
@@ -236,8 +236,10 @@ struct RawAgentConfig: Decodable {
         config.pathMap = pathMap ?? [:]
         config.sharedSources = sharedSources ?? []
         config.hooks = hooks ?? [:]
-        if let unknown = config.hooks.keys.first(where: { !["release", "adopt", "fence"].contains($0) }) {
-            throw AgentConfigError("\(source): hooks.\(unknown) is not a hook; the hooks are release, adopt and fence")
+        if let unknown = config.hooks.keys.first(where: { !["release", "adopt", "fence", "stop"].contains($0) }) {
+            throw AgentConfigError(
+                "\(source): hooks.\(unknown) is not a hook; the hooks are release, adopt, fence and stop"
+            )
         }
         config.hookTimeout = try file.duration(hookTimeout, key: "hookTimeout", default: config.hookTimeout)
         if let timeout = watchdog?.timeout {

@@ -77,7 +77,10 @@ extension AgentService {
             guard let definition = command.definition else {
                 return CommandResult(ok: false, message: "the preflight carried no VM definition")
             }
-            let reasons = await scanner.preflight(definition, expected: command.expected)
+            var reasons = await scanner.preflight(definition, expected: command.expected)
+            if command.failover == true, let alive = await sourceAlive(command) {
+                reasons.append(ReasonJSON(code: "source-alive", message: alive))
+            }
             logger.info("preflight", metadata: ["reasons": .stringConvertible(reasons.count)])
             return CommandResult(ok: reasons.isEmpty, reasons: reasons)
         case .release, .adopt:
@@ -118,6 +121,20 @@ extension AgentService {
             // The coordinator hears the node's new view of the VM at once, not at the next rescan.
             Task { await self.rescanOnce() }
             return CommandResult(ok: true, message: "\(config.node): \(operation) at epoch \(command.epoch)")
+        }
+    }
+}
+
+extension AgentService {
+    /// A failover's own check on the target (SPEC §6): the source's storage heartbeat, read now.
+    func sourceAlive(_ command: AgentCommand) async -> String? {
+        let (storage, ttl) = (self.storage, lease.withLock { $0.leaseTTL })
+        let (source, vm) = (NodeName(command.source), VMID(command.vmId))
+        return await withCheckedContinuation { continuation in
+            storage.queue.async {
+                let now = Self.monotonicNow()
+                continuation.resume(returning: storage.sourceAlive(source, vm: vm, leaseTTL: ttl, at: now))
+            }
         }
     }
 }

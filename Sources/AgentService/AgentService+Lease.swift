@@ -27,9 +27,11 @@ extension AgentService {
                     )
                 } else if condition == .isolated, current == .running {
                     logger.notice("no longer isolated: the coordinator renewed this node's lease")
+                    storage.isolationEnded()
                 }
                 condition = current
             }
+            if current == .isolated { respondToIsolation(at: now) }
             let (mustFence, mayFeed, timeout, expiresAt) = lease.withLock {
                 ($0.mustFence(at: now), $0.mayFeedWatchdog(at: now), $0.watchdogTimeout, $0.expiresAt)
             }
@@ -85,6 +87,11 @@ extension AgentService {
         let configuredTimeout = config.watchdogTimeout
         if answer.reportWanted == true { reportWanted() }
         storage.learn(shared: answer.sharedVolumes)
+        storage.learn(
+            isolationStop: answer.isolationStop,
+            digest: answer.isolationStopDigest,
+            timeout: answer.isolationTimeoutMilliseconds.map { .milliseconds(min(max($0, 0), 86_400_000)) }
+        )
         if answer.admitted {
             let (before, after) = lease.withLock { lease -> (AgentLease.Standing, AgentLease.Standing) in
                 lease.leaseTTL = ttl
@@ -94,8 +101,9 @@ extension AgentService {
                 lease.renewed(sentAt: sentAt)
                 return (before, lease.standing)
             }
-            if before != .admitted, after == .admitted {
-                // In its own task: the next heartbeat never waits for the database.
+            // Readmitted, or back from isolation (the answer lists what it owns now): in its own task, so the next
+            // heartbeat never waits for the database.
+            if after == .admitted, before != .admitted || answer.owned != nil {
                 Task { await self.readmitted(answer) }
             }
         } else if lease.withLock({ $0.standing == .admitted }) {
@@ -105,9 +113,10 @@ extension AgentService {
         }
     }
 
-    /// The coordinator readmitted this node and said which VMs are its own.
+    /// The coordinator readmitted this node (or renewed its lease after an isolation) and said which VMs are its own.
     ///
-    /// A VM it had adopted that is not among them was failed over while this node was fenced, so its adoption is void (recorded as released: no longer reported
+    /// A VM it had adopted that is not among them was failed over while this node was fenced or isolated, so its
+    /// adoption is void (recorded as released: no longer reported
     /// from its definition, and not claimed if the coordinator rebuilds ownership). VMs its hypervisor still lists
     /// stay in its reports, where the audit flags them `registered-on-non-owner`: no release hook unregistered them.
     private func readmitted(_ answer: HeartbeatAnswer) async {
@@ -141,7 +150,7 @@ extension AgentService {
     /// Writes this node's storage heartbeat every fifth of the lease and reads its peers' (SPEC §6), on a thread of its
     /// own; a round that reached every shared volume within its period renews the storage side of the lease.
     func storageLoop() async {
-        let queue = DispatchQueue(label: "chainkeeper.agent.storage-heartbeat")
+        let queue = storage.queue
         while !Task.isCancelled {
             let issued = Self.monotonicNow()
             let (condition, period) = lease.withLock { ($0.condition(at: issued), $0.leaseTTL / 5) }

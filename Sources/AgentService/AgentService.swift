@@ -233,6 +233,7 @@ public final class AgentService: Service, Sendable {
                 admitted: admitted,
                 storage: storage.report(at: sentAt, period: ttl / 5)
             )
+            beat.isolationStopDigest = storage.isolationStopDigest
             var body = (try? encoder.encode(beat)) ?? Data()
             // Under the coordinator's body limit whatever the readings: the freshest are left out first.
             while body.count > StorageHeartbeatReport.maxEncodedBytes, let count = beat.storage?.readings.count,

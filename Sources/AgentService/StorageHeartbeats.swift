@@ -38,10 +38,25 @@ final class StorageHeartbeats: Sendable {
         var seen: [Slot: Seen] = [:]
         /// Whether the last round reached every shared volume.
         var lastRoundWritten = false
+        /// The HA VMs this node owns whose isolation response is `stop`, and the digest the coordinator gave the list.
+        var isolationStop: Set<String> = []
+        var isolationStopDigest: String?
+        /// How long an isolated node waits before stopping them (the coordinator's `isolationTimeout`).
+        var isolationTimeout: Duration = .seconds(30)
+        /// VM id → name, from the last rescan (for the stop hook's environment and the log).
+        var names: [String: String] = [:]
+        /// When each VM's isolation stop was last tried, during this isolation.
+        var stopTried: [VMID: MonotonicTime] = [:]
+        /// Shared volumes whose writes fail, since when (the last success, or the first failure).
+        var failingSince: [String: MonotonicTime] = [:]
+        /// When each shared volume was last written.
+        var writtenAt: [String: MonotonicTime] = [:]
     }
 
     let node: NodeName
     let state = Mutex(State())
+    /// The thread every blocking read and write of a slot runs on.
+    let queue = DispatchQueue(label: "chainkeeper.agent.storage-heartbeat")
 
     init(node: NodeName) {
         self.node = node
@@ -68,11 +83,51 @@ final class StorageHeartbeats: Sendable {
                 running: $0.state.value?.holdsMemory ?? true
             )
         }
+        let names = Dictionary(report.vms.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
         state.withLock {
             $0.mounts = mounts
             $0.notDirectories = notDirectories
             $0.vms = vms
+            $0.names = names
         }
+    }
+
+    /// What a heartbeat answer says about isolation: the `stop` VMs (when the list changed) and the timeout.
+    func learn(isolationStop: [String]?, digest: String?, timeout: Duration?) {
+        state.withLock { state in
+            if let isolationStop, let digest {
+                state.isolationStop = Set(isolationStop)
+                state.isolationStopDigest = digest
+            }
+            if let timeout { state.isolationTimeout = timeout }
+        }
+    }
+
+    var isolationStopDigest: String? { state.withLock { $0.isolationStopDigest } }
+    var isolationTimeout: Duration { state.withLock { $0.isolationTimeout } }
+
+    /// The VMs to stop now for isolation (SPEC §6), marked tried.
+    ///
+    /// Their response is `stop`, this node's record lists them running, and they were not tried within `retry`.
+    func claimIsolationStops(at now: MonotonicTime, retry: Duration) -> [(vm: StorageHeartbeat.Entry, name: String)] {
+        state.withLock { state in
+            let due = state.vms.filter { entry in
+                entry.running && state.isolationStop.contains(entry.vm.rawValue)
+                    && state.stopTried[entry.vm].map { now.since($0) >= retry } ?? true
+            }
+            for entry in due { state.stopTried[entry.vm] = now }
+            return due.map { ($0, state.names[$0.vm.rawValue] ?? $0.vm.rawValue) }
+        }
+    }
+
+    /// The node is no longer isolated: the next isolation starts its stops afresh.
+    func isolationEnded() {
+        state.withLock { $0.stopTried = [:] }
+    }
+
+    /// Whether this node's record lists `vm` running (as its last rescan found it).
+    func listsRunning(_ vm: VMID) -> Bool {
+        state.withLock { $0.vms.contains { $0.vm == vm && $0.running } }
     }
 
     /// One round: this node's record (with `condition`) written to every shared volume, then its peers' records read.
@@ -81,18 +136,38 @@ final class StorageHeartbeats: Sendable {
     /// directory, the lease rule applies). A shared volume this node does not find mounted counts as a failed write:
     /// peers reading that volume see its record age, so it must not count itself as heard.
     func round(condition: StorageHeartbeat.Condition, at now: MonotonicTime) -> (written: Bool, at: MonotonicTime)? {
-        let (roots, missing, record) = state.withLock { state -> ([(String, String)], Bool, StorageHeartbeat) in
+        let (wanted, roots, record) = state.withLock { state -> ([String], [(String, String)], StorageHeartbeat) in
             state.counter += 1
             let wanted = state.shared.filter { !state.notDirectories.contains($0) }
             let roots = wanted.compactMap { id in state.mounts[id].map { (id, $0) } }
             let record = StorageHeartbeat(node: node, counter: state.counter, condition: condition, vms: state.vms)
-            return (roots, roots.count < wanted.count, record)
+            return (wanted, roots, record)
         }
-        guard !roots.isEmpty || missing else { return nil }
+        guard !wanted.isEmpty else {
+            state.withLock {
+                $0.failingSince = [:]
+                $0.writtenAt = [:]
+            }
+            return nil
+        }
         let bytes = StorageHeartbeatRecord.encode(record)
-        var written = !missing
-        for (_, root) in roots where !Self.write(bytes, to: root, node: node) { written = false }
+        var reached: Set<String> = []
+        for (volume, root) in roots where Self.write(bytes, to: root, node: node) { reached.insert(volume) }
+        let written = reached.count == wanted.count
         let writtenAt = AgentService.monotonicNow()
+        state.withLock { state in
+            for volume in wanted {
+                if reached.contains(volume) {
+                    state.writtenAt[volume] = now
+                    state.failingSince[volume] = nil
+                } else if state.failingSince[volume] == nil {
+                    state.failingSince[volume] = state.writtenAt[volume] ?? now
+                }
+            }
+            let kept = Set(wanted)
+            state.failingSince = state.failingSince.filter { kept.contains($0.key) }
+            state.writtenAt = state.writtenAt.filter { kept.contains($0.key) }
+        }
         for (volume, root) in roots { read(volume: volume, root: root, at: AgentService.monotonicNow()) }
         state.withLock { $0.lastRoundWritten = written }
         return (written, writtenAt)
@@ -119,7 +194,14 @@ final class StorageHeartbeats: Sendable {
                         }
                     )
                 }
-            return StorageHeartbeatReport(writes: state.lastRoundWritten, readings: Array(readings))
+            let lost = state.failingSince.sorted { $0.key < $1.key }.prefix(StorageHeartbeatReport.maxLost).map {
+                LostVolumeJSON(volume: $0.key, forMilliseconds: now.since($0.value).wholeMilliseconds)
+            }
+            return StorageHeartbeatReport(
+                writes: state.lastRoundWritten,
+                readings: Array(readings),
+                lost: lost.isEmpty ? nil : Array(lost)
+            )
         }
     }
 
@@ -130,6 +212,43 @@ final class StorageHeartbeats: Sendable {
                 now.since($0.readAt) <= period * 2 && now.since($0.since) < leaseTTL && $0.record?.condition == .running
             }
         }
+    }
+
+    /// Why a failover of `vm` from `source` must wait (SPEC §6 `source-alive`), or `nil`.
+    ///
+    /// It reads the source's slot on every shared volume this node mounts, now, and refuses while a record is younger than `leaseTTL` on this node's
+    /// clock, is not `fenced` and lists the VM running. A record seen for the first time counts as fresh: its age is
+    /// not known yet. Blocking I/O: call it on `queue`.
+    func sourceAlive(_ source: NodeName, vm: VMID, leaseTTL: Duration, at now: MonotonicTime) -> String? {
+        guard source != node else { return nil }
+        let roots = state.withLock { state in
+            state.shared.compactMap { id in state.mounts[id].map { (id, $0) } }
+        }
+        let name = StorageHeartbeatRecord.fileName(of: source)
+        for (volume, root) in roots {
+            let path = root + "/" + StorageHeartbeatRecord.directory + "/" + name
+            guard let bytes = Self.readSlot(path), let record = StorageHeartbeatRecord.decode(bytes, fileName: name)
+            else { continue }
+            let slot = Slot(node: source.rawValue, volume: volume)
+            let seen = state.withLock { state -> Seen in
+                if let before = state.seen[slot], before.counter == record.counter {
+                    state.seen[slot]?.readAt = now
+                    return state.seen[slot] ?? before
+                }
+                let fresh = Seen(counter: record.counter, since: now, readAt: now, record: record)
+                state.seen[slot] = fresh
+                return fresh
+            }
+            let age = now.since(seen.since)
+            guard age < leaseTTL, record.condition != .fenced,
+                let entry = record.vms.first(where: { $0.vm == vm }), entry.running
+            else { continue }
+            return """
+                \(source)'s storage heartbeat on volume \(volume) changed \(DurationText.format(age)) ago and lists \
+                the VM running at epoch \(entry.epoch): the source is alive (isolated, not failed); it is not adopted here
+                """
+        }
+        return nil
     }
 
     // MARK: - Files

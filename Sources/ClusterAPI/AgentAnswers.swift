@@ -4,10 +4,18 @@ public struct CoordinatorAnnouncement: Codable, Sendable, Hashable {
     public var leaseTTLMilliseconds: Int64
     /// How often each volume's probe nonce must be renewed (SPEC §3), in milliseconds.
     public var probeIntervalMilliseconds: Int64
+    /// How long an isolated node waits before it stops the VMs whose isolation response is `stop` (SPEC §6), in
+    /// milliseconds; absent from older coordinators (the agent then uses the default, 30 s).
+    public var isolationTimeoutMilliseconds: Int64?
 
-    public init(leaseTTLMilliseconds: Int64, probeIntervalMilliseconds: Int64) {
+    public init(
+        leaseTTLMilliseconds: Int64,
+        probeIntervalMilliseconds: Int64,
+        isolationTimeoutMilliseconds: Int64? = nil
+    ) {
         self.leaseTTLMilliseconds = leaseTTLMilliseconds
         self.probeIntervalMilliseconds = probeIntervalMilliseconds
+        self.isolationTimeoutMilliseconds = isolationTimeoutMilliseconds
     }
 }
 
@@ -21,6 +29,9 @@ public struct Heartbeat: Codable, Sendable, Hashable {
 
     /// Storage heartbeats (SPEC §6): whether it writes its own, and what it read of its peers'.
     public var storage: StorageHeartbeatReport?
+    /// The `isolationStopDigest` of the last `isolationStop` list it was sent (the list is sent again only when the
+    /// coordinator's differs).
+    public var isolationStopDigest: String?
 
     public init(outbox: Int, admitted: Bool? = nil, storage: StorageHeartbeatReport? = nil) {
         self.outbox = outbox
@@ -35,16 +46,35 @@ public struct StorageHeartbeatReport: Codable, Sendable, Hashable {
     public var writes: Bool
     /// Its peers' records as it last read them, the stalest first (at most `maxReadings`, within `maxEncodedBytes`).
     public var readings: [StorageReadingJSON]
+    /// Shared volumes its writes have not reached, with how long since the last write there that did (SPEC §6,
+    /// `volume-lost`); at most `maxLost`.
+    public var lost: [LostVolumeJSON]?
 
+    /// At most this many lost volumes are taken from one heartbeat.
+    public static let maxLost = 256
     /// At most this many readings, and this many stopped VMs in each, are taken from one heartbeat.
     public static let maxReadings = 512
     public static let maxStoppedPerReading = 256
     /// An agent trims its readings (the freshest first) to keep its heartbeat under this size.
     public static let maxEncodedBytes = 192 * 1024
 
-    public init(writes: Bool, readings: [StorageReadingJSON]) {
+    public init(writes: Bool, readings: [StorageReadingJSON], lost: [LostVolumeJSON]? = nil) {
         self.writes = writes
         self.readings = readings
+        self.lost = lost
+    }
+}
+
+/// A shared volume an agent's storage heartbeat writes have not reached.
+public struct LostVolumeJSON: Codable, Sendable, Hashable {
+    public var volume: String
+    /// How long since a write there last succeeded (or since the agent started failing to write there), on the
+    /// agent's monotonic clock.
+    public var forMilliseconds: Int64
+
+    public init(volume: String, forMilliseconds: Int64) {
+        self.volume = volume
+        self.forMilliseconds = forMilliseconds
     }
 }
 
@@ -95,6 +125,7 @@ public struct VMEpochJSON: Codable, Sendable, Hashable {
 public struct HeartbeatAnswer: Codable, Sendable, Hashable {
     public var leaseTTLMilliseconds: Int64
     public var probeIntervalMilliseconds: Int64
+    public var isolationTimeoutMilliseconds: Int64?
     public var admitted: Bool
     /// The node's state: `up`, `down`, `fenced` or `draining`.
     public var state: String
@@ -106,6 +137,10 @@ public struct HeartbeatAnswer: Codable, Sendable, Hashable {
     public var reportWanted: Bool?
     /// The volumes this node reaches that another node reaches too: where it writes its storage heartbeat (SPEC §6).
     public var sharedVolumes: [String]?
+    /// The HA VMs this node owns whose isolation response is `stop` (SPEC §6), with the list's digest; sent when the
+    /// heartbeat's `isolationStopDigest` differs, absent otherwise (and while the coordinator does not know it yet).
+    public var isolationStop: [String]?
+    public var isolationStopDigest: String?
 
     public init(
         settings: CoordinatorAnnouncement,
@@ -117,6 +152,7 @@ public struct HeartbeatAnswer: Codable, Sendable, Hashable {
     ) {
         leaseTTLMilliseconds = settings.leaseTTLMilliseconds
         probeIntervalMilliseconds = settings.probeIntervalMilliseconds
+        isolationTimeoutMilliseconds = settings.isolationTimeoutMilliseconds
         self.admitted = admitted
         self.state = state
         self.message = message
@@ -127,7 +163,8 @@ public struct HeartbeatAnswer: Codable, Sendable, Hashable {
     public var settings: CoordinatorAnnouncement {
         CoordinatorAnnouncement(
             leaseTTLMilliseconds: leaseTTLMilliseconds,
-            probeIntervalMilliseconds: probeIntervalMilliseconds
+            probeIntervalMilliseconds: probeIntervalMilliseconds,
+            isolationTimeoutMilliseconds: isolationTimeoutMilliseconds
         )
     }
 }

@@ -144,6 +144,10 @@ public struct AgentCommand: Codable, Sendable, Hashable {
     public var target: String
     public var definition: VMDefinition?
     public var expected: [ExpectedFile]
+    /// A failover (the source was declared down, or its record lists the VM stopped): the target's preflight reads the
+    /// source's storage heartbeat itself and refuses `source-alive` while it is fresh and lists the VM running
+    /// (SPEC §6).
+    public var failover: Bool?
 
     public init(
         id: String,
@@ -155,7 +159,8 @@ public struct AgentCommand: Codable, Sendable, Hashable {
         source: String,
         target: String,
         definition: VMDefinition? = nil,
-        expected: [ExpectedFile] = []
+        expected: [ExpectedFile] = [],
+        failover: Bool? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -167,6 +172,7 @@ public struct AgentCommand: Codable, Sendable, Hashable {
         self.target = target
         self.definition = definition
         self.expected = expected
+        self.failover = failover
     }
 }
 

@@ -61,6 +61,12 @@ extension PolicyUpdate {
             }
             policy.threshold.period = period
         }
+        if let isolation {
+            guard let value = IsolationResponse(rawValue: isolation) else {
+                throw .invalid("isolation must be keep-running or stop, got '\(isolation)'")
+            }
+            policy.isolation = value
+        }
         if !policy.possibleOwners.isEmpty,
             let stray = policy.preferredOwners.first(where: { !policy.possibleOwners.contains($0) })
         {

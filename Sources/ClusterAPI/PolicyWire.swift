@@ -15,6 +15,8 @@ public struct PolicyJSON: Codable, Sendable, Hashable {
     public var maxFailovers: Int
     /// A duration such as `6h`.
     public var failoverPeriod: String
+    /// What an isolated node does with the VM: `keep-running` or `stop` (SPEC §6); absent from older coordinators.
+    public var isolation: String?
 
     public init(
         vm: String,
@@ -27,7 +29,8 @@ public struct PolicyJSON: Codable, Sendable, Hashable {
         antiAffinityEnforced: Bool?,
         priority: String,
         maxFailovers: Int,
-        failoverPeriod: String
+        failoverPeriod: String,
+        isolation: String? = nil
     ) {
         self.vm = vm
         self.vmId = vmId
@@ -40,6 +43,7 @@ public struct PolicyJSON: Codable, Sendable, Hashable {
         self.priority = priority
         self.maxFailovers = maxFailovers
         self.failoverPeriod = failoverPeriod
+        self.isolation = isolation
     }
 }
 
@@ -54,6 +58,8 @@ public struct PolicyUpdate: Codable, Sendable, Hashable {
     public var priority: String?
     public var maxFailovers: Int?
     public var failoverPeriod: String?
+    /// `keep-running` or `stop`.
+    public var isolation: String?
 
     public init(
         clear: Bool = false,
@@ -63,7 +69,8 @@ public struct PolicyUpdate: Codable, Sendable, Hashable {
         antiAffinityClass: String? = nil,
         priority: String? = nil,
         maxFailovers: Int? = nil,
-        failoverPeriod: String? = nil
+        failoverPeriod: String? = nil,
+        isolation: String? = nil
     ) {
         self.clear = clear
         self.highlyAvailable = highlyAvailable
@@ -73,6 +80,7 @@ public struct PolicyUpdate: Codable, Sendable, Hashable {
         self.priority = priority
         self.maxFailovers = maxFailovers
         self.failoverPeriod = failoverPeriod
+        self.isolation = isolation
     }
 }
 

@@ -33,6 +33,8 @@ struct EtcdPolicyRecord: Codable, Sendable {
     var priority: FailoverPriority
     var maxFailovers: Int
     var periodMilliseconds: Int64
+    /// Absent in records written before issue 22: `keep-running`.
+    var isolation: IsolationResponse?
 
     init(_ policy: PlacementPolicy) {
         highlyAvailable = policy.highlyAvailable
@@ -42,6 +44,7 @@ struct EtcdPolicyRecord: Codable, Sendable {
         priority = policy.priority
         maxFailovers = policy.threshold.maxFailovers
         periodMilliseconds = policy.threshold.period.wholeMilliseconds
+        isolation = policy.isolation
     }
 
     var policy: PlacementPolicy {
@@ -51,7 +54,8 @@ struct EtcdPolicyRecord: Codable, Sendable {
             preferredOwners: preferredOwners,
             antiAffinityClass: antiAffinityClass,
             priority: priority,
-            threshold: FailoverThreshold(maxFailovers: maxFailovers, period: .milliseconds(periodMilliseconds))
+            threshold: FailoverThreshold(maxFailovers: maxFailovers, period: .milliseconds(periodMilliseconds)),
+            isolation: isolation ?? .keepRunning
         )
     }
 }

@@ -12,6 +12,7 @@ import DecisionEngine
 ///     failover off                  # failover.enabled (default on)
 ///     storage-heartbeats off        # agents write no storage heartbeat: the lease rule alone (default on)
 ///     isolation-timeout 30s         # isolationTimeout (default 30s)
+///     storage-loss-timeout 60s      # storageLossTimeout (default 60s)
 ///     quarantine-threshold 3        # quarantineThreshold (default 3)
 ///     node node1 memory 16384       # memory offered, MiB (optional)
 ///     volume csv1 node1 node2       # a volume and the nodes that reach it
@@ -89,6 +90,7 @@ public struct Scenario: Sendable {
     /// Whether agents write storage heartbeats on shared volumes (SPEC §6); off: the lease rule alone.
     public var storageHeartbeats = true
     public var isolationTimeout: Duration = .seconds(30)
+    public var storageLossTimeout: Duration = .seconds(60)
     public var quarantineThreshold = 3
     /// Only for the invariant checker's own tests: the coordinator declares nodes down this long *before* their lease
     /// plus margin runs out (`declare-down-early DUR`).
@@ -135,6 +137,7 @@ public struct Scenario: Sendable {
         case "failover": failoverEnabled = words.count > 1 && words[1] == "on"
         case "storage-heartbeats": storageHeartbeats = words.count > 1 && words[1] == "on"
         case "isolation-timeout": isolationTimeout = try Self.duration(words, 1, line)
+        case "storage-loss-timeout": storageLossTimeout = try Self.duration(words, 1, line)
         case "quarantine-threshold": quarantineThreshold = words.count > 1 ? Int(words[1]) ?? 3 : 3
         case "declare-down-early": declareDownEarly = try Self.duration(words, 1, line)
         case "node":

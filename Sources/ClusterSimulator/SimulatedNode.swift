@@ -25,6 +25,8 @@ struct SimulatedNode: Sendable {
     var owned: Set<VMID> = []
     /// Its paths to every shared volume are cut.
     var storageCut = false
+    /// Since when its storage heartbeat writes have failed (the last one that succeeded), as its heartbeats say.
+    var storageLostSince: MonotonicTime?
     /// Its storage heartbeat counter, and when the next write is due.
     var counter: UInt64 = 0
     var nextStorageWrite: MonotonicTime

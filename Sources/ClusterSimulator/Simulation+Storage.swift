@@ -37,6 +37,9 @@ extension Simulation {
                 )
                 for volume in volumes { storage[volume, default: [:]][name] = record }
                 node.lease.storageWritten(issuedAt: now)
+                node.storageLostSince = nil
+            } else if node.storageLostSince == nil {
+                node.storageLostSince = now - writePeriod
             }
         }
         if now.milliseconds % readPeriod.wholeMilliseconds == 0, !node.storageCut {
@@ -109,6 +112,27 @@ extension Simulation {
             "isolated for \(DurationText.format(scenario.isolationTimeout)) while peers run: stopped "
                 + "[\(victims.map(\.rawValue).joined(separator: ", "))] (isolation response stop)"
         )
+    }
+
+    /// The coordinator's audit of lost volumes (SPEC §6 `volume-lost`): a node whose heartbeats say its storage writes
+    /// have failed for longer than `storageLossTimeout`, judged by the real audit; logged when the risks change.
+    mutating func auditVolumeLoss() {
+        var lost: [NodeName: [VolumeID: Duration]] = [:]
+        for name in nodeOrder {
+            guard let node = nodes[name], let since = node.storageLostSince, node.agentActive(at: now),
+                !node.partitioned,
+                now.since(since) > scenario.storageLossTimeout
+            else { continue }
+            for volume in sharedVolumes(of: name) { lost[name, default: [:]][volume] = now.since(since) }
+        }
+        let view = view()
+        let owned = nodeOrder.flatMap { self.vms(ownedBy: $0) }
+        let risks = ClusterAudit.risks(in: view, AuditInput(vms: owned, lostVolumes: lost))
+            .filter { $0.code == .volumeLost }
+        let shown = Set(risks.map { "\($0.vm ?? "?") on \($0.volume ?? "?") (\($0.node?.rawValue ?? "?"))" })
+        for entry in shown.subtracting(volumeLostShown).sorted() { record("audit", "volume-lost \(entry)") }
+        for entry in volumeLostShown.subtracting(shown).sorted() { record("audit", "volume-lost cleared: \(entry)") }
+        volumeLostShown = shown
     }
 
     /// What the coordinator knows about a target that has not adopted `vm`: declared down (or fenced), or its record

@@ -49,6 +49,8 @@ public struct Simulation: Sendable {
     var nodeStates: [NodeName: NodeState] = [:]
     var owners: [VMID: NodeName] = [:]
     var blocked: [VMID: String] = [:]
+    /// The `volume-lost` risks the coordinator's audit shows now, as `VM on VOLUME` (logged when they change).
+    var volumeLostShown: Set<String> = []
     var failoverTimes: [VMID: [Timestamp]] = [:]
     var nextTick = MonotonicTime(milliseconds: 0)
     var fenceRuns: [NodeName: MonotonicTime] = [:]
@@ -182,7 +184,10 @@ public struct Simulation: Sendable {
             finishFenceRuns()
             if coordinatorAvailable { advanceMigrations() }
             if now >= nextTick {
-                if coordinatorAvailable { coordinatorTick() }
+                if coordinatorAvailable {
+                    coordinatorTick()
+                    auditVolumeLoss()
+                }
                 nextTick = now + Self.tickInterval
             }
             for name in nodeOrder { storageStep(name) }

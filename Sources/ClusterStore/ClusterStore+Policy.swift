@@ -23,6 +23,28 @@ extension ClusterStore {
         }
     }
 
+    /// The highly available VMs whose isolation response is `stop` (SPEC §6), by owner, sorted by id.
+    public func isolationStopVMs() throws(StoreError) -> [NodeName: [VMID]] {
+        try translatingErrors {
+            try writer.read { db in
+                var byOwner: [NodeName: [VMID]] = [:]
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT vm.owner AS owner, vm.id AS id FROM vm JOIN placement_policy p ON p.vm_id = vm.id
+                        WHERE p.isolation = 'stop' AND vm.owner IS NOT NULL
+                            AND COALESCE(p.highly_available, vm.highly_available) = 1
+                        ORDER BY vm.id
+                        """
+                )
+                for row in rows {
+                    byOwner[NodeName(row["owner"] as String), default: []].append(VMID(row["id"] as String))
+                }
+                return byOwner
+            }
+        }
+    }
+
     /// Whether an anti-affinity class is enforced; nil for a class no policy has named.
     public func classEnforced(_ name: String) throws(StoreError) -> Bool? {
         try translatingErrors {
@@ -121,19 +143,21 @@ extension ClusterStore {
         try db.execute(
             sql: """
                 INSERT INTO placement_policy (vm_id, highly_available, possible_owners, preferred_owners,
-                                              anti_affinity_class, priority, max_failovers, failover_period_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                                              anti_affinity_class, priority, max_failovers, failover_period_ms,
+                                              isolation)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(vm_id) DO UPDATE SET
                     highly_available = excluded.highly_available, possible_owners = excluded.possible_owners,
                     preferred_owners = excluded.preferred_owners,
                     anti_affinity_class = excluded.anti_affinity_class, priority = excluded.priority,
-                    max_failovers = excluded.max_failovers, failover_period_ms = excluded.failover_period_ms
+                    max_failovers = excluded.max_failovers, failover_period_ms = excluded.failover_period_ms,
+                    isolation = excluded.isolation
                 """,
             arguments: [
                 vm.rawValue, policy.highlyAvailable, try Self.jsonArray(policy.possibleOwners.map(\.rawValue)),
                 try Self.jsonArray(policy.preferredOwners.map(\.rawValue)), policy.antiAffinityClass,
                 policy.priority.rawValue, policy.threshold.maxFailovers,
-                policy.threshold.period.wholeMilliseconds,
+                policy.threshold.period.wholeMilliseconds, policy.isolation.rawValue,
             ]
         )
     }
@@ -148,7 +172,8 @@ extension ClusterStore {
             threshold: FailoverThreshold(
                 maxFailovers: row["max_failovers"],
                 period: .milliseconds(row["failover_period_ms"] as Int64)
-            )
+            ),
+            isolation: try RowDecoding.enumValue(IsolationResponse.self, row, "isolation")
         )
     }
 

@@ -79,6 +79,9 @@ public struct ClusterStore: Sendable {
         migrator.registerMigration(Migration010IsolationStates.identifier) { db in
             try db.execute(sql: Migration010IsolationStates.sql)
         }
+        migrator.registerMigration(Migration011IsolationResponse.identifier) { db in
+            try db.execute(sql: Migration011IsolationResponse.sql)
+        }
         return migrator
     }
 

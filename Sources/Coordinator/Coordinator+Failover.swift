@@ -15,6 +15,7 @@ extension Coordinator {
         from node: NodeName,
         askingReadmission: Bool,
         storage: StorageHeartbeatReport? = nil,
+        isolationStopDigest: String? = nil,
         logger: Logger
     ) async throws -> HeartbeatAnswer {
         let stored = try store.node(named: node)?.state
@@ -28,6 +29,7 @@ extension Coordinator {
             let (store, at) = (self.store, now())
             Task(executorPreference: lanes.ingest) { try? store.recordHeartbeat(of: node, at: at) }
         }
+        storageLoss.heard(from: node, lost: storage?.lost)
         let (admission, actions) = await failover.heartbeat(
             from: node,
             state: stored,
@@ -42,7 +44,11 @@ extension Coordinator {
         )
         if rebuild.wantsReport(from: node) { answer.reportWanted = true }
         answer.sharedVolumes = await failover.sharedVolumes(of: node)
-        if admission.admitted, askingReadmission || stored == .down || stored == .fenced {
+        if let stops = await failover.isolationStops(of: node, agentHas: isolationStopDigest) {
+            answer.isolationStop = stops.vms
+            answer.isolationStopDigest = stops.digest
+        }
+        if admission.admitted, askingReadmission || stored == .down || stored == .fenced || stored == .isolated {
             let (owned, elsewhere) = try store.ownership(of: node)
             answer.owned = owned.map { VMEpochJSON(vmId: $0.id.rawValue, epoch: $0.epoch.rawValue) }
             answer.elsewhere = elsewhere.map { VMEpochJSON(vmId: $0.id.rawValue, epoch: $0.epoch.rawValue) }
@@ -56,7 +62,8 @@ extension Coordinator {
     var announcement: CoordinatorAnnouncement {
         CoordinatorAnnouncement(
             leaseTTLMilliseconds: config.leaseTTL.wholeMilliseconds,
-            probeIntervalMilliseconds: config.probeInterval.wholeMilliseconds
+            probeIntervalMilliseconds: config.probeInterval.wholeMilliseconds,
+            isolationTimeoutMilliseconds: config.isolationTimeout.wholeMilliseconds
         )
     }
 
@@ -70,9 +77,17 @@ extension Coordinator {
                 logger.error("cannot record that the restored backup's owners were rebuilt: \(error)")
             }
         }
-        guard leadership.isLeader, await failover.pastStartupWait() else { return }
+        guard leadership.isLeader else { return }
+        let commits = store.commits.value
+        if await failover.wantsIsolationStops(at: commits) {
+            do {
+                await failover.setIsolationStops(try store.isolationStopVMs(), at: commits)
+            } catch {
+                logger.error("cannot read which VMs stop when their node is isolated: \(error)")
+            }
+        }
+        guard await failover.pastStartupWait() else { return }
         do {
-            let commits = store.commits.value
             let view = try placementView()
             let record = try store.failoverRecord(since: now() - .seconds(90 * 24 * 3600))
             // Read here, never inside the failover actor, whose every moment a heartbeat may be waiting for.
@@ -243,6 +258,7 @@ extension Coordinator {
         }
         try store.removeNode(node, actor: "admin", at: now())
         await failover.forget(node)
+        storageLoss.forget(node)
         return ActionResponse(name: node.rawValue, state: "removed", message: "\(node) is no longer a member")
     }
 

@@ -45,6 +45,8 @@ public struct Coordinator: Sendable {
     let throttle: AuthenticationThrottle
     /// Whether reports may still rebuild ownership (a new, lost or restored database, for one lease).
     let rebuild: OwnershipRebuild
+    /// Shared volumes nodes renewing their lease cannot write to (SPEC §6, `volume-lost`).
+    let storageLoss = StorageLossBook()
 
     public init(
         config: CoordinatorConfig,

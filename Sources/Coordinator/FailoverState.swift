@@ -1,5 +1,7 @@
 import ChainModel
+import Crypto
 import DecisionEngine
+import Foundation
 
 /// The failover manager's memory in the coordinator: the pure `HAManager`, driven on this process's monotonic clock.
 ///
@@ -18,6 +20,24 @@ actor FailoverState {
     private var shared: [NodeName: [String]] = [:]
     /// Stopped VMs listed in the storage heartbeat records last reported, by node: a change plans again.
     private var stoppedListed: [NodeName: Set<String>] = [:]
+    /// Each node's HA VMs whose isolation response is `stop`, with the list's digest, as of the store's commit count
+    /// `isolationStopsAt` (`nil`: not read yet in this term; agents keep the list they have).
+    private var isolationStops: [NodeName: IsolationStopList] = [:]
+    private var isolationStopsAt: Int?
+
+    /// A node's `stop` VMs as a heartbeat answer carries them.
+    struct IsolationStopList: Sendable, Equatable {
+        var vms: [String]
+        var digest: String
+
+        static let empty = IsolationStopList(vms: [])
+
+        init(vms: [String]) {
+            self.vms = vms
+            let hash = SHA256.hash(data: Array(vms.joined(separator: "\n").utf8))
+            digest = "\(vms.count)-" + hash.prefix(8).map { String(format: "%02x", $0) }.joined()
+        }
+    }
 
     init(settings: HASettings) {
         self.settings = settings
@@ -34,6 +54,7 @@ actor FailoverState {
         manager = HAManager(settings: settings, startedAt: now())
         heartbeatWritten = [:]
         plannedAtCommit = nil
+        isolationStopsAt = nil
     }
 
     /// This process's monotonic clock.
@@ -62,6 +83,21 @@ actor FailoverState {
 
     /// The volumes `node` shares with another node, as of the last round.
     func sharedVolumes(of node: NodeName) -> [String]? { shared[node] }
+
+    /// Whether the `stop` VMs should be read again (the store changed since they were).
+    func wantsIsolationStops(at commits: Int) -> Bool { isolationStopsAt != commits }
+
+    func setIsolationStops(_ stops: [NodeName: [VMID]], at commits: Int) {
+        isolationStops = stops.mapValues { IsolationStopList(vms: $0.map(\.rawValue)) }
+        isolationStopsAt = commits
+    }
+
+    /// `node`'s `stop` VMs when the agent's copy (`digest`) differs; `nil` when it is current or not known yet.
+    func isolationStops(of node: NodeName, agentHas digest: String?) -> IsolationStopList? {
+        guard isolationStopsAt != nil else { return nil }
+        let list = isolationStops[node] ?? .empty
+        return list.digest == digest ? nil : list
+    }
 
     /// Whether the heartbeat time should be written now (the first one, then every 30 s).
     func shouldWriteHeartbeat(of node: NodeName) -> Bool {

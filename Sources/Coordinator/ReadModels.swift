@@ -12,9 +12,12 @@ extension Coordinator {
         let blocked = try store.failoverRecord(since: now()).blocked
         return (
             ClusterView(snapshot, now: now(), settings: settings),
-            AuditInput(snapshot, failoverBlocked: blocked)
+            AuditInput(snapshot, failoverBlocked: blocked, lostVolumes: lostVolumes)
         )
     }
+
+    /// Shared volumes nodes have lost for longer than `storageLossTimeout` (SPEC §6).
+    var lostVolumes: [NodeName: [VolumeID: Duration]] { storageLoss.lost(longerThan: config.storageLossTimeout) }
 
     /// The engine's view of the cluster without any VM's files (nodes, volumes, mounts, policies, load), kept until a
     /// commit changes it: what `nodes`, `volumes`, what-if and the dashboard's overview read.
@@ -32,7 +35,8 @@ extension Coordinator {
         let input = AuditInput(
             vms: [vm],
             listings: [vm.id: try store.listings(of: vm.id)],
-            failoverBlocked: try store.failoverRecord(since: now()).blocked.filter { $0.key == vm.id }
+            failoverBlocked: try store.failoverRecord(since: now()).blocked.filter { $0.key == vm.id },
+            lostVolumes: lostVolumes.filter { $0.key == vm.owner }
         )
         return VMDetailJSON(vm, view: view, risks: ClusterAudit.risks(in: view, input))
     }

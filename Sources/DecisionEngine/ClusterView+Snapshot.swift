@@ -19,13 +19,18 @@ extension ClusterView {
 
 extension AuditInput {
     /// The audit's input from a stored snapshot; failover state comes from the service that owns it.
-    public init(_ snapshot: ClusterSnapshot, failoverBlocked: [VMID: String] = [:]) {
+    public init(
+        _ snapshot: ClusterSnapshot,
+        failoverBlocked: [VMID: String] = [:],
+        lostVolumes: [NodeName: [VolumeID: Duration]] = [:]
+    ) {
         self.init(
             vms: snapshot.vms,
             listings: snapshot.listings,
             failoverBlocked: failoverBlocked,
             discoveredDisks: snapshot.discoveredDisks,
-            inventoryErrors: snapshot.inventoryErrors
+            inventoryErrors: snapshot.inventoryErrors,
+            lostVolumes: lostVolumes
         )
     }
 }

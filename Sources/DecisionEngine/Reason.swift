@@ -13,6 +13,9 @@ public enum ReasonCode: String, Sendable, Codable, CaseIterable, Comparable {
     case insufficientMemory = "insufficient-memory"
     case antiAffinity = "anti-affinity"
     case operationInProgress = "operation-in-progress"
+    /// (Failover preflight) the source's storage heartbeat is fresh and lists the VM running (SPEC §6): the target
+    /// waits; the refusal is not held against it.
+    case sourceAlive = "source-alive"
     // Why a failover holds a VM (beyond `check`'s codes).
     /// The VM reached its failover threshold (N automatic failovers within the period).
     case failoverThreshold = "failover-threshold"

@@ -317,7 +317,8 @@ import Testing
             preferredOwners: [NodeName("node2")],
             antiAffinityClass: "sql",
             priority: .high,
-            threshold: FailoverThreshold(maxFailovers: 2, period: .seconds(3600))
+            threshold: FailoverThreshold(maxFailovers: 2, period: .seconds(3600)),
+            isolation: .stop
         )
         try await store.savePolicy(policy, for: AuthorityFixture.vmA, term: term)
         #expect(try await store.policies() == [AuthorityFixture.vmA: policy])

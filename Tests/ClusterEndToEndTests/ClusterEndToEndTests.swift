@@ -18,6 +18,8 @@ import Glibc
         let port: Int
         var coordinator: DaemonProcess?
         var agents: [String: DaemonProcess] = [:]
+        /// The TCP proxies between some agents and the coordinator (`proxied`), which a test cuts like a partition.
+        var proxies: [String: TCPProxy] = [:]
 
         var coordinatorConfig: String { layout.root + "/coordinator.yaml" }
         /// With TLS: the CA directory, certificates under `certs/`; the CLI then uses the admin certificate.
@@ -45,11 +47,13 @@ import Glibc
             fenceHooks: Bool = false,
             libvirtNodes: Set<String> = [],
             tls: Bool = false,
-            coordinatorExtra: String = ""
+            coordinatorExtra: String = "",
+            proxied: Set<String> = []
         ) throws {
             self.layout = layout
             self.tls = tls
             port = Daemons.freePort()
+            for node in proxied { proxies[node] = try TCPProxy(forwardingTo: port) }
             if tls {
                 // The CA and every certificate, made with the real CLI: a server certificate for 127.0.0.1 only,
                 // a node certificate per agent, an admin certificate for the CLI.
@@ -88,7 +92,8 @@ import Glibc
             for node in ["a", "b", "c"] {
                 let volumes = node == "c" ? [layout.root + "/c-mnt"] : [layout.shared, layout.local(node)]
                 var config: [String: Any] = [
-                    "node": node, "coordinator": "http://127.0.0.1:\(port)", "token": "token-node-\(node)-000000",
+                    "node": node, "coordinator": "http://127.0.0.1:\(proxies[node]?.port ?? port)",
+                    "token": "token-node-\(node)-000000",
                     "dataDir": layout.root + "/agent-\(node)", "volumes": volumes,
                     "inventory": ["driver": "hyperv-json", "path": layout.inventory(node)], "heartbeat": "500ms",
                     "rescan": "1s", "memoryMiB": 65536,
@@ -117,6 +122,13 @@ import Glibc
                 }
                 if fenceHooks, var hooks = config["hooks"] as? [String: String] {
                     hooks["fence"] = "date +%s%N >> \(layout.root)/fence-\(node).log"
+                    // The isolation response's stop: the test's stand-in hypervisor lists the VM off afterwards when
+                    // the test left the inventory to switch to.
+                    let stopped = layout.inventory(node) + ".stopped"
+                    hooks["stop"] =
+                        "if [ -f \(stopped) ]; then cp \(stopped) \(stopped).tmp && mv \(stopped).tmp "
+                        + "\(layout.inventory(node)); fi; echo \"$CHAINKEEPER_VM_NAME $(date +%s%N)\" >> "
+                        + "\(layout.root)/stop-\(node).log"
                     config["hooks"] = hooks
                 }
                 // JSON is valid YAML: the agent reads either.
@@ -159,6 +171,7 @@ import Glibc
         /// Stops the agents and the coordinator, then tells every node's watchdog to exit: an agent stopped while it
         /// owns VMs leaves its watchdog armed on purpose, and a test must not leave it running.
         func stopAll() {
+            for proxy in proxies.values { proxy.stop() }
             for agent in agents.values { agent.stop() }
             coordinator?.stop()
             for node in ["a", "b", "c"] {

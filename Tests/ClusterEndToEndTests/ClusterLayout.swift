@@ -110,10 +110,11 @@ struct ClusterLayout {
         }
     }
 
-    func writeInventory(_ node: String, _ vms: [[String: Any]]) throws {
+    /// Writes `node`'s inventory (with `suffix`, a file the test's hooks switch to later).
+    func writeInventory(_ node: String, _ vms: [[String: Any]], suffix: String = "") throws {
         let data = try JSONSerialization.data(withJSONObject: ["version": 1, "vms": vms], options: [.sortedKeys])
         // Replace atomically, as an exporter should: the agent never reads half a file.
-        try data.write(to: URL(fileURLWithPath: inventory(node)), options: .atomic)
+        try data.write(to: URL(fileURLWithPath: inventory(node) + suffix), options: .atomic)
     }
 
     /// Builds the four VMs of the issue plus one with a hostile name; returns each node's inventory.

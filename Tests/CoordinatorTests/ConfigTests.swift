@@ -70,6 +70,14 @@ import Testing
         ).config
         #expect(overridden.leaderLeaseTTL == .seconds(3) && overridden.advertisedURL == "https://c2:7400")
 
+        // The SPEC's defaults (leaseTTL 10s, leaderLeaseTTL 3s) pass the takeover check.
+        let defaults = try CoordinatorConfig.parse(
+            "dataDir: /x\nstore: {backend: etcd, endpoints: [http://e1:2379]}",
+            source: "c",
+            environment: ["CHAINKEEPERD_ISOLATION_TIMEOUT": "45s"]
+        ).config
+        #expect(defaults.leaderLeaseTTL == .seconds(3) && defaults.leaseTTL == .seconds(10))
+        #expect(defaults.isolationTimeout == .seconds(45) && defaults.storageLossTimeout == .seconds(60))
         let embedded = try CoordinatorConfig.parse("dataDir: /x\nlisten: 10.0.0.5:7401", source: "c", environment: [:])
         #expect(embedded.config.store == .sqlite, "the embedded default")
         #expect(embedded.config.advertisedURL == "http://10.0.0.5:7401")
@@ -80,11 +88,13 @@ import Testing
             ("store: etcd", "store must be {backend: sqlite}"),
             ("leaderLeaseTTL: soon", "leaderLeaseTTL must be a duration"),
             ("advertise: c1:7400", "advertise must be an http:// or https:// URL"),
-            // The SPEC's defaults (both 10s) would let agents fence themselves during a takeover.
+            // A short agent lease would let agents that share no volume fence themselves during a takeover.
             (
-                "store: {backend: etcd, endpoints: [http://e1:2379]}",
-                "leaderLeaseTTL (10s) plus 1s must be at most 0.4 × leaseTTL (10s)"
+                "leaseTTL: 5s\nstore: {backend: etcd, endpoints: [http://e1:2379]}",
+                "leaderLeaseTTL (3s) plus 1s must be at most 0.4 × leaseTTL (5s)"
             ),
+            ("isolationTimeout: 0s", "isolationTimeout must be a duration"),
+            ("storageLossTimeout: 2d", "storageLossTimeout must be at most 24h"),
             (
                 "leaseTTL: 20s\nleaderLeaseTTL: 8s\nstore: {backend: etcd, endpoints: [http://e1:2379]}",
                 "Set leaderLeaseTTL to 7s or less, or leaseTTL to 23s or more"

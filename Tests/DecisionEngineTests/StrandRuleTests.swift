@@ -225,7 +225,8 @@ import Testing
             ReasonCode.allCases.map(\.rawValue) == [
                 "file-on-local-volume", "volume-not-verified", "file-missing", "chain-broken", "disk-needs-log-replay",
                 "inventory-stale", "target-not-eligible", "hypervisor-mismatch", "insufficient-memory", "anti-affinity",
-                "operation-in-progress", "failover-threshold", "failover-blocked", "preflight-failed", "adopt-failed",
+                "operation-in-progress", "source-alive", "failover-threshold", "failover-blocked", "preflight-failed",
+                "adopt-failed",
             ]
         )
     }

@@ -6,7 +6,7 @@ extension CoordinatorConfig {
     static let knownKeys: Set<String> = [
         "listen", "dataDir", "adminTokens", "agentTokens", "leaseTTL", "leaderLeaseTTL", "inventoryMaxAge",
         "probeInterval", "fence", "failover", "store", "tls", "maxBodyBytes", "commandTimeout", "advertise",
-        "agentListen", "limits", "quarantineThreshold",
+        "agentListen", "limits", "quarantineThreshold", "isolationTimeout", "storageLossTimeout",
     ]
 
     /// The scalar keys `CHAINKEEPERD_<KEY>` overrides.
@@ -16,6 +16,8 @@ extension CoordinatorConfig {
         ("maxBodyBytes", "CHAINKEEPERD_MAX_BODY_BYTES"), ("leaderLeaseTTL", "CHAINKEEPERD_LEADER_LEASE_TTL"),
         ("advertise", "CHAINKEEPERD_ADVERTISE"), ("agentListen", "CHAINKEEPERD_AGENT_LISTEN"),
         ("adminTokens", "CHAINKEEPERD_ADMIN_TOKENS"), ("quarantineThreshold", "CHAINKEEPERD_QUARANTINE_THRESHOLD"),
+        ("isolationTimeout", "CHAINKEEPERD_ISOLATION_TIMEOUT"),
+        ("storageLossTimeout", "CHAINKEEPERD_STORAGE_LOSS_TIMEOUT"),
     ]
 
     /// What a key that is not a scalar must look like, for the error when it does not.
@@ -139,6 +141,8 @@ struct RawCoordinatorConfig: Decodable {
     var tls: TLS?
     var maxBodyBytes: Int?
     var quarantineThreshold: Int?
+    var isolationTimeout: String?
+    var storageLossTimeout: String?
     var advertise: String?
     var agentListen: String?
     var limits: Limits?
@@ -212,8 +216,29 @@ struct RawCoordinatorConfig: Decodable {
             }
             config.quarantineThreshold = quarantineThreshold
         }
+        try applyIsolationKeys(to: &config, file)
         if let limits { config.limits = try limits.validated(file) }
         return config
+    }
+
+    /// `isolationTimeout` and `storageLossTimeout` (SPEC §6): durations of at most a day.
+    func applyIsolationKeys(to config: inout CoordinatorConfig, _ file: ConfigFile) throws(ConfigError) {
+        config.isolationTimeout = try file.duration(
+            isolationTimeout,
+            key: "isolationTimeout",
+            default: config.isolationTimeout
+        )
+        config.storageLossTimeout = try file.duration(
+            storageLossTimeout,
+            key: "storageLossTimeout",
+            default: config.storageLossTimeout
+        )
+        for (key, value) in [
+            ("isolationTimeout", config.isolationTimeout), ("storageLossTimeout", config.storageLossTimeout),
+        ]
+        where value > .seconds(86_400) {
+            throw ConfigError("\(file.source): \(key) must be at most 24h, got '\(DurationText.format(value))'")
+        }
     }
 
     static func listenAddress(

@@ -29,12 +29,18 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var failoverEnabled = true
     /// `quarantineThreshold`: a node isolated or down more often than this within an hour is quarantined (SPEC §6).
     public var quarantineThreshold = 3
+    /// `isolationTimeout`: how long a node is isolated before it stops its VMs whose isolation response is `stop`
+    /// (SPEC §6); announced to the agents.
+    public var isolationTimeout: Duration = .seconds(30)
+    /// `storageLossTimeout`: how long a node renewing its lease may miss a shared volume its VMs use before the audit
+    /// reports `volume-lost` (SPEC §6).
+    public var storageLossTimeout: Duration = .seconds(60)
     /// `tls`: the coordinator serves HTTPS with this certificate and accepts client certificates signed by `clientCA`.
     public var tls: TLSFiles?
     /// `store`: where the state that must never diverge lives.
     public var store: StoreBackend = .sqlite
     /// `leaderLeaseTTL`: how long an active coordinator's leadership outlives its last renewal.
-    public var leaderLeaseTTL: Duration = .seconds(10)
+    public var leaderLeaseTTL: Duration = .seconds(3)
     /// `advertise` (not in the SPEC): the URL other coordinators send admins and agents to when this one leads;
     /// by default `http(s)://` and `listen`.
     public var advertise: String?

@@ -108,7 +108,8 @@ struct Migrator: Sendable {
                 source: record.source.rawValue,
                 target: record.target.rawValue,
                 definition: withDefinition ? definition : nil,
-                expected: withDefinition ? expected : []
+                expected: withDefinition ? expected : [],
+                failover: record.kind == .failover ? true : nil
             )
         }
     }

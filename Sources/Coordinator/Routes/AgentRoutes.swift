@@ -116,6 +116,7 @@ struct AgentRoutes: Sendable {
             from: NodeName(node),
             askingReadmission: beat?.admitted == false,
             storage: beat?.storage,
+            isolationStopDigest: beat?.isolationStopDigest.map { String($0.prefix(64)) },
             logger: logger
         )
         heartbeats.increment()

@@ -82,7 +82,8 @@ extension Coordinator {
             antiAffinityEnforced: try policy.antiAffinityClass.flatMap { try store.classEnforced($0) },
             priority: policy.priority.rawValue,
             maxFailovers: policy.threshold.maxFailovers,
-            failoverPeriod: DurationText.format(policy.threshold.period)
+            failoverPeriod: DurationText.format(policy.threshold.period),
+            isolation: policy.isolation.rawValue
         )
     }
 }

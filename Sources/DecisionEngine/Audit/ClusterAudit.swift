@@ -26,6 +26,9 @@ public enum ClusterAudit {
                     )
                 }
             }
+            if let lost = input.lostVolumes[vm.owner], view.nodes[vm.owner]?.state.renewsLease == true {
+                risks += lostVolumeRisks(vm, lost: lost, view: view)
+            }
             if let reasons = input.failoverBlocked[vm.id] {
                 risks.append(
                     Risk(
@@ -167,6 +170,28 @@ public enum ClusterAudit {
             }
         }
         return risks
+    }
+
+    /// A VM with files on a shared volume its owner has lost while renewing its lease (SPEC §6): one risk per volume.
+    private static func lostVolumeRisks(_ vm: VM, lost: [VolumeID: Duration], view: ClusterView) -> [Risk] {
+        let used = Set(vm.files.compactMap(\.location.volume))
+        return lost.keys.filter { used.contains($0) }.sorted().compactMap { volume -> Risk? in
+            guard let duration = lost[volume] else { return nil }
+            let name = view.volumes[volume]?.name ?? volume.rawValue
+            return Risk(
+                code: .volumeLost,
+                message: """
+                    \(vm.owner) renews its lease but has not reached volume '\(name)' for \(DurationText.format(duration)) \
+                    (its storage heartbeat writes there fail), and \(vm.name) has files on it: it is not fenced; restore \
+                    the storage path (multipath, NFS or iSCSI session), or stop \(vm.name) and fail it over by hand
+                    """,
+                vm: vm.name,
+                vmID: vm.id,
+                node: vm.owner,
+                volume: name,
+                volumeID: volume
+            )
+        }
     }
 
     /// Isolated and quarantined nodes (SPEC §6).

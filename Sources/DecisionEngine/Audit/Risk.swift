@@ -22,12 +22,13 @@ public enum RiskCode: String, Sendable, Hashable, Codable, CaseIterable {
     case orphanDisk = "orphan-disk"
     case inventoryError = "inventory-error"
     case nodeIsolated = "node-isolated"
+    case volumeLost = "volume-lost"
     case nodeQuarantined = "node-quarantined"
 
     public var severity: Severity {
         switch self {
         case .fileOnLocalVolume, .fileMissing, .chainBroken, .diskNeedsLogReplay, .registeredOnNonOwner,
-            .failoverBlocked:
+            .failoverBlocked, .volumeLost:
             .critical
         case .limitedFailover, .volumeNotVerified, .inventoryStale, .orphanDisk, .inventoryError, .nodeIsolated,
             .nodeQuarantined:

@@ -380,6 +380,10 @@ public struct HAManager: Sendable {
         case .committed:
             refused[vm] = nil
             return []
+        case .refused(let reasons) where reasons.contains(where: { $0.code == .sourceAlive }):
+            // The target read the source alive (SPEC §6): not a refusal of that target, only a wait; the next plan
+            // tries again, and the source's record ages past the lease once it truly stopped.
+            return []
         case .refused(let reasons):
             refused[vm, default: [:]][move.target] = reasons
             return []

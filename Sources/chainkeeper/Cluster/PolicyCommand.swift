@@ -27,6 +27,12 @@ struct PolicySetCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-failovers"), help: "Automatic failovers allowed within the period.")
     var maxFailovers: Int?
     @Option(name: .customLong("failover-period"), help: "The threshold's period, e.g. 6h.") var failoverPeriod: String?
+    @Option(
+        help: """
+            What a node cut off from the coordinator but not from its storage does with the VM: keep-running \
+            (the default) or stop (only while other nodes still run; then it fails over).
+            """
+    ) var isolation: String?
     @Flag(help: "Start from the default policy.") var clear = false
 
     func run() async throws {
@@ -41,7 +47,8 @@ struct PolicySetCommand: AsyncParsableCommand {
             antiAffinityClass: antiAffinity,
             priority: priority,
             maxFailovers: maxFailovers,
-            failoverPeriod: failoverPeriod
+            failoverPeriod: failoverPeriod,
+            isolation: isolation
         )
         let policy = try await options.put(
             "/v1/vms/\(PathSegment.encode(vm))/policy",
@@ -80,6 +87,7 @@ struct PolicyShowCommand: AsyncParsableCommand {
                 ["anti-affinity", (policy.antiAffinityClass ?? "none") + enforced],
                 ["priority", policy.priority],
                 ["failover threshold", "\(policy.maxFailovers) in \(policy.failoverPeriod)"],
+                ["when isolated", policy.isolation ?? "keep-running"],
             ]
         )
     }

@@ -8,6 +8,7 @@
 -- migration: 008-backup-origin
 -- migration: 009-volume-naming
 -- migration: 010-isolation-states
+-- migration: 011-isolation-response
 
 CREATE TABLE anti_affinity_class (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
@@ -166,7 +167,8 @@ CREATE TABLE placement_policy (
     priority TEXT NOT NULL DEFAULT 'medium' CHECK (priority IN ('high', 'medium', 'low', 'none')),
     max_failovers INTEGER NOT NULL DEFAULT 3 CHECK (max_failovers >= 0),
     failover_period_ms INTEGER NOT NULL DEFAULT 21600000 CHECK (failover_period_ms > 0)
-) STRICT;
+, isolation TEXT NOT NULL DEFAULT 'keep-running'
+    CHECK (isolation IN ('keep-running', 'stop'))) STRICT;
 
 CREATE TABLE vm (
     id TEXT PRIMARY KEY NOT NULL CHECK (length(id) > 0),
