@@ -86,7 +86,7 @@ extension AgentService {
         let ttl = Duration.milliseconds(answer.leaseTTLMilliseconds)
         let configuredTimeout = config.watchdogTimeout
         if answer.reportWanted == true { reportWanted() }
-        storage.learn(shared: answer.sharedVolumes)
+        storage.learn(shared: answer.sharedVolumes, readPeers: answer.readPeers)
         storage.learn(
             isolationStop: answer.isolationStop,
             digest: answer.isolationStopDigest,

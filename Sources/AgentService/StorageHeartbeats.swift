@@ -51,6 +51,8 @@ final class StorageHeartbeats: Sendable {
         var failingSince: [String: MonotonicTime] = [:]
         /// When each shared volume was last written.
         var writtenAt: [String: MonotonicTime] = [:]
+        /// The peers whose records to read (the coordinator's assignment); `nil`: every peer's slot on the volume.
+        var readPeers: Set<String>?
     }
 
     let node: NodeName
@@ -62,10 +64,13 @@ final class StorageHeartbeats: Sendable {
         self.node = node
     }
 
-    /// The coordinator's list of this node's shared volumes (a heartbeat answer's `sharedVolumes`).
-    func learn(shared: [String]?) {
-        guard let shared else { return }
-        state.withLock { $0.shared = shared }
+    /// The coordinator's list of this node's shared volumes (a heartbeat answer's `sharedVolumes`), and of the peers
+    /// whose records it reads (`readPeers`); both kept through an outage.
+    func learn(shared: [String]?, readPeers: [String]? = nil) {
+        state.withLock { state in
+            if let shared { state.shared = shared }
+            if let readPeers { state.readPeers = Set(readPeers.prefix(StorageReaders.maxPeers)) }
+        }
     }
 
     /// What a rescan found: where each volume is mounted, and the HA VMs this node reports with their epochs.
@@ -289,17 +294,64 @@ final class StorageHeartbeats: Sendable {
         return true
     }
 
+    /// Linux's `O_DIRECT`, which Swift's Glibc module does not export (it differs by architecture).
+    #if arch(x86_64) || arch(i386)
+    static let directFlag: Int32 = 0o40000
+    #elseif arch(arm64) || arch(arm)
+    static let directFlag: Int32 = 0o200000
+    #else
+    static let directFlag: Int32 = 0
+    #endif
+
     /// A slot's bytes, at most one more than a record may have (so an oversized file is refused, never read whole).
+    ///
+    /// Read with `O_DIRECT` where the file system allows it, so that no page cache (an NFS client's above all) hands a
+    /// reader an old record and makes a live node look silent; a file system that refuses `O_DIRECT` (tmpfs, some
+    /// FUSE) is read through the cache.
     static func readSlot(_ path: String) -> [UInt8]? {
+        if directFlag != 0, let bytes = readDirect(path) { return bytes }
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         return (try? handle.read(upToCount: StorageHeartbeatRecord.maxBytes + 1)).map { Array($0) }
     }
 
-    /// Reads every peer's slot on one volume and notes when each counter last changed.
+    /// `readSlot` through `O_DIRECT`: an aligned buffer, whole aligned reads until the end of the file; `nil` when the
+    /// file cannot be opened that way.
+    static func readDirect(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | directFlag)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        let alignment = 4096
+        let capacity = (StorageHeartbeatRecord.maxBytes + 1 + alignment - 1) / alignment * alignment
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, alignment, capacity) == 0, let buffer = raw else { return nil }
+        defer { free(buffer) }
+        var filled = 0
+        while filled < capacity {
+            let count = Glibc.read(fd, buffer + filled, capacity - filled)
+            if count < 0, errno == EINTR { continue }
+            // EINVAL: the file system does not do direct I/O after all; read it through the cache instead.
+            guard count >= 0 else { return nil }
+            if count == 0 { break }
+            filled += count
+            if count % alignment != 0 { break }
+        }
+        let kept = min(filled, StorageHeartbeatRecord.maxBytes + 1)
+        return Array(UnsafeRawBufferPointer(start: buffer, count: kept))
+    }
+
+    /// Reads the assigned peers' slots on one volume (every peer's, without an assignment) and notes when each counter
+    /// last changed.
     private func read(volume: String, root: String, at now: MonotonicTime) {
         let directory = root + "/" + StorageHeartbeatRecord.directory
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        let names: [String]
+        if let peers = state.withLock({ $0.readPeers }) {
+            // By name: no directory listing, whatever the number of nodes on the volume.
+            names = peers.map { StorageHeartbeatRecord.fileName(of: NodeName($0)) }
+        } else {
+            guard let listed = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+            names = listed
+        }
         let own = StorageHeartbeatRecord.fileName(of: node)
         var found: [(String, StorageHeartbeat?)] = []
         for name in names.sorted().prefix(Self.maxSlotsPerVolume) where name.hasSuffix(".hb") && name != own {

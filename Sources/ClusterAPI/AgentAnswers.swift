@@ -141,6 +141,9 @@ public struct HeartbeatAnswer: Codable, Sendable, Hashable {
     /// heartbeat's `isolationStopDigest` differs, absent otherwise (and while the coordinator does not know it yet).
     public var isolationStop: [String]?
     public var isolationStopDigest: String?
+    /// The peers whose storage heartbeat records this node reads (SPEC §6 at scale: a ring of readers per volume, and
+    /// every node whose lease is running out); absent from older coordinators: it reads every peer.
+    public var readPeers: [String]?
 
     public init(
         settings: CoordinatorAnnouncement,

@@ -44,6 +44,7 @@ extension Coordinator {
         )
         if rebuild.wantsReport(from: node) { answer.reportWanted = true }
         answer.sharedVolumes = await failover.sharedVolumes(of: node)
+        answer.readPeers = await failover.readPeers(of: node)
         if let stops = await failover.isolationStops(of: node, agentHas: isolationStopDigest) {
             answer.isolationStop = stops.vms
             answer.isolationStopDigest = stops.digest
@@ -86,9 +87,10 @@ extension Coordinator {
                 logger.error("cannot read which VMs stop when their node is isolated: \(error)")
             }
         }
-        guard await failover.pastStartupWait() else { return }
         do {
             let view = try placementView()
+            await failover.observe(view)
+            guard await failover.pastStartupWait() else { return }
             let record = try store.failoverRecord(since: now() - .seconds(90 * 24 * 3600))
             // Read here, never inside the failover actor, whose every moment a heartbeat may be waiting for.
             var owned: [NodeName: [VM]]?

@@ -18,6 +18,8 @@ actor FailoverState {
     private let settings: HASettings
     /// The volumes each node shares with another, as of the last round (told to agents in heartbeat answers).
     private var shared: [NodeName: [String]] = [:]
+    /// Whose storage heartbeat each node reads, as of the last round (`StorageReaders`).
+    private var readPeers: [NodeName: [String]] = [:]
     /// Stopped VMs listed in the storage heartbeat records last reported, by node: a change plans again.
     private var stoppedListed: [NodeName: Set<String>] = [:]
     /// Each node's HA VMs whose isolation response is `stop`, with the list's digest, as of the store's commit count
@@ -84,6 +86,9 @@ actor FailoverState {
     /// The volumes `node` shares with another node, as of the last round.
     func sharedVolumes(of node: NodeName) -> [String]? { shared[node] }
 
+    /// The peers whose storage heartbeat `node` reads, as of the last round (`nil` before the first).
+    func readPeers(of node: NodeName) -> [String]? { shared.isEmpty ? nil : readPeers[node] ?? [] }
+
     /// Whether the `stop` VMs should be read again (the store changed since they were).
     func wantsIsolationStops(at commits: Int) -> Bool { isolationStopsAt != commits }
 
@@ -123,13 +128,6 @@ actor FailoverState {
         commits: Int,
         owned: [NodeName: [VM]]?
     ) -> (actions: [HAAction], request: HAManager.PlanRequest?) {
-        var reach: [VolumeID: Set<NodeName>] = [:]
-        for (volume, mounts) in view.mounts { reach[volume, default: []].formUnion(mounts.keys) }
-        var shared: [NodeName: [String]] = [:]
-        for (volume, nodes) in reach where nodes.count > 1 {
-            for node in nodes { shared[node, default: []].append(volume.rawValue) }
-        }
-        self.shared = shared.mapValues { $0.sorted() }
         let replan = plannedAtCommit != commits && owned != nil
         if replan { plannedAtCommit = commits }
         let vms = owned ?? [:]
@@ -139,6 +137,26 @@ actor FailoverState {
             memory: memory,
             vmsOwnedBy: replan ? { vms[$0] ?? [] } : { _ in [] }
         )
+    }
+
+    /// Every round, from its first (before the start-up wait is over): which volumes each node shares (where it writes
+    /// its storage heartbeat) and whose records it reads (`StorageReaders`), told to agents with heartbeat answers.
+    func observe(_ view: ClusterView) {
+        var reach: [VolumeID: Set<NodeName>] = [:]
+        for (volume, mounts) in view.mounts { reach[volume, default: []].formUnion(mounts.keys) }
+        var shared: [NodeName: [String]] = [:]
+        for (volume, nodes) in reach where nodes.count > 1 {
+            for node in nodes { shared[node, default: []].append(volume.rawValue) }
+        }
+        self.shared = shared.mapValues { $0.sorted() }
+        let now = now()
+        let lapsing = Set(
+            view.nodes.keys.filter { node in
+                guard let left = manager.leaseExpiresIn(node, at: now) else { return manager.pastStartupWait(at: now) }
+                return left < settings.leaseTTL / 2
+            }
+        )
+        readPeers = StorageReaders.assign(reach: reach, lapsing: lapsing).mapValues { $0.map(\.rawValue) }
     }
 
     /// The plan's moves and held VMs, once computed outside the actor; a plan overtaken by events is dropped and the

@@ -68,6 +68,42 @@ import Testing
         #expect(target.sourceAlive(NodeName("src"), vm: VMID("web1"), leaseTTL: ttl, at: now) == nil)
     }
 
+    @Test func slotsAreReadWithDirectIOWholeAndBounded() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let record = StorageHeartbeat(
+            node: NodeName("big"),
+            counter: 7,
+            condition: .running,
+            vms: (0..<500).map { .init(vm: VMID("vm-\($0)"), epoch: Epoch(Int64($0) + 1), running: $0 % 2 == 0) }
+        )
+        let bytes = StorageHeartbeatRecord.encode(record)
+        #expect(bytes.count > 3 * 4096, "a record over several pages: \(bytes.count) bytes")
+        let path = root + "/slot.hb"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        // The test directory is on the machine's ext4 disk, which does direct I/O (tmpfs would not).
+        let direct = try #require(StorageHeartbeats.readDirect(path), "O_DIRECT read refused on \(root)")
+        #expect(direct == bytes)
+        #expect(StorageHeartbeats.readSlot(path) == bytes)
+        #expect(StorageHeartbeatRecord.decode(direct) == record)
+        // An oversized file is read only one byte past the limit.
+        try Data(repeating: 0x41, count: StorageHeartbeatRecord.maxBytes + 10_000).write(to: URL(fileURLWithPath: path))
+        #expect(StorageHeartbeats.readDirect(path)?.count == StorageHeartbeatRecord.maxBytes + 1)
+        #expect(StorageHeartbeats.readSlot(root + "/missing.hb") == nil)
+    }
+
+    @Test func anAgentReadsOnlyThePeersTheCoordinatorAssigned() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let now = MonotonicTime(milliseconds: 1_000)
+        for name in ["p1", "p2", "p3"] { _ = heartbeats(name).round(condition: .running, at: now) }
+        let reader = heartbeats("me")
+        _ = reader.round(condition: .running, at: now)
+        #expect(Set(reader.report(at: now, period: .seconds(2))?.readings.map(\.node) ?? []) == ["p1", "p2", "p3"])
+        let assigned = heartbeats("me2")
+        assigned.learn(shared: nil, readPeers: ["p2", "gone"])
+        _ = assigned.round(condition: .running, at: now)
+        #expect(assigned.report(at: now, period: .seconds(2))?.readings.map(\.node) == ["p2"])
+    }
+
     @Test func aSharedVolumeThatCannotBeWrittenIsReportedLostWithHowLong() throws {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let mount = root + "/gone"

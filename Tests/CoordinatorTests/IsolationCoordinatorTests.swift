@@ -61,6 +61,8 @@ import Testing
             await coordinator.failoverTick(logger: logger)
             answer = try await beat("node1", Heartbeat(outbox: 0))
             #expect(answer.isolationStop == [])
+            // node1 and node2 share csv1: each reads the other's storage heartbeat (a ring of two).
+            #expect(answer.readPeers == ["node2"] && answer.sharedVolumes == [LiveCoordinator.csv1])
             let emptyDigest = try #require(answer.isolationStopDigest)
 
             let set = try await cli(["policy", "set", "web01", "--isolation", "stop", "--json"])
