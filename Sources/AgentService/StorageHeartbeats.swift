@@ -23,6 +23,10 @@ final class StorageHeartbeats: Sendable {
         var since: MonotonicTime
         var readAt: MonotonicTime
         var record: StorageHeartbeat?
+        /// The peer's VM list as last read, with its version (read again only when the slot names another version).
+        var list: (version: UInt64, vms: [StorageHeartbeat.Entry])?
+        /// Whether `record` carries the VM list of the slot's version (not while the writer is between its writes).
+        var listKnown = false
     }
 
     struct State: Sendable {
@@ -32,8 +36,13 @@ final class StorageHeartbeats: Sendable {
         var mounts: [String: String] = [:]
         /// Volumes that are not directories (shared sources such as `rbd:…`): no record can be written there.
         var notDirectories: Set<String> = []
-        /// The HA VMs this node reported last, as its record lists them.
+        /// The HA VMs this node reported last, as its record lists them, and the list's version: it starts at the wall
+        /// clock's milliseconds when the agent starts (so a restarted agent never reuses a version) and grows by one
+        /// whenever the list changes.
         var vms: [StorageHeartbeat.Entry] = []
+        var listVersion = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
+        /// The list version last written to each volume (the list file is rewritten only when it differs).
+        var listWritten: [String: UInt64] = [:]
         var counter: UInt64 = 0
         var seen: [Slot: Seen] = [:]
         /// Whether the last round reached every shared volume.
@@ -92,7 +101,10 @@ final class StorageHeartbeats: Sendable {
         state.withLock {
             $0.mounts = mounts
             $0.notDirectories = notDirectories
-            $0.vms = vms
+            if $0.vms != vms {
+                $0.vms = vms
+                $0.listVersion += 1
+            }
             $0.names = names
         }
     }
@@ -141,12 +153,17 @@ final class StorageHeartbeats: Sendable {
     /// directory, the lease rule applies). A shared volume this node does not find mounted counts as a failed write:
     /// peers reading that volume see its record age, so it must not count itself as heard.
     func round(condition: StorageHeartbeat.Condition, at now: MonotonicTime) -> (written: Bool, at: MonotonicTime)? {
-        let (wanted, roots, record) = state.withLock { state -> ([String], [(String, String)], StorageHeartbeat) in
+        let (wanted, roots, slot, list, listWritten) = state.withLock { state in
             state.counter += 1
             let wanted = state.shared.filter { !state.notDirectories.contains($0) }
             let roots = wanted.compactMap { id in state.mounts[id].map { (id, $0) } }
-            let record = StorageHeartbeat(node: node, counter: state.counter, condition: condition, vms: state.vms)
-            return (wanted, roots, record)
+            let slot = StorageHeartbeatRecord.Slot(
+                node: node,
+                counter: state.counter,
+                condition: condition,
+                listVersion: state.listVersion
+            )
+            return (wanted, roots, slot, state.vms, state.listWritten)
         }
         guard !wanted.isEmpty else {
             state.withLock {
@@ -155,12 +172,28 @@ final class StorageHeartbeats: Sendable {
             }
             return nil
         }
-        let bytes = StorageHeartbeatRecord.encode(record)
+        let slotBytes = StorageHeartbeatRecord.encode(slot)
+        var listBytes: [UInt8]?
         var reached: Set<String> = []
-        for (volume, root) in roots where Self.write(bytes, to: root, node: node) { reached.insert(volume) }
+        var listsWritten: [String: UInt64] = [:]
+        for (volume, root) in roots {
+            // The VM list first, only when this volume does not hold its version: a reader that sees the new slot
+            // finds the list it names (or, between the two writes, an older one, which it does not use).
+            if listWritten[volume] != slot.listVersion {
+                let bytes =
+                    listBytes ?? StorageHeartbeatRecord.encodeList(node: node, version: slot.listVersion, vms: list)
+                listBytes = bytes
+                guard Self.write(bytes, to: root, name: StorageHeartbeatRecord.listFileName(of: node)) else { continue }
+                listsWritten[volume] = slot.listVersion
+            }
+            if Self.write(slotBytes, to: root, name: StorageHeartbeatRecord.fileName(of: node)) {
+                reached.insert(volume)
+            }
+        }
         let written = reached.count == wanted.count
         let writtenAt = AgentService.monotonicNow()
         state.withLock { state in
+            state.listWritten.merge(listsWritten) { _, new in new }
             for volume in wanted {
                 if reached.contains(volume) {
                     state.writtenAt[volume] = now
@@ -172,6 +205,7 @@ final class StorageHeartbeats: Sendable {
             let kept = Set(wanted)
             state.failingSince = state.failingSince.filter { kept.contains($0.key) }
             state.writtenAt = state.writtenAt.filter { kept.contains($0.key) }
+            state.listWritten = state.listWritten.filter { kept.contains($0.key) }
         }
         for (volume, root) in roots { read(volume: volume, root: root, at: AgentService.monotonicNow()) }
         state.withLock { $0.lastRoundWritten = written }
@@ -229,25 +263,19 @@ final class StorageHeartbeats: Sendable {
         let roots = state.withLock { state in
             state.shared.compactMap { id in state.mounts[id].map { (id, $0) } }
         }
-        let name = StorageHeartbeatRecord.fileName(of: source)
         for (volume, root) in roots {
-            let path = root + "/" + StorageHeartbeatRecord.directory + "/" + name
-            guard let bytes = Self.readSlot(path), let record = StorageHeartbeatRecord.decode(bytes, fileName: name)
-            else { continue }
-            let slot = Slot(node: source.rawValue, volume: volume)
-            let seen = state.withLock { state -> Seen in
-                if let before = state.seen[slot], before.counter == record.counter {
-                    state.seen[slot]?.readAt = now
-                    return state.seen[slot] ?? before
-                }
-                let fresh = Seen(counter: record.counter, since: now, readAt: now, record: record)
-                state.seen[slot] = fresh
-                return fresh
+            guard let seen = observe(source, volume: volume, root: root, at: now), let record = seen.record else {
+                continue
             }
             let age = now.since(seen.since)
-            guard age < leaseTTL, record.condition != .fenced,
-                let entry = record.vms.first(where: { $0.vm == vm }), entry.running
-            else { continue }
+            guard age < leaseTTL, record.condition != .fenced else { continue }
+            guard seen.listKnown else {
+                return """
+                    \(source)'s storage heartbeat on volume \(volume) changed \(DurationText.format(age)) ago and its VM \
+                    list is being rewritten: the source is alive; it is not adopted here until the list is whole
+                    """
+            }
+            guard let entry = record.vms.first(where: { $0.vm == vm }), entry.running else { continue }
             return """
                 \(source)'s storage heartbeat on volume \(volume) changed \(DurationText.format(age)) ago and lists \
                 the VM running at epoch \(entry.epoch): the source is alive (isolated, not failed); it is not adopted here
@@ -263,14 +291,14 @@ final class StorageHeartbeats: Sendable {
 
     /// Writes the record whole: a temporary file, flushed, renamed over the slot, the directory flushed; a reader sees
     /// the old record or the new one.
-    static func write(_ bytes: [UInt8], to root: String, node: NodeName) -> Bool {
+    static func write(_ bytes: [UInt8], to root: String, name: String) -> Bool {
         var isDirectory: ObjCBool = false
         guard root.hasPrefix("/"), FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory),
             isDirectory.boolValue
         else { return false }
         let directory = root + "/" + StorageHeartbeatRecord.directory
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let path = directory + "/" + StorageHeartbeatRecord.fileName(of: node)
+        let path = directory + "/" + name
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return false }
@@ -353,21 +381,53 @@ final class StorageHeartbeats: Sendable {
             names = listed
         }
         let own = StorageHeartbeatRecord.fileName(of: node)
-        var found: [(String, StorageHeartbeat?)] = []
         for name in names.sorted().prefix(Self.maxSlotsPerVolume) where name.hasSuffix(".hb") && name != own {
-            let data = Self.readSlot(directory + "/" + name)
-            found.append((name, data.flatMap { StorageHeartbeatRecord.decode($0, fileName: name) }))
-        }
-        state.withLock { state in
-            for (_, record) in found {
-                guard let record else { continue }
-                let slot = Slot(node: record.node.rawValue, volume: volume)
-                if let before = state.seen[slot], before.counter == record.counter {
-                    state.seen[slot]?.readAt = now
-                } else {
-                    state.seen[slot] = Seen(counter: record.counter, since: now, readAt: now, record: record)
-                }
+            guard name.hasPrefix("node-"), let peer = name.dropFirst(5).dropLast(3).removingPercentEncoding else {
+                continue
             }
+            _ = observe(NodeName(peer), volume: volume, root: root, at: now)
+        }
+    }
+
+    /// Reads `peer`'s slot on one volume (and its VM list when the slot names a version not held), notes when its
+    /// counter last changed, and returns what is known of it; `nil` when the slot holds no whole record.
+    private func observe(_ peer: NodeName, volume: String, root: String, at now: MonotonicTime) -> Seen? {
+        let directory = root + "/" + StorageHeartbeatRecord.directory
+        let name = StorageHeartbeatRecord.fileName(of: peer)
+        guard let bytes = Self.readSlot(directory + "/" + name),
+            let slot = StorageHeartbeatRecord.decodeSlot(bytes, fileName: name)
+        else { return nil }
+        let key = Slot(node: peer.rawValue, volume: volume)
+        var list = state.withLock { $0.seen[key]?.list }
+        if list?.version != slot.listVersion {
+            let listName = StorageHeartbeatRecord.listFileName(of: peer)
+            if let read = Self.readSlot(directory + "/" + listName).flatMap({
+                StorageHeartbeatRecord.decodeList($0, fileName: listName)
+            }) {
+                list = (read.version, read.vms)
+            }
+        }
+        let record = StorageHeartbeatRecord.record(slot, list: list)
+        let listKnown = list?.version == slot.listVersion
+        return state.withLock { state -> Seen in
+            if var before = state.seen[key], before.counter == slot.counter {
+                before.readAt = now
+                before.record = record
+                before.list = list
+                before.listKnown = listKnown
+                state.seen[key] = before
+                return before
+            }
+            let fresh = Seen(
+                counter: slot.counter,
+                since: now,
+                readAt: now,
+                record: record,
+                list: list,
+                listKnown: listKnown
+            )
+            state.seen[key] = fresh
+            return fresh
         }
     }
 }

@@ -70,13 +70,10 @@ import Testing
 
     @Test func slotsAreReadWithDirectIOWholeAndBounded() throws {
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let record = StorageHeartbeat(
-            node: NodeName("big"),
-            counter: 7,
-            condition: .running,
-            vms: (0..<500).map { .init(vm: VMID("vm-\($0)"), epoch: Epoch(Int64($0) + 1), running: $0 % 2 == 0) }
-        )
-        let bytes = StorageHeartbeatRecord.encode(record)
+        let vms: [StorageHeartbeat.Entry] = (0..<500).map {
+            .init(vm: VMID("vm-\($0)"), epoch: Epoch(Int64($0) + 1), running: $0 % 2 == 0)
+        }
+        let bytes = StorageHeartbeatRecord.encodeList(node: NodeName("big"), version: 3, vms: vms)
         #expect(bytes.count > 3 * 4096, "a record over several pages: \(bytes.count) bytes")
         let path = root + "/slot.hb"
         try Data(bytes).write(to: URL(fileURLWithPath: path))
@@ -84,11 +81,56 @@ import Testing
         let direct = try #require(StorageHeartbeats.readDirect(path), "O_DIRECT read refused on \(root)")
         #expect(direct == bytes)
         #expect(StorageHeartbeats.readSlot(path) == bytes)
-        #expect(StorageHeartbeatRecord.decode(direct) == record)
+        #expect(StorageHeartbeatRecord.decodeList(direct)?.vms == vms)
         // An oversized file is read only one byte past the limit.
         try Data(repeating: 0x41, count: StorageHeartbeatRecord.maxBytes + 10_000).write(to: URL(fileURLWithPath: path))
         #expect(StorageHeartbeats.readDirect(path)?.count == StorageHeartbeatRecord.maxBytes + 1)
         #expect(StorageHeartbeats.readSlot(root + "/missing.hb") == nil)
+    }
+
+    @Test func theVMListIsRewrittenOnlyWhenItChanges() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let directory = root + "/shared/" + StorageHeartbeatRecord.directory + "/"
+        let slotPath = directory + StorageHeartbeatRecord.fileName(of: NodeName("w"))
+        let listPath = directory + StorageHeartbeatRecord.listFileName(of: NodeName("w"))
+        func inode(_ path: String) throws -> Int {
+            try #require(try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int)
+        }
+        let writer = heartbeats("w", vms: [("web1", true)])
+        let reader = heartbeats("r")
+        var now = MonotonicTime(milliseconds: 1_000)
+        _ = writer.round(condition: .running, at: now)
+        let (slot, list) = (try inode(slotPath), try inode(listPath))
+        now = now + .seconds(2)
+        _ = writer.round(condition: .running, at: now)
+        // Written whole by rename: a new slot file every period, the same list file while the list is the same.
+        #expect(try inode(slotPath) != slot)
+        #expect(try inode(listPath) == list, "the unchanged VM list was rewritten")
+        _ = reader.round(condition: .running, at: now)
+        #expect(reader.sourceAlive(NodeName("w"), vm: VMID("web1"), leaseTTL: .seconds(10), at: now) != nil)
+
+        // web1 stops: the list is rewritten once, and the reader sees it stopped.
+        writer.learn(
+            from: AgentReport(
+                node: "w",
+                driver: "hyperv-json",
+                volumes: [ReportedVolume(id: "v1", name: "shared", mountPath: root + "/shared")],
+                vms: [ReportedVM(id: "web1", name: "web1", state: "Off", highlyAvailable: true, memoryMiB: 1024)]
+            )
+        )
+        now = now + .seconds(2)
+        _ = writer.round(condition: .isolated, at: now)
+        #expect(try inode(listPath) != list)
+        _ = reader.round(condition: .running, at: now)
+        #expect(reader.report(at: now, period: .seconds(2))?.readings.first?.stopped?.map(\.vmId) == ["web1"])
+        #expect(reader.sourceAlive(NodeName("w"), vm: VMID("web1"), leaseTTL: .seconds(10), at: now) == nil)
+
+        // A slot naming a list version that is not there yet (the writer between its writes): the source counts as
+        // alive, whatever its last list said.
+        let ahead = StorageHeartbeatRecord.Slot(node: NodeName("w"), counter: 999, condition: .isolated, listVersion: 1)
+        try Data(StorageHeartbeatRecord.encode(ahead)).write(to: URL(fileURLWithPath: slotPath))
+        let alive = reader.sourceAlive(NodeName("w"), vm: VMID("web1"), leaseTTL: .seconds(10), at: now)
+        #expect(alive?.contains("being rewritten") == true, "\(alive ?? "nil")")
     }
 
     @Test func anAgentReadsOnlyThePeersTheCoordinatorAssigned() throws {

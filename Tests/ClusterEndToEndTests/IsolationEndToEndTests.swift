@@ -35,7 +35,7 @@ extension ClusterEndToEndTests {
         let record = FileManager.default.contents(
             atPath: slots + "/" + StorageHeartbeatRecord.fileName(of: NodeName("a"))
         )
-        #expect(record.flatMap { StorageHeartbeatRecord.decode([UInt8]($0)) }?.condition == .running)
+        #expect(record.flatMap { StorageHeartbeatRecord.decodeSlot([UInt8]($0)) }?.condition == .running)
         let owners = try await cluster.json(["vms"], as: [VMSummaryJSON].self).map { ($0.name, $0.owner) }
 
         // Five leases without a coordinator.
@@ -51,7 +51,7 @@ extension ClusterEndToEndTests {
         let isolated = FileManager.default.contents(
             atPath: slots + "/" + StorageHeartbeatRecord.fileName(of: NodeName("b"))
         )
-        #expect(isolated.flatMap { StorageHeartbeatRecord.decode([UInt8]($0)) }?.condition == .isolated)
+        #expect(isolated.flatMap { StorageHeartbeatRecord.decodeSlot([UInt8]($0)) }?.condition == .isolated)
 
         // Restarted: it waits a lease, finds every node up and renews every lease; nothing moved, nothing fenced.
         try await cluster.startCoordinator()

@@ -5,7 +5,9 @@ import Testing
 /// Whose storage heartbeat each node reads (SPEC §6 at SPEC §9's scale): a ring of two readers per volume, and every
 /// node sharing a volume with one whose lease is running out.
 @Suite struct StorageReadersTests {
-    func names(_ count: Int) -> [NodeName] { (1...count).map { NodeName("node" + String(String(1000 + $0).dropFirst())) } }
+    func names(_ count: Int) -> [NodeName] {
+        (1...count).map { NodeName("node" + String(String(1000 + $0).dropFirst())) }
+    }
 
     @Test func eachNodeIsWatchedByTwoReadersAndReadsTwoPeersPerVolume() {
         let nodes = names(640)

@@ -13,8 +13,9 @@ public enum StorageReaders {
     /// At most this many peers are named to one agent.
     public static let maxPeers = 256
 
+    /// Per node, the peers it reads, sorted.
+    ///
     /// `reach`: the nodes that reach each volume; `lapsing`: nodes whose lease has less than half left (or none).
-    /// Returns, per node, the peers it reads, sorted.
     public static func assign(
         reach: [VolumeID: Set<NodeName>],
         lapsing: Set<NodeName>,
