@@ -216,6 +216,7 @@ let package = Package(
         .executableTarget(
             name: "chainkeeper-bench",
             dependencies: [
+                "AgentService",
                 "ChainModel",
                 "ClusterStore",
                 "Coordinator",

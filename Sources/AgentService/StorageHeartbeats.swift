@@ -12,7 +12,7 @@ import Glibc
 /// peers' records read back and judged by how long their counters stay unchanged on this node's monotonic clock.
 ///
 /// Blocking file I/O: `round` runs on the agent's own storage thread, never on the cooperative pool.
-final class StorageHeartbeats: Sendable {
+public final class StorageHeartbeats: Sendable {
     struct Slot: Hashable, Sendable {
         var node: String
         var volume: String
@@ -69,13 +69,13 @@ final class StorageHeartbeats: Sendable {
     /// The thread every blocking read and write of a slot runs on.
     let queue = DispatchQueue(label: "chainkeeper.agent.storage-heartbeat")
 
-    init(node: NodeName) {
+    public init(node: NodeName) {
         self.node = node
     }
 
     /// The coordinator's list of this node's shared volumes (a heartbeat answer's `sharedVolumes`), and of the peers
     /// whose records it reads (`readPeers`); both kept through an outage.
-    func learn(shared: [String]?, readPeers: [String]? = nil) {
+    public func learn(shared: [String]?, readPeers: [String]? = nil) {
         state.withLock { state in
             if let shared { state.shared = shared }
             if let readPeers { state.readPeers = Set(readPeers.prefix(StorageReaders.maxPeers)) }
@@ -83,7 +83,7 @@ final class StorageHeartbeats: Sendable {
     }
 
     /// What a rescan found: where each volume is mounted, and the HA VMs this node reports with their epochs.
-    func learn(from report: AgentReport) {
+    public func learn(from report: AgentReport) {
         // Only volumes with a directory: a shared source (`rbd:…`) has no file system to hold a record.
         let mounts = Dictionary(
             report.volumes.filter { $0.mountPath.hasPrefix("/") }.map { ($0.id, $0.mountPath) },
@@ -152,7 +152,10 @@ final class StorageHeartbeats: Sendable {
     /// Returns whether every write succeeded, and when the writes ended (`nil`: this node shares no volume with a
     /// directory, the lease rule applies). A shared volume this node does not find mounted counts as a failed write:
     /// peers reading that volume see its record age, so it must not count itself as heard.
-    func round(condition: StorageHeartbeat.Condition, at now: MonotonicTime) -> (written: Bool, at: MonotonicTime)? {
+    public func round(
+        condition: StorageHeartbeat.Condition,
+        at now: MonotonicTime
+    ) -> (written: Bool, at: MonotonicTime)? {
         let (wanted, roots, slot, list, listWritten) = state.withLock { state in
             state.counter += 1
             let wanted = state.shared.filter { !state.notDirectories.contains($0) }
@@ -213,7 +216,7 @@ final class StorageHeartbeats: Sendable {
     }
 
     /// What this agent says with its heartbeat: whether it writes, and its readings (stalest first).
-    func report(at now: MonotonicTime, period: Duration) -> StorageHeartbeatReport? {
+    public func report(at now: MonotonicTime, period: Duration) -> StorageHeartbeatReport? {
         state.withLock { state -> StorageHeartbeatReport? in
             guard !state.shared.isEmpty else { return nil }
             let readings = state.seen.filter { now.since($0.value.readAt) <= period * 2 }
@@ -350,7 +353,12 @@ final class StorageHeartbeats: Sendable {
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         let alignment = 4096
-        let capacity = (StorageHeartbeatRecord.maxBytes + 1 + alignment - 1) / alignment * alignment
+        // Sized by the file (a slot is a few hundred bytes; files are replaced by rename, never rewritten in place, so
+        // the open file keeps its size), at most one byte past the limit.
+        let size = lseek(fd, 0, SEEK_END)
+        guard size >= 0, lseek(fd, 0, SEEK_SET) == 0 else { return nil }
+        let wanted = min(Int(size) + 1, StorageHeartbeatRecord.maxBytes + 1)
+        let capacity = (wanted + alignment - 1) / alignment * alignment
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, alignment, capacity) == 0, let buffer = raw else { return nil }
         defer { free(buffer) }
