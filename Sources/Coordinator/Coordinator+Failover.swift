@@ -5,6 +5,7 @@ import DecisionEngine
 import Foundation
 import HTTPTypes
 import Logging
+import Prometheus
 import ServiceLifecycle
 import ShellHooks
 
@@ -140,6 +141,15 @@ extension Coordinator {
                     "node \(state.rawValue)",
                     metadata: ["node": .string(node.rawValue), "because": .string(because)]
                 )
+                metrics.makeCounter(
+                    descriptor: MetricNameDescriptor(
+                        namespace: "chainkeeper",
+                        metricName: "node_state_changes",
+                        unitName: "total",
+                        helpText: "Node state changes by the failover manager (isolated, down, fenced, quarantined, up)"
+                    ),
+                    labels: [("state", state.rawValue)]
+                ).increment()
                 do {
                     try await critical.setNodeState(node, to: state, because: because, actor: actor, at: now())
                 } catch {

@@ -129,6 +129,9 @@ extension ClusterEndToEndTests {
         // keep-running (the default): cut off for three leases, c is isolated and nothing moves or stops.
         proxy.cut()
         #expect(try await Self.waitForState("c", "isolated", in: cluster, seconds: 15), "c was not declared isolated")
+        let metrics = Daemons.httpGet(port: cluster.port, path: "/metrics") ?? ""
+        let isolatedCount = #"chainkeeper_node_state_changes_total{state="isolated"} 1"#
+        #expect(metrics.contains(isolatedCount), "\(metrics.prefix(2000))")
         try await Task.sleep(for: .seconds(10))
         let during = try await cluster.json(["vms"], as: [VMSummaryJSON].self)
         #expect(during.filter { ["safe01", "midlocal"].contains($0.name) }.allSatisfy { $0.owner == "c" })

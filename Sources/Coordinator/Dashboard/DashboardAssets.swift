@@ -29,7 +29,7 @@ enum DashboardAssets {
         .badge { display: inline-block; padding: 0 .4rem; border-radius: 3px; font-size: 12px; background: #e8eaef; }
         .badge.critical { background: #fbe2df; color: var(--bad); } .badge.warning { background: #fdf0d9; color: var(--warn); }
         .state { font-weight: 600; } .state-up { color: var(--ok); } .state-down, .state-fenced { color: var(--bad); }
-        .state-draining { color: var(--warn); }
+        .state-draining, .state-isolated, .state-quarantined { color: var(--warn); }
         .kind-shared { color: var(--ok); } .kind-local { color: var(--warn); }
         table.matrix td.cell { text-align: center; width: 3rem; }
         .cell.yes { background: #dff3e4; color: var(--ok); } .cell.listed { background: #fdf0d9; color: var(--warn); }

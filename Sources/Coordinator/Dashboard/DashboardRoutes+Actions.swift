@@ -212,9 +212,11 @@ extension DashboardRoutes {
                 frame: frame("Resume \(node)?", section: "/ui", viewer),
                 question: stored.state == .draining
                     ? "End the drain: \(node) takes VMs again (failover and placement may choose it)."
-                    : "\(node) is \(stored.state.rawValue), not draining; there is nothing to resume.",
+                    : stored.state == .quarantined
+                        ? "End the quarantine: \(node) flapped; it takes VMs again. Fix its link first."
+                        : "\(node) is \(stored.state.rawValue), not draining; there is nothing to resume.",
                 verdict: nil,
-                canProceed: stored.state == .draining,
+                canProceed: stored.state == .draining || stored.state == .quarantined,
                 action: "/ui/nodes/\(HTMLText.segment(node.rawValue))/resume",
                 button: "Resume \(node)",
                 cancelHref: "/ui"

@@ -87,7 +87,7 @@ struct OverviewPage {
                 vmsHref: Pager.url("/ui/vms", [("node", node.name)]),
                 whatifHref: Pager.url("/ui/whatif", [("node", node.name)]),
                 drainHref: node.state == "up" ? "/ui/nodes/\(segment)/drain" : nil,
-                resumeHref: node.state == "draining" ? "/ui/nodes/\(segment)/resume" : nil
+                resumeHref: ["draining", "quarantined"].contains(node.state) ? "/ui/nodes/\(segment)/resume" : nil
             )
         }
         matrixNodes = nodes.map(\.name)
