@@ -101,10 +101,22 @@ public struct FileSetBuilder {
                 chains.append(ReportedChain(checkpointId: checkpoint, files: [position]))
                 return
             }
-            let positions = chain.links.enumerated().map { offset, link in
+            var positions = chain.links.enumerated().map { offset, link in
                 add(link.path, kind: .disk, checkpoint: offset == 0 ? checkpoint : nil, link: link)
             }
-            if let error = chain.error { mark(error.path, problemCode(error.code), error.message) }
+            // A qcow2's external data file holds its data: part of the file set (a target must reach it too), not a
+            // link of the chain.
+            for link in chain.links {
+                guard let data = link.info.externalDataFile, !data.isEmpty else { continue }
+                _ = add(LocalPath.join(LocalPath.directory(of: link.path), data), kind: .disk, checkpoint: nil)
+            }
+            if let error = chain.error, error.code == .outsideRoots, let outside = error.outside {
+                // A parent or data file outside every volume: part of the file set, on no volume (so `check` and the
+                // audit say `file-on-local-volume`), not read, and not a broken chain.
+                positions.append(add(outside, kind: .disk, checkpoint: nil))
+            } else if let error = chain.error {
+                mark(error.path, problemCode(error.code), error.message)
+            }
             chains.append(ReportedChain(checkpointId: checkpoint, files: positions))
         }
 
@@ -182,6 +194,7 @@ public struct FileSetBuilder {
         case .fileMissing: .missing
         case .chainBroken: .chainBroken
         case .diskNeedsLogReplay: .needsLogReplay
+        case .outsideRoots: .chainBroken
         }
     }
 }

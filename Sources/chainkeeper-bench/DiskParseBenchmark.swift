@@ -117,6 +117,22 @@ struct DiskParseBenchmark: ParsableCommand {
             print(String(format: "  from memory, %@: %.1f µs/parse", name, time / Double(rounds) * 1e6))
         }
 
+        // Bytes read per file, by format (issue 26: a VHDX parse reads at most 128 KiB).
+        var bytesByFormat: [DiskFormat: [Int]] = [:]
+        for (file, reads) in zip(generated, recorded) {
+            bytesByFormat[file.format, default: []].append(reads.map(\.count).reduce(0, +))
+        }
+        for format in [DiskFormat.vhdx, .vhd, .qcow2] {
+            guard let sizes = bytesByFormat[format], !sizes.isEmpty else { continue }
+            print(
+                String(
+                    format: "  bytes read per %@ file: mean %.1f KiB, max %.1f KiB",
+                    format.rawValue,
+                    Double(sizes.reduce(0, +)) / Double(sizes.count) / 1024,
+                    Double(sizes.max() ?? 0) / 1024
+                )
+            )
+        }
         let readsPerFile = Double(recorded.map(\.count).reduce(0, +)) / Double(generated.count)
         let raw = DiskParsePasses.median(rawPasses)
         print(

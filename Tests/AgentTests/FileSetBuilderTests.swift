@@ -1,5 +1,6 @@
 import Agent
 import ClusterAPI
+import ClusterTestSupport
 import DiskAccess
 import DiskFormats
 import Foundation
@@ -120,5 +121,49 @@ import Testing
         #expect(file(mismatched[1].path)?.problem == "chain-broken")
         #expect(file(mismatched[1].path)?.problemDetail?.contains("parent_linkage") == true)
         #expect(file(LocalPath.join(csv, "gone.avhdx"))?.problem == "file-missing")
+    }
+
+    /// Issue 26: a parent outside every volume is listed on no volume (so `check` says `file-on-local-volume`), never
+    /// read and never `chain-broken`; a qcow2's external data file is part of the file set, on its volume.
+    @Test func aParentOutsideTheVolumesAndAQcow2DataFileAreInTheFileSet() throws {
+        let scratch = try Scratch()
+        let csv = try scratch.directory("csv1")
+        _ = try VolumeMarker(id: "id-csv1", name: "csv1").write(into: csv)
+        let outside = try scratch.directory("local")
+        _ = try scratch.directory("csv1/vm")
+        _ = try scratch.directory("csv1/q")
+        let chain = try DiskFixtures.vhdxChain(
+            paths: [LocalPath.join(outside, "base.vhdx"), LocalPath.join(csv, "vm/top.avhdx")]
+        )
+        let tool = "/usr/bin/qemu-img"
+        #expect(FileManager.default.isExecutableFile(atPath: tool), "qemu-img is missing: scripts/test installs it")
+        let created = try Daemons.runBlocking(
+            tool,
+            ["create", "-q", "-f", "qcow2", "-o", "data_file=data.raw", LocalPath.join(csv, "q/web.qcow2"), "16M"],
+            environment: [:]
+        )
+        #expect(created.status == 0, "\(created.err)")
+        let volumes = VolumeDiscovery.discover(in: [csv], mounts: MountTable(mounts: []))
+        let vm = InventoryVM(
+            id: "c",
+            name: "web02",
+            state: "Running",
+            highlyAvailable: true,
+            memoryMiB: 0,
+            configurationPath: nil,
+            runtimeStatePath: nil,
+            guestStatePath: nil,
+            disks: [chain[1].path, LocalPath.join(csv, "q/web.qcow2")],
+            snapshots: []
+        )
+        let built = FileSetBuilder(volumes: volumes).build(vm)
+        func file(_ path: String) -> ReportedFile? { built.files.first { $0.path == LocalPath.normalize(path) } }
+        let base = try #require(file(chain[0].path), "the parent outside is listed: \(built.files.map(\.path))")
+        #expect(base.volumeId == nil && base.problem == nil)
+        #expect(base.identifier == nil, "never read")
+        #expect(file(chain[1].path)?.problem == nil, "not a broken chain")
+        #expect(built.chains.first?.files.count == 2)
+        let data = try #require(file(LocalPath.join(csv, "q/data.raw")))
+        #expect(data.volumeId == "id-csv1" && data.relativePath == "q/data.raw")
     }
 }

@@ -118,8 +118,13 @@ import Testing
         fs.add("/vol/other-volume/base.vhdx", SampleImages.vhdxBase(dataWriteGuid: a))
         fs.add("/vol/csv1/vm/top.avhdx", child(of: a, named: path, identity: b))
         let chain = ChainResolver(fileSystem: fs, allowedRoots: ["/vol/csv1"]).resolve("/vol/csv1/vm/top.avhdx")
-        #expect(chain.error?.code == .chainBroken)
+        // Outside, not broken (issue 26): its own code, naming the file outside.
+        #expect(chain.error?.code == .outsideRoots)
         #expect(chain.error?.message.contains("outside the allowed directories") == true)
+        #expect(
+            chain.error?.outside?.hasSuffix("base.vhdx") == true
+                && chain.error?.outside?.hasPrefix("/vol/csv1") == false
+        )
         #expect(fs.opened == ["/vol/csv1/vm/top.avhdx"], "nothing outside the root was opened")
     }
 
@@ -129,7 +134,8 @@ import Testing
         fs.links["/vol/csv1/vm/base.vhdx"] = "../../../secret/base.vhdx"
         fs.add("/vol/csv1/vm/top.avhdx", child(of: a, named: "base.vhdx", identity: b))
         let chain = ChainResolver(fileSystem: fs, allowedRoots: ["/vol/csv1"]).resolve("/vol/csv1/vm/top.avhdx")
-        #expect(chain.error?.code == .chainBroken)
+        #expect(chain.error?.code == .outsideRoots)
+        #expect(chain.error?.outside == "/secret/base.vhdx")
         #expect(chain.error?.message.contains("through a link to /secret/base.vhdx") == true)
         // Without roots the same link resolves.
         #expect(ChainResolver(fileSystem: fs).resolve("/vol/csv1/vm/top.avhdx").error == nil)

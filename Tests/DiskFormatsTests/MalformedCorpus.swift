@@ -401,6 +401,37 @@ enum MalformedCorpus {
             },
             .parses(.differencing)
         )
+        // Copies cut short (issue 26): a table that places a present block past the end of the file.
+        add(
+            "VHDX BAT places a block past the end of the file",
+            "c.avhdx",
+            vhdx { Mutations.putLE64(&$0, UInt64(4 << 20) | 6, at: 3 << 20) },
+            .error(.malformed, "VHDX BAT")
+        )
+        add(
+            "VHDX BAT places a block in the file's first MiB",
+            "c.avhdx",
+            vhdx { Mutations.putLE64(&$0, 6, at: 3 << 20) },
+            .error(.malformed, "VHDX BAT")
+        )
+        add(
+            "VHDX BAT block partially present past the end",
+            "c.avhdx",
+            vhdx { Mutations.putLE64(&$0, UInt64(8 << 20) | 7, at: 3 << 20) },
+            .error(.malformed, "VHDX BAT")
+        )
+        add(
+            "VHDX BAT block not present at any offset is fine",
+            "c.avhdx",
+            vhdx { Mutations.putLE64(&$0, UInt64(8 << 20), at: 3 << 20) },
+            .parses(.differencing)
+        )
+        add(
+            "VHD table places a block past the end of the file",
+            "c.avhd",
+            vhd { Mutations.putBE32(&$0, 100, at: 1536) },
+            .error(.malformed, "VHD block allocation table")
+        )
         // qcow2.
         add("qcow2 magic wrong", "c.qcow2", qcow2 { $0[0] = 0 }, .error(.malformed, "qcow2 header"))
         add(

@@ -79,4 +79,22 @@ import Testing
         #expect(map.localPath(for: #"C:\ClusterStorage\Volume1\..\..\etc\shadow"#) == nil)
         #expect(map.localPath(for: #"C:\ClusterStorage\Volume1\web\..\disk.vhdx"#) == "/mnt/csv1/disk.vhdx")
     }
+
+    @Test func aDriveRootMapsLikeAnyOtherPrefix() {
+        // Issue 26: `--path-map 'C:\=/mnt/c'` never matched (the root keeps its separator).
+        for prefix in [#"C:\"#, "C:", "c:/"] {
+            let map = PathMap([PathMap.Entry(windowsPrefix: prefix, localDirectory: "/mnt/c")])
+            #expect(map.localPath(for: #"C:\VMs\web\disk.vhdx"#) == "/mnt/c/VMs/web/disk.vhdx", "\(prefix)")
+            #expect(map.localPath(for: #"\\?\c:\base.vhdx"#) == "/mnt/c/base.vhdx", "\(prefix)")
+            #expect(map.localPath(for: #"D:\VMs\disk.vhdx"#) == nil, "\(prefix)")
+            #expect(map.localPath(for: #"C:\..\etc\shadow"#) == nil, "\(prefix)")
+        }
+        // A deeper entry still wins over the root.
+        let both = PathMap([
+            PathMap.Entry(windowsPrefix: #"C:\"#, localDirectory: "/mnt/c"),
+            PathMap.Entry(windowsPrefix: #"C:\ClusterStorage\Volume1"#, localDirectory: "/mnt/csv1"),
+        ])
+        #expect(both.localPath(for: #"C:\ClusterStorage\Volume1\a.vhdx"#) == "/mnt/csv1/a.vhdx")
+        #expect(both.localPath(for: #"C:\Other\a.vhdx"#) == "/mnt/c/Other/a.vhdx")
+    }
 }

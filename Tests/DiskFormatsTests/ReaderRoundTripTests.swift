@@ -58,6 +58,21 @@ import Testing
         #expect(info.virtualSize == 4096)
     }
 
+    /// Issue 26: a file whose name promises a disk format and whose content is not one (a fixed VHD cut before its
+    /// footer, an empty file, a text file) is a malformed file of that format, never `raw`.
+    @Test(arguments: ["d.vhdx", "d.AVHDX", "d.vhd", "d.avhd", "d.qcow2"])
+    func aNamePromisingAFormatIsNeverRaw(name: String) {
+        // A fixed VHD is its data and a footer at the end: without the footer, only the data is left.
+        let fixedWithoutFooter = [UInt8](repeating: 0, count: 1 << 20)
+        for bytes in [[], Array("hello\n".utf8), fixedWithoutFooter] {
+            #expect("\(name), \(bytes.count) bytes") {
+                try DiskImageReader.read(InMemoryByteSource(bytes), name: name)
+            } throws: { error in
+                (error as? DiskFormatError)?.code == .malformed
+            }
+        }
+    }
+
     /// The NIO `ByteToMessageDecoderVerifier` idea: whole reads, one-byte reads and seeded random
     /// chunk sizes must give identical results.
     @Test(arguments: ["vhdx", "vhd", "qcow2"])

@@ -42,4 +42,18 @@ import Testing
         #expect(try source.read(at: 0, count: 16) == [UInt8](repeating: 7, count: 16))
         #expect(throws: DiskFormatError.self) { try source.read(at: 2 * 4096 + 10, count: 16) }
     }
+
+    /// Issue 26: checking a VHDX's BAT against the file size keeps a header parse under 128 KiB of reads, however
+    /// large the disk (and its BAT) is.
+    @Test(arguments: [UInt64(64 << 20), 1 << 40, 4 << 40])
+    func aVHDXParseReadsAtMost128KiB(virtualSize: UInt64) throws {
+        let directory = try TemporaryDirectory()
+        let path = "\(directory.path)/big.vhdx"
+        try Data(SampleImages.vhdxBase(virtualSize: virtualSize)).write(to: URL(fileURLWithPath: path))
+        let source = try #require(try FileByteSource(path: path, recordingReads: true))
+        let info = try DiskImageReader.read(source, name: path)
+        #expect(info.virtualSize == virtualSize)
+        let bytes = source.fileReads.map(\.count).reduce(0, +)
+        #expect(bytes <= 128 * 1024, "\(bytes) bytes read for a \(virtualSize)-byte disk")
+    }
 }

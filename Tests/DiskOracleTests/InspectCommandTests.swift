@@ -77,7 +77,7 @@ import Testing
         #expect(output.stdout.contains("relativePath       a.avhdx"))
     }
 
-    @Test func parentsOutsideTheVolumeAreRefusedEvenThroughASymlink() throws {
+    @Test func aChainIsFollowedAcrossDirectoriesAndRootConfinesIt() throws {
         let directory = try TemporaryDirectory()
         let volume = "\(directory.path)/csv1"
         let outside = "\(directory.path)/outside"
@@ -92,12 +92,20 @@ import Testing
         try FileManager.default.moveItem(atPath: chain[1].path, toPath: "\(volume)/vm/child.avhdx")
         try FileManager.default.createSymbolicLink(atPath: "\(volume)/vm/base.vhdx", withDestinationPath: chain[0].path)
 
-        let (status, files) = try Tools.inspect(["--chain", "csv1/vm/child.avhdx"], in: directory.path)
+        // Without --root the chain is followed wherever its parent is (issue 26), as qemu-img does.
+        let followed = try Tools.inspect(["--chain", "csv1/vm/child.avhdx"], in: directory.path)
+        #expect(followed.status == 0)
+        #expect((followed.files.first?["chain"] as? [[String: Any]])?.count == 2)
+        // --root confines it: the parent outside (even through a symlink) is not read, with its own code.
+        let (status, files) = try Tools.inspect(
+            ["--chain", "--root", volume, "csv1/vm/child.avhdx"],
+            in: directory.path
+        )
         #expect(status == 3)
         let error = try #require(files.first?["chainError"] as? [String: Any])
-        #expect(error["code"] as? String == "chain-broken")
-        #expect((error["message"] as? String)?.contains("outside the allowed directories") == true)
-        // An explicit --root that covers both lets it through.
+        #expect(error["code"] as? String == "outside-roots")
+        #expect((error["message"] as? String)?.contains("outside the directories the walk may read") == true)
+        // A --root that covers both lets it through.
         #expect(
             try Tools.inspect(["--chain", "--root", directory.path, "csv1/vm/child.avhdx"], in: directory.path).status
                 == 0

@@ -6,17 +6,23 @@ public struct ChainError: Error, Hashable, Sendable {
         case fileMissing = "file-missing"
         case chainBroken = "chain-broken"
         case diskNeedsLogReplay = "disk-needs-log-replay"
+        /// The parent (or a qcow2 data file) exists outside the directories the walk is confined to (`--root`, an
+        /// agent's volumes): not read, not a broken chain.
+        case outsideRoots = "outside-roots"
     }
 
     public var code: Code
     public var message: String
     /// The file at which the walk stopped (the child whose parent failed, or the missing file).
     public var path: String
+    /// For `outsideRoots`: the file outside (a parent, or a qcow2 external data file).
+    public var outside: String?
 
-    public init(_ code: Code, _ message: String, path: String) {
+    public init(_ code: Code, _ message: String, path: String, outside: String? = nil) {
         self.code = code
         self.message = message
         self.path = path
+        self.outside = outside
     }
 }
 
@@ -93,6 +99,7 @@ public struct ChainResolver {
         if let identity { seen.insert(identity) }
         var current = top
         while true {
+            if let error = dataFileProblem(of: current) { return ResolvedChain(links: links, error: error) }
             if current.info.logState == .needsReplay {
                 return ResolvedChain(
                     links: links,
@@ -140,6 +147,7 @@ public struct ChainResolver {
         case .failure(let refusal): return .failure(ChainError(.chainBroken, refusal.message, path: child.path))
         }
         var refusals: [String] = []
+        var outside: String?
         var mismatches: [String] = []
         var missing: [String] = []
         for candidate in candidates {
@@ -151,6 +159,7 @@ public struct ChainResolver {
                 refusals.append(
                     "\(candidate.source) '\(candidate.stored)' leads to \(local), outside the allowed directories"
                 )
+                outside = outside ?? local
                 continue
             }
             let opened: OpenedFile?
@@ -168,6 +177,7 @@ public struct ChainResolver {
                 refusals.append(
                     "\(candidate.source) '\(candidate.stored)' resolves through a link to \(opened.canonicalPath), outside the allowed directories"
                 )
+                outside = outside ?? opened.canonicalPath
                 continue
             }
             guard !seen.contains(opened.identity) else {
@@ -199,6 +209,19 @@ public struct ChainResolver {
             )
         }
         if !refusals.isEmpty {
+            // Outside, not broken: never opened (whether it exists is for whoever may read there to say).
+            if let outside {
+                return .failure(
+                    ChainError(
+                        .outsideRoots,
+                        "the parent of \(child.path) lies outside the directories the walk may read ("
+                            + allowedRoots.joined(separator: ", ") + "), so it was not read: "
+                            + refusals.joined(separator: "; "),
+                        path: child.path,
+                        outside: outside
+                    )
+                )
+            }
             return .failure(
                 ChainError(
                     .chainBroken,
@@ -211,6 +234,29 @@ public struct ChainResolver {
         return .failure(ChainError(.fileMissing, "parent of \(child.path) not found: \(detail)", path: child.path))
     }
 
+    /// A qcow2 image's external data file must exist (qemu cannot open the image without it), inside the roots.
+    private func dataFileProblem(of link: ChainLink) -> ChainError? {
+        guard let name = link.info.externalDataFile, !name.isEmpty else { return nil }
+        let local = LocalPath.join(LocalPath.directory(of: link.path), name)
+        guard let opened = (try? fileSystem.open(local)) ?? nil else {
+            return ChainError(
+                .fileMissing,
+                "the external data file of \(link.path), '\(name)' (\(local)), does not exist: qemu cannot open the image",
+                path: link.path
+            )
+        }
+        guard isAllowed(local), isAllowed(opened.canonicalPath) else {
+            return ChainError(
+                .outsideRoots,
+                "the external data file of \(link.path) is \(local), outside the directories the walk may read ("
+                    + allowedRoots.joined(separator: ", ") + ")",
+                path: link.path,
+                outside: local
+            )
+        }
+        return nil
+    }
+
     private func isAllowed(_ path: String) -> Bool {
         allowedRoots.isEmpty || allowedRoots.contains { LocalPath.isInside(LocalPath.normalize(path), root: $0) }
     }
@@ -219,7 +265,8 @@ public struct ChainResolver {
     /// never one guessed from the parent's content (qemu's `-F` lesson).
     private func expectedParentFormat(_ child: DiskImageInfo) -> Result<DiskFormat, FormatRefusal> {
         guard child.format == .qcow2 else { return .success(child.format) }
-        switch child.parent?.backingFormat {
+        let json = child.parent?.backingFile.flatMap(JSONBacking.file)?.format
+        switch child.parent?.backingFormat ?? json {
         case nil, "qcow2"?: return .success(.qcow2)
         case "raw"?: return .success(.raw)
         case "vhdx"?: return .success(.vhdx)

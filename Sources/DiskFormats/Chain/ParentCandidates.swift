@@ -57,7 +57,7 @@ public enum ParentCandidates {
                     ParentCandidate(
                         source: "backing file",
                         stored: backing,
-                        localPath: LocalPath.join(directory, backing)
+                        localPath: LocalPath.join(directory, JSONBacking.file(backing)?.path ?? backing)
                     )
                 )
             }
@@ -65,10 +65,10 @@ public enum ParentCandidates {
         return list
     }
 
-    /// Whether a qcow2 backing name is a protocol source (`nbd://…`, `rbd:pool/img`, `json:{…}`)
-    /// rather than a file.
+    /// Whether a qcow2 backing name is a protocol source (`nbd://…`, `rbd:pool/img`, a `json:{…}` that names no
+    /// plain file) rather than a file.
     public static func isExternalSource(_ backing: String) -> Bool {
-        guard let colon = backing.firstIndex(of: ":") else { return false }
+        guard let colon = backing.firstIndex(of: ":"), JSONBacking.file(backing) == nil else { return false }
         let scheme = backing[..<colon]
         return scheme.count > 1
             && scheme.allSatisfy { $0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" || $0 == "." }

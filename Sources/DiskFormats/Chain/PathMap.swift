@@ -27,7 +27,9 @@ public struct PathMap: Sendable, Hashable {
             guard !prefix.isEmpty else { continue }
             let lowerPath = path.lowercased()
             let lowerPrefix = prefix.lowercased()
-            guard lowerPath == lowerPrefix || lowerPath.hasPrefix(lowerPrefix + "\\") else { continue }
+            // A drive root (`C:\`) keeps its separator; any other prefix matches up to one.
+            let boundary = lowerPrefix.hasSuffix("\\") ? lowerPrefix : lowerPrefix + "\\"
+            guard lowerPath == lowerPrefix || lowerPath.hasPrefix(boundary) else { continue }
             if best == nil || prefix.count > best?.length ?? 0 {
                 // Normalised as a relative path, so a `..` that climbs out of the mapped directory
                 // stays visible: such a path is unusable, not clamped.

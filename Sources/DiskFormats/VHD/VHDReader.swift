@@ -32,6 +32,7 @@ public enum VHDReader {
             )
         }
         let footer: VHDFooter
+        var endFooterPresent = true
         switch (atEnd, copy) {
         case (.success(let value), .success):
             footer = value
@@ -42,6 +43,7 @@ public enum VHDReader {
         case (.failure(let error), .success(let value)):
             warnings.append("the footer at the end is damaged (\(error.message)); using the copy at offset 0")
             footer = value
+            endFooterPresent = false
         case (.failure(let error), .failure):
             throw error
         }
@@ -101,6 +103,13 @@ public enum VHDReader {
         guard !overflow, tableEnd <= endOffset else {
             throw .malformed("VHD block allocation table", at: header.tableOffset, "lies past the end of the file")
         }
+        // Blocks end before the footer at the end; without it (a file cut short), before the end of the file.
+        try checkBlocks(
+            source,
+            header,
+            virtualSize: footer.currentSize,
+            dataEnd: endFooterPresent ? endOffset : source.size
+        )
         guard footer.diskType == 4 else {
             return DiskImageInfo(
                 format: .vhd,
@@ -137,6 +146,48 @@ public enum VHDReader {
             parent: parent,
             warnings: warnings
         )
+    }
+}
+
+extension VHDReader {
+    /// How much of the block allocation table a parse reads to check that blocks lie inside the file (issue 26).
+    ///
+    /// 48 KiB: the first 12,288 blocks (24 GiB with the usual 2 MiB blocks); the agent's header cache keeps the
+    /// answer while size and mtime are unchanged.
+    static let tableCheckBytes = 48 * 1024
+
+    /// Every allocated block among the first `tableCheckBytes` of the table (its sector bitmap and its data) ends by
+    /// `dataEnd`.
+    ///
+    /// A copy cut short is malformed, as libvhdi and qemu-img refuse it.
+    static func checkBlocks(
+        _ source: some ByteSource,
+        _ header: VHDDynamicHeader,
+        virtualSize: UInt64,
+        dataEnd: UInt64
+    ) throws(DiskFormatError) {
+        let blockSize = UInt64(header.blockSize)
+        let blocks = virtualSize / blockSize + (virtualSize % blockSize == 0 ? 0 : 1)
+        let count = Int(min(min(blocks, UInt64(header.maxTableEntries)) * 4, UInt64(tableCheckBytes)))
+        guard count > 0 else { return }
+        let name = "VHD block allocation table"
+        let bytes = try source.structure(name, at: header.tableOffset, count: count)
+        let cursor = ByteCursor(bytes, structure: name, base: header.tableOffset)
+        // The sector bitmap before each block: one bit per sector, rounded up to whole sectors.
+        let bitmap = ((blockSize / 512 + 7) / 8 + 511) / 512 * 512
+        for index in 0..<count / 4 {
+            let sector = try cursor.be32(index * 4)
+            guard sector != 0xFFFF_FFFF else { continue }
+            let start = UInt64(sector) * 512
+            guard start + bitmap + blockSize <= dataEnd else {
+                throw .malformed(
+                    name,
+                    at: header.tableOffset + UInt64(index) * 4,
+                    "block \(index) lies at byte \(start), past the end of the data (\(dataEnd) bytes): the file was "
+                        + "cut short, probably by an interrupted copy"
+                )
+            }
+        }
     }
 }
 

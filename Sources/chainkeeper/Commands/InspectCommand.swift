@@ -14,9 +14,10 @@ struct InspectCommand: ParsableCommand {
             missing parent or needs a log replay; 1 a file could not be parsed; 4 a file does not \
             exist. With several files the most severe wins (4, then 1, then 3).
 
-            Parent paths may not leave the allowed directories: by default the volume holding the \
-            file (the nearest directory above it with a .chainkeeper-volume marker), or else the \
-            file's own directory. --root replaces that default.
+            A chain is followed wherever its parents are, as qemu-img does (a libvirt overlay on \
+            one volume backed by a base on another is routine). --root confines the walk: a parent \
+            or qcow2 data file outside every --root is not read and is reported as outside-roots \
+            (exit 3).
             """
     )
 
@@ -94,7 +95,7 @@ struct InspectCommand: ParsableCommand {
         }
         report.info = info
         guard chain else { return report }
-        let allowed = roots.isEmpty ? [Self.defaultRoot(for: path)] : roots.map(LocalFileSystem.absolutePath)
+        let allowed = roots.map(LocalFileSystem.absolutePath)
         let resolver = ChainResolver(
             fileSystem: LocalFileSystem(),
             allowedRoots: allowed.map { LocalFileSystem.canonicalPath($0) ?? $0 },
@@ -107,19 +108,5 @@ struct InspectCommand: ParsableCommand {
         report.externalSource = resolved.externalSource
         report.chainError = resolved.error.map { InspectReport.Problem(code: $0.code.rawValue, message: $0.message) }
         return report
-    }
-
-    /// The nearest directory above `path` holding a volume marker, or else the file's directory.
-    static func defaultRoot(for path: String) -> String {
-        let canonical = LocalFileSystem.canonicalPath(path) ?? path
-        var directory = LocalPath.directory(of: canonical)
-        while true {
-            if FileManager.default.fileExists(atPath: LocalPath.join(directory, VolumeMarker.fileName)) {
-                return directory
-            }
-            if directory == "/" { break }
-            directory = LocalPath.directory(of: directory)
-        }
-        return LocalPath.directory(of: canonical)
     }
 }
