@@ -27,7 +27,7 @@ public struct AgentConfig: Sendable, Equatable {
     public enum Inventory: Sendable, Equatable {
         case hypervJSON(path: String)
         /// libvirt's persistent domain XML and snapshot XML directories, and the optional state command.
-        case libvirt(domains: String, snapshots: String, stateCommand: String?)
+        case libvirt(domains: String, snapshots: String, stateCommand: String?, live: String = "/run/libvirt/qemu")
     }
     public var heartbeat: Duration = .seconds(2)
     public var rescan: Duration = .seconds(60)
@@ -136,6 +136,7 @@ struct RawAgentConfig: Decodable {
         var domains: String?
         var snapshots: String?
         var stateCommand: String?
+        var live: String?
     }
 
     /// A URL, a comma-separated list of URLs, or a YAML list of them.
@@ -219,7 +220,8 @@ struct RawAgentConfig: Decodable {
             config.inventory = .libvirt(
                 domains: inventory.domains ?? "/etc/libvirt/qemu",
                 snapshots: inventory.snapshots ?? "/var/lib/libvirt/qemu/snapshot",
-                stateCommand: inventory.stateCommand
+                stateCommand: inventory.stateCommand,
+                live: inventory.live ?? "/run/libvirt/qemu"
             )
         default:
             throw AgentConfigError(

@@ -340,8 +340,8 @@ final class ScanWorker: @unchecked Sendable {
     static func source(_ inventory: AgentConfig.Inventory) -> any InventorySource {
         switch inventory {
         case .hypervJSON(let path): HyperVJSONSource(path: path)
-        case .libvirt(let domains, let snapshots, let stateCommand):
-            LibvirtSource(domains: domains, snapshots: snapshots, stateCommand: stateCommand)
+        case .libvirt(let domains, let snapshots, let stateCommand, let live):
+            LibvirtSource(domains: domains, snapshots: snapshots, stateCommand: stateCommand, live: live)
         }
     }
 

@@ -120,14 +120,20 @@ import Testing
             volumes: [/v]
             token: t
             sharedSources: ["rbd:vms/"]
-            inventory: {driver: libvirt, domains: /srv/qemu, snapshots: /srv/snap, stateCommand: "virsh domstate {name}"}
+            inventory: {driver: libvirt, domains: /srv/qemu, snapshots: /srv/snap, stateCommand: "virsh domstate {name}",
+                        live: /srv/run}
             """,
             source: "agent.yaml",
             environment: [:]
         )
         #expect(
             custom.inventory
-                == .libvirt(domains: "/srv/qemu", snapshots: "/srv/snap", stateCommand: "virsh domstate {name}")
+                == .libvirt(
+                    domains: "/srv/qemu",
+                    snapshots: "/srv/snap",
+                    stateCommand: "virsh domstate {name}",
+                    live: "/srv/run"
+                )
         )
         #expect(custom.sharedSources == ["rbd:vms/"])
     }

@@ -17,6 +17,8 @@ import Testing
         var local: String { root + "/local" }
         var domains: String { root + "/etc-libvirt-qemu" }
         var snapshots: String { root + "/snapshot" }
+        /// libvirt's live state directory (`/run/libvirt/qemu` on a host).
+        var live: String { root + "/run-libvirt-qemu" }
 
         init() throws {
             root = FileManager.default.temporaryDirectory.appendingPathComponent("ck-libvirt-\(UUID().uuidString)").path
@@ -53,11 +55,16 @@ import Testing
             _ = FileManager.default.createFile(atPath: path, contents: Data(count: 8192))
         }
 
-        func scan(sharedSources: [String] = []) -> AgentReport {
+        func scan(sharedSources: [String] = [], stateCommand: String? = "echo 'shut off'") -> AgentReport {
             NodeScanner(
                 node: "kvm-node",
                 volumeDirectories: [shared, local],
-                inventory: LibvirtSource(domains: domains, snapshots: snapshots, stateCommand: "echo 'shut off'"),
+                inventory: LibvirtSource(
+                    domains: domains,
+                    snapshots: snapshots,
+                    stateCommand: stateCommand,
+                    live: live
+                ),
                 pathMap: PathMap(),
                 memoryMiB: 65536,
                 sharedSources: sharedSources
@@ -290,5 +297,96 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "pwned"), "the name was data, not a command")
         #expect(LibvirtSource(stateCommand: "exit 3").state(of: "vm") == "Running")
         #expect(LibvirtSource(stateCommand: nil).state(of: "vm") == "Running")
+    }
+
+    /// Issue 23: libvirt's live state (`<domstatus>` wrapping the running `<domain>`) gives a running domain's real
+    /// disks and state, and reports a transient domain; the UEFI variable store and a managed-save image are in the
+    /// file set (a local one strands the VM like any other file).
+    @Test func theLiveStateTransientDomainsNVRAMAndManagedSaveAreReported() throws {
+        let tree = try LibvirtInventoryTests.Tree()
+        defer { tree.remove() }
+        let dir = tree.shared + "/kvm2"
+        try tree.qcow2(dir + "/base.qcow2")
+        try tree.qcow2(dir + "/ov.qcow2", backing: dir + "/base.qcow2")
+        try tree.qcow2(tree.local + "/kvm3/t.qcow2")
+        try tree.qcow2(dir + "/kvm4.qcow2")
+        try tree.touch(tree.local + "/nvram/kvm4_VARS.fd")
+        try tree.touch(tree.root + "/save/kvm4.save")
+        try FileManager.default.createDirectory(atPath: tree.live, withIntermediateDirectories: true)
+        let running = "aaaaaaaa-0000-4000-8000-000000000002"
+        let transient = "aaaaaaaa-0000-4000-8000-000000000003"
+        let stopped = "aaaaaaaa-0000-4000-8000-000000000004"
+        let localVolume = "33333333-3333-4333-8333-333333333333"
+        // kvm2: persistent XML names the base; while it runs, the live state names the overlay it writes to.
+        try LibvirtFixtures.write(
+            name: "kvm2",
+            uuid: running,
+            disks: [.file(dir + "/base.qcow2", target: "vda")],
+            snapshots: [],
+            domains: tree.domains,
+            snapshotRoot: tree.snapshots
+        )
+        func domstatus(_ state: String, _ domain: String) -> String {
+            let head = "<domstatus state='\(state)' reason='booted' pid='4242'>\n"
+            let monitor = "  <monitor path='/run/m.sock' type='unix'/>\n"
+            let live = domain.replacingOccurrences(of: "<domain type='kvm'>", with: "<domain type='kvm' id='7'>")
+            return head + monitor + live + "</domstatus>\n"
+        }
+        try domstatus(
+            "running",
+            LibvirtFixtures.domainXML(
+                name: "kvm2",
+                uuid: running,
+                memoryKiB: 2_097_152,
+                disks: [.file(dir + "/ov.qcow2", target: "vda")]
+            )
+        ).write(toFile: tree.live + "/kvm2.xml", atomically: true, encoding: .utf8)
+        // kvm3: transient (`virsh create`), paused, only a live state file.
+        try domstatus(
+            "paused",
+            LibvirtFixtures.domainXML(
+                name: "kvm3",
+                uuid: transient,
+                memoryKiB: 1_048_576,
+                disks: [.file(tree.local + "/kvm3/t.qcow2", target: "vda")]
+            )
+        ).write(toFile: tree.live + "/kvm3.xml", atomically: true, encoding: .utf8)
+        // kvm4: defined, not running, UEFI variables and a managed-save image on this host.
+        try LibvirtFixtures.domainXML(
+            name: "kvm4",
+            uuid: stopped,
+            memoryKiB: 1_048_576,
+            disks: [.file(dir + "/kvm4.qcow2", target: "vda")]
+        ).replacingOccurrences(
+            of: "<os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>",
+            with: "<os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type>"
+                + "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>"
+                + "<nvram>\(tree.local)/nvram/kvm4_VARS.fd</nvram></os>"
+        ).write(toFile: tree.domains + "/kvm4.xml", atomically: true, encoding: .utf8)
+        // A live file that is not libvirt's is left out, never an error of the whole inventory.
+        try "garbage".write(toFile: tree.live + "/junk.xml", atomically: true, encoding: .utf8)
+
+        let report = tree.scan(stateCommand: nil)
+        #expect(report.inventoryErrors.isEmpty, "\(report.inventoryErrors)")
+        func vm(_ name: String) -> ReportedVM? { report.vms.first { $0.name == name } }
+        let kvm2 = try #require(vm("kvm2"))
+        #expect(kvm2.state == "Running")
+        #expect(kvm2.files.map(\.path).contains(dir + "/ov.qcow2"), "the disk it really uses")
+        #expect(kvm2.chains.first?.files.count == 2)
+        let kvm3 = try #require(vm("kvm3"), "a transient domain is reported")
+        #expect(kvm3.state == "Paused" && kvm3.memoryMiB == 1024)
+        let transientDisk = kvm3.files.first { $0.path == tree.local + "/kvm3/t.qcow2" }
+        #expect(transientDisk?.volumeId == localVolume)
+        let kvm4 = try #require(vm("kvm4"))
+        #expect(kvm4.state == "Off", "defined, with no live state")
+        let nvram = try #require(kvm4.files.first { $0.kind == "guest-state" })
+        #expect(nvram.path == tree.local + "/nvram/kvm4_VARS.fd")
+        #expect(nvram.volumeId == localVolume)
+        let save = try #require(kvm4.files.first { $0.kind == "runtime-state" })
+        #expect(save.path == tree.root + "/save/kvm4.save")
+        #expect(save.volumeId == nil)
+        // Without a stateCommand and without a readable live directory, the state is unknown: Running.
+        try FileManager.default.removeItem(atPath: tree.live)
+        #expect(tree.scan(stateCommand: nil).vms.first { $0.name == "kvm4" }?.state == "Running")
     }
 }

@@ -118,6 +118,8 @@ import Glibc
                     config["inventory"] = [
                         "driver": "libvirt", "domains": layout.libvirtDomains(node),
                         "snapshots": layout.libvirtSnapshots(node), "stateCommand": "echo running",
+                        // The host's own /run/libvirt/qemu is never read by a test.
+                        "live": layout.root + "/libvirt-\(node)/run",
                     ]
                 }
                 if fenceHooks, var hooks = config["hooks"] as? [String: String] {

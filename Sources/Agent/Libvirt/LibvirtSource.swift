@@ -1,5 +1,6 @@
 import ChainModel
 import ClusterAPI
+import DiskFormats
 import Foundation
 import ShellHooks
 
@@ -14,22 +15,51 @@ import ShellHooks
 /// - The domain and snapshot XML themselves are not in the file set: they live in `/etc` and `/var/lib` on each host,
 ///   and the adopt hook redefines them on the target (`virsh define`, `virsh snapshot-create --redefine`).
 /// - Network, block and pool-volume disks are listed by source; `sharedSources` decides who reaches them.
-/// - State comes from `stateCommand` (`{name}` replaced by the shell-quoted domain name), `Running` when it is unset,
-///   fails, or prints something unknown. libvirt VMs are highly available unless their policy says otherwise.
+/// - The live state (`live`, default `/run/libvirt/qemu`: `<domstatus>` wrapping the running `<domain>`) is read too
+///   (issue 23): an active domain is reported with the disks it really uses, and a transient one (started with
+///   `virsh create`, no persistent XML) is reported at all instead of its overlays looking like orphans.
+/// - Files libvirt keeps on the host by default are part of the file set, so a VM whose state sits on a local disk is
+///   stranded like any other: the UEFI variable store (`<os><nvram>`, as the guest state) and a managed-save image
+///   (`save/NAME.save` beside the snapshot directory, as the runtime state).
+/// - State comes from `stateCommand` (`{name}` replaced by the shell-quoted domain name) when it is set; otherwise from
+///   the live state (a domain with none is off), and `Running` when the live directory cannot be read. libvirt VMs are
+///   highly available unless their policy says otherwise.
 public struct LibvirtSource: InventorySource {
     public var domains: String
     public var snapshots: String
     public var stateCommand: String?
+    /// libvirt's live state directory; `nil` reads none.
+    public var live: String?
     public var driver: InventoryDriver { .libvirt }
 
     public init(
         domains: String = "/etc/libvirt/qemu",
         snapshots: String = "/var/lib/libvirt/qemu/snapshot",
-        stateCommand: String? = nil
+        stateCommand: String? = nil,
+        live: String? = "/run/libvirt/qemu"
     ) {
         self.domains = domains
         self.snapshots = snapshots
         self.stateCommand = stateCommand
+        self.live = live
+    }
+
+    typealias LiveDomain = (domain: LibvirtXML.Domain, state: String)
+
+    /// The active domains by uuid, from the live state directory; `nil` when it cannot be read.
+    ///
+    /// A live file that does not parse is left out (libvirt rewrites it as the domain runs).
+    func liveDomains() -> [String: LiveDomain]? {
+        guard let live, let files = try? FileManager.default.contentsOfDirectory(atPath: live) else { return nil }
+        var found: [String: LiveDomain] = [:]
+        for file in files.sorted() where file.hasSuffix(".xml") {
+            let path = (live as NSString).appendingPathComponent(file)
+            guard let data = Self.contents(path), let entry = try? LibvirtXML.liveDomain(data, what: path) else {
+                continue
+            }
+            found[entry.domain.uuid] = entry
+        }
+        return found
     }
 
     public func read() throws(InventoryReadError) -> (vms: [InventoryVM], errors: [ReportedInventoryError]) {
@@ -40,14 +70,36 @@ public struct LibvirtSource: InventorySource {
         } catch {
             throw InventoryReadError("libvirt domains directory \(domains) cannot be read")
         }
+        let active = liveDomains()
         var vms: [InventoryVM] = []
         var errors: [ReportedInventoryError] = []
+        var persistent: Set<String> = []
         for file in files {
             let fallback = String(file.dropLast(4))
-            do {
-                vms.append(try vm(from: (domains as NSString).appendingPathComponent(file)))
+            do throws(EntryError) {
+                let path = (domains as NSString).appendingPathComponent(file)
+                guard let data = Self.contents(path) else { throw EntryError(message: "\(path) cannot be read") }
+                let domain: LibvirtXML.Domain
+                do throws(LibvirtXML.Failure) {
+                    domain = try LibvirtXML.domain(data, what: path)
+                } catch {
+                    throw EntryError(message: error.description)
+                }
+                persistent.insert(domain.uuid)
+                let running = active?[domain.uuid]
+                vms.append(
+                    try vm(of: running?.domain ?? domain, liveState: active.map { _ in running?.state ?? "Off" })
+                )
             } catch {
                 errors.append(ReportedInventoryError(vm: error.vm ?? fallback, message: error.message))
+            }
+        }
+        // Transient domains: running, with no persistent definition.
+        for (uuid, running) in (active ?? [:]).sorted(by: { $0.key < $1.key }) where !persistent.contains(uuid) {
+            do throws(EntryError) {
+                vms.append(try vm(of: running.domain, liveState: running.state))
+            } catch {
+                errors.append(ReportedInventoryError(vm: error.vm ?? running.domain.name, message: error.message))
             }
         }
         return (vms, errors)
@@ -58,14 +110,8 @@ public struct LibvirtSource: InventorySource {
         var message: String
     }
 
-    private func vm(from path: String) throws(EntryError) -> InventoryVM {
-        guard let data = Self.contents(path) else { throw EntryError(message: "\(path) cannot be read") }
-        let domain: LibvirtXML.Domain
-        do throws(LibvirtXML.Failure) {
-            domain = try LibvirtXML.domain(data, what: path)
-        } catch {
-            throw EntryError(message: error.description)
-        }
+    /// `domain` (as it runs, when it is active) with its snapshots and the host files libvirt keeps for it.
+    private func vm(of domain: LibvirtXML.Domain, liveState: String?) throws(EntryError) -> InventoryVM {
         var checkpoints: [InventoryVM.Snapshot] = []
         var sources = Self.sources(of: domain, snapshot: nil)
         var declared: [InventoryVM.DeclaredBacking] = []
@@ -116,15 +162,18 @@ public struct LibvirtSource: InventorySource {
                     + "snapshot XML in \(directory)"
             )
         }
+        // libvirt forbids `/` in a domain name; a name that could leave the directory is never joined.
+        let plainName = !domain.name.contains("/") && domain.name != "." && domain.name != ".."
+        let managedSave = LocalPath.join(LocalPath.directory(of: snapshots), "save/" + domain.name + ".save")
         return InventoryVM(
             id: domain.uuid,
             name: domain.name,
-            state: state(of: domain.name),
+            state: state(of: domain.name, live: liveState),
             highlyAvailable: true,
             memoryMiB: domain.memoryMiB,
             configurationPath: nil,
-            runtimeStatePath: nil,
-            guestStatePath: nil,
+            runtimeStatePath: plainName && FileManager.default.fileExists(atPath: managedSave) ? managedSave : nil,
+            guestStatePath: domain.nvram,
             disks: Self.fileDisks(domain.disks),
             snapshots: checkpoints,
             sources: sources.isEmpty ? nil : sources,
@@ -143,9 +192,9 @@ public struct LibvirtSource: InventorySource {
         }
     }
 
-    /// `stateCommand`'s answer as a SPEC §4 state; `Running` when unknown.
-    func state(of name: String) -> String {
-        guard let stateCommand else { return "Running" }
+    /// `stateCommand`'s answer as a SPEC §4 state; else the live state's; `Running` when unknown.
+    func state(of name: String, live: String? = nil) -> String {
+        guard let stateCommand else { return live ?? "Running" }
         let quoted = "'" + name.replacingOccurrences(of: "'", with: "'\\''") + "'"
         let outcome = HookRunner.runBlocking(
             stateCommand.replacingOccurrences(of: "{name}", with: quoted),

@@ -25,6 +25,8 @@ enum LibvirtXML {
         var uuid: String
         var memoryMiB: Int
         var disks: [Disk]
+        /// The UEFI variable store (`<os><nvram>`), which libvirt keeps under `/var/lib/libvirt/qemu/nvram` by default.
+        var nvram: String?
     }
 
     struct Snapshot: Hashable {
@@ -91,7 +93,23 @@ enum LibvirtXML {
             memoryMiB = mib
         }
         let disks = (root.elements(forName: "devices").first?.elements(forName: "disk") ?? []).map(disk)
-        return Domain(name: name, uuid: uuid.lowercased(), memoryMiB: memoryMiB, disks: disks)
+        let nvram = root.elements(forName: "os").first.flatMap { text($0, "nvram") }.flatMap { $0.isEmpty ? nil : $0 }
+        return Domain(name: name, uuid: uuid.lowercased(), memoryMiB: memoryMiB, disks: disks, nvram: nvram)
+    }
+
+    /// libvirt's live state of an active domain (`/run/libvirt/qemu/NAME.xml`), and its SPEC §4 state.
+    ///
+    /// `<domstatus state=…>` wraps the `<domain>` as it runs, with the disks it really uses.
+    static func liveDomain(_ data: Data, what: String) throws(Failure) -> (domain: Domain, state: String) {
+        let root = try document(data, what: what)
+        guard root.name == "domstatus" else {
+            throw Failure(description: "\(what): the root element is <\(root.name ?? "")>, not <domstatus>")
+        }
+        guard let element = root.elements(forName: "domain").first else {
+            throw Failure(description: "\(what): <domstatus> holds no <domain>")
+        }
+        let state = root.attribute(forName: "state")?.stringValue ?? "running"
+        return (try domain(element, what: what), LibvirtSource.state(fromOutput: state))
     }
 
     static func snapshot(_ data: Data, what: String) throws(Failure) -> Snapshot {
