@@ -115,6 +115,9 @@ public struct LibvirtSource: InventorySource {
         var checkpoints: [InventoryVM.Snapshot] = []
         var sources = Self.sources(of: domain, snapshot: nil)
         var declared: [InventoryVM.DeclaredBacking] = []
+        // Every overlay a snapshot's XML names: after a revert (to an internal snapshot, or by hand) it may be neither
+        // the current disk nor a later snapshot's captured disk, and a file a snapshot names is never an orphan.
+        var overlays: [String] = []
         var parents: [(snapshot: String, parent: String)] = []
         let directory = (snapshots as NSString).appendingPathComponent(domain.name)
         let snapshotFiles =
@@ -147,6 +150,7 @@ public struct LibvirtSource: InventorySource {
             if let capturedDomain = snapshot.domain {
                 sources += Self.sources(of: capturedDomain, snapshot: snapshot.name)
             }
+            overlays += snapshot.overlays.sorted(by: { $0.key < $1.key }).map(\.value)
             for (target, overlay) in snapshot.overlays.sorted(by: { $0.key < $1.key }) {
                 if let backing = captured.first(where: { $0.target == target && $0.type == "file" })?.source {
                     declared.append(InventoryVM.DeclaredBacking(overlay: overlay, backing: backing))
@@ -174,11 +178,23 @@ public struct LibvirtSource: InventorySource {
             configurationPath: nil,
             runtimeStatePath: plainName && FileManager.default.fileExists(atPath: managedSave) ? managedSave : nil,
             guestStatePath: domain.nvram,
-            disks: Self.fileDisks(domain.disks),
+            disks: Self.fileDisks(domain.disks)
+                + Self.leftOver(overlays, current: domain.disks, checkpoints: checkpoints),
             snapshots: checkpoints,
             sources: sources.isEmpty ? nil : sources,
             declaredBackings: declared.isEmpty ? nil : declared
         )
+    }
+
+    /// Overlays snapshots name that are neither a current disk nor a snapshot's captured disk (a branch left behind by
+    /// a revert): listed with the VM's disks, so their chains are walked and they count for reachability.
+    static func leftOver(
+        _ overlays: [String],
+        current: [LibvirtXML.Disk],
+        checkpoints: [InventoryVM.Snapshot]
+    ) -> [String] {
+        var known = Set(fileDisks(current) + checkpoints.flatMap(\.disks))
+        return overlays.filter { known.insert($0).inserted }
     }
 
     /// File-backed disks (device `disk` or `lun`) with a source.
