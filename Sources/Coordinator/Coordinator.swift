@@ -63,7 +63,7 @@ public struct Coordinator: Sendable {
         case .sqlite:
             authority = EmbeddedCoordinationStore(store: store)
             // One coordinator per database: it leads from the start (a restart of the same one takes over at once).
-            guard let term = try store.campaign(as: leadership.me, ttl: config.leaderLeaseTTL, at: now()) else {
+            guard let term = try store.campaign(as: leadership.me, ttl: config.leadershipLease, at: now()) else {
                 let holder = try? store.leader(at: now())
                 throw StoreError(
                     .conflict,

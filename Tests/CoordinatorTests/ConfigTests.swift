@@ -77,9 +77,12 @@ import Testing
             environment: ["CHAINKEEPERD_ISOLATION_TIMEOUT": "45s"]
         ).config
         #expect(defaults.leaderLeaseTTL == .seconds(3) && defaults.leaseTTL == .seconds(10))
+        #expect(defaults.leadershipLease == .seconds(3), "on etcd the leader lease is leaderLeaseTTL")
         #expect(defaults.isolationTimeout == .seconds(45) && defaults.storageLossTimeout == .seconds(60))
         let embedded = try CoordinatorConfig.parse("dataDir: /x\nlisten: 10.0.0.5:7401", source: "c", environment: [:])
         #expect(embedded.config.store == .sqlite, "the embedded default")
+        // The embedded database's own lease is not cut to the etcd default (a renewal can wait behind a large report).
+        #expect(embedded.config.leadershipLease == .seconds(10))
         #expect(embedded.config.advertisedURL == "http://10.0.0.5:7401")
         for (text, message) in [
             ("store: {backend: zookeeper}", "store.backend must be sqlite or etcd"),

@@ -39,8 +39,16 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var tls: TLSFiles?
     /// `store`: where the state that must never diverge lives.
     public var store: StoreBackend = .sqlite
-    /// `leaderLeaseTTL`: how long an active coordinator's leadership outlives its last renewal.
+    /// `leaderLeaseTTL`: how long an active coordinator's leadership outlives its last renewal, on etcd (SPEC §2).
     public var leaderLeaseTTL: Duration = .seconds(3)
+
+    /// The lease this coordinator's leadership is held on: `leaderLeaseTTL` on etcd; 10 s on the embedded database,
+    /// where the lease only keeps a second coordinator off the same files and no standby waits to take over, so a
+    /// renewal delayed a few seconds behind a large report's writes must not end it.
+    public var leadershipLease: Duration {
+        if case .etcd = store { return leaderLeaseTTL }
+        return max(leaderLeaseTTL, .seconds(10))
+    }
     /// `advertise` (not in the SPEC): the URL other coordinators send admins and agents to when this one leads;
     /// by default `http(s)://` and `listen`.
     public var advertise: String?

@@ -15,7 +15,7 @@ extension Coordinator {
     /// One round of leadership: a leader renews its term (and steps down when it cannot prove it within half the
     /// lease); a standby copies the critical state and campaigns when nobody leads.
     func leadershipRound(logger: Logger) async {
-        let ttl = config.leaderLeaseTTL
+        let ttl = config.leadershipLease
         if let term = leadership.term {
             do {
                 try await authority.renew(term, ttl: ttl, at: now())
@@ -172,7 +172,7 @@ struct LeadershipLoop: Service {
                     lastCopy = .now
                 }
                 let pause =
-                    coordinator.leadership.isLeader ? coordinator.config.leaderLeaseTTL / 4 : .milliseconds(50)
+                    coordinator.leadership.isLeader ? coordinator.config.leadershipLease / 4 : .milliseconds(50)
                 try? await Task.sleep(for: pause)
             }
         }
