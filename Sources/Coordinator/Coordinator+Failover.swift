@@ -89,9 +89,14 @@ extension Coordinator {
             }
         }
         do {
+            // During the start-up wait the view is read once, for the volumes and readers heartbeat answers carry; a
+            // view rebuilt at every commit of a first lease's reports would take the CPU heartbeats need.
+            guard await failover.pastStartupWait() else {
+                if await !failover.hasObserved { await failover.observe(try placementView()) }
+                return
+            }
             let view = try placementView()
             await failover.observe(view)
-            guard await failover.pastStartupWait() else { return }
             let record = try store.failoverRecord(since: now() - .seconds(90 * 24 * 3600))
             // Read here, never inside the failover actor, whose every moment a heartbeat may be waiting for.
             var owned: [NodeName: [VM]]?

@@ -20,6 +20,7 @@ actor FailoverState {
     private var shared: [NodeName: [String]] = [:]
     /// Whose storage heartbeat each node reads, as of the last round (`StorageReaders`).
     private var readPeers: [NodeName: [String]] = [:]
+    private var observed = false
     /// Stopped VMs listed in the storage heartbeat records last reported, by node: a change plans again.
     private var stoppedListed: [NodeName: Set<String>] = [:]
     /// Each node's HA VMs whose isolation response is `stop`, with the list's digest, as of the store's commit count
@@ -86,8 +87,11 @@ actor FailoverState {
     /// The volumes `node` shares with another node, as of the last round.
     func sharedVolumes(of node: NodeName) -> [String]? { shared[node] }
 
+    /// Whether a round has told this actor which volumes are shared yet.
+    var hasObserved: Bool { observed }
+
     /// The peers whose storage heartbeat `node` reads, as of the last round (`nil` before the first).
-    func readPeers(of node: NodeName) -> [String]? { shared.isEmpty ? nil : readPeers[node] ?? [] }
+    func readPeers(of node: NodeName) -> [String]? { observed ? readPeers[node] ?? [] : nil }
 
     /// Whether the `stop` VMs should be read again (the store changed since they were).
     func wantsIsolationStops(at commits: Int) -> Bool { isolationStopsAt != commits }
@@ -157,6 +161,7 @@ actor FailoverState {
             }
         )
         readPeers = StorageReaders.assign(reach: reach, lapsing: lapsing).mapValues { $0.map(\.rawValue) }
+        observed = true
     }
 
     /// The plan's moves and held VMs, once computed outside the actor; a plan overtaken by events is dropped and the
