@@ -60,17 +60,20 @@ import Testing
 
     /// A heartbeat over a new connection: its status and how long the answer took.
     static func heartbeat(port: Int, node: String = "node1") async -> (status: Int, took: Duration) {
-        await offPool {
-            let started = ContinuousClock.now
-            let answer = Daemons.http(
-                "POST",
-                port: port,
-                path: "/v1/agents/\(node)/heartbeat",
-                headers: ["Authorization": "Bearer \(Live.agentToken(node))", "Content-Type": "application/json"],
-                body: Array(#"{"outbox": 0}"#.utf8)
-            )
-            return (answer?.status ?? 0, ContinuousClock.now - started)
-        }
+        await offPool { blockingHeartbeat(port: port, node: node) }
+    }
+
+    /// `heartbeat` on the calling thread.
+    static func blockingHeartbeat(port: Int, node: String = "node1") -> (status: Int, took: Duration) {
+        let started = ContinuousClock.now
+        let answer = Daemons.http(
+            "POST",
+            port: port,
+            path: "/v1/agents/\(node)/heartbeat",
+            headers: ["Authorization": "Bearer \(Live.agentToken(node))", "Content-Type": "application/json"],
+            body: Array(#"{"outbox": 0}"#.utf8)
+        )
+        return (answer?.status ?? 0, ContinuousClock.now - started)
     }
 
     /// A query that runs until the coordinator's five-second time limit stops it.
@@ -223,18 +226,9 @@ import Testing
                 var refused = 0
                 let deadline = ContinuousClock.now + .seconds(180)
                 while ContinuousClock.now < deadline, finished.value.withLock({ $0 < 2 }) {
-                    let sent = ContinuousClock.now
-                    let answer = Daemons.http(
-                        "POST",
-                        port: port,
-                        path: "/v1/agents/node1/heartbeat",
-                        headers: [
-                            "Authorization": "Bearer \(Live.agentToken("node1"))", "Content-Type": "application/json",
-                        ],
-                        body: Array(#"{"outbox": 0}"#.utf8)
-                    )
-                    if answer?.status != 200 { refused += 1 }
-                    slowest = max(slowest, ContinuousClock.now - sent)
+                    let beat = Self.blockingHeartbeat(port: port)
+                    if beat.status != 200 { refused += 1 }
+                    slowest = max(slowest, beat.took)
                     during += 1
                     Thread.sleep(forTimeInterval: 0.1)
                 }
