@@ -33,8 +33,11 @@ struct EtcdPolicyRecord: Codable, Sendable {
     var priority: FailoverPriority
     var maxFailovers: Int
     var periodMilliseconds: Int64
-    /// Absent in records written before issue 22: `keep-running`.
-    var isolation: IsolationResponse?
+    /// `keep-running` or `stop`; absent in records written before issue 22.
+    ///
+    /// Read as text: a value this build does not know (a newer coordinator's) reads as `keep-running`, the response that stops nothing, and never makes the
+    /// whole copy of etcd's state fail.
+    var isolation: String?
 
     init(_ policy: PlacementPolicy) {
         highlyAvailable = policy.highlyAvailable
@@ -44,7 +47,7 @@ struct EtcdPolicyRecord: Codable, Sendable {
         priority = policy.priority
         maxFailovers = policy.threshold.maxFailovers
         periodMilliseconds = policy.threshold.period.wholeMilliseconds
-        isolation = policy.isolation
+        isolation = policy.isolation.rawValue
     }
 
     var policy: PlacementPolicy {
@@ -55,7 +58,7 @@ struct EtcdPolicyRecord: Codable, Sendable {
             antiAffinityClass: antiAffinityClass,
             priority: priority,
             threshold: FailoverThreshold(maxFailovers: maxFailovers, period: .milliseconds(periodMilliseconds)),
-            isolation: isolation ?? .keepRunning
+            isolation: isolation.flatMap(IsolationResponse.init(rawValue:)) ?? .keepRunning
         )
     }
 }

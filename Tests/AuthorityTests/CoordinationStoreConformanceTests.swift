@@ -1,6 +1,8 @@
 import ChainModel
 import ClusterAuthority
+import ClusterEtcd
 import ClusterStore
+import ClusterTestSupport
 import Testing
 
 /// One conformance suite for both `CoordinationStore` implementations (issue 8): the embedded SQLite store and etcd
@@ -330,6 +332,20 @@ import Testing
         changed.priority = .low
         try await store.savePolicy(changed, for: AuthorityFixture.vmA, term: term)
         #expect(try await store.policies()[AuthorityFixture.vmA]?.priority == .low)
+
+        // An isolation response this build does not know (a newer coordinator's record) reads as keep-running, the
+        // response that stops nothing; it never makes reading the policies fail.
+        if let member = fixture.etcd {
+            let record =
+                #"{"highlyAvailable":true,"isolation":"hibernate","maxFailovers":3,"#
+                + #""periodMilliseconds":21600000,"possibleOwners":[],"preferredOwners":[],"priority":"high"}"#
+            _ = try await EtcdClient(endpoints: [member.clientURL]).put(
+                "chainkeeper/test/policy/" + AuthorityFixture.vmB.rawValue,
+                Array(record.utf8)
+            )
+            let read = try await store.policies()[AuthorityFixture.vmB]
+            #expect(read?.isolation == .keepRunning && read?.priority == .high)
+        }
     }
 }
 
