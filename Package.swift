@@ -145,13 +145,16 @@ let package = Package(
             dependencies: ["ChainModel", "DiskFormats", "DiskAccess", "ClusterAPI", "ShellHooks"],
             swiftSettings: strictSettings
         ),
+        // libvirt's C API, loaded at run time (dlopen): every binary starts where libvirt is not installed.
+        .target(name: "LibvirtClient", swiftSettings: strictSettings),
         .target(
             name: "AgentService",
             dependencies: [
-                "ConfigFile", "ClusterClient",
+                "ConfigFile", "ClusterClient", "LibvirtClient",
                 "Agent", "ChainModel", "ClusterAPI", "DecisionEngine", "DiskAccess", "DiskFormats", "ShellHooks",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 "ClusterTLS",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -187,6 +190,7 @@ let package = Package(
             name: "chainkeeperd",
             dependencies: [
                 "Coordinator", "ClusterStore", "AgentService", "ChainModel", "ShellHooks", "ConfigFile",
+                "LibvirtClient",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -249,6 +253,7 @@ let package = Package(
             dependencies: [
                 "Coordinator", "ClusterAPI", "ClusterStore", "ClusterTestSupport", "ChainModel", "ReportFuzzing",
                 "ConfigFile",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -62,8 +62,9 @@ public struct NodeScanner {
         released: Set<String> = [],
         now: Timestamp = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)),
         probeInterval: Duration = .seconds(300)
-    ) -> (report: AgentReport, warnings: [String]) {
+    ) -> (report: AgentReport, warnings: [String], metadata: [String: HypervisorMetadata]) {
         var warnings: [String] = []
+        var metadata: [String: HypervisorMetadata] = [:]
         let reportedVolumes = volumes.map { volume -> ReportedVolume in
             if let nonce = newNonces[volume.marker.id] {
                 do {
@@ -104,6 +105,7 @@ public struct NodeScanner {
         do {
             let (vms, errors) = try inventory.read()
             let listed = Set(vms.map(\.id))
+            for vm in vms where !released.contains(vm.id) { metadata[vm.id] = vm.metadata }
             report.vms =
                 vms.filter { !released.contains($0.id) }.map(builder.build)
                 + adopted.filter { !listed.contains($0.id) }.map(confined.build)
@@ -115,6 +117,6 @@ public struct NodeScanner {
             report.vms = adopted.map(confined.build)
         }
         report.discoveredDisks = DiskDiscovery.differencingDisks(on: volumes, fileSystem: fileSystem)
-        return (report, warnings)
+        return (report, warnings, metadata)
     }
 }

@@ -38,6 +38,24 @@ public struct AgentConfig: Sendable, Equatable {
     /// Shell commands run at each hand-off step (SPEC §2): `release`, `adopt`, `fence`.
     public var hooks: [String: String] = [:]
     public var hookTimeout: Duration = .seconds(60)
+    /// The built-in libvirt hand-off (SPEC §4 `uri`, `peerURI`, `unsafeMigration`); set with the libvirt driver.
+    public var libvirt: LibvirtSettings?
+
+    /// How the agent reaches its own libvirt and how other nodes' libvirt reach it.
+    public struct LibvirtSettings: Sendable, Equatable {
+        /// This node's libvirt (default `qemu:///system`).
+        public var uri: String
+        /// How another node's libvirt reaches this one for a live migration (default `qemu+ssh://NODE/system`).
+        public var peerURI: String
+        /// Pass `VIR_MIGRATE_UNSAFE` (a cluster filesystem libvirt does not recognise as shared).
+        public var unsafeMigration: Bool
+
+        public init(uri: String, peerURI: String, unsafeMigration: Bool) {
+            self.uri = uri
+            self.peerURI = peerURI
+            self.unsafeMigration = unsafeMigration
+        }
+    }
     /// `watchdog.timeout`; `nil` means half the lease the coordinator announces (SPEC §2).
     public var watchdogTimeout: Duration?
     /// `tls`: verify the coordinator against `ca` and authenticate with this node's certificate.
@@ -137,6 +155,9 @@ struct RawAgentConfig: Decodable {
         var snapshots: String?
         var stateCommand: String?
         var live: String?
+        var uri: String?
+        var peerURI: String?
+        var unsafeMigration: Bool?
     }
 
     /// A URL, a comma-separated list of URLs, or a YAML list of them.
@@ -222,6 +243,11 @@ struct RawAgentConfig: Decodable {
                 snapshots: inventory.snapshots ?? "/var/lib/libvirt/qemu/snapshot",
                 stateCommand: inventory.stateCommand,
                 live: inventory.live ?? "/run/libvirt/qemu"
+            )
+            config.libvirt = AgentConfig.LibvirtSettings(
+                uri: inventory.uri ?? "qemu:///system",
+                peerURI: inventory.peerURI ?? "qemu+ssh://\(node)/system",
+                unsafeMigration: inventory.unsafeMigration ?? false
             )
         default:
             throw AgentConfigError(

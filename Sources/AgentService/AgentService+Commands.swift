@@ -81,6 +81,9 @@ extension AgentService {
             if command.failover == true, let alive = await sourceAlive(command) {
                 reasons.append(ReasonJSON(code: "source-alive", message: alive))
             }
+            if let handOff = libvirtHandOff, config.hooks["adopt"] == nil {
+                reasons += await Self.blocking { handOff.preflight(definition) }
+            }
             logger.info("preflight", metadata: ["reasons": .stringConvertible(reasons.count)])
             return CommandResult(ok: reasons.isEmpty, reasons: reasons)
         case .release, .adopt:
@@ -104,6 +107,28 @@ extension AgentService {
                     logger.error("\(operation) hook failed: \(why): \(outcome.output)")
                     return CommandResult(ok: false, message: "\(config.node)'s \(operation) hook \(why)")
                 }
+            } else if let handOff = libvirtHandOff {
+                let current = latestMetadata.withLock { $0[command.vmId] }
+                let outcome = await Self.blocking { () -> Result<String, LibvirtHandOff.Failure> in
+                    do throws(LibvirtHandOff.Failure) {
+                        return .success(
+                            command.kind == .adopt
+                                ? try handOff.adopt(command) : try handOff.release(command, current: current)
+                        )
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+                switch outcome {
+                case .success(let message):
+                    logger.notice("libvirt \(operation): \(message)")
+                case .failure(let failure):
+                    logger.error("libvirt \(operation) failed: \(failure.message)")
+                    return CommandResult(
+                        ok: false,
+                        message: "\(config.node): libvirt \(operation) failed: \(failure.message)"
+                    )
+                }
             }
             let definition = command.kind == .adopt ? command.definition.flatMap { try? JSONEncoder().encode($0) } : nil
             do {
@@ -126,6 +151,18 @@ extension AgentService {
 }
 
 extension AgentService {
+    /// The built-in libvirt hand-off, on a libvirt node (hooks, where set, override it).
+    var libvirtHandOff: LibvirtHandOff? {
+        config.libvirt.map { LibvirtHandOff(settings: $0, node: config.node) }
+    }
+
+    /// Runs blocking work (libvirt calls) on a thread of its own, never on Swift's cooperative pool.
+    static func blocking<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: work()) }
+        }
+    }
+
     /// A failover's own check on the target (SPEC §6): the source's storage heartbeat, read now.
     func sourceAlive(_ command: AgentCommand) async -> String? {
         let (storage, ttl) = (self.storage, lease.withLock { $0.leaseTTL })

@@ -4,6 +4,7 @@ import ChainModel
 import ClusterAPI
 import ClusterClient
 import ClusterTLS
+import Crypto
 import DecisionEngine
 import DiskFormats
 import Dispatch
@@ -39,6 +40,8 @@ public final class AgentService: Service, Sendable {
     let watchdog: WatchdogKeeper?
     /// VMs in the last report: a graceful stop leaves the watchdog armed while there are any.
     private let reportedVMs = Mutex<Int>(0)
+    /// The hypervisor metadata of the last rescan, by VM id.
+    let latestMetadata = Mutex<[String: HypervisorMetadata]>([:])
     /// HTTPS to the coordinator with this node's client certificate, when `tls` is configured.
     let tlsConfiguration: TLSConfiguration?
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
@@ -144,8 +147,21 @@ public final class AgentService: Service, Sendable {
         for warning in result.warnings { logger.warning("\(PrintableText.escape(warning))") }
         // What the coordinator would refuse (SPEC §8 bounds) becomes an inventory error here, so one odd VM never
         // keeps the whole node's report out.
+        result.report.hypervisorURI = config.libvirt?.peerURI
+        // The metadata goes by digest; its body only when a coordinator asks (`uploadMetadata`).
+        for index in result.report.vms.indices {
+            result.report.vms[index].metadataDigest = result.metadata[result.report.vms[index].id]?.digest {
+                SHA256.hash(data: $0)
+            }
+        }
         let (report, removed) = result.report.bounded()
         result.report = report
+        latestMetadata.withLock { $0 = result.metadata }
+        watchdog?.writeFenceList(
+            report.vms.filter { $0.highlyAvailable && ($0.state.raw == "Running" || $0.state.raw == "Paused") }.map(
+                \.id
+            )
+        )
         storage.learn(from: report)
         for problem in removed { logger.warning("\(problem)") }
         reportedVMs.withLock { $0 = result.report.vms.count }
@@ -202,6 +218,9 @@ public final class AgentService: Service, Sendable {
                     if let decoded = try? JSONDecoder().decode(ReportAnswer.self, from: answer) {
                         settings.withLock { $0 = decoded.settings }
                         if decoded.probeAgain == true { probeAgain() }
+                        if let missing = decoded.missingMetadata, !missing.isEmpty {
+                            Task { await self.uploadMetadata(for: missing) }
+                        }
                     }
                     if message.attempts > 0 {
                         logger.info("delivered a queued report", metadata: ["attempts": "\(message.attempts + 1)"])
@@ -308,6 +327,8 @@ final class ScanWorker: @unchecked Sendable {
     struct Result: Sendable {
         var report: AgentReport
         var warnings: [String]
+        /// The hypervisor metadata of the VMs the inventory lists, by VM id (uploaded when a coordinator asks).
+        var metadata: [String: HypervisorMetadata]
         var changedHeaders: [CachedHeader]
         var seenHeaders: Set<String>
         var hits: Int
@@ -374,7 +395,7 @@ final class ScanWorker: @unchecked Sendable {
         }
         let seenVolumes = Set(volumes.map(\.marker.id))
         probeWritten = probeWritten.filter { seenVolumes.contains($0.key) }
-        let (report, warnings) = scanner.report(
+        let (report, warnings, metadata) = scanner.report(
             volumes: volumes,
             newNonces: nonces,
             fileSystem: cache,
@@ -387,6 +408,7 @@ final class ScanWorker: @unchecked Sendable {
         return Result(
             report: report,
             warnings: warnings,
+            metadata: metadata,
             changedHeaders: changes.changed,
             seenHeaders: changes.seen,
             hits: changes.hits,

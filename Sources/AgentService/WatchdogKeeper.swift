@@ -16,6 +16,10 @@ final class WatchdogKeeper: Sendable {
     let feedPath: String
     let pidPath: String
     let logPath: String
+    /// On a libvirt node with no fence hook: the built-in fence destroys the domains listed here (the HA domains that
+    /// ran at the last rescan) through `libvirtURI`.
+    let libvirtURI: String?
+    let fenceListPath: String
     let logger: Logger
 
     init(executable: String, config: AgentConfig, logger: Logger) {
@@ -26,6 +30,8 @@ final class WatchdogKeeper: Sendable {
         feedPath = (config.dataDir as NSString).appendingPathComponent("watchdog.feed")
         pidPath = (config.dataDir as NSString).appendingPathComponent("watchdog.pid")
         logPath = (config.dataDir as NSString).appendingPathComponent("watchdog.log")
+        fenceListPath = (config.dataDir as NSString).appendingPathComponent("libvirt-fence.list")
+        libvirtURI = config.hooks["fence"] == nil ? config.libvirt?.uri : nil
         self.logger = logger
     }
 
@@ -52,6 +58,7 @@ final class WatchdogKeeper: Sendable {
             "watchdog", "--feed", feedPath, "--node", node, "--hook-timeout", "\(hookTimeout.wholeSeconds)s",
         ]
         if let fenceHook { arguments += ["--fence-hook", fenceHook] }
+        if let libvirtURI { arguments += ["--libvirt-uri", libvirtURI, "--libvirt-fence-list", fenceListPath] }
         process.arguments = arguments
         if !FileManager.default.fileExists(atPath: logPath) {
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -69,8 +76,21 @@ final class WatchdogKeeper: Sendable {
             logger.critical("cannot start the watchdog: \(error.localizedDescription); this node has no watchdog")
         }
         try? log?.close()
-        if fenceHook == nil {
+        if fenceHook == nil, libvirtURI == nil {
             logger.warning("no fence hook is configured: neither the agent nor its watchdog can stop this node's VMs")
+        }
+    }
+
+    /// Writes the UUIDs the built-in libvirt fence destroys, when they changed (atomically: the watchdog may read it at
+    /// any moment).
+    func writeFenceList(_ uuids: [String]) {
+        guard libvirtURI != nil else { return }
+        let text = uuids.sorted().joined(separator: "\n") + "\n"
+        guard (try? String(contentsOfFile: fenceListPath, encoding: .utf8)) != text else { return }
+        do {
+            try text.write(toFile: fenceListPath, atomically: true, encoding: .utf8)
+        } catch {
+            logger.error("cannot write the fence list \(fenceListPath): \(error.localizedDescription)")
         }
     }
 

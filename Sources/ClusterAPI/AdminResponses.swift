@@ -175,6 +175,8 @@ public struct VMDetailJSON: Codable, Sendable, Hashable {
     public var volumes: [VolumeReach]
     public var chains: [Chain]
     public var risks: [RiskJSON]
+    /// The hypervisor metadata the coordinator holds for a libvirt VM (issue 23); absent for VMs whose driver has none.
+    public var hypervisorMetadata: MetadataStatusJSON?
 
     /// The nodes that reach `file` now: its volume's, or only the owner for a file on no volume.
     public func reachableFrom(_ file: File) -> [String] {

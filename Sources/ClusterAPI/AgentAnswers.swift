@@ -185,6 +185,9 @@ public struct ReportAnswer: Codable, Sendable, Hashable {
     /// probe nonce, which never proves a volume shared): the agent reads the probe directories again soon, instead of
     /// at its next rescan.
     public var probeAgain: Bool?
+    /// VMs of this node whose reported hypervisor metadata digest the coordinator holds no body for: the agent uploads
+    /// them (`POST /v1/agents/{node}/metadata`).
+    public var missingMetadata: [String]?
 
     public init(
         registered: Int,

@@ -42,6 +42,11 @@ public struct VMDefinition: Codable, Sendable, Hashable {
     public var guestStatePath: String?
     public var disks: [String]
     public var snapshots: [Snapshot]
+    /// The hypervisor's own definition of the VM (libvirt: domain and snapshot XML).
+    ///
+    /// Read by the agent's inventory; in an adopt command, the copy the coordinator holds (issue 23). Never in a report:
+    /// reports carry its digest.
+    public var metadata: HypervisorMetadata?
     /// Disks that are not files (libvirt `network` and `block` disks), with their source.
     public var sources: [DiskSource]?
     /// What the inventory says an overlay's backing file is (libvirt snapshot XML), checked against the headers.
@@ -148,6 +153,13 @@ public struct AgentCommand: Codable, Sendable, Hashable {
     /// source's storage heartbeat itself and refuses `source-alive` while it is fresh and lists the VM running
     /// (SPEC §6).
     public var failover: Bool?
+    /// (release, libvirt) the digest of the metadata the coordinator holds: the source refuses to release when its own
+    /// differs, since the target would redefine an older snapshot tree.
+    public var metadataDigest: String?
+    /// The libvirt URIs the two nodes reported (`hypervisorURI`): the source migrates to `targetURI`; an adopt back or
+    /// a recovery asks the other node's libvirt where the domain runs.
+    public var sourceURI: String?
+    public var targetURI: String?
 
     public init(
         id: String,

@@ -13,6 +13,8 @@ public struct AgentReport: Codable, Sendable, Hashable {
     public var inventoryErrors: [ReportedInventoryError]
     /// Differencing disks found on volumes, used by a VM or not (for `orphan-disk`).
     public var discoveredDisks: [ReportedDisk]
+    /// How another node's libvirt reaches this node's for a live migration (`inventory.peerURI`; libvirt nodes).
+    public var hypervisorURI: String?
 
     public init(
         node: String,
@@ -83,6 +85,9 @@ public struct ReportedVM: Codable, Sendable, Hashable {
     /// The epoch at which this node adopted the VM, when it did (SPEC §6): lets a coordinator that lost its database
     /// rebuild ownership, the highest epoch winning.
     public var epoch: Int64?
+    /// The digest of the VM's hypervisor metadata (`HypervisorMetadata`, libvirt VMs): the body goes only when a
+    /// coordinator asks for it (`ReportAnswer.missingMetadata`).
+    public var metadataDigest: String?
 
     public init(
         id: String,

@@ -22,6 +22,8 @@ public enum ReportLimits {
     public static let wordBytes = 64
     /// A probe nonce: what agents write is 32 hex digits.
     public static let nonceBytes = 128
+    /// A hypervisor URI (`qemu+ssh://node2/system`).
+    public static let uriBytes = 1_024
 }
 
 /// A report value outside its bound: which field, and why (a 400 naming the field).
@@ -58,6 +60,7 @@ extension AgentReport {
         for (index, vm) in vms.enumerated() {
             try vm.validate(at: "vms[\(index)]")
         }
+        if let hypervisorURI { try FieldCheck.uri(hypervisorURI, "hypervisorURI") }
         try FieldCheck.count(inventoryErrors.count, ReportLimits.inventoryErrors, "inventoryErrors")
         try FieldCheck.count(discoveredDisks.count, ReportLimits.discoveredDisks, "discoveredDisks")
         for (index, disk) in discoveredDisks.enumerated() {
@@ -90,6 +93,7 @@ extension ReportedVM {
         try FieldCheck.word(state.raw, "\(field).state")
         try FieldCheck.range(Int64(memoryMiB), 0...Int64(ValueBounds.memoryMiB), "\(field).memoryMiB")
         if let epoch { try FieldCheck.range(epoch, 1...ValueBounds.epoch, "\(field).epoch") }
+        if let metadataDigest { try FieldCheck.digest(metadataDigest, "\(field).metadataDigest") }
         try FieldCheck.count(checkpoints.count, ReportLimits.checkpointsPerVM, "\(field).checkpoints")
         for (index, checkpoint) in checkpoints.enumerated() {
             let at = "\(field).checkpoints[\(index)]"
@@ -138,6 +142,21 @@ extension ReportedVM {
 enum FieldCheck {
     static func name(_ text: String, _ field: String, _ rule: NameRule) throws(ReportFieldError) {
         if let problem = rule.violation(in: text) { throw ReportFieldError(field: field, message: problem) }
+    }
+
+    /// `sha256:` and 64 lowercase hex digits.
+    static func digest(_ text: String, _ field: String) throws(ReportFieldError) {
+        guard HypervisorMetadata.isDigest(text) else {
+            throw ReportFieldError(field: field, message: "is not sha256: followed by 64 lowercase hex digits")
+        }
+    }
+
+    /// A URI of printable ASCII without spaces or quotes, at most `ReportLimits.uriBytes`.
+    static func uri(_ text: String, _ field: String) throws(ReportFieldError) {
+        try length(text, ReportLimits.uriBytes, field)
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != 0x22 && $0 != 0x27 }) else {
+            throw ReportFieldError(field: field, message: "is not a URI of printable ASCII without spaces or quotes")
+        }
     }
 
     static func word(_ text: String, _ field: String) throws(ReportFieldError) {

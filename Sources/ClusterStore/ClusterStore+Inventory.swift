@@ -31,16 +31,17 @@ extension ClusterStore {
         try db.cachedStatement(
             sql: """
                 INSERT INTO vm (id, name, owner, epoch, state, highly_available, memory_mib, registered_at,
-                                inventory_at, inventory_digest)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                inventory_at, inventory_digest, metadata_digest)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET
                     name = excluded.name, state = excluded.state, highly_available = excluded.highly_available,
                     memory_mib = excluded.memory_mib, inventory_at = excluded.inventory_at,
-                    inventory_digest = excluded.inventory_digest
+                    inventory_digest = excluded.inventory_digest, metadata_digest = excluded.metadata_digest
                 """
         ).execute(arguments: [
             id, vm.name, vm.owner.rawValue, vm.ownership.epoch.rawValue, vm.state.rawValue,
             vm.highlyAvailable, vm.memoryMiB, now.databaseValue, now.databaseValue, InventoryDigest.of(vm),
+            vm.metadata?.reportedDigest,
         ])
         // Children before parents would break the parent foreign key; files and chains reference
         // checkpoints, so they go first.
@@ -265,7 +266,9 @@ extension ClusterStore {
         return try Row.fetchAll(
             db,
             sql: """
-                SELECT v.id, v.name, v.owner, v.epoch, v.state, v.highly_available, v.memory_mib FROM vm v
+                SELECT v.id, v.name, v.owner, v.epoch, v.state, v.highly_available, v.memory_mib, v.metadata_digest,
+                       m.digest, m.leaves
+                FROM vm v LEFT JOIN vm_metadata m ON m.vm_id = v.id
                 WHERE \(condition) ORDER BY v.name, v.id
                 """,
             arguments: arguments
@@ -280,7 +283,14 @@ extension ClusterStore {
                 memoryMiB: row[6],
                 checkpoints: checkpoints[id] ?? [],
                 files: files[id] ?? [],
-                chains: chains[id] ?? []
+                chains: chains[id] ?? [],
+                metadata: (row[7] as String?).map { reported in
+                    HypervisorMetadataState(
+                        reportedDigest: reported,
+                        heldDigest: row[8],
+                        heldLeaves: Self.decodeLeaves(row[9])
+                    )
+                }
             )
         }
     }

@@ -18,6 +18,8 @@ public struct ReportBatch: Sendable {
     /// Whether the coordinator is rebuilding ownership from the agents (its first lease on a new, lost or restored
     /// database, SPEC §6): only then may a reported epoch above the stored one make the reporter the owner.
     public var rebuildingOwnership: Bool
+    /// The URI another node's libvirt migrates to (libvirt nodes).
+    public var hypervisorURI: String?
 
     /// VMs applied per write transaction: the writer is free between steps, so heartbeat times, journal steps and the
     /// leader's lease renewals wait for one step (tens of milliseconds), never for a whole 10 MiB report.
@@ -33,8 +35,10 @@ public struct ReportBatch: Sendable {
         inventoryErrors: [InventoryError],
         discoveredDisks: [DiscoveredDisk],
         probeWindow: Duration,
-        rebuildingOwnership: Bool = false
+        rebuildingOwnership: Bool = false,
+        hypervisorURI: String? = nil
     ) {
+        self.hypervisorURI = hypervisorURI
         self.node = node
         self.driver = driver
         self.memoryMiB = memoryMiB
@@ -61,6 +65,8 @@ public struct ReportOutcome: Sendable, Equatable {
     public var errors = 0
     /// Volumes other nodes report on which this node's mount is not verified yet: it read no other node's nonce.
     public var unverifiedSharedVolumes: [VolumeID] = []
+    /// VMs of this node whose reported metadata digest has no body here yet: the agent uploads them.
+    public var missingMetadata: [VMID] = []
 
     public init() {}
 }
@@ -127,6 +133,11 @@ extension ClusterStore {
                 try Self.saveListings(of: batch.node, vms: batch.listed, at: now, in: db)
                 try Self.saveInventoryErrors(of: batch.node, errors, at: now, in: db)
                 try Self.recordDiscoveredDisks(of: batch.node, batch.discoveredDisks, at: now, in: db)
+                try db.execute(
+                    sql: "UPDATE node SET hypervisor_uri = ? WHERE name = ?",
+                    arguments: [batch.hypervisorURI, batch.node.rawValue]
+                )
+                outcome.missingMetadata = try Self.missingMetadata(of: batch.node, in: db)
             }
             return outcome
         }

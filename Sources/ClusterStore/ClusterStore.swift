@@ -82,6 +82,9 @@ public struct ClusterStore: Sendable {
         migrator.registerMigration(Migration011IsolationResponse.identifier) { db in
             try db.execute(sql: Migration011IsolationResponse.sql)
         }
+        migrator.registerMigration(Migration012HypervisorMetadata.identifier) { db in
+            try db.execute(sql: Migration012HypervisorMetadata.sql)
+        }
         return migrator
     }
 

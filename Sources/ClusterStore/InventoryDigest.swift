@@ -14,6 +14,7 @@ struct InventoryDigest {
         digest.add(vm.state.rawValue)
         digest.add(vm.highlyAvailable ? 1 : 0)
         digest.add(Int64(vm.memoryMiB))
+        digest.add(vm.metadata?.reportedDigest)
         digest.add(Int64(vm.checkpoints.count))
         for checkpoint in vm.checkpoints {
             digest.add(checkpoint.id.rawValue)

@@ -38,7 +38,22 @@ extension Coordinator {
             failoverBlocked: try store.failoverRecord(since: now()).blocked.filter { $0.key == vm.id },
             lostVolumes: lostVolumes.filter { $0.key == vm.owner }
         )
-        return VMDetailJSON(vm, view: view, risks: ClusterAudit.risks(in: view, input))
+        var detail = VMDetailJSON(vm, view: view, risks: ClusterAudit.risks(in: view, input))
+        if let metadata = vm.metadata {
+            let held = try store.heldMetadata(of: vm.id)
+            let age = held.map { max(0, now().since($0.receivedAt).wholeMilliseconds / 1000) }
+            detail.hypervisorMetadata = MetadataStatusJSON(
+                held: metadata.isCurrent,
+                reportedDigest: metadata.reportedDigest,
+                heldDigest: held?.digest,
+                heldSince: held.map {
+                    Date(timeIntervalSince1970: Double($0.receivedAt.millisecondsSinceEpoch) / 1000).ISO8601Format()
+                },
+                ageSeconds: age,
+                snapshots: held?.snapshots
+            )
+        }
+        return detail
     }
 
     /// `nodes`: every member with its lease as the failover manager holds it.

@@ -57,7 +57,8 @@ struct ReportIngest {
                 DiscoveredDisk(volume: VolumeID($0.volumeId), relativePath: $0.relativePath, path: $0.path, node: node)
             },
             probeWindow: probeWindow,
-            rebuildingOwnership: rebuildingOwnership
+            rebuildingOwnership: rebuildingOwnership,
+            hypervisorURI: report.hypervisorURI
         )
         return try store.ingest(batch, at: now)
     }
@@ -100,7 +101,8 @@ struct ReportIngest {
                 )
             },
             files: files,
-            chains: chains
+            chains: chains,
+            metadata: entry.metadataDigest.map { HypervisorMetadataState(reportedDigest: $0) }
         )
     }
 

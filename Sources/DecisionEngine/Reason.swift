@@ -8,6 +8,9 @@ public enum ReasonCode: String, Sendable, Codable, CaseIterable, Comparable {
     case chainBroken = "chain-broken"
     case diskNeedsLogReplay = "disk-needs-log-replay"
     case inventoryStale = "inventory-stale"
+    /// (libvirt VMs) the coordinator does not hold the domain and snapshot XML the move needs, or holds an older copy
+    /// (issue 23): a migration waits for the agent's upload; a failover is held rather than start a stale leaf.
+    case metadataStale = "metadata-stale"
     case targetNotEligible = "target-not-eligible"
     case hypervisorMismatch = "hypervisor-mismatch"
     case insufficientMemory = "insufficient-memory"

@@ -15,6 +15,7 @@ public enum StrandRule {
         let checkpointNames = Dictionary(vm.checkpoints.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
         reasons += fileReasons(vm, target: target, view: view, checkpointNames: checkpointNames)
         if mode == .migration { reasons += staleInventoryReasons(vm, view: view) }
+        reasons += metadataReasons(vm, mode: mode)
         reasons += eligibilityReasons(vm, target: target, view: view)
         reasons += capacityReasons(vm, target: target, view: view)
         if view.operationsInProgress.contains(vm.id) {
@@ -31,6 +32,60 @@ public enum StrandRule {
             ($0.element.code.order, $0.offset) < ($1.element.code.order, $1.offset)
         }
         return Verdict(vm: vm.id, vmName: vm.name, target: target, reasons: ordered.map(\.element))
+    }
+
+    // MARK: - Hypervisor metadata
+
+    /// A libvirt VM moves only with the domain and snapshot XML the coordinator holds (issue 23).
+    ///
+    /// A migration needs
+    /// the copy the owner last reported (the source checks it again before it releases); a failover needs a copy whose
+    /// leaves are still the VM's leaves: one read before a later snapshot would start the domain on a file that is now
+    /// a snapshot's backing file.
+    static func metadataReasons(_ vm: VM, mode: CheckMode) -> [Reason] {
+        guard let metadata = vm.metadata else { return [] }
+        guard let held = metadata.heldDigest else {
+            return [
+                Reason(
+                    code: .metadataStale,
+                    message: "the coordinator holds no libvirt metadata (domain and snapshot XML) for \(vm.name) yet: "
+                        + "\(vm.owner)'s agent uploads it after its next report; another host could not define the "
+                        + "domain without it"
+                )
+            ]
+        }
+        switch mode {
+        case .migration:
+            guard held != metadata.reportedDigest else { return [] }
+            return [
+                Reason(
+                    code: .metadataStale,
+                    message: "the libvirt metadata the coordinator holds for \(vm.name) is older than what "
+                        + "\(vm.owner) last reported (a snapshot or definition changed); it arrives with the agent's "
+                        + "next upload, try again in a few seconds"
+                )
+            ]
+        case .failover:
+            let current = currentLeaves(of: vm)
+            guard Set(metadata.heldLeaves) != current else { return [] }
+            let gone = metadata.heldLeaves.filter { !current.contains($0) }.sorted()
+            return [
+                Reason(
+                    code: .metadataStale,
+                    message: "the libvirt metadata the coordinator holds for \(vm.name) has the domain writing to "
+                        + "\(gone.isEmpty ? "other files" : gone.joined(separator: ", ")), but its chain has moved on "
+                        + "(a snapshot taken after the last upload); starting it from that copy would write into a "
+                        + "snapshot's disk, so the failover is held",
+                    path: gone.first
+                )
+            ]
+        }
+    }
+
+    /// The paths of the files the VM writes to now: the first element of each current chain.
+    static func currentLeaves(of vm: VM) -> Set<String> {
+        let paths = Dictionary(vm.files.map { ($0.location, $0.path) }, uniquingKeysWith: { first, _ in first })
+        return Set(vm.chains.filter { $0.checkpoint == nil }.compactMap { $0.elements.first.flatMap { paths[$0] } })
     }
 
     // MARK: - Files

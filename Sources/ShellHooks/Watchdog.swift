@@ -13,6 +13,8 @@ public struct Watchdog: Sendable {
     public var node: String
     public var fenceHook: String?
     public var hookTimeout: Duration
+    /// A built-in fence (libvirt: destroy this node's HA domains), used when no fence hook is configured.
+    public var builtInFence: (@Sendable () -> (succeeded: Bool, output: String))?
     /// Where each line of the watchdog's own log goes.
     public var log: @Sendable (String) -> Void
 
@@ -71,6 +73,11 @@ public struct Watchdog: Sendable {
         log("no feed from the agent for \(silentMilliseconds) ms: fencing \(node)")
         try? WatchdogFeed.disarmed.write(to: feedPath)
         guard let fenceHook else {
+            if let builtInFence {
+                let (succeeded, output) = builtInFence()
+                log(succeeded ? "built-in fence succeeded: \(output)" : "built-in fence failed: \(output)")
+                return .fenced(succeeded: succeeded)
+            }
             log("no fence hook is configured: \(node) cannot be fenced, its VMs keep running")
             return .fenced(succeeded: false)
         }

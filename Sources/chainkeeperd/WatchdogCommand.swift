@@ -14,13 +14,20 @@ struct WatchdogCommand: ParsableCommand {
     @Option(help: "This node's name (CHAINKEEPER_NODE for the hook).") var node: String
     @Option(help: "The agent's fence hook, run through /bin/sh -c.") var fenceHook: String?
     @Option(help: "How long the fence hook may run, e.g. 60s.") var hookTimeout: String = "60s"
+    @Option(help: "Without a fence hook: destroy the domains listed in --libvirt-fence-list through this libvirt.")
+    var libvirtURI: String?
+    @Option(help: "The UUIDs of the HA domains to destroy, one a line (the agent writes it).")
+    var libvirtFenceList: String?
 
     func run() throws {
         guard let timeout = DurationText.parse(hookTimeout) else {
             throw ValidationError("--hook-timeout must be a duration such as 60s")
         }
-        let watchdog = Watchdog(feedPath: feed, node: node, fenceHook: fenceHook, hookTimeout: timeout) { line in
+        var watchdog = Watchdog(feedPath: feed, node: node, fenceHook: fenceHook, hookTimeout: timeout) { line in
             FileHandle.standardError.write(Data("\(ISO8601DateFormatter().string(from: Date())) \(line)\n".utf8))
+        }
+        if let libvirtURI, let list = libvirtFenceList {
+            watchdog.builtInFence = { LibvirtFence.destroy(listedIn: list, uri: libvirtURI) }
         }
         switch watchdog.run() {
         case .released, .fenced(succeeded: true): return

@@ -1,6 +1,7 @@
 import ChainModel
-import DecisionEngine
 import Testing
+
+@testable import DecisionEngine
 
 @Suite struct StrandRuleTests {
     @Test func vmEntirelyOnASharedVerifiedVolumeMayMove() {
@@ -224,10 +225,60 @@ import Testing
         #expect(
             ReasonCode.allCases.map(\.rawValue) == [
                 "file-on-local-volume", "volume-not-verified", "file-missing", "chain-broken", "disk-needs-log-replay",
-                "inventory-stale", "target-not-eligible", "hypervisor-mismatch", "insufficient-memory", "anti-affinity",
+                "inventory-stale", "metadata-stale", "target-not-eligible", "hypervisor-mismatch",
+                "insufficient-memory", "anti-affinity",
                 "operation-in-progress", "source-alive", "failover-threshold", "failover-blocked", "preflight-failed",
                 "adopt-failed",
             ]
         )
+    }
+}
+
+/// Issue 23: a libvirt VM's move needs the domain and snapshot XML the coordinator holds.
+@Suite struct MetadataReasonTests {
+    static func vm(_ metadata: HypervisorMetadataState?) -> VM {
+        let leaf = FileLocation.volume(VolumeID("csv"), relativePath: "web/s3.qcow2")
+        let base = FileLocation.volume(VolumeID("csv"), relativePath: "web/s2.qcow2")
+        return VM(
+            id: VMID("web"),
+            name: "web",
+            ownership: Ownership(owner: NodeName("a"), epoch: .initial),
+            files: [
+                VMFile(location: leaf, path: "/mnt/csv/web/s3.qcow2", kind: .disk, size: 1),
+                VMFile(location: base, path: "/mnt/csv/web/s2.qcow2", kind: .disk, size: 1),
+            ],
+            chains: [DiskChain(checkpoint: nil, elements: [leaf, base])],
+            metadata: metadata
+        )
+    }
+
+    @Test func aMigrationNeedsTheCurrentCopyAndAFailoverACopyWhoseLeavesAreStillTheVMs() {
+        #expect(StrandRule.metadataReasons(Self.vm(nil), mode: .failover).isEmpty, "no metadata driver: no rule")
+        let missing = HypervisorMetadataState(reportedDigest: "sha256:new")
+        #expect(StrandRule.metadataReasons(Self.vm(missing), mode: .failover).map(\.code) == [.metadataStale])
+        #expect(StrandRule.metadataReasons(Self.vm(missing), mode: .migration).map(\.code) == [.metadataStale])
+        // Held, older than reported, same leaves: a failover may define it; a migration waits for the upload.
+        let older = HypervisorMetadataState(
+            reportedDigest: "sha256:new",
+            heldDigest: "sha256:old",
+            heldLeaves: ["/mnt/csv/web/s3.qcow2"]
+        )
+        #expect(StrandRule.metadataReasons(Self.vm(older), mode: .failover).isEmpty)
+        #expect(StrandRule.metadataReasons(Self.vm(older), mode: .migration).map(\.code) == [.metadataStale])
+        // Held with a leaf that is now a backing file: the failover is held, naming it.
+        let stale = HypervisorMetadataState(
+            reportedDigest: "sha256:new",
+            heldDigest: "sha256:old",
+            heldLeaves: ["/mnt/csv/web/s2.qcow2"]
+        )
+        let reasons = StrandRule.metadataReasons(Self.vm(stale), mode: .failover)
+        #expect(reasons.map(\.code) == [.metadataStale])
+        #expect(reasons.first?.path == "/mnt/csv/web/s2.qcow2")
+        let current = HypervisorMetadataState(
+            reportedDigest: "sha256:new",
+            heldDigest: "sha256:new",
+            heldLeaves: ["/mnt/csv/web/s3.qcow2"]
+        )
+        #expect(StrandRule.metadataReasons(Self.vm(current), mode: .migration).isEmpty)
     }
 }

@@ -88,7 +88,11 @@ public struct LibvirtSource: InventorySource {
                 persistent.insert(domain.uuid)
                 let running = active?[domain.uuid]
                 vms.append(
-                    try vm(of: running?.domain ?? domain, liveState: active.map { _ in running?.state ?? "Off" })
+                    try vm(
+                        of: running?.domain ?? domain,
+                        definition: domain,
+                        liveState: active.map { _ in running?.state ?? "Off" }
+                    )
                 )
             } catch {
                 errors.append(ReportedInventoryError(vm: error.vm ?? fallback, message: error.message))
@@ -111,7 +115,11 @@ public struct LibvirtSource: InventorySource {
     }
 
     /// `domain` (as it runs, when it is active) with its snapshots and the host files libvirt keeps for it.
-    private func vm(of domain: LibvirtXML.Domain, liveState: String?) throws(EntryError) -> InventoryVM {
+    private func vm(
+        of domain: LibvirtXML.Domain,
+        definition: LibvirtXML.Domain? = nil,
+        liveState: String?
+    ) throws(EntryError) -> InventoryVM {
         var checkpoints: [InventoryVM.Snapshot] = []
         var sources = Self.sources(of: domain, snapshot: nil)
         var declared: [InventoryVM.DeclaredBacking] = []
@@ -119,6 +127,7 @@ public struct LibvirtSource: InventorySource {
         // the current disk nor a later snapshot's captured disk, and a file a snapshot names is never an orphan.
         var overlays: [String] = []
         var parents: [(snapshot: String, parent: String)] = []
+        var definitions: [HypervisorMetadata.Snapshot] = []
         let directory = (snapshots as NSString).appendingPathComponent(domain.name)
         let snapshotFiles =
             ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".xml") }
@@ -157,6 +166,14 @@ public struct LibvirtSource: InventorySource {
                 }
             }
             if let parent = snapshot.parent { parents.append((snapshot.name, parent)) }
+            definitions.append(
+                HypervisorMetadata.Snapshot(
+                    name: snapshot.name,
+                    parent: snapshot.parent,
+                    current: snapshot.current,
+                    xml: snapshot.cleanedXML
+                )
+            )
         }
         let names = Set(checkpoints.map(\.id))
         if let orphan = parents.first(where: { !names.contains($0.parent) }) {
@@ -169,7 +186,9 @@ public struct LibvirtSource: InventorySource {
         // libvirt forbids `/` in a domain name; a name that could leave the directory is never joined.
         let plainName = !domain.name.contains("/") && domain.name != "." && domain.name != ".."
         let managedSave = LocalPath.join(LocalPath.directory(of: snapshots), "save/" + domain.name + ".save")
-        return InventoryVM(
+        let disks =
+            Self.fileDisks(domain.disks) + Self.leftOver(overlays, current: domain.disks, checkpoints: checkpoints)
+        var vm = InventoryVM(
             id: domain.uuid,
             name: domain.name,
             state: state(of: domain.name, live: liveState),
@@ -178,12 +197,20 @@ public struct LibvirtSource: InventorySource {
             configurationPath: nil,
             runtimeStatePath: plainName && FileManager.default.fileExists(atPath: managedSave) ? managedSave : nil,
             guestStatePath: domain.nvram,
-            disks: Self.fileDisks(domain.disks)
-                + Self.leftOver(overlays, current: domain.disks, checkpoints: checkpoints),
+            disks: disks,
             snapshots: checkpoints,
             sources: sources.isEmpty ? nil : sources,
             declaredBackings: declared.isEmpty ? nil : declared
         )
+        // The persistent definition when there is one (what a define on another host takes), else the running one.
+        vm.metadata = HypervisorMetadata(
+            driver: "libvirt",
+            domainXML: (definition ?? domain).cleanedXML,
+            snapshots: LibvirtMetadata.treeOrder(definitions),
+            leaves: disks.map(LocalPath.normalize),
+            secrets: (definition ?? domain).secrets
+        )
+        return vm
     }
 
     /// Overlays snapshots name that are neither a current disk nor a snapshot's captured disk (a branch left behind by

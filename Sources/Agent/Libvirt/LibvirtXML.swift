@@ -1,3 +1,4 @@
+import ClusterAPI
 import Foundation
 import FoundationXML
 
@@ -21,6 +22,9 @@ enum LibvirtXML {
     }
 
     struct Domain: Hashable {
+        /// The domain's XML with secrets stripped, and the secrets it refers to.
+        var cleanedXML = ""
+        var secrets: [HypervisorMetadata.SecretReference] = []
         var name: String
         var uuid: String
         var memoryMiB: Int
@@ -41,6 +45,10 @@ enum LibvirtXML {
         var overlays: [String: String]
         /// The domain definition captured with the snapshot (its disks hold the snapshot's disk state).
         var domain: Domain?
+        /// libvirt's on-disk mark of the current snapshot (`<active>1</active>`).
+        var current = false
+        /// The snapshot's XML with secrets stripped, for a redefine on another host.
+        var cleanedXML = ""
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -94,7 +102,15 @@ enum LibvirtXML {
         }
         let disks = (root.elements(forName: "devices").first?.elements(forName: "disk") ?? []).map(disk)
         let nvram = root.elements(forName: "os").first.flatMap { text($0, "nvram") }.flatMap { $0.isEmpty ? nil : $0 }
-        return Domain(name: name, uuid: uuid.lowercased(), memoryMiB: memoryMiB, disks: disks, nvram: nvram)
+        return Domain(
+            cleanedXML: LibvirtMetadata.cleaned(root),
+            secrets: LibvirtMetadata.secrets(root),
+            name: name,
+            uuid: uuid.lowercased(),
+            memoryMiB: memoryMiB,
+            disks: disks,
+            nvram: nvram
+        )
     }
 
     /// libvirt's live state of an active domain (`/run/libvirt/qemu/NAME.xml`), and its SPEC §4 state.
@@ -146,7 +162,9 @@ enum LibvirtXML {
             state: text(root, "state"),
             memoryFile: external ? memory?.attribute(forName: "file")?.stringValue : nil,
             overlays: overlays,
-            domain: captured
+            domain: captured,
+            current: text(root, "active") == "1",
+            cleanedXML: LibvirtMetadata.cleaned(root)
         )
     }
 

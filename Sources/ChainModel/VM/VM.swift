@@ -10,6 +10,8 @@ public struct VM: Hashable, Sendable {
     public var checkpoints: [Checkpoint]
     public var files: [VMFile]
     public var chains: [DiskChain]
+    /// The hypervisor metadata a hand-off carries (libvirt VMs), when the owner reports one.
+    public var metadata: HypervisorMetadataState?
 
     public init(
         id: VMID,
@@ -20,8 +22,10 @@ public struct VM: Hashable, Sendable {
         memoryMiB: Int = 0,
         checkpoints: [Checkpoint] = [],
         files: [VMFile] = [],
-        chains: [DiskChain] = []
+        chains: [DiskChain] = [],
+        metadata: HypervisorMetadataState? = nil
     ) {
+        self.metadata = metadata
         self.id = id
         self.name = name
         self.ownership = ownership

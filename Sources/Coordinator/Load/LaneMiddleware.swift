@@ -43,9 +43,9 @@ final class WorkLanes: Sendable {
     func lane(for path: String) -> WorkLane? {
         if path == "/healthz" || path == "/metrics" { return nil }
         if path.hasPrefix("/v1/agents/") {
-            // /v1/agents/{node}/report
+            // /v1/agents/{node}/report and /v1/agents/{node}/metadata
             let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-            return parts.count == 5 && parts[4] == "report" ? ingest : nil
+            return parts.count == 5 && (parts[4] == "report" || parts[4] == "metadata") ? ingest : nil
         }
         return admin
     }

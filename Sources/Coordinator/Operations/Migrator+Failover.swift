@@ -24,7 +24,7 @@ extension Migrator {
             let result = try await runner.run(
                 MigrationMachine(planned: record, settings: runner.settings),
                 record: record,
-                command: Self.commands(for: record, vm: vm, in: view)
+                command: Self.commands(for: record, vm: vm, in: view, handOff: handOff(for: record))
             )
             return Self.failoverOutcome(result)
         } catch {

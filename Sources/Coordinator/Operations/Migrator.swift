@@ -53,7 +53,7 @@ struct Migrator: Sendable {
             let result = try await runner.run(
                 MigrationMachine(planned: record, settings: runner.settings),
                 record: record,
-                command: Self.commands(for: record, vm: vm, in: view)
+                command: Self.commands(for: record, vm: vm, in: view, handOff: handOff(for: record))
             )
             return Self.response(result, record: record)
         }
@@ -88,17 +88,42 @@ struct Migrator: Sendable {
         return record
     }
 
+    /// What a hypervisor hand-off needs beyond the file set (issue 23): the metadata the coordinator holds for the VM
+    /// and both nodes' libvirt URIs.
+    struct HandOff: Sendable {
+        var metadata: HypervisorMetadata?
+        var digest: String?
+        var sourceURI: String?
+        var targetURI: String?
+    }
+
+    /// The held metadata (a body that no longer decodes is left out: the agent's next upload replaces it) and URIs.
+    func handOff(for record: MigrationRecord) -> HandOff {
+        let held = try? store.heldMetadata(of: record.vm)
+        let uris = (try? store.hypervisorURIs()) ?? [:]
+        return HandOff(
+            metadata: held.flatMap { try? JSONDecoder().decode(HypervisorMetadata.self, from: $0.body) },
+            digest: held?.digest,
+            sourceURI: uris[record.source],
+            targetURI: uris[record.target]
+        )
+    }
+
     /// The agent command for each of the machine's steps: the VM's definition rebased onto the target's mounts goes
-    /// with the preflight and the adopts (an adopt back carries the same definition to the source).
+    /// with the preflight and the adopts (an adopt back carries the same definition to the source), with the held
+    /// hypervisor metadata; the release carries the metadata's digest.
     static func commands(
         for record: MigrationRecord,
         vm: VM,
-        in view: ClusterView
+        in view: ClusterView,
+        handOff: HandOff = HandOff()
     ) -> @Sendable (MigrationMachine.Command) -> AgentCommand {
-        let (definition, expected) = VMDefinitionBuilder.definition(of: vm, on: record.target, in: view)
-        return { step in
+        let (built, expected) = VMDefinitionBuilder.definition(of: vm, on: record.target, in: view)
+        var definition = built
+        definition.metadata = handOff.metadata
+        return { [definition] step in
             let withDefinition = step != .release
-            return AgentCommand(
+            var command = AgentCommand(
                 id: UUID().uuidString.lowercased(),
                 kind: step == .release ? .release : step == .preflight ? .preflight : .adopt,
                 migrationId: record.id,
@@ -111,6 +136,10 @@ struct Migrator: Sendable {
                 expected: withDefinition ? expected : [],
                 failover: record.kind == .failover ? true : nil
             )
+            command.metadataDigest = step == .release ? handOff.digest : nil
+            command.sourceURI = handOff.sourceURI
+            command.targetURI = handOff.targetURI
+            return command
         }
     }
 
@@ -158,7 +187,7 @@ struct Migrator: Sendable {
                 guard let snapshot = try? store.snapshot(), let vm = snapshot.vms.first(where: { $0.id == record.vm })
                 else { continue }
                 let view = ClusterView(snapshot, now: coordinator.now(), settings: coordinator.settings)
-                command = Self.commands(for: record, vm: vm, in: view)
+                command = Self.commands(for: record, vm: vm, in: view, handOff: handOff(for: record))
             }
             _ = try? await runner.run(
                 MigrationMachine(recovering: record, settings: runner.settings),

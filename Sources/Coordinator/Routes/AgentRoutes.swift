@@ -48,6 +48,7 @@ struct AgentRoutes: Sendable {
 
     func addRoutes(to router: Router<CoordinatorContext>) {
         router.post("/v1/agents/{node}/report", use: report)
+        router.post("/v1/agents/{node}/metadata", use: metadata)
         router.post("/v1/agents/{node}/heartbeat", use: heartbeat)
         router.get("/v1/agents/{node}/commands", use: commands)
         router.post("/v1/agents/{node}/commands/{id}", use: answer)
@@ -102,6 +103,7 @@ struct AgentRoutes: Sendable {
             settings: coordinator.announcement
         )
         if !outcome.unverifiedSharedVolumes.isEmpty { answer.probeAgain = true }
+        if !outcome.missingMetadata.isEmpty { answer.missingMetadata = outcome.missingMetadata.map(\.rawValue) }
         return try RouteSupport.json(answer)
     }
 

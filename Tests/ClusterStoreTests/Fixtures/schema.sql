@@ -9,6 +9,7 @@
 -- migration: 009-volume-naming
 -- migration: 010-isolation-states
 -- migration: 011-isolation-response
+-- migration: 012-hypervisor-metadata
 
 CREATE TABLE anti_affinity_class (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
@@ -154,7 +155,7 @@ CREATE TABLE "node" (
     last_heartbeat_at INTEGER,
     last_inventory_at INTEGER,
     lease_expires_at INTEGER
-) STRICT;
+, hypervisor_uri TEXT CHECK (hypervisor_uri IS NULL OR length(hypervisor_uri) <= 1024)) STRICT;
 
 CREATE TABLE placement_policy (
     vm_id TEXT PRIMARY KEY NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
@@ -180,13 +181,22 @@ CREATE TABLE vm (
     memory_mib INTEGER NOT NULL DEFAULT 0 CHECK (memory_mib >= 0),
     registered_at INTEGER NOT NULL,
     inventory_at INTEGER
-, inventory_digest TEXT, failover_cleared_at INTEGER) STRICT;
+, inventory_digest TEXT, failover_cleared_at INTEGER, metadata_digest TEXT CHECK (metadata_digest IS NULL OR length(metadata_digest) = 71)) STRICT;
 
 CREATE TABLE vm_listing (
     vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
     node TEXT NOT NULL REFERENCES node(name) ON DELETE CASCADE,
     reported_at INTEGER NOT NULL,
     PRIMARY KEY (vm_id, node)
+) STRICT;
+
+CREATE TABLE vm_metadata (
+    vm_id TEXT PRIMARY KEY NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
+    digest TEXT NOT NULL CHECK (length(digest) = 71),
+    body BLOB NOT NULL CHECK (length(body) <= 4194304),
+    leaves TEXT NOT NULL,
+    snapshots INTEGER NOT NULL CHECK (snapshots >= 0),
+    received_at INTEGER NOT NULL
 ) STRICT;
 
 CREATE TABLE volume (

@@ -1,0 +1,163 @@
+import ClusterAPI
+import Crypto
+import Foundation
+import LibvirtClient
+
+/// The built-in libvirt hand-off (issue 23, SPEC §4 `uri`, `peerURI`, `unsafeMigration`).
+///
+/// What `release` and `adopt` do on a libvirt node when no hook overrides them. Every call blocks; `AgentService` runs
+/// them off the cooperative pool.
+///
+/// - release (the source, a migration): checks that the coordinator's copy of the domain and snapshot XML is what
+///   this host has now, removes the snapshot metadata (children first; libvirt refuses to migrate a domain that has
+///   any), then live-migrates a running or paused domain peer to peer to the target's `peerURI`, persistent there and
+///   undefined here; a shut-off domain is only undefined here (the target defines it). If anything fails, the snapshot
+///   metadata is put back and the domain stays where it was, running: a cold move is never a silent fallback.
+/// - adopt (the target): defines the domain from the coordinator's copy unless it is already here (after a live
+///   migration it is), redefines every snapshot this host lacks in tree order (metadata only; no disk is touched),
+///   marks the current one, and on a failover starts the domain when it was running (paused when it was paused).
+/// - adopt back (the source, after a failed hand-off): first asks the target's libvirt whether the domain runs there;
+///   if it does, adopting back would run it twice, so it refuses.
+struct LibvirtHandOff: Sendable {
+    let settings: AgentConfig.LibvirtSettings
+    let node: String
+
+    struct Failure: Error {
+        var message: String
+    }
+
+    func release(_ command: AgentCommand, current: HypervisorMetadata?) throws(Failure) -> String {
+        let connection = try connect(settings.uri)
+        guard let domain = connection.domain(uuid: command.vmId) else {
+            if let targetURI = command.targetURI, let there = try? LibvirtConnection(uri: targetURI),
+                there.domain(uuid: command.vmId) != nil
+            {
+                return "\(command.vmName) is already defined on \(command.target)'s libvirt: released before"
+            }
+            throw Failure(message: "\(command.vmName) (\(command.vmId)) is not defined in \(settings.uri)")
+        }
+        guard let expected = command.metadataDigest else {
+            throw Failure(
+                message: "the coordinator holds no libvirt metadata for \(command.vmName): the target could not "
+                    + "redefine its snapshots, so it is not released"
+            )
+        }
+        guard let digest = current?.digest(sha256: { SHA256.hash(data: $0) }), digest == expected else {
+            throw Failure(
+                message: "\(command.vmName)'s domain or snapshot XML changed since the coordinator's copy "
+                    + "(\(expected)); the agent uploads the new one with its next report: try again in a few seconds"
+            )
+        }
+        guard let targetURI = command.targetURI else {
+            throw Failure(message: "\(command.target) reported no libvirt URI (inventory.peerURI) to migrate to")
+        }
+        let state: LibvirtDomain.State
+        let snapshots: [LibvirtDomain.Snapshot]
+        do throws(LibvirtError) {
+            state = try domain.state()
+            snapshots = try domain.snapshots()
+        } catch {
+            throw Failure(message: error.message)
+        }
+        var removed: [LibvirtDomain.Snapshot] = []
+        do throws(LibvirtError) {
+            for snapshot in snapshots.reversed() {
+                try domain.deleteSnapshotMetadata(snapshot.name)
+                removed.append(snapshot)
+            }
+            switch state {
+            case .running, .paused:
+                var flags: LibvirtDomain.MigrationFlags = [
+                    .live, .peerToPeer, .tunnelled, .persistDestination, .undefineSource,
+                ]
+                if settings.unsafeMigration { flags.insert(.unsafe) }
+                try domain.migrate(to: targetURI, flags: flags)
+                return "\(command.vmName) live-migrated to \(targetURI) (\(state.rawValue)); \(snapshots.count) "
+                    + "snapshot(s) to redefine there"
+            case .off:
+                try domain.undefine()
+                return "\(command.vmName) (shut off) undefined here; \(command.target) defines it"
+            }
+        } catch {
+            // Children were removed first, so parents go back first.
+            for snapshot in removed.reversed() {
+                try? domain.redefineSnapshot(xml: snapshot.xml, current: snapshot.current)
+            }
+            throw Failure(message: "\(error.message); the domain stays on \(node) with its snapshot metadata")
+        }
+    }
+
+    func adopt(_ command: AgentCommand) throws(Failure) -> String {
+        guard let definition = command.definition else { throw Failure(message: "the adopt carried no definition") }
+        let connection = try connect(settings.uri)
+        let adoptingBack = command.source == node && command.target != node
+        var existing = connection.domain(uuid: command.vmId)
+        let active = (try? existing?.state()).map { $0 != .off } ?? false
+        if adoptingBack, !active, let targetURI = command.targetURI, let there = try? LibvirtConnection(uri: targetURI),
+            let remote = there.domain(uuid: command.vmId), (try? remote.state()).map({ $0 != .off }) == true
+        {
+            throw Failure(
+                message: "\(command.vmName) runs on \(command.target)'s libvirt (\(targetURI)); adopting it back "
+                    + "here would run it twice"
+            )
+        }
+        guard let metadata = definition.metadata else {
+            if existing != nil { return "\(command.vmName) is defined here; no metadata to redefine" }
+            throw Failure(message: "the coordinator holds no libvirt metadata for \(command.vmName) to define it")
+        }
+        do throws(LibvirtError) {
+            if existing == nil {
+                existing = try connection.define(xml: metadata.domainXML)
+            }
+            guard let domain = existing else { throw LibvirtError(code: .callFailed, message: "define failed") }
+            let present = Set(try domain.snapshots().map(\.name))
+            var redefined = 0
+            for snapshot in metadata.snapshots where !present.contains(snapshot.name) {
+                try domain.redefineSnapshot(xml: snapshot.xml, current: snapshot.current)
+                redefined += 1
+            }
+            var started = ""
+            let wanted = definition.state == "Running" || definition.state == "Paused"
+            if (command.failover == true || adoptingBack), wanted, try domain.state() == .off {
+                try domain.start(paused: definition.state == "Paused")
+                started = ", started"
+            }
+            return "\(command.vmName) defined on \(node)'s libvirt with \(metadata.snapshots.count) snapshot(s) "
+                + "(\(redefined) redefined)\(started)"
+        } catch {
+            throw Failure(message: error.message)
+        }
+    }
+
+    /// The target's own checks of a libvirt hand-off (preflight): libvirt answers, and every secret the domain refers
+    /// to is defined here.
+    func preflight(_ definition: VMDefinition) -> [ReasonJSON] {
+        guard let metadata = definition.metadata else { return [] }
+        let connection: LibvirtConnection
+        do {
+            connection = try connect(settings.uri)
+        } catch {
+            return [ReasonJSON(code: "libvirt-unreachable", message: error.message)]
+        }
+        return metadata.secrets.filter { secret in
+            !connection.hasSecret(
+                uuid: secret.uuid,
+                usage: secret.usageId.map { (type: secret.usageType ?? "volume", id: $0) }
+            )
+        }.map { secret in
+            ReasonJSON(
+                code: "secret-missing",
+                message: "\(definition.name) needs libvirt secret \(secret.description), which is not defined on "
+                    + "\(node) (`virsh secret-define` and `virsh secret-set-value` there first)"
+            )
+        }
+    }
+
+    private func connect(_ uri: String) throws(Failure) -> LibvirtConnection {
+        do {
+            return try LibvirtConnection(uri: uri)
+        } catch {
+            throw Failure(message: error.message)
+        }
+    }
+}
