@@ -132,6 +132,19 @@ struct VMShowCommand: AsyncParsableCommand {
         )
         out += "\nchains\n"
         for chain in detail.chains { out += "  \(shown: chain.paths.joined(separator: " → "))\n" }
+        if let metadata = detail.hypervisorMetadata {
+            // The domain and snapshot XML a failover defines the VM from (libvirt VMs).
+            out += "\nhypervisor metadata\n  "
+            if metadata.held {
+                out += "held: \(metadata.snapshots ?? 0) snapshot(s), received \(metadata.ageSeconds ?? 0) s ago\n"
+            } else if metadata.heldDigest != nil {
+                out +=
+                    "older than the owner's: the agent's upload is due (a failover uses it only while its leaves "
+                    + "are still the VM's)\n"
+            } else {
+                out += "not held yet: the agent's upload is due; the VM cannot be defined on another host until then\n"
+            }
+        }
         if !detail.risks.isEmpty {
             out += "\nrisks\n"
             for risk in detail.risks {
