@@ -88,6 +88,7 @@ extension AgentService {
             return CommandResult(ok: reasons.isEmpty, reasons: reasons)
         case .release, .adopt:
             let operation = command.kind.rawValue
+            var done = "\(operation) at epoch \(command.epoch)"
             if let hook = config.hooks[operation] {
                 let outcome = await HookRunner.run(
                     hook,
@@ -96,6 +97,7 @@ extension AgentService {
                         "CHAINKEEPER_VM_NAME": command.vmName, "CHAINKEEPER_EPOCH": String(command.epoch),
                         "CHAINKEEPER_SOURCE": command.source, "CHAINKEEPER_TARGET": command.target,
                         "CHAINKEEPER_MIGRATION_ID": command.migrationId,
+                        "CHAINKEEPER_OFFLINE": command.offline == true ? "1" : "0",
                     ],
                     timeout: config.hookTimeout
                 )
@@ -122,6 +124,7 @@ extension AgentService {
                 switch outcome {
                 case .success(let message):
                     logger.notice("libvirt \(operation): \(message)")
+                    done = "libvirt \(operation) at epoch \(command.epoch): \(message)"
                 case .failure(let failure):
                     logger.error("libvirt \(operation) failed: \(failure.message)")
                     return CommandResult(
@@ -145,7 +148,7 @@ extension AgentService {
             logger.notice("\(operation) done")
             // The coordinator hears the node's new view of the VM at once, not at the next rescan.
             Task { await self.rescanOnce() }
-            return CommandResult(ok: true, message: "\(config.node): \(operation) at epoch \(command.epoch)")
+            return CommandResult(ok: true, message: "\(config.node): \(done)")
         }
     }
 }

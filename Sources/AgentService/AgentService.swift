@@ -40,6 +40,8 @@ public final class AgentService: Service, Sendable {
     let watchdog: WatchdogKeeper?
     /// VMs in the last report: a graceful stop leaves the watchdog armed while there are any.
     private let reportedVMs = Mutex<Int>(0)
+    /// Whether a rescan for a libvirt change is already due.
+    let libvirtChangePending = Mutex<Bool>(false)
     /// The hypervisor metadata of the last rescan, by VM id.
     let latestMetadata = Mutex<[String: HypervisorMetadata]>([:])
     /// HTTPS to the coordinator with this node's client certificate, when `tls` is configured.
@@ -96,6 +98,12 @@ public final class AgentService: Service, Sendable {
         )
         // Anything left from a previous run goes first.
         wake.continuation.yield()
+        var watch: LibvirtWatch?
+        if config.libvirt != nil, case .libvirt(let domains, let snapshots, _, let live) = config.inventory {
+            watch = LibvirtWatch(domains: domains, snapshots: snapshots, live: live)
+            watch?.start { [self] in libvirtChanged() }
+        }
+        defer { watch?.stop() }
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.rescanLoop() }
@@ -283,6 +291,22 @@ public final class AgentService: Service, Sendable {
             }
             let pause = lease.withLock { $0.nextHeartbeat(after: config.heartbeat, at: Self.monotonicNow()) }
             try? await Task.sleep(for: pause)
+        }
+    }
+
+    /// libvirt changed its XML (`LibvirtWatch`): rescan half a second after the last change of a burst, so that a
+    /// snapshot, a define or a start reaches the coordinator within a second, not at the next rescan.
+    func libvirtChanged() {
+        guard
+            libvirtChangePending.withLock({ pending in
+                defer { pending = true }
+                return !pending
+            })
+        else { return }
+        Task {
+            try? await Task.sleep(for: .milliseconds(500))
+            libvirtChangePending.withLock { $0 = false }
+            await self.rescanOnce()
         }
     }
 

@@ -1,5 +1,6 @@
 import ClusterAPI
 import Crypto
+import DiskFormats
 import Foundation
 import LibvirtClient
 
@@ -60,12 +61,22 @@ struct LibvirtHandOff: Sendable {
             throw Failure(message: error.message)
         }
         var removed: [LibvirtDomain.Snapshot] = []
+        var savedTo: String?
         do throws(LibvirtError) {
             for snapshot in snapshots.reversed() {
                 try domain.deleteSnapshotMetadata(snapshot.name)
                 removed.append(snapshot)
             }
             switch state {
+            case .running where command.offline == true, .paused where command.offline == true:
+                guard let path = Self.savePath(vmId: command.vmId, leaves: current?.leaves ?? []) else {
+                    throw LibvirtError(code: .callFailed, message: "\(command.vmName) has no disk to save beside")
+                }
+                try domain.save(to: path, paused: state == .paused)
+                savedTo = path
+                try domain.undefine()
+                return "\(command.vmName) stopped (state saved to \(path)) and undefined here; \(command.target) "
+                    + "restores it (--offline)"
             case .running, .paused:
                 var flags: LibvirtDomain.MigrationFlags = [
                     .live, .peerToPeer, .tunnelled, .persistDestination, .undefineSource,
@@ -79,6 +90,11 @@ struct LibvirtHandOff: Sendable {
                 return "\(command.vmName) (shut off) undefined here; \(command.target) defines it"
             }
         } catch {
+            // A saved domain runs again from its file before anything else is put back.
+            if let savedTo, (try? domain.state()) == .off {
+                try? connection.restore(from: savedTo)
+                try? FileManager.default.removeItem(atPath: savedTo)
+            }
             // Children were removed first, so parents go back first.
             for snapshot in removed.reversed() {
                 try? domain.redefineSnapshot(xml: snapshot.xml, current: snapshot.current)
@@ -106,27 +122,41 @@ struct LibvirtHandOff: Sendable {
             throw Failure(message: "the coordinator holds no libvirt metadata for \(command.vmName) to define it")
         }
         do throws(LibvirtError) {
-            if existing == nil {
+            // Unless it runs here (a live migration brought it), the definition is the coordinator's copy: a copy
+            // left on this host by an earlier owner may name leaves that are backing files by now.
+            let definedHere = !active
+            if definedHere {
                 existing = try connection.define(xml: metadata.domainXML)
             }
             guard let domain = existing else { throw LibvirtError(code: .callFailed, message: "define failed") }
-            let present = Set(try domain.snapshots().map(\.name))
-            var redefined = 0
-            for snapshot in metadata.snapshots where !present.contains(snapshot.name) {
+            // Every snapshot, in tree order; a redefine replaces the metadata of one already here.
+            for snapshot in metadata.snapshots {
                 try domain.redefineSnapshot(xml: snapshot.xml, current: snapshot.current)
-                redefined += 1
             }
             var started = ""
             let wanted = definition.state == "Running" || definition.state == "Paused"
-            if (command.failover == true || adoptingBack), wanted, try domain.state() == .off {
+            let saved = Self.savePath(vmId: command.vmId, leaves: metadata.leaves)
+            if let saved, FileManager.default.fileExists(atPath: saved), try domain.state() == .off {
+                // An offline move (or its adopt back): the state the source saved.
+                try connection.restore(from: saved)
+                try? FileManager.default.removeItem(atPath: saved)
+                started = ", restored from \(saved)"
+            } else if command.failover == true || adoptingBack || definedHere, wanted, try domain.state() == .off {
                 try domain.start(paused: definition.state == "Paused")
                 started = ", started"
             }
-            return "\(command.vmName) defined on \(node)'s libvirt with \(metadata.snapshots.count) snapshot(s) "
-                + "(\(redefined) redefined)\(started)"
+            return "\(command.vmName) defined on \(node)'s libvirt with \(metadata.snapshots.count) snapshot(s)"
+                + started
         } catch {
             throw Failure(message: error.message)
         }
+    }
+
+    /// Where an offline move saves the domain's state: beside its first leaf, on a volume the target reaches (the
+    /// strand rule checked that), the same path on every host.
+    static func savePath(vmId: String, leaves: [String]) -> String? {
+        guard let leaf = leaves.first, leaf.hasPrefix("/"), !vmId.contains("/") else { return nil }
+        return LocalPath.join(LocalPath.directory(of: leaf), ".chainkeeper-\(vmId).save")
     }
 
     /// The target's own checks of a libvirt hand-off (preflight): libvirt answers, and every secret the domain refers

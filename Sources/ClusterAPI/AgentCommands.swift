@@ -160,6 +160,8 @@ public struct AgentCommand: Codable, Sendable, Hashable {
     /// a recovery asks the other node's libvirt where the domain runs.
     public var sourceURI: String?
     public var targetURI: String?
+    /// (release) `migrate --offline`: stop the VM and let the target start it, instead of a live migration.
+    public var offline: Bool?
 
     public init(
         id: String,
@@ -212,8 +214,14 @@ public struct CommandResult: Codable, Sendable, Hashable {
 /// `POST /v1/vms/{vm}/migrate`.
 public struct MigrateRequest: Codable, Sendable, Hashable {
     public var target: String
+    /// `migrate --offline`: a cold move (the VM stops on the source and starts on the target) instead of a live one;
+    /// never chosen by Chainkeeper itself.
+    public var offline: Bool?
 
-    public init(target: String) { self.target = target }
+    public init(target: String, offline: Bool? = nil) {
+        self.target = target
+        self.offline = offline
+    }
 }
 
 /// One migration in `history --json`.

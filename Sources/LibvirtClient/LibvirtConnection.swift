@@ -68,6 +68,13 @@ public final class LibvirtConnection: @unchecked Sendable {
         return LibvirtDomain(connection: self, pointer: domain)
     }
 
+    /// Starts the domain saved in `path` (`virDomainRestoreFlags`), as the save asked (running or paused).
+    public func restore(from path: String) throws(LibvirtError) {
+        guard library.domainRestoreFlags(pointer, path, nil, 0) == 0 else {
+            throw failure("cannot restore the domain saved in \(path) on \(uri)")
+        }
+    }
+
     /// Whether a libvirt secret is defined here, by UUID or by usage (`volume`, `ceph`, `iscsi`, `tls`, `vtpm`).
     public func hasSecret(uuid: String?, usage: (type: String, id: String)?) -> Bool {
         var secret: OpaquePointer?

@@ -133,6 +133,14 @@ public final class LibvirtDomain: @unchecked Sendable {
         }
     }
 
+    /// Saves the running domain's memory and device state to `path` and stops it (`virDomainSaveFlags`); a restore
+    /// starts it paused when `paused` (`VIR_DOMAIN_SAVE_PAUSED`), running otherwise (`VIR_DOMAIN_SAVE_RUNNING`).
+    public func save(to path: String, paused: Bool) throws(LibvirtError) {
+        guard library.domainSaveFlags(pointer, path, nil, paused ? 1 << 2 : 1 << 1) == 0 else {
+            throw connection.failure("cannot save \(name) to \(path)")
+        }
+    }
+
     /// Hard-stops the domain (`virDomainDestroy`): the fence.
     public func destroy() throws(LibvirtError) {
         guard library.domainDestroy(pointer) == 0 else { throw connection.failure("cannot destroy \(name)") }

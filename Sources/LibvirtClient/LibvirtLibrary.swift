@@ -37,6 +37,8 @@ struct LibvirtLibrary: @unchecked Sendable {
     let domainDefineXML: @convention(c) (Pointer?, CString?) -> Pointer?
     let domainCreateWithFlags: @convention(c) (Pointer?, UInt32) -> Int32
     let domainDestroy: @convention(c) (Pointer?) -> Int32
+    let domainSaveFlags: @convention(c) (Pointer?, CString?, CString?, UInt32) -> Int32
+    let domainRestoreFlags: @convention(c) (Pointer?, CString?, CString?, UInt32) -> Int32
     let domainUndefineFlags: @convention(c) (Pointer?, UInt32) -> Int32
     let secretLookupByUUIDString: @convention(c) (Pointer?, CString?) -> Pointer?
     let secretLookupByUsage: @convention(c) (Pointer?, Int32, CString?) -> Pointer?
@@ -154,6 +156,14 @@ struct LibvirtLibrary: @unchecked Sendable {
             as: (@convention(c) (Pointer?, UInt32) -> Int32).self
         )
         domainDestroy = try symbol("virDomainDestroy", as: (@convention(c) (Pointer?) -> Int32).self)
+        domainSaveFlags = try symbol(
+            "virDomainSaveFlags",
+            as: (@convention(c) (Pointer?, CString?, CString?, UInt32) -> Int32).self
+        )
+        domainRestoreFlags = try symbol(
+            "virDomainRestoreFlags",
+            as: (@convention(c) (Pointer?, CString?, CString?, UInt32) -> Int32).self
+        )
         domainUndefineFlags = try symbol(
             "virDomainUndefineFlags",
             as: (@convention(c) (Pointer?, UInt32) -> Int32).self

@@ -81,7 +81,8 @@ import Glibc
                 let config: [String: Any] = [
                     "node": node, "coordinator": "http://127.0.0.1:\(port)", "token": "token-node-\(node)-000000",
                     "dataDir": root + "/agent-\(node)", "volumes": [shared, local(node)], "heartbeat": "500ms",
-                    "rescan": "1s", "memoryMiB": 4096,
+                    // Rare rescans: what changes in libvirt reaches the coordinator through the agent's watch.
+                    "rescan": "120s", "memoryMiB": 4096,
                     "inventory": [
                         "driver": "libvirt", "domains": host.domains, "snapshots": host.snapshots, "live": host.live,
                         "uri": host.socketURI, "peerURI": host.tcpURI,
@@ -219,6 +220,14 @@ import Glibc
         #expect(Set(transient.files.map { LocalPathName.last($0.path) }) == ["tmp01-base.qcow2", "tmp01-t1.qcow2"])
         let reverted = try #require(try await bed.waitForVM("rev01") { $0.owner == "b" })
         #expect(reverted.files.contains { $0.path == bed.shared + "/rev01-s2.qcow2" }, "\(reverted.files.map(\.path))")
+        // A snapshot taken now is in the coordinator within seconds (the agents rescan every two minutes).
+        try b.must([
+            "snapshot-create-as", "rev01", "s3", "--disk-only", "--diskspec", "vda,file=\(bed.shared)/rev01-s3.qcow2",
+        ])
+        let taken = try await bed.waitForVM("rev01", seconds: 10) {
+            $0.files.contains { $0.path.hasSuffix("rev01-s3.qcow2") }
+        }
+        #expect(taken?.files.contains { $0.path.hasSuffix("rev01-s3.qcow2") } == true, "no report on libvirt's change")
         let audit = try await bed.json(["audit"], as: AuditResponse.self)
         #expect(
             !audit.risks.contains { $0.code == "orphan-disk" },
@@ -257,20 +266,39 @@ import Glibc
         )
         #expect(try await bed.waitForVM("web01") { $0.owner == "b" && $0.hypervisorMetadata?.held == true } != nil)
 
+        // Back to a with --offline: stopped on b (its state saved beside its disk), restored on a, tree and all.
+        let back = try await bed.cli(["migrate", "web01", "--to", "a", "--offline", "--json"])
+        #expect(back.status == 0, "\(back.out) \(back.err)")
+        #expect(try a.must(["domstate", "web01"]).contains("running"))
+        #expect(try a.snapshotTree("web01") == treeBefore)
+        #expect(try b.virsh(["dominfo", "web01"]).status != 0)
+        #expect(
+            (try FileManager.default.contentsOfDirectory(atPath: bed.shared)).filter { $0.hasSuffix(".save") }.isEmpty,
+            "the saved state is removed once restored"
+        )
+        let offlineHistory = try await bed.json(["history", "--vm", "web01"], as: [HistoryEntryJSON].self)
+        #expect(
+            offlineHistory.first?.steps.first { $0.state == "source-released" }?.detail?.contains("--offline") == true,
+            "\(offlineHistory.first?.steps ?? [])"
+        )
+        #expect(try await bed.waitForVM("web01") { $0.owner == "a" && $0.hypervisorMetadata?.held == true } != nil)
+
         // SIGKILL a's agent: its watchdog destroys a's HA domains through libvirt, and app01 runs on b with its tree,
         // defined from the coordinator's copy.
         let appTree = try a.snapshotTree("app01")
         #expect(bed.agents["a"]?.stop(SIGKILL) == SIGKILL)
-        let failed = try await bed.waitForVM("app01", seconds: 40) { $0.owner == "b" }
-        #expect(failed?.owner == "b", "app01 did not fail over: \(bed.coordinator?.log.suffix(2000) ?? "")")
-        #expect(try a.virsh(["domstate", "app01"]).out.contains("shut off"), "the fence destroyed it on a")
-        #expect(try b.must(["domstate", "app01"]).contains("running"))
-        #expect(try b.snapshotTree("app01") == appTree)
+        for (name, tree) in [("app01", appTree), ("web01", treeBefore)] {
+            let failed = try await bed.waitForVM(name, seconds: 40) { $0.owner == "b" }
+            #expect(failed?.owner == "b", "\(name) did not fail over: \(bed.coordinator?.log.suffix(2000) ?? "")")
+            #expect(try a.virsh(["domstate", name]).out.contains("shut off"), "the fence destroyed \(name) on a")
+            #expect(try b.must(["domstate", name]).contains("running"))
+            #expect(try b.snapshotTree(name) == tree)
+        }
         var watchdog = ""
         for _ in 0..<100 where !watchdog.contains("built-in fence") {
             watchdog = (try? String(contentsOfFile: bed.root + "/agent-a/watchdog.log", encoding: .utf8)) ?? ""
             try await Task.sleep(for: .milliseconds(100))
         }
-        #expect(watchdog.contains("built-in fence succeeded: destroyed app01, db01"), "\(watchdog)")
+        #expect(watchdog.contains("built-in fence succeeded: destroyed app01, db01, web01"), "\(watchdog)")
     }
 }

@@ -41,7 +41,8 @@ struct Migrator: Sendable {
         to target: NodeName,
         view: ClusterView,
         requestedBy: String,
-        kind: MigrationRecord.Kind = .migration
+        kind: MigrationRecord.Kind = .migration,
+        offline: Bool = false
     ) async throws -> CheckResponse {
         let verdict = StrandRule.check(vm, to: target, in: view)
         guard verdict.allowed else { return CheckResponse(verdict) }
@@ -53,7 +54,7 @@ struct Migrator: Sendable {
             let result = try await runner.run(
                 MigrationMachine(planned: record, settings: runner.settings),
                 record: record,
-                command: Self.commands(for: record, vm: vm, in: view, handOff: handOff(for: record))
+                command: Self.commands(for: record, vm: vm, in: view, handOff: handOff(for: record, offline: offline))
             )
             return Self.response(result, record: record)
         }
@@ -95,17 +96,20 @@ struct Migrator: Sendable {
         var digest: String?
         var sourceURI: String?
         var targetURI: String?
+        /// `migrate --offline`, passed to the release.
+        var offline = false
     }
 
     /// The held metadata (a body that no longer decodes is left out: the agent's next upload replaces it) and URIs.
-    func handOff(for record: MigrationRecord) -> HandOff {
+    func handOff(for record: MigrationRecord, offline: Bool = false) -> HandOff {
         let held = try? store.heldMetadata(of: record.vm)
         let uris = (try? store.hypervisorURIs()) ?? [:]
         return HandOff(
             metadata: held.flatMap { try? JSONDecoder().decode(HypervisorMetadata.self, from: $0.body) },
             digest: held?.digest,
             sourceURI: uris[record.source],
-            targetURI: uris[record.target]
+            targetURI: uris[record.target],
+            offline: offline
         )
     }
 
@@ -137,6 +141,7 @@ struct Migrator: Sendable {
                 failover: record.kind == .failover ? true : nil
             )
             command.metadataDigest = step == .release ? handOff.digest : nil
+            command.offline = step == .release && handOff.offline ? true : nil
             command.sourceURI = handOff.sourceURI
             command.targetURI = handOff.targetURI
             return command

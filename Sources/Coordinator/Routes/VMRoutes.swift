@@ -64,7 +64,7 @@ struct VMRoutes: Sendable {
             throw APIError.notFound("no node is named '\(ask.target)'")
         }
         let outcome = try await Migrator(coordinator: coordinator, logger: logger)
-            .migrate(vm, to: NodeName(ask.target), view: view, requestedBy: "admin")
+            .migrate(vm, to: NodeName(ask.target), view: view, requestedBy: "admin", offline: ask.offline == true)
         return try RouteSupport.json(outcome)
     }
 

@@ -16,11 +16,18 @@ struct MigrateCommand: AsyncParsableCommand {
     @OptionGroup var options: CoordinatorOptions
     @Argument(help: "The VM's name or id.") var vm: String
     @Option(help: "The target node.") var to: String
+    @Flag(
+        help: """
+            A cold move: the VM stops on the source (libvirt: its state saved beside its disk) and starts on the \
+            target. Only when asked; a live migration that fails is never retried this way.
+            """
+    )
+    var offline = false
 
     func run() async throws {
         let outcome = try await options.post(
             "/v1/vms/\(PathSegment.encode(vm))/migrate",
-            body: MigrateRequest(target: to),
+            body: MigrateRequest(target: to, offline: offline ? true : nil),
             as: CheckResponse.self,
             timeout: .seconds(900)
         )
