@@ -126,6 +126,7 @@ public struct FileSetBuilder {
         ] {
             if let path { add(path, kind: kind, checkpoint: nil) }
         }
+        for path in vm.guestStateFiles ?? [] { add(path, kind: .guestState, checkpoint: nil) }
         for disk in vm.disks { walk(disk, checkpoint: nil) }
         for snapshot in vm.snapshots {
             if let path = snapshot.configurationPath { add(path, kind: .configuration, checkpoint: snapshot.id) }

@@ -27,7 +27,13 @@ public struct AgentConfig: Sendable, Equatable {
     public enum Inventory: Sendable, Equatable {
         case hypervJSON(path: String)
         /// libvirt's persistent domain XML and snapshot XML directories, and the optional state command.
-        case libvirt(domains: String, snapshots: String, stateCommand: String?, live: String = "/run/libvirt/qemu")
+        case libvirt(
+            domains: String,
+            snapshots: String,
+            stateCommand: String?,
+            live: String = "/run/libvirt/qemu",
+            swtpm: String = "/var/lib/libvirt/swtpm"
+        )
     }
     public var heartbeat: Duration = .seconds(2)
     public var rescan: Duration = .seconds(60)
@@ -155,6 +161,7 @@ struct RawAgentConfig: Decodable {
         var snapshots: String?
         var stateCommand: String?
         var live: String?
+        var swtpm: String?
         var uri: String?
         var peerURI: String?
         var unsafeMigration: Bool?
@@ -242,7 +249,8 @@ struct RawAgentConfig: Decodable {
                 domains: inventory.domains ?? "/etc/libvirt/qemu",
                 snapshots: inventory.snapshots ?? "/var/lib/libvirt/qemu/snapshot",
                 stateCommand: inventory.stateCommand,
-                live: inventory.live ?? "/run/libvirt/qemu"
+                live: inventory.live ?? "/run/libvirt/qemu",
+                swtpm: inventory.swtpm ?? "/var/lib/libvirt/swtpm"
             )
             config.libvirt = AgentConfig.LibvirtSettings(
                 uri: inventory.uri ?? "qemu:///system",

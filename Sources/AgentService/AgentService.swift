@@ -99,7 +99,7 @@ public final class AgentService: Service, Sendable {
         // Anything left from a previous run goes first.
         wake.continuation.yield()
         var watch: LibvirtWatch?
-        if config.libvirt != nil, case .libvirt(let domains, let snapshots, _, let live) = config.inventory {
+        if config.libvirt != nil, case .libvirt(let domains, let snapshots, _, let live, _) = config.inventory {
             watch = LibvirtWatch(domains: domains, snapshots: snapshots, live: live)
             watch?.start { [self] in libvirtChanged() }
         }
@@ -385,8 +385,8 @@ final class ScanWorker: @unchecked Sendable {
     static func source(_ inventory: AgentConfig.Inventory) -> any InventorySource {
         switch inventory {
         case .hypervJSON(let path): HyperVJSONSource(path: path)
-        case .libvirt(let domains, let snapshots, let stateCommand, let live):
-            LibvirtSource(domains: domains, snapshots: snapshots, stateCommand: stateCommand, live: live)
+        case .libvirt(let domains, let snapshots, let stateCommand, let live, let swtpm):
+            LibvirtSource(domains: domains, snapshots: snapshots, stateCommand: stateCommand, live: live, swtpm: swtpm)
         }
     }
 

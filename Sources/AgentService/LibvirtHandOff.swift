@@ -3,6 +3,7 @@ import Crypto
 import DiskFormats
 import Foundation
 import LibvirtClient
+import Synchronization
 
 /// The built-in libvirt hand-off (issue 23, SPEC §4 `uri`, `peerURI`, `unsafeMigration`).
 ///
@@ -117,6 +118,16 @@ struct LibvirtHandOff: Sendable {
                     + "here would run it twice"
             )
         }
+        if command.failover == true, !active, let sourceURI = command.sourceURI {
+            // The source's libvirt, when it still answers, must show the domain stopped: its watchdog's fence may be
+            // finishing (each destroy waits for its QEMU), and starting it here before would run it twice.
+            if Self.stillRuns(command.vmId, at: sourceURI, waiting: .seconds(10)) {
+                throw Failure(
+                    message: "\(command.vmName) still runs on \(command.source)'s libvirt (\(sourceURI)) 10 s after "
+                        + "the node was declared fenced: the fence did not stop it, so it is not started here"
+                )
+            }
+        }
         guard let metadata = definition.metadata else {
             if existing != nil { return "\(command.vmName) is defined here; no metadata to redefine" }
             throw Failure(message: "the coordinator holds no libvirt metadata for \(command.vmName) to define it")
@@ -149,6 +160,28 @@ struct LibvirtHandOff: Sendable {
                 + started
         } catch {
             throw Failure(message: error.message)
+        }
+    }
+
+    /// Whether the domain is active on the libvirt at `uri` and stays so for `waiting`, asked every 250 ms; `false` as
+    /// soon as it is stopped or gone, and when that libvirt does not answer within 3 s (a dead host: its disks are
+    /// guarded by the lock manager, and the failover goes on).
+    static func stillRuns(_ uuid: String, at uri: String, waiting: Duration) -> Bool {
+        let deadline = ContinuousClock.now + waiting
+        while true {
+            let answer = Mutex<Bool?>(nil)
+            let asked = DispatchSemaphore(value: 0)
+            DispatchQueue.global().async {
+                let connection = try? LibvirtConnection(uri: uri)
+                let active = connection.map { ($0.domain(uuid: uuid).flatMap { try? $0.state() } ?? .off) != .off }
+                answer.withLock { $0 = active }
+                asked.signal()
+            }
+            guard asked.wait(timeout: .now() + 3) == .success, let active = answer.withLock({ $0 }) else {
+                return false
+            }
+            guard active, ContinuousClock.now < deadline else { return active }
+            Thread.sleep(forTimeInterval: 0.25)
         }
     }
 

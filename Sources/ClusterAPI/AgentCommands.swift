@@ -49,6 +49,8 @@ public struct VMDefinition: Codable, Sendable, Hashable {
     public var metadata: HypervisorMetadata?
     /// Disks that are not files (libvirt `network` and `block` disks), with their source.
     public var sources: [DiskSource]?
+    /// Guest state beyond `guestStatePath` (libvirt: an emulated TPM's state file).
+    public var guestStateFiles: [String]?
     /// What the inventory says an overlay's backing file is (libvirt snapshot XML), checked against the headers.
     public var declaredBackings: [DeclaredBacking]?
 

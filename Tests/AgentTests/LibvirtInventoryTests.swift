@@ -63,7 +63,8 @@ import Testing
                     domains: domains,
                     snapshots: snapshots,
                     stateCommand: stateCommand,
-                    live: live
+                    live: live,
+                    swtpm: root + "/swtpm"
                 ),
                 pathMap: PathMap(),
                 memoryMiB: 65536,
@@ -371,7 +372,12 @@ import Testing
             with: "<os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type>"
                 + "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>"
                 + "<nvram>\(tree.local)/nvram/kvm4_VARS.fd</nvram></os>"
+        ).replacingOccurrences(
+            of: "</devices>",
+            with: "<tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm></devices>"
         ).write(toFile: tree.domains + "/kvm4.xml", atomically: true, encoding: .utf8)
+        // Its emulated TPM's state, where libvirt keeps it (on this host).
+        try tree.touch(tree.root + "/swtpm/\(stopped)/tpm2/tpm2-00.permall")
         // A live file that is not libvirt's is left out, never an error of the whole inventory.
         try "garbage".write(toFile: tree.live + "/junk.xml", atomically: true, encoding: .utf8)
 
@@ -394,6 +400,9 @@ import Testing
         let save = try #require(kvm4.files.first { $0.kind == "runtime-state" })
         #expect(save.path == tree.root + "/save/kvm4.save")
         #expect(save.volumeId == nil)
+        let tpm = kvm4.files.filter { $0.kind == "guest-state" }.map(\.path)
+        #expect(tpm.contains(tree.root + "/swtpm/\(stopped)/tpm2/tpm2-00.permall"), "\(tpm)")
+        #expect(kvm2.files.allSatisfy { $0.kind != "guest-state" }, "no TPM, no TPM state")
         // Without a stateCommand and without a readable live directory, the state is unknown: Running.
         try FileManager.default.removeItem(atPath: tree.live)
         #expect(tree.scan(stateCommand: nil).vms.first { $0.name == "kvm4" }?.state == "Running")

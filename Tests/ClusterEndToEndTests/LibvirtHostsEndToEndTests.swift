@@ -59,7 +59,7 @@ import Glibc
             self.hosts = hosts
         }
 
-        mutating func start(leaseTTL: String = "4s") async throws {
+        mutating func start(leaseTTL: String = "6s") async throws {
             try """
             listen: "127.0.0.1:\(port)"
             dataDir: \(root)/coordinator
@@ -202,6 +202,25 @@ import Glibc
             "snapshot-create-as", "rev01", "s2", "--disk-only", "--diskspec", "vda,file=\(bed.shared)/rev01-s2.qcow2",
         ])
         try b.must(["snapshot-revert", "rev01", "i1"])
+        // enc01 (defined, shut off): its disk's LUKS passphrase is a libvirt secret that only a defines.
+        let secret = "c5ecbdc2-0000-4000-8000-0000000000e1"
+        try """
+        <secret ephemeral='no' private='yes'><uuid>\(secret)</uuid>\
+        <usage type='volume'><volume>\(bed.shared)/enc01-base.qcow2</volume></usage></secret>
+        """.write(toFile: bed.root + "/secret.xml", atomically: true, encoding: .utf8)
+        try a.must(["secret-define", bed.root + "/secret.xml"])
+        try createQcow2(bed.shared + "/enc01-base.qcow2")
+        try LibvirtHost.domainXML(
+            name: "enc01",
+            uuid: UUID().uuidString.lowercased(),
+            disk: bed.shared + "/enc01-base.qcow2"
+        )
+        .replacingOccurrences(
+            of: "<target dev='vda' bus='virtio'/>",
+            with: "<target dev='vda' bus='virtio'/><encryption format='luks'><secret type='passphrase' "
+                + "uuid='\(secret)'/></encryption>"
+        ).write(toFile: bed.root + "/enc01.xml", atomically: true, encoding: .utf8)
+        try a.must(["define", bed.root + "/enc01.xml"])
         try await bed.start()
 
         // Every domain is reported with its real files; the coordinator holds web01's metadata.
@@ -247,6 +266,20 @@ import Glibc
         #expect(try a.snapshotTree("db01") == dbTreeBefore)
         #expect(try a.must(["domstate", "db01"]).contains("running"))
         #expect(try b.virsh(["dominfo", "db01"]).status != 0)
+
+        // enc01: b's preflight refuses while b lacks the secret (its value never leaves a); once defined there, the
+        // shut-off domain moves and stays shut off.
+        _ = try #require(try await bed.waitForVM("enc01") { $0.hypervisorMetadata?.held == true })
+        let noSecret = try await bed.cli(["migrate", "enc01", "--to", "b", "--json"])
+        #expect(noSecret.status == 3, "\(noSecret.out) \(noSecret.err)")
+        let secretRefusal = try JSONDecoder().decode(CheckResponse.self, from: Data(noSecret.out.utf8))
+        #expect(secretRefusal.reasons.map(\.code) == ["secret-missing"], "\(secretRefusal.reasons)")
+        #expect(try b.virsh(["dominfo", "enc01"]).status != 0)
+        try b.must(["secret-define", bed.root + "/secret.xml"])
+        let withSecret = try await bed.cli(["migrate", "enc01", "--to", "b", "--json"])
+        #expect(withSecret.status == 0, "\(withSecret.out) \(withSecret.err)")
+        #expect(try b.must(["domstate", "enc01"]).contains("shut off"))
+        #expect(try a.virsh(["dominfo", "enc01"]).status != 0)
 
         // web01 moves to b, live, with its snapshot tree.
         let treeBefore = try a.snapshotTree("web01")

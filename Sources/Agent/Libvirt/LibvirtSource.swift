@@ -30,14 +30,18 @@ public struct LibvirtSource: InventorySource {
     public var stateCommand: String?
     /// libvirt's live state directory; `nil` reads none.
     public var live: String?
+    /// Where libvirt keeps each domain's swtpm state (`UUID/tpm2/tpm2-00.permall`); `nil` reads none.
+    public var swtpm: String?
     public var driver: InventoryDriver { .libvirt }
 
     public init(
         domains: String = "/etc/libvirt/qemu",
         snapshots: String = "/var/lib/libvirt/qemu/snapshot",
         stateCommand: String? = nil,
-        live: String? = "/run/libvirt/qemu"
+        live: String? = "/run/libvirt/qemu",
+        swtpm: String? = "/var/lib/libvirt/swtpm"
     ) {
+        self.swtpm = swtpm
         self.domains = domains
         self.snapshots = snapshots
         self.stateCommand = stateCommand
@@ -202,6 +206,13 @@ public struct LibvirtSource: InventorySource {
             sources: sources.isEmpty ? nil : sources,
             declaredBackings: declared.isEmpty ? nil : declared
         )
+        // An emulated TPM's state, which libvirt keeps on this host by default: guest state like the UEFI variables. A
+        // TPM never started has no state yet, and nothing to strand.
+        if let version = domain.tpmEmulator, let swtpm, !domain.uuid.contains("/") {
+            let state = version == "1.2" ? "tpm1.2/tpm-00.permall" : "tpm2/tpm2-00.permall"
+            let path = LocalPath.join(LocalPath.join(swtpm, domain.uuid), state)
+            if FileManager.default.fileExists(atPath: path) { vm.guestStateFiles = [path] }
+        }
         // The persistent definition when there is one (what a define on another host takes), else the running one.
         vm.metadata = HypervisorMetadata(
             driver: "libvirt",

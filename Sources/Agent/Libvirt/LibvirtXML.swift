@@ -31,6 +31,8 @@ enum LibvirtXML {
         var disks: [Disk]
         /// The UEFI variable store (`<os><nvram>`), which libvirt keeps under `/var/lib/libvirt/qemu/nvram` by default.
         var nvram: String?
+        /// An emulated TPM (`<tpm><backend type='emulator' version=…>`): its version, `2.0` unless it says `1.2`.
+        var tpmEmulator: String?
     }
 
     struct Snapshot: Hashable {
@@ -102,6 +104,9 @@ enum LibvirtXML {
         }
         let disks = (root.elements(forName: "devices").first?.elements(forName: "disk") ?? []).map(disk)
         let nvram = root.elements(forName: "os").first.flatMap { text($0, "nvram") }.flatMap { $0.isEmpty ? nil : $0 }
+        let tpm = root.elements(forName: "devices").first?.elements(forName: "tpm").lazy
+            .compactMap { $0.elements(forName: "backend").first }
+            .first { $0.attribute(forName: "type")?.stringValue == "emulator" }
         return Domain(
             cleanedXML: LibvirtMetadata.cleaned(root),
             secrets: LibvirtMetadata.secrets(root),
@@ -109,7 +114,8 @@ enum LibvirtXML {
             uuid: uuid.lowercased(),
             memoryMiB: memoryMiB,
             disks: disks,
-            nvram: nvram
+            nvram: nvram,
+            tpmEmulator: tpm.map { $0.attribute(forName: "version")?.stringValue == "1.2" ? "1.2" : "2.0" }
         )
     }
 

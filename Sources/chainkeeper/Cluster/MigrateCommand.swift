@@ -45,8 +45,10 @@ struct MigrateCommand: AsyncParsableCommand {
         case "committed": return
         case nil: throw ExitCode(3)
         default:
+            // Refused by the target's own preflight: its SPEC §5 codes and the libvirt hand-off's (issue 23).
             let spec: Set<String> = [
                 "file-on-local-volume", "volume-not-verified", "file-missing", "chain-broken", "disk-needs-log-replay",
+                "secret-missing", "libvirt-unreachable",
             ]
             throw outcome.reasons.contains(where: { spec.contains($0.code) }) ? ExitCode(3) : ExitCode.failure
         }
