@@ -15,9 +15,12 @@ import Synchronization
 ///   any), then live-migrates a running or paused domain peer to peer to the target's `peerURI`, persistent there and
 ///   undefined here; a shut-off domain is only undefined here (the target defines it). If anything fails, the snapshot
 ///   metadata is put back and the domain stays where it was, running: a cold move is never a silent fallback.
-/// - adopt (the target): defines the domain from the coordinator's copy unless it is already here (after a live
-///   migration it is), redefines every snapshot this host lacks in tree order (metadata only; no disk is touched),
-///   marks the current one, and on a failover starts the domain when it was running (paused when it was paused).
+/// - release with `--offline`: saves the domain's state beside its first leaf and undefines it; never a fallback.
+/// - adopt (the target): defines the domain from the coordinator's copy unless it runs here (after a live migration
+///   it does), redefines every snapshot in tree order (metadata only; no disk is touched) with the current one marked,
+///   then restores an offline move's saved state, or starts the domain when it was running (paused when it was paused)
+///   on a failover or when this adopt defined it. A failover's adopt first waits for the source's libvirt, when it
+///   answers, to show the domain stopped.
 /// - adopt back (the source, after a failed hand-off): first asks the target's libvirt whether the domain runs there;
 ///   if it does, adopting back would run it twice, so it refuses.
 struct LibvirtHandOff: Sendable {
@@ -31,8 +34,7 @@ struct LibvirtHandOff: Sendable {
     func release(_ command: AgentCommand, current: HypervisorMetadata?) throws(Failure) -> String {
         let connection = try connect(settings.uri)
         guard let domain = connection.domain(uuid: command.vmId) else {
-            if let targetURI = command.targetURI, let there = try? LibvirtConnection(uri: targetURI),
-                there.domain(uuid: command.vmId) != nil
+            if let targetURI = command.targetURI, Self.ask(targetURI, { $0.domain(uuid: command.vmId) != nil }) == true
             {
                 return "\(command.vmName) is already defined on \(command.target)'s libvirt: released before"
             }
@@ -110,8 +112,8 @@ struct LibvirtHandOff: Sendable {
         let adoptingBack = command.source == node && command.target != node
         var existing = connection.domain(uuid: command.vmId)
         let active = (try? existing?.state()).map { $0 != .off } ?? false
-        if adoptingBack, !active, let targetURI = command.targetURI, let there = try? LibvirtConnection(uri: targetURI),
-            let remote = there.domain(uuid: command.vmId), (try? remote.state()).map({ $0 != .off }) == true
+        if adoptingBack, !active, let targetURI = command.targetURI,
+            Self.stillRuns(command.vmId, at: targetURI, waiting: .zero)
         {
             throw Failure(
                 message: "\(command.vmName) runs on \(command.target)'s libvirt (\(targetURI)); adopting it back "
@@ -169,20 +171,32 @@ struct LibvirtHandOff: Sendable {
     static func stillRuns(_ uuid: String, at uri: String, waiting: Duration) -> Bool {
         let deadline = ContinuousClock.now + waiting
         while true {
-            let answer = Mutex<Bool?>(nil)
-            let asked = DispatchSemaphore(value: 0)
-            DispatchQueue.global().async {
-                let connection = try? LibvirtConnection(uri: uri)
-                let active = connection.map { ($0.domain(uuid: uuid).flatMap { try? $0.state() } ?? .off) != .off }
-                answer.withLock { $0 = active }
-                asked.signal()
-            }
-            guard asked.wait(timeout: .now() + 3) == .success, let active = answer.withLock({ $0 }) else {
+            guard let active = ask(uri, { ($0.domain(uuid: uuid).flatMap { try? $0.state() } ?? .off) != .off }) else {
                 return false
             }
             guard active, ContinuousClock.now < deadline else { return active }
             Thread.sleep(forTimeInterval: 0.25)
         }
+    }
+
+    /// Asks another host's libvirt, giving up after `seconds` (a TCP connection to a dead host can hang for minutes):
+    /// `nil` when it did not answer in time or refused the connection.
+    static func ask<T: Sendable>(
+        _ uri: String,
+        seconds: Double = 3,
+        _ question: @escaping @Sendable (LibvirtConnection) -> T
+    ) -> T? {
+        let answer = Mutex<T?>(nil)
+        let asked = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            if let connection = try? LibvirtConnection(uri: uri) {
+                let result = question(connection)
+                answer.withLock { $0 = result }
+            }
+            asked.signal()
+        }
+        guard asked.wait(timeout: .now() + seconds) == .success else { return nil }
+        return answer.withLock { $0 }
     }
 
     /// Where an offline move saves the domain's state: beside its first leaf, on a volume the target reaches (the

@@ -6,8 +6,7 @@ import Glibc
 
 /// One connection to a libvirt daemon, through its C API (`LibvirtLibrary`).
 ///
-/// Every call blocks until libvirt answers (a migration for seconds): callers run them off Swift's cooperative pool
-/// (`Libvirt.run`). libvirt connections are thread-safe; the error message of a failed call is read on the thread
+/// Every call blocks until libvirt answers (a migration for seconds): callers run them off Swift's cooperative pool. libvirt connections are thread-safe; the error message of a failed call is read on the thread
 /// that made it.
 public final class LibvirtConnection: @unchecked Sendable {
     let library: LibvirtLibrary
@@ -40,8 +39,13 @@ public final class LibvirtConnection: @unchecked Sendable {
         return nil
     }
 
-    func failure(_ what: String) -> LibvirtError {
-        LibvirtError(code: .callFailed, message: "\(what): \(library.lastError())")
+    /// The error of the call that just failed on this thread.
+    ///
+    /// libvirt's message is read before `what` is built: every libvirt call resets the thread's last error, and the
+    /// description may call one (a domain's name).
+    func failure(_ what: @autoclosure () -> String) -> LibvirtError {
+        let detail = library.lastError()
+        return LibvirtError(code: .callFailed, message: "\(what()): \(detail)")
     }
 
     /// The domain with this UUID, or `nil` when this libvirt does not know it.
@@ -88,26 +92,8 @@ public final class LibvirtConnection: @unchecked Sendable {
         return true
     }
 
-    /// `virSecretUsageType`.
-    static let secretUsageTypes: [String: Int32] = ["volume": 1, "ceph": 2, "iscsi": 3, "tls": 4, "vtpm": 5]
-}
-
-/// Runs blocking libvirt calls on threads of their own, never on Swift's cooperative pool.
-public enum Libvirt {
-    private static let queue = DispatchQueue(label: "chainkeeper.libvirt", attributes: .concurrent)
-
-    public static func run<T: Sendable>(
-        _ body: @escaping @Sendable () throws(LibvirtError) -> T
-    ) async throws(LibvirtError) -> T {
-        let result: Result<T, LibvirtError> = await withCheckedContinuation { continuation in
-            queue.async {
-                do throws(LibvirtError) {
-                    continuation.resume(returning: .success(try body()))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
-            }
-        }
-        return try result.get()
-    }
+    /// `virSecretUsageType` by the `type` a domain's `<secret>` names (`passphrase`: a volume's encryption key).
+    static let secretUsageTypes: [String: Int32] = [
+        "volume": 1, "passphrase": 1, "ceph": 2, "iscsi": 3, "tls": 4, "vtpm": 5,
+    ]
 }
