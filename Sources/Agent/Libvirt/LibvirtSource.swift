@@ -2,6 +2,7 @@ import ChainModel
 import ClusterAPI
 import DiskFormats
 import Foundation
+import FoundationXML
 import ShellHooks
 
 /// `libvirt` (SPEC §4): libvirt's persistent domain XML (`domains`, default `/etc/libvirt/qemu`) and each domain's
@@ -48,7 +49,7 @@ public struct LibvirtSource: InventorySource {
         self.live = live
     }
 
-    typealias LiveDomain = (domain: LibvirtXML.Domain, state: String)
+    typealias LiveDomain = (domain: LibvirtXML.Domain, state: String, path: String)
 
     /// The active domains by uuid, from the live state directory; `nil` when it cannot be read.
     ///
@@ -61,7 +62,7 @@ public struct LibvirtSource: InventorySource {
             guard let data = Self.contents(path), let entry = try? LibvirtXML.liveDomain(data, what: path) else {
                 continue
             }
-            found[entry.domain.uuid] = entry
+            found[entry.domain.uuid] = (entry.domain, entry.state, path)
         }
         return found
     }
@@ -105,7 +106,15 @@ public struct LibvirtSource: InventorySource {
         // Transient domains: running, with no persistent definition.
         for (uuid, running) in (active ?? [:]).sorted(by: { $0.key < $1.key }) where !persistent.contains(uuid) {
             do throws(EntryError) {
-                vms.append(try vm(of: running.domain, liveState: running.state))
+                // Its only definition is the running one: re-serialised from the live file (transient domains are few).
+                var domain = running.domain
+                if let data = Self.contents(running.path),
+                    let element = (try? LibvirtXML.document(data, what: running.path))?.elements(forName: "domain")
+                        .first
+                {
+                    domain.cleanedXML = LibvirtMetadata.cleaned(element)
+                }
+                vms.append(try vm(of: domain, liveState: running.state))
             } catch {
                 errors.append(ReportedInventoryError(vm: error.vm ?? running.domain.name, message: error.message))
             }

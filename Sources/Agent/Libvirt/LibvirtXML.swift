@@ -22,7 +22,8 @@ enum LibvirtXML {
     }
 
     struct Domain: Hashable {
-        /// The domain's XML with secrets stripped, and the secrets it refers to.
+        /// The domain's XML with secrets stripped (set for a persistent definition read from its file, and for a
+        /// transient domain's running one), and the secrets it refers to.
         var cleanedXML = ""
         var secrets: [HypervisorMetadata.SecretReference] = []
         var name: String
@@ -85,7 +86,9 @@ enum LibvirtXML {
         guard root.name == "domain" else {
             throw Failure(description: "\(what): the root element is <\(root.name ?? "")>, not <domain>")
         }
-        return try domain(root, what: what)
+        var parsed = try domain(root, what: what)
+        parsed.cleanedXML = LibvirtMetadata.cleaned(text: String(decoding: data, as: UTF8.self))
+        return parsed
     }
 
     static func domain(_ root: XMLElement, what: String) throws(Failure) -> Domain {
@@ -108,7 +111,6 @@ enum LibvirtXML {
             .compactMap { $0.elements(forName: "backend").first }
             .first { $0.attribute(forName: "type")?.stringValue == "emulator" }
         return Domain(
-            cleanedXML: LibvirtMetadata.cleaned(root),
             secrets: LibvirtMetadata.secrets(root),
             name: name,
             uuid: uuid.lowercased(),
@@ -170,7 +172,7 @@ enum LibvirtXML {
             overlays: overlays,
             domain: captured,
             current: text(root, "active") == "1",
-            cleanedXML: LibvirtMetadata.cleaned(root)
+            cleanedXML: LibvirtMetadata.cleaned(text: String(decoding: data, as: UTF8.self))
         )
     }
 
