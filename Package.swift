@@ -220,7 +220,9 @@ let package = Package(
         .executableTarget(
             name: "chainkeeper-bench",
             dependencies: [
+                "Agent",
                 "AgentService",
+                .product(name: "Crypto", package: "swift-crypto"),
                 "ChainModel",
                 "ClusterStore",
                 "Coordinator",

@@ -10,7 +10,7 @@ struct ChainkeeperBench: AsyncParsableCommand {
         abstract: "Chainkeeper's benchmarks.",
         subcommands: [
             DiskParseBenchmark.self, IngestBenchmark.self, CheckBenchmark.self, DashboardBenchmark.self,
-            SpecBenchmark.self, EtcdBenchmark.self, StorageHeartbeatBenchmark.self,
+            SpecBenchmark.self, EtcdBenchmark.self, StorageHeartbeatBenchmark.self, LibvirtScanBenchmark.self,
         ]
     )
 }
