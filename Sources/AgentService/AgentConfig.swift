@@ -55,13 +55,26 @@ public struct AgentConfig: Sendable, Equatable {
         public var peerURI: String
         /// Pass `VIR_MIGRATE_UNSAFE` (a cluster filesystem libvirt does not recognise as shared).
         public var unsafeMigration: Bool
+        /// `mergeBandwidth`: MiB/s a checkpoint delete's block commit or pull may use (0: as fast as the storage
+        /// goes), so that a merge does not starve the guests' own I/O.
+        public var mergeBandwidthMiB: Int
 
-        public init(uri: String, peerURI: String, unsafeMigration: Bool) {
+        public init(uri: String, peerURI: String, unsafeMigration: Bool, mergeBandwidthMiB: Int = 0) {
             self.uri = uri
             self.peerURI = peerURI
             self.unsafeMigration = unsafeMigration
+            self.mergeBandwidthMiB = mergeBandwidthMiB
         }
     }
+    /// `inventory.mergeBandwidth`, MiB/s: 0 to 1,048,576.
+    static func bandwidth(_ value: Int?, source: String) throws(AgentConfigError) -> Int {
+        guard let value else { return 0 }
+        guard (0...1 << 20).contains(value) else {
+            throw AgentConfigError("\(source): inventory.mergeBandwidth is MiB/s between 0 (no limit) and 1048576")
+        }
+        return value
+    }
+
     /// `watchdog.timeout`; `nil` means half the lease the coordinator announces (SPEC §2).
     public var watchdogTimeout: Duration?
     /// `tls`: verify the coordinator against `ca` and authenticate with this node's certificate.
@@ -165,6 +178,7 @@ struct RawAgentConfig: Decodable {
         var uri: String?
         var peerURI: String?
         var unsafeMigration: Bool?
+        var mergeBandwidth: Int?
     }
 
     /// A URL, a comma-separated list of URLs, or a YAML list of them.
@@ -255,7 +269,8 @@ struct RawAgentConfig: Decodable {
             config.libvirt = AgentConfig.LibvirtSettings(
                 uri: inventory.uri ?? "qemu:///system",
                 peerURI: inventory.peerURI ?? "qemu+ssh://\(node)/system",
-                unsafeMigration: inventory.unsafeMigration ?? false
+                unsafeMigration: inventory.unsafeMigration ?? false,
+                mergeBandwidthMiB: try AgentConfig.bandwidth(inventory.mergeBandwidth, source: source)
             )
         default:
             throw AgentConfigError(

@@ -181,6 +181,33 @@ public struct AgentDatabase: Sendable {
         }
     }
 
+    /// Raises the VM's epoch for an operation on it (a checkpoint), keeping what this node did with it.
+    ///
+    /// Returns the stored epoch when a higher one was already seen. The check and the write are one transaction.
+    public func raiseEpoch(vm: String, to epoch: Int64, at now: Timestamp) throws(AgentStoreError) -> Int64? {
+        try run {
+            try queue.write { db -> Int64? in
+                if let stored = try Int64.fetchOne(
+                    db,
+                    sql: "SELECT epoch FROM vm_epoch WHERE vm_id = ?",
+                    arguments: [vm]
+                ),
+                    stored > epoch
+                {
+                    return stored
+                }
+                try db.execute(
+                    sql: """
+                        INSERT INTO vm_epoch (vm_id, epoch, role, definition, updated_at) VALUES (?, ?, 'adopted', NULL, ?)
+                        ON CONFLICT(vm_id) DO UPDATE SET epoch = excluded.epoch, updated_at = excluded.updated_at
+                        """,
+                    arguments: [vm, epoch, now.millisecondsSinceEpoch]
+                )
+                return nil
+            }
+        }
+    }
+
     /// VMs this node adopted (with their definitions) and VMs it released.
     public func handOffs() throws(AgentStoreError) -> (adopted: [Data], released: Set<String>, epochs: [String: Int64])
     {

@@ -72,7 +72,17 @@ extension AgentService {
                 message: "stale epoch"
             )
         }
+        if let order = command.checkpoint {
+            switch command.kind {
+            case .preflight: return await checkpointPreflight(command, order: order)
+            case .apply: return await checkpointApply(command, order: order)
+            case .release, .adopt:
+                return CommandResult(ok: false, message: "a checkpoint order came with a \(command.kind.rawValue)")
+            }
+        }
         switch command.kind {
+        case .apply:
+            return CommandResult(ok: false, message: "an apply came without an operation to carry out")
         case .preflight:
             guard let definition = command.definition else {
                 return CommandResult(ok: false, message: "the preflight carried no VM definition")

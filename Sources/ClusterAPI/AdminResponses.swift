@@ -212,8 +212,8 @@ public struct VMDetailJSON: Codable, Sendable, Hashable {
 }
 
 extension VMDetailJSON {
-    /// The detail of `vm` as the engine sees it in `view`, with the risks that name it.
-    public init(_ vm: VM, view: ClusterView, risks: [Risk]) {
+    /// The VM's checkpoint tree, roots first (empty when its checkpoints do not form a tree).
+    public static func tree(of vm: VM) -> [Snapshot] {
         let tree = (try? CheckpointTree(vm.checkpoints))
         func node(_ id: CheckpointID) -> Snapshot? {
             guard let checkpoint = tree?.checkpoints[id] else { return nil }
@@ -225,6 +225,11 @@ extension VMDetailJSON {
                 children: (tree?.children[id] ?? []).compactMap(node)
             )
         }
+        return (tree?.roots ?? []).compactMap(node)
+    }
+
+    /// The detail of `vm` as the engine sees it in `view`, with the risks that name it.
+    public init(_ vm: VM, view: ClusterView, risks: [Risk]) {
         let paths = Dictionary(vm.files.map { ($0.location, $0.path) }, uniquingKeysWith: { first, _ in first })
         let volumeIDs = Set(vm.files.compactMap(\.location.volume)).sorted()
         self.init(
@@ -234,7 +239,7 @@ extension VMDetailJSON {
             epoch: vm.ownership.epoch.rawValue,
             state: vm.state.rawValue,
             highlyAvailable: view.isHighlyAvailable(vm),
-            snapshots: (tree?.roots ?? []).compactMap(node),
+            snapshots: Self.tree(of: vm),
             files: vm.files.map { file in
                 File(
                     path: file.path,

@@ -138,6 +138,8 @@ public struct AgentCommand: Codable, Sendable, Hashable {
         case release
         /// The receiving node runs its `adopt` hook and tracks the VM from now on.
         case adopt
+        /// The owner carries out an operation (`checkpoint`): journaled `applying` before it is sent.
+        case apply
     }
 
     public var id: String
@@ -164,6 +166,9 @@ public struct AgentCommand: Codable, Sendable, Hashable {
     public var targetURI: String?
     /// (release) `migrate --offline`: stop the VM and let the target start it, instead of a live migration.
     public var offline: Bool?
+    /// (preflight, apply of a checkpoint operation) what to do; the owner verifies it at the preflight and carries it
+    /// out at the apply, once per `migrationId`.
+    public var checkpoint: CheckpointOrder?
 
     public init(
         id: String,

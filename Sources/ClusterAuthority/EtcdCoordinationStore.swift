@@ -156,6 +156,7 @@ public final class EtcdCoordinationStore: CoordinationStore {
         target: NodeName,
         kind: MigrationRecord.Kind,
         requestedBy: String,
+        operation: String?,
         at now: Timestamp,
         term: LeaderTerm
     ) async throws(StoreError) -> MigrationRecord {
@@ -189,6 +190,7 @@ public final class EtcdCoordinationStore: CoordinationStore {
                 epoch: epoch,
                 state: .planned,
                 requestedBy: requestedBy,
+                operation: operation,
                 createdAt: now,
                 updatedAt: now,
                 steps: [MigrationRecord.Step(state: .planned, at: now, detail: "epoch \(epoch) reserved")]

@@ -740,6 +740,9 @@ public struct Simulation: Sendable {
             nodes[move.from]?.owned.insert(vm)
             if definitions[vm]?.state.holdsMemory == true { nodes[move.from]?.running.insert(vm) }
             return (.init(ok: true), nil)
+        case .apply:
+            // The simulator runs moves only; an operation's apply never reaches it.
+            return (.init(ok: false, message: "the simulator runs no operations"), "no operations in the simulator")
         }
     }
 

@@ -201,13 +201,13 @@ extension ClusterStore {
         try db.execute(
             sql: """
                 INSERT INTO migration (id, vm_id, kind, source, target, epoch, state, abort_reason, reasons,
-                                       requested_by, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                       requested_by, created_at, updated_at, operation)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 record.id, record.vm.rawValue, record.kind.rawValue, record.source.rawValue, record.target.rawValue,
                 record.epoch.rawValue, record.state.rawValue, record.abortReason, record.reasons, record.requestedBy,
-                record.createdAt.databaseValue, record.updatedAt.databaseValue,
+                record.createdAt.databaseValue, record.updatedAt.databaseValue, record.operation,
             ]
         )
         for (seq, step) in record.steps.enumerated() {

@@ -14,6 +14,7 @@ extension ClusterStore {
         target: NodeName,
         kind: MigrationRecord.Kind,
         requestedBy: String,
+        operation: String? = nil,
         at now: Timestamp,
         term: LeaderTerm? = nil
     ) throws(StoreError) -> MigrationRecord {
@@ -44,13 +45,12 @@ extension ClusterStore {
                 try db.execute(
                     sql: """
                         INSERT INTO migration (id, vm_id, kind, source, target, epoch, state, requested_by, created_at,
-                                               updated_at)
-                        VALUES (?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?)
+                                               updated_at, operation)
+                        VALUES (?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?)
                         """,
                     arguments: [
                         id, vm.rawValue, kind.rawValue, source.rawValue, target.rawValue, epoch, requestedBy,
-                        now.databaseValue,
-                        now.databaseValue,
+                        now.databaseValue, now.databaseValue, operation,
                     ]
                 )
                 try Self.addStep(id, .planned, detail: "epoch \(epoch) reserved", at: now, in: db)
@@ -215,6 +215,7 @@ extension ClusterStore {
                         abortReason: row["abort_reason"],
                         reasons: row["reasons"],
                         requestedBy: row["requested_by"],
+                        operation: row["operation"],
                         createdAt: Timestamp(millisecondsSinceEpoch: row["created_at"]),
                         updatedAt: Timestamp(millisecondsSinceEpoch: row["updated_at"]),
                         steps: steps

@@ -32,12 +32,13 @@ extension ClusterStore {
                     snapshot.classes = try Row.fetchAll(db, sql: "SELECT name, enforced FROM anti_affinity_class").map {
                         AntiAffinityClass(name: $0[0], enforced: $0[1])
                     }
-                    snapshot.operationsInProgress = Set(
-                        try String.fetchAll(
-                            db,
-                            sql: "SELECT vm_id FROM migration WHERE state NOT IN ('committed', 'aborted')"
-                        ).map(VMID.init(rawValue:))
-                    )
+                    for row in try Row.fetchAll(
+                        db,
+                        sql: "SELECT vm_id, kind FROM migration WHERE state NOT IN ('committed', 'aborted')"
+                    ) {
+                        snapshot.operationsInProgress.insert(VMID(row[0] as String))
+                        snapshot.operationKinds[VMID(row[0] as String)] = row[1]
+                    }
                     var placements: [(VMID, String, NodeName, PowerState, Int)] = []
                     // Columns by position: name lookups would dominate 8,000 rows.
                     let rows = try Row.fetchCursor(db, sql: "SELECT id, name, owner, state, memory_mib FROM vm")

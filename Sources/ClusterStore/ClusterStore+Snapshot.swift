@@ -34,10 +34,13 @@ extension ClusterStore {
         snapshot.classes = try Row.fetchAll(db, sql: "SELECT * FROM anti_affinity_class ORDER BY name").map {
             AntiAffinityClass(name: $0["name"], enforced: $0["enforced"])
         }
-        snapshot.operationsInProgress = Set(
-            try String.fetchAll(db, sql: "SELECT vm_id FROM migration WHERE state NOT IN ('committed', 'aborted')")
-                .map(VMID.init(rawValue:))
-        )
+        for row in try Row.fetchAll(
+            db,
+            sql: "SELECT vm_id, kind FROM migration WHERE state NOT IN ('committed', 'aborted')"
+        ) {
+            snapshot.operationsInProgress.insert(VMID(row[0] as String))
+            snapshot.operationKinds[VMID(row[0] as String)] = row[1]
+        }
         for row in try Row.fetchAll(db, sql: "SELECT vm_id, node FROM vm_listing") {
             snapshot.listings[VMID(row["vm_id"] as String), default: []].insert(NodeName(row["node"] as String))
         }

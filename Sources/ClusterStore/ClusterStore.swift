@@ -85,6 +85,9 @@ public struct ClusterStore: Sendable {
         migrator.registerMigration(Migration012HypervisorMetadata.identifier) { db in
             try db.execute(sql: Migration012HypervisorMetadata.sql)
         }
+        migrator.registerMigration(Migration013OperationJournal.identifier) { db in
+            try db.execute(sql: Migration013OperationJournal.sql)
+        }
         return migrator
     }
 

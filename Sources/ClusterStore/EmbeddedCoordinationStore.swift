@@ -46,6 +46,7 @@ public struct EmbeddedCoordinationStore: CoordinationStore {
         target: NodeName,
         kind: MigrationRecord.Kind,
         requestedBy: String,
+        operation: String?,
         at now: Timestamp,
         term: LeaderTerm
     ) throws(StoreError) -> MigrationRecord {
@@ -55,6 +56,7 @@ public struct EmbeddedCoordinationStore: CoordinationStore {
             target: target,
             kind: kind,
             requestedBy: requestedBy,
+            operation: operation,
             at: now,
             term: term
         )

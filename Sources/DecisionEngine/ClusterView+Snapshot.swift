@@ -14,6 +14,7 @@ extension ClusterView {
             classes: snapshot.classes,
             operationsInProgress: snapshot.operationsInProgress
         )
+        operationKinds = snapshot.operationKinds
     }
 }
 
@@ -49,5 +50,6 @@ extension ClusterView {
             classes: snapshot.classes,
             operationsInProgress: snapshot.operationsInProgress
         )
+        operationKinds = snapshot.operationKinds
     }
 }

@@ -15,6 +15,8 @@ public struct ClusterView: Sendable {
     public var classes: [String: AntiAffinityClass]
     /// VMs with a migration, failover or other operation under way.
     public var operationsInProgress: Set<VMID>
+    /// What each of those is (`migration`, `checkpoint-delete`, …).
+    public var operationKinds: [VMID: String] = [:]
     public private(set) var placements: [VMID: VMPlacement]
     public private(set) var load: [NodeName: NodeLoad]
 

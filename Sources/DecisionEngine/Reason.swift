@@ -16,6 +16,11 @@ public enum ReasonCode: String, Sendable, Codable, CaseIterable, Comparable {
     case insufficientMemory = "insufficient-memory"
     case antiAffinity = "anti-affinity"
     case operationInProgress = "operation-in-progress"
+    /// (Checkpoint create, SPEC §5) a file the checkpoint would write is on a volume some possible owner of the HA VM
+    /// does not reach.
+    case checkpointLocationLocal = "checkpoint-location-local"
+    /// (Checkpoint create) the volume lacks the free space the new files need.
+    case volumeSpaceLow = "volume-space-low"
     /// (Failover preflight) the source's storage heartbeat is fresh and lists the VM running (SPEC §6): the target
     /// waits; the refusal is not held against it.
     case sourceAlive = "source-alive"

@@ -19,19 +19,32 @@ public enum StrandRule {
         reasons += eligibilityReasons(vm, target: target, view: view)
         reasons += capacityReasons(vm, target: target, view: view)
         if view.operationsInProgress.contains(vm.id) {
-            reasons.append(
-                Reason(
-                    code: .operationInProgress,
-                    message: "\(vm.name) has another migration or operation under way; wait for it to finish "
-                        + "(see `chainkeeper history --vm \(vm.name)`)"
-                )
-            )
+            reasons.append(operationInProgress(vm, in: view))
         }
         // SPEC order by code; within a code, the order the files were found.
         let ordered = reasons.enumerated().sorted {
             ($0.element.code.order, $0.offset) < ($1.element.code.order, $1.offset)
         }
         return Verdict(vm: vm.id, vmName: vm.name, target: target, reasons: ordered.map(\.element))
+    }
+
+    /// `operation-in-progress`, naming what runs: a checkpoint delete is merging disks, and a move now would carry a
+    /// chain that is being rewritten.
+    public static func operationInProgress(_ vm: VM, in view: ClusterView) -> Reason {
+        let what: String =
+            switch view.operationKinds[vm.id] {
+            case "checkpoint-delete": "a checkpoint delete (a merge of its differencing disks)"
+            case "checkpoint-create": "a checkpoint being taken"
+            case "checkpoint-revert": "a checkpoint revert"
+            case "repair": "a repair"
+            case let kind?: "a \(kind)"
+            case nil: "another migration or operation"
+            }
+        return Reason(
+            code: .operationInProgress,
+            message: "\(vm.name) has \(what) under way; wait for it to finish (see `chainkeeper history --vm "
+                + "\(vm.name)`)"
+        )
     }
 
     // MARK: - Hypervisor metadata
@@ -66,8 +79,10 @@ public enum StrandRule {
                 )
             ]
         case .failover:
+            // The held copy's leaves must still be files the VM writes to; the file set's leaves may hold more (an
+            // overlay a revert left behind is a leaf nobody writes to).
             let current = currentLeaves(of: vm)
-            guard Set(metadata.heldLeaves) != current else { return [] }
+            guard !Set(metadata.heldLeaves).isSubset(of: current) else { return [] }
             let gone = metadata.heldLeaves.filter { !current.contains($0) }.sorted()
             return [
                 Reason(

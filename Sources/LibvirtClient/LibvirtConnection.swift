@@ -79,6 +79,14 @@ public final class LibvirtConnection: @unchecked Sendable {
         }
     }
 
+    /// Starts the domain saved in `path` with `xml` as its definition (`virDomainRestoreFlags` with a changed disk
+    /// source, as a revert needs), running or paused.
+    public func restore(from path: String, xml: String, paused: Bool) throws(LibvirtError) {
+        guard library.domainRestoreFlags(pointer, path, xml, paused ? 1 << 2 : 1 << 1) == 0 else {
+            throw failure("cannot restore the domain saved in \(path) on \(uri)")
+        }
+    }
+
     /// Whether a libvirt secret is defined here, by UUID or by usage (`volume`, `ceph`, `iscsi`, `tls`, `vtpm`).
     public func hasSecret(uuid: String?, usage: (type: String, id: String)?) -> Bool {
         var secret: OpaquePointer?

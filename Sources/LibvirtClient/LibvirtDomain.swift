@@ -6,7 +6,7 @@ import Glibc
 
 /// A domain of a `LibvirtConnection`.
 public final class LibvirtDomain: @unchecked Sendable {
-    let connection: LibvirtConnection
+    public let connection: LibvirtConnection
     let pointer: OpaquePointer
     var library: LibvirtLibrary { connection.library }
 

@@ -40,6 +40,10 @@ struct LibvirtLibrary: @unchecked Sendable {
     let domainSaveFlags: @convention(c) (Pointer?, CString?, CString?, UInt32) -> Int32
     let domainRestoreFlags: @convention(c) (Pointer?, CString?, CString?, UInt32) -> Int32
     let domainUndefineFlags: @convention(c) (Pointer?, UInt32) -> Int32
+    let domainBlockCommit: @convention(c) (Pointer?, CString?, CString?, CString?, UInt, UInt32) -> Int32
+    let domainBlockRebase: @convention(c) (Pointer?, CString?, CString?, UInt, UInt32) -> Int32
+    let domainGetBlockJobInfo: @convention(c) (Pointer?, CString?, UnsafeMutableRawPointer?, UInt32) -> Int32
+    let domainBlockJobAbort: @convention(c) (Pointer?, CString?, UInt32) -> Int32
     let secretLookupByUUIDString: @convention(c) (Pointer?, CString?) -> Pointer?
     let secretLookupByUsage: @convention(c) (Pointer?, Int32, CString?) -> Pointer?
     let secretFree: @convention(c) (Pointer?) -> Int32
@@ -167,6 +171,22 @@ struct LibvirtLibrary: @unchecked Sendable {
         domainUndefineFlags = try symbol(
             "virDomainUndefineFlags",
             as: (@convention(c) (Pointer?, UInt32) -> Int32).self
+        )
+        domainBlockCommit = try symbol(
+            "virDomainBlockCommit",
+            as: (@convention(c) (Pointer?, CString?, CString?, CString?, UInt, UInt32) -> Int32).self
+        )
+        domainBlockRebase = try symbol(
+            "virDomainBlockRebase",
+            as: (@convention(c) (Pointer?, CString?, CString?, UInt, UInt32) -> Int32).self
+        )
+        domainGetBlockJobInfo = try symbol(
+            "virDomainGetBlockJobInfo",
+            as: (@convention(c) (Pointer?, CString?, UnsafeMutableRawPointer?, UInt32) -> Int32).self
+        )
+        domainBlockJobAbort = try symbol(
+            "virDomainBlockJobAbort",
+            as: (@convention(c) (Pointer?, CString?, UInt32) -> Int32).self
         )
         secretLookupByUUIDString = try symbol(
             "virSecretLookupByUUIDString",

@@ -13,7 +13,7 @@ struct Chainkeeper: AsyncParsableCommand {
             InspectCommand.self, VolumeCommand.self, NodesCommand.self, VolumesCommand.self, VMsCommand.self,
             VMCommand.self, AuditCommand.self, CheckCommand.self, MigrateCommand.self, HistoryCommand.self,
             PolicyCommand.self, WhatIfCommand.self, QueryCommand.self, NodeCommand.self, DrainCommand.self,
-            CACommand.self, TokenCommand.self, BackupCommand.self, DemoCommand.self,
+            CACommand.self, TokenCommand.self, BackupCommand.self, DemoCommand.self, CheckpointCommand.self,
         ]
     )
 }

@@ -21,6 +21,8 @@ import Glibc
         let port = Daemons.freePort()
         var coordinator: DaemonProcess?
         var agents: [String: DaemonProcess] = [:]
+        /// Daemons started so far: restarted ones log to files of their own.
+        var starts = 0
 
         var shared: String { root + "/shared" }
         func local(_ node: String) -> String { root + "/\(node)-local" }
@@ -59,7 +61,16 @@ import Glibc
             self.hosts = hosts
         }
 
-        mutating func start(leaseTTL: String = "6s") async throws {
+        mutating func start(leaseTTL: String = "6s", mergeBandwidth: Int? = nil) async throws {
+            try startCoordinator(leaseTTL: leaseTTL)
+            for _ in 0..<100 where Daemons.httpGet(port: port, path: "/healthz") != "ok\n" {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            for node in hosts.keys.sorted() { try startAgent(node, mergeBandwidth: mergeBandwidth) }
+        }
+
+        /// Starts (or restarts) the coordinator; `environment` reaches the process (fault injection).
+        mutating func startCoordinator(leaseTTL: String = "6s", environment: [String: String] = [:]) throws {
             try """
             listen: "127.0.0.1:\(port)"
             dataDir: \(root)/coordinator
@@ -68,38 +79,46 @@ import Glibc
             leaseTTL: \(leaseTTL)
             agentTokens: {a: token-node-a-000000, b: token-node-b-000000}
             """.write(toFile: root + "/coordinator.yaml", atomically: true, encoding: .utf8)
+            starts += 1
             coordinator = try DaemonProcess(
                 Daemons.chainkeeperd,
                 ["coordinator", "--config", root + "/coordinator.yaml"],
-                environment: [:],
-                logPath: root + "/coordinator.log"
+                environment: environment,
+                logPath: root + "/coordinator\(starts == 1 ? "" : "-\(starts)").log"
             )
-            for _ in 0..<100 where Daemons.httpGet(port: port, path: "/healthz") != "ok\n" {
-                try await Task.sleep(for: .milliseconds(100))
+        }
+
+        /// Starts (or restarts) `node`'s agent; `environment` reaches the process (fault injection).
+        mutating func startAgent(
+            _ node: String,
+            mergeBandwidth: Int? = nil,
+            environment: [String: String] = [:]
+        ) throws {
+            let host = try #require(hosts[node])
+            var inventory: [String: Any] = [
+                "driver": "libvirt", "domains": host.domains, "snapshots": host.snapshots, "live": host.live,
+                "uri": host.socketURI, "peerURI": host.tcpURI,
+                // The shared directory is on no filesystem libvirt recognises as shared.
+                "unsafeMigration": true,
+            ]
+            if let mergeBandwidth { inventory["mergeBandwidth"] = mergeBandwidth }
+            let config: [String: Any] = [
+                "node": node, "coordinator": "http://127.0.0.1:\(port)", "token": "token-node-\(node)-000000",
+                "dataDir": root + "/agent-\(node)", "volumes": [shared, local(node)], "heartbeat": "500ms",
+                // Rare rescans: what changes in libvirt reaches the coordinator through the agent's watch.
+                "rescan": "120s", "memoryMiB": 4096, "inventory": inventory,
+            ]
+            let path = root + "/agent-\(node).json"
+            if !FileManager.default.fileExists(atPath: path) || mergeBandwidth != nil {
+                try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
             }
-            for (node, host) in hosts {
-                let config: [String: Any] = [
-                    "node": node, "coordinator": "http://127.0.0.1:\(port)", "token": "token-node-\(node)-000000",
-                    "dataDir": root + "/agent-\(node)", "volumes": [shared, local(node)], "heartbeat": "500ms",
-                    // Rare rescans: what changes in libvirt reaches the coordinator through the agent's watch.
-                    "rescan": "120s", "memoryMiB": 4096,
-                    "inventory": [
-                        "driver": "libvirt", "domains": host.domains, "snapshots": host.snapshots, "live": host.live,
-                        "uri": host.socketURI, "peerURI": host.tcpURI,
-                        // The shared directory is on no filesystem libvirt recognises as shared.
-                        "unsafeMigration": true,
-                    ],
-                ]
-                try JSONSerialization.data(withJSONObject: config).write(
-                    to: URL(fileURLWithPath: root + "/agent-\(node).json")
-                )
-                agents[node] = try DaemonProcess(
-                    Daemons.chainkeeperd,
-                    ["agent", "--config", root + "/agent-\(node).json"],
-                    environment: [:],
-                    logPath: root + "/agent-\(node).log"
-                )
-            }
+            starts += 1
+            agents[node] = try DaemonProcess(
+                Daemons.chainkeeperd,
+                ["agent", "--config", path],
+                environment: environment,
+                logPath: root + "/agent-\(node)\(starts <= 3 ? "" : "-\(starts)").log"
+            )
         }
 
         func stop() {

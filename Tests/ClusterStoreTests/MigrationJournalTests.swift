@@ -45,6 +45,88 @@ import Testing
         #expect(try store.activeMigrations().isEmpty)
     }
 
+    @Test func aCheckpointOperationSharesTheJournalKeepsItsOwnerAndMovesTheEpoch() throws {
+        let (temporary, vm) = try storeWithVM()
+        let store = temporary.store
+        let now = TemporaryStore.now
+        let order = #"{"action":"create","checkpoint":"c1"}"#
+        let record = try store.planMigration(
+            vm: vm.id,
+            source: NodeName("node1"),
+            target: NodeName("node1"),
+            kind: .checkpointCreate,
+            requestedBy: "admin",
+            operation: order,
+            at: now
+        )
+        #expect(record.operation == order)
+        #expect(try store.snapshot().operationKinds == [vm.id: "checkpoint-create"])
+        // One operation per VM at a time, moves included.
+        #expect(throws: StoreError.self) {
+            try store.planMigration(
+                vm: vm.id,
+                source: NodeName("node1"),
+                target: NodeName("node2"),
+                kind: .migration,
+                requestedBy: "admin",
+                at: now
+            )
+        }
+        try store.advanceMigration(record.id, to: .preflight, detail: nil, at: now)
+        // An operation is never released or adopted; the trigger allows only its own steps.
+        #expect(throws: StoreError.self) {
+            try store.advanceMigration(record.id, to: .sourceReleased, detail: nil, at: now)
+        }
+        try store.advanceMigration(record.id, to: .applying, detail: nil, at: now)
+        #expect(throws: StoreError.self) { try store.commitMigration(record.id, at: now) }
+        try store.advanceMigration(record.id, to: .applied, detail: "taken", at: now)
+        try store.commitMigration(record.id, at: now + .seconds(1))
+        let after = try #require(try store.vm(id: vm.id))
+        #expect(after.owner == NodeName("node1"))
+        #expect(after.ownership.epoch == record.epoch)
+        #expect(
+            try store.history(vm: vm.id).first?.steps.map(\.state)
+                == [.planned, .preflight, .applying, .applied, .committed]
+        )
+    }
+
+    @Test func theSchemaRefusesAnOperationThatMovesAndAMoveThatStays() throws {
+        let (temporary, vm) = try storeWithVM()
+        let store = temporary.store
+        #expect(throws: StoreError.self) {
+            try store.planMigration(
+                vm: vm.id,
+                source: NodeName("node1"),
+                target: NodeName("node2"),
+                kind: .checkpointDelete,
+                requestedBy: "admin",
+                operation: #"{"action":"delete","checkpoint":"c1"}"#,
+                at: TemporaryStore.now
+            )
+        }
+        #expect(throws: StoreError.self) {
+            try store.planMigration(
+                vm: vm.id,
+                source: NodeName("node1"),
+                target: NodeName("node1"),
+                kind: .migration,
+                requestedBy: "admin",
+                at: TemporaryStore.now
+            )
+        }
+        #expect(throws: StoreError.self) {
+            try store.planMigration(
+                vm: vm.id,
+                source: NodeName("node1"),
+                target: NodeName("node1"),
+                kind: .checkpointRevert,
+                requestedBy: "admin",
+                at: TemporaryStore.now
+            )
+        }
+        #expect(try store.activeMigrations().isEmpty)
+    }
+
     @Test func anAbortedMigrationUsesUpItsEpochAndMovesNothing() throws {
         let (temporary, vm) = try storeWithVM()
         let store = temporary.store

@@ -21,7 +21,7 @@ import Testing
             vmName: "web01",
             kind: kind,
             source: NodeName("a"),
-            target: NodeName("b"),
+            target: NodeName(kind.isOperation ? "a" : "b"),
             epoch: Epoch(2),
             state: state,
             requestedBy: "admin",
@@ -196,6 +196,84 @@ import Testing
         #expect(released.answered(Self.ok, at: Self.at(1)).last == .finish(.committed))
         var finished = Machine(recovering: Self.record(.migration, at: .committed), settings: Self.settings)
         #expect(finished.start(at: Self.at(0)).isEmpty)
+    }
+
+    @Test func anOperationIsVerifiedAppliedAndCommittedOnTheOwner() {
+        var machine = Machine(planned: Self.record(.checkpointCreate), settings: Self.settings)
+        #expect(
+            machine.start(at: Self.at(0)) == [
+                .journal(.preflight, detail: "asking a to verify"), .send(.preflight, to: NodeName("a"), after: .zero),
+            ]
+        )
+        #expect(
+            machine.answered(Self.ok, at: Self.at(1)) == [
+                .journal(.applying, detail: "asking a to apply the checkpoint-create"),
+                .send(.apply, to: NodeName("a"), after: .zero),
+            ]
+        )
+        // No answer within the command timeout (a long merge): sent again, the agent joins the run under way.
+        #expect(machine.answered(nil, at: Self.at(91)) == [.send(.apply, to: NodeName("a"), after: .zero)])
+        #expect(
+            machine.answered(Self.notAdmitted, at: Self.at(92))
+                == [.send(.apply, to: NodeName("a"), after: .milliseconds(250))]
+        )
+        #expect(
+            machine.answered(Self.ok, at: Self.at(93)) == [
+                .journal(.applied, detail: "done"), .commit, .finish(.committed),
+            ]
+        )
+    }
+
+    @Test func anOperationAbortsOnARefusalAFailureOrAnOwnerDeclaredDown() {
+        var refused = Machine(planned: Self.record(.checkpointDelete), settings: Self.settings)
+        _ = refused.start(at: Self.at(0))
+        #expect(
+            refused.answered(Self.refused, at: Self.at(1)).last
+                == .finish(
+                    .abortedBeforeRelease(
+                        reason: "a's preflight refused: chain-broken, file-missing",
+                        refusedBy: .preflight
+                    )
+                )
+        )
+        var failed = Machine(planned: Self.record(.checkpointRevert), settings: Self.settings)
+        _ = failed.start(at: Self.at(0))
+        _ = failed.answered(Self.ok, at: Self.at(1))
+        #expect(
+            failed.answered(Self.refused, at: Self.at(2)).last
+                == .finish(
+                    .abortedBeforeRelease(
+                        reason: "a could not apply the checkpoint-revert: hook exited 1",
+                        refusedBy: .apply
+                    )
+                )
+        )
+        var lost = Machine(planned: Self.record(.checkpointDelete), settings: Self.settings)
+        _ = lost.start(at: Self.at(0))
+        _ = lost.answered(Self.ok, at: Self.at(1))
+        let actions = lost.answered(nil, at: Self.at(91), target: .declaredDown)
+        #expect(actions.count == 2)
+        guard case .finish(.abortedAfterRelease(let reason, adoptedBack: false)) = actions.last else {
+            Issue.record("\(actions)")
+            return
+        }
+        #expect(reason.contains("a went down before it answered the checkpoint-delete"))
+    }
+
+    @Test func recoveryAbortsAnOperationNotYetAppliedAndFinishesOneThatWas() {
+        for state: MigrationRecord.State in [.planned, .preflight] {
+            var machine = Machine(recovering: Self.record(.checkpointCreate, at: state), settings: Self.settings)
+            #expect(
+                machine.start(at: Self.at(0)).last.map {
+                    if case .finish(.abortedBeforeRelease) = $0 { true } else { false }
+                } == true
+            )
+        }
+        var applying = Machine(recovering: Self.record(.checkpointDelete, at: .applying), settings: Self.settings)
+        #expect(applying.start(at: Self.at(0)) == [.send(.apply, to: NodeName("a"), after: .zero)])
+        #expect(applying.answered(Self.ok, at: Self.at(1)).last == .finish(.committed))
+        var applied = Machine(recovering: Self.record(.checkpointRevert, at: .applied), settings: Self.settings)
+        #expect(applied.start(at: Self.at(0)) == [.commit, .finish(.committed)])
     }
 
     @Test func anAnswerNobodyWaitsForChangesNothing() {

@@ -227,8 +227,8 @@ import Testing
                 "file-on-local-volume", "volume-not-verified", "file-missing", "chain-broken", "disk-needs-log-replay",
                 "inventory-stale", "metadata-stale", "target-not-eligible", "hypervisor-mismatch",
                 "insufficient-memory", "anti-affinity",
-                "operation-in-progress", "source-alive", "failover-threshold", "failover-blocked", "preflight-failed",
-                "adopt-failed",
+                "operation-in-progress", "checkpoint-location-local", "volume-space-low", "source-alive",
+                "failover-threshold", "failover-blocked", "preflight-failed", "adopt-failed",
             ]
         )
     }

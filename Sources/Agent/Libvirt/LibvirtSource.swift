@@ -227,7 +227,8 @@ public struct LibvirtSource: InventorySource {
             driver: "libvirt",
             domainXML: (definition ?? domain).cleanedXML,
             snapshots: LibvirtMetadata.treeOrder(definitions),
-            leaves: disks.map(LocalPath.normalize),
+            // The files the domain writes to: not the overlays a revert left behind, which are in the file set only.
+            leaves: Self.fileDisks(domain.disks).map(LocalPath.normalize),
             secrets: (definition ?? domain).secrets
         )
         return vm

@@ -9,6 +9,8 @@ public struct ClusterSnapshot: Sendable {
     public var classes: [AntiAffinityClass]
     /// VMs with a migration that is neither committed nor aborted.
     public var operationsInProgress: Set<VMID>
+    /// What each of those is (`migration`, `failover`, `drain`, `checkpoint-delete`, …), to name it in a refusal.
+    public var operationKinds: [VMID: String] = [:]
     /// Which nodes list each VM in their inventory.
     public var listings: [VMID: Set<NodeName>]
     /// Inventory entries agents could not read.

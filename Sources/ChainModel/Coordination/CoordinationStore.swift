@@ -52,6 +52,7 @@ public protocol CoordinationStore: Sendable {
         target: NodeName,
         kind: MigrationRecord.Kind,
         requestedBy: String,
+        operation: String?,
         at now: Timestamp,
         term: LeaderTerm
     ) async throws(StoreError) -> MigrationRecord
@@ -176,5 +177,29 @@ public struct CriticalChanges: Sendable {
 
     public var isEmpty: Bool {
         owners.isEmpty && journal.isEmpty && nodeStates.isEmpty && policies.isEmpty && classes.isEmpty
+    }
+}
+
+extension CoordinationStore {
+    /// Journals a move (no operation parameters).
+    public func planMigration(
+        vm: VMID,
+        source: NodeName,
+        target: NodeName,
+        kind: MigrationRecord.Kind,
+        requestedBy: String,
+        at now: Timestamp,
+        term: LeaderTerm
+    ) async throws(StoreError) -> MigrationRecord {
+        try await planMigration(
+            vm: vm,
+            source: source,
+            target: target,
+            kind: kind,
+            requestedBy: requestedBy,
+            operation: nil,
+            at: now,
+            term: term
+        )
     }
 }

@@ -7,16 +7,22 @@ public struct MigrationRecord: Sendable, Hashable, Codable {
         case targetAdopted = "target-adopted"
         case committed
         case aborted
+        /// An operation on the owner (checkpoint, repair, issue 24): journaled before the owner is asked to apply it.
+        case applying
+        /// The owner answered that the operation is done; the commit follows.
+        case applied
 
         public var isFinal: Bool { self == .committed || self == .aborted }
 
-        /// The steps of the SPEC §6 state machine (the same rule the schema's trigger enforces).
+        /// The steps of the SPEC §6 state machine, moves' and operations' together (the schema's trigger also keeps
+        /// each kind to its own).
         public func canMove(to next: State) -> Bool {
             switch (self, next) {
             case (.planned, .preflight), (.planned, .aborted): true
             case (.preflight, .sourceReleased), (.preflight, .targetAdopted), (.preflight, .aborted): true
             case (.sourceReleased, .targetAdopted), (.sourceReleased, .aborted): true
             case (.targetAdopted, .committed): true
+            case (.preflight, .applying), (.applying, .applied), (.applying, .aborted), (.applied, .committed): true
             default: false
             }
         }
@@ -30,9 +36,22 @@ public struct MigrationRecord: Sendable, Hashable, Codable {
         case migration
         case failover
         case drain
+        /// Operations on the owner that share the journal with moves (SPEC §7): source and target are the owner.
+        case checkpointCreate = "checkpoint-create"
+        case checkpointDelete = "checkpoint-delete"
+        case checkpointRevert = "checkpoint-revert"
+        case repair
 
         /// Whether the source is asked to release the VM: not in a failover, whose source is fenced.
         public var releasesSource: Bool { self != .failover }
+
+        /// An operation on the owner rather than a move: `planned → preflight → applying → applied → committed`.
+        public var isOperation: Bool {
+            switch self {
+            case .migration, .failover, .drain: false
+            case .checkpointCreate, .checkpointDelete, .checkpointRevert, .repair: true
+            }
+        }
     }
 
     public struct Step: Sendable, Hashable, Codable {
@@ -59,6 +78,8 @@ public struct MigrationRecord: Sendable, Hashable, Codable {
     /// The reasons a preflight gave, as JSON (`[{code, message, path?}]`).
     public var reasons: String?
     public var requestedBy: String
+    /// What an operation (`Kind.isOperation`) does, as JSON (`CheckpointOrder` for a checkpoint); nil for a move.
+    public var operation: String?
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
     public var steps: [Step]
@@ -75,10 +96,12 @@ public struct MigrationRecord: Sendable, Hashable, Codable {
         abortReason: String? = nil,
         reasons: String? = nil,
         requestedBy: String,
+        operation: String? = nil,
         createdAt: Timestamp,
         updatedAt: Timestamp,
         steps: [Step]
     ) {
+        self.operation = operation
         self.id = id
         self.vm = vm
         self.vmName = vmName

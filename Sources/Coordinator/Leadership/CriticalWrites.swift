@@ -21,6 +21,7 @@ struct CriticalWrites: Sendable {
         target: NodeName,
         kind: MigrationRecord.Kind,
         requestedBy: String,
+        operation: String? = nil,
         at now: Timestamp
     ) async throws -> MigrationRecord {
         try await guarded { term in
@@ -41,6 +42,7 @@ struct CriticalWrites: Sendable {
                 target: target,
                 kind: kind,
                 requestedBy: requestedBy,
+                operation: operation,
                 at: now,
                 term: term
             )

@@ -47,7 +47,7 @@ struct MigrationRunner: Sendable {
                     if after > .zero { try? await Task.sleep(for: after) }
                     let answer = await board.send(command(step), to: node.rawValue, timeout: settings.commandTimeout)
                     if let answer { answers[step] = answer }
-                    let notYet = step == .adopt && (answer == nil || answer?.isNotAdmitted == true)
+                    let notYet = (step == .adopt || step == .apply) && (answer == nil || answer?.isNotAdmitted == true)
                     let evidence = notYet ? await targetEvidence(node, record.vm, record.epoch) : .none
                     next = machine.answered(answer.map(Self.answer), at: monotonic(), target: evidence)
                 case .commit:

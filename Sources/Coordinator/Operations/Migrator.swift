@@ -187,7 +187,23 @@ struct Migrator: Sendable {
                     target: record.target.rawValue
                 )
             }
-            if record.state == .sourceReleased {
+            if record.kind.isOperation {
+                // An operation whose order no longer decodes is sent as a bare apply, which its owner refuses: the
+                // machine then aborts it. It is never sent as anything else.
+                command =
+                    CheckpointOperator.commands(recovering: record) ?? { _ in
+                        AgentCommand(
+                            id: UUID().uuidString.lowercased(),
+                            kind: .apply,
+                            migrationId: record.id,
+                            vmId: record.vm.rawValue,
+                            vmName: record.vmName,
+                            epoch: record.epoch.rawValue,
+                            source: record.source.rawValue,
+                            target: record.target.rawValue
+                        )
+                    }
+            } else if record.state == .sourceReleased {
                 // Adopting again needs the VM's definition; without the VM there is nothing to send.
                 guard let snapshot = try? store.snapshot(), let vm = snapshot.vms.first(where: { $0.id == record.vm })
                 else { continue }

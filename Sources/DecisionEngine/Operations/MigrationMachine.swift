@@ -19,6 +19,13 @@ import ChainModel
 ///   it runs the VM would run the VM twice;
 /// - recovery after a coordinator restart: before `source-released` abort, at `target-adopted` commit, at
 ///   `source-released` adopt again.
+///
+/// Operations on the owner (`MigrationRecord.Kind.isOperation`: checkpoint create, delete, revert; repair) take the
+/// same journal and epochs: `planned → preflight → applying → applied → committed`. The owner verifies, then applies;
+/// an apply that gets no answer or "not yet" is sent again (the agent carries out an operation id once and answers
+/// a repeat with its outcome), until the owner is declared down: then the operation aborts, and what the hypervisor
+/// shows is what the next report (or the failover) finds. A refusal or failure of the apply aborts: the agent has put
+/// back what it changed. Recovery: before `applying` abort, at `applying` apply again, at `applied` commit.
 public struct MigrationMachine: Sendable, Hashable {
     public struct Settings: Sendable, Hashable {
         /// How long the shell waits for an agent's answer to one command.
@@ -45,6 +52,8 @@ public struct MigrationMachine: Sendable, Hashable {
         case adopt
         /// The source takes the VM again, after the target could not (an adopt, sent to the source).
         case adoptBack = "adopt-back"
+        /// The owner carries out an operation (checkpoint, repair).
+        case apply
     }
 
     /// What an agent answered.
@@ -152,7 +161,23 @@ public struct MigrationMachine: Sendable, Hashable {
             guard state == .planned else { return [] }
             return journal(.preflight, "asking \(target) to verify") + send(.preflight, to: target, at: now)
         }
+        if kind.isOperation {
+            switch state {
+            case .planned, .preflight, .sourceReleased, .targetAdopted:
+                return abort(
+                    "the coordinator restarted before \(source) was asked to apply the \(kind.rawValue); nothing changed",
+                    reasonsOf: nil,
+                    before: true
+                )
+            case .applying: return send(.apply, to: source, at: now)
+            case .applied: return commit()
+            case .committed, .aborted: return []
+            }
+        }
         switch state {
+        case .applying, .applied:
+            // Only operations reach these states (the store's trigger): a move never does.
+            return abort("a move cannot be at \(state.rawValue)", reasonsOf: nil, before: true)
         case .planned, .preflight:
             return abort(
                 "the coordinator restarted before \(source) released the VM; nothing changed",
@@ -189,6 +214,10 @@ public struct MigrationMachine: Sendable, Hashable {
             guard answer.ok else {
                 let codes = Set(answer.reasonCodes).sorted().joined(separator: ", ")
                 return abort("\(target)'s preflight refused: \(codes)", reasonsOf: .preflight, before: true)
+            }
+            if kind.isOperation {
+                return journal(.applying, "asking \(source) to apply the \(kind.rawValue)")
+                    + send(.apply, to: source, at: now)
             }
             guard kind.releasesSource else {
                 return journal(.sourceReleased, "\(source) is fenced; a failover has no release step")
@@ -227,6 +256,25 @@ public struct MigrationMachine: Sendable, Hashable {
                 )
             }
             return send(.adoptBack, to: source, at: now)
+        case .apply:
+            if let answer, answer.ok { return journal(.applied, answer.message) + commit() }
+            if let answer, !answer.notAdmitted {
+                return abort(
+                    "\(source) could not apply the \(kind.rawValue): \(answer.message ?? "no reason given")",
+                    reasonsOf: .apply,
+                    before: true
+                )
+            }
+            if evidence == .none {
+                awaiting = Awaiting(command: .apply, since: since)
+                return [.send(.apply, to: source, after: answer == nil ? .zero : settings.retryPause)]
+            }
+            return abort(
+                "\(source) went down before it answered the \(kind.rawValue); its next report (or the failover) shows "
+                    + "what the hypervisor holds",
+                reasonsOf: nil,
+                before: false
+            )
         case .adoptBack:
             if let answer, answer.ok {
                 return abort(

@@ -86,6 +86,17 @@ struct CoordinatorOptions: ParsableArguments {
         try await send(path, body: Data("{}".utf8), as: type, timeout: timeout, method: method, conflictIsNo: true)
     }
 
+    /// A request whose answer is a JSON document, with `method`; every refusal (409 too) exits 1, a 404 exits 4.
+    func call<T: Decodable>(
+        _ path: String,
+        body: some Encodable,
+        as type: T.Type,
+        method: HTTPMethod,
+        timeout: TimeAmount
+    ) async throws -> T {
+        try await send(path, body: try JSONEncoder().encode(body), as: type, timeout: timeout, method: method)
+    }
+
     /// PUTs `body` as JSON to `path` (a setting replaced whole, such as a policy).
     func put<T: Decodable>(_ path: String, body: some Encodable, as type: T.Type) async throws -> T {
         try await send(path, body: try JSONEncoder().encode(body), as: type, method: .PUT)

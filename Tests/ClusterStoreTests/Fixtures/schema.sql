@@ -10,6 +10,7 @@
 -- migration: 010-isolation-states
 -- migration: 011-isolation-response
 -- migration: 012-hypervisor-metadata
+-- migration: 013-operation-journal
 
 CREATE TABLE anti_affinity_class (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
@@ -115,30 +116,35 @@ CREATE TABLE leadership (
     expires_at INTEGER NOT NULL
 ) STRICT;
 
-CREATE TABLE migration (
+CREATE TABLE "migration" (
     id TEXT PRIMARY KEY NOT NULL CHECK (length(id) > 0),
     vm_id TEXT NOT NULL REFERENCES vm(id),
-    kind TEXT NOT NULL CHECK (kind IN ('migration', 'failover', 'drain')),
+    kind TEXT NOT NULL CHECK (kind IN ('migration', 'failover', 'drain', 'checkpoint-create',
+                                        'checkpoint-delete', 'checkpoint-revert', 'repair')),
     source TEXT NOT NULL,
     target TEXT NOT NULL,
     epoch INTEGER NOT NULL CHECK (epoch >= 2),
     state TEXT NOT NULL CHECK (
-        state IN ('planned', 'preflight', 'source-released', 'target-adopted', 'committed', 'aborted')
+        state IN ('planned', 'preflight', 'source-released', 'target-adopted', 'applying', 'applied',
+                  'committed', 'aborted')
     ),
     abort_reason TEXT,
     reasons TEXT CHECK (reasons IS NULL OR json_valid(reasons)),
     requested_by TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
-    CHECK (source <> target),
+    operation TEXT CHECK (operation IS NULL OR (json_valid(operation) AND length(operation) <= 65536)),
+    CHECK ((kind IN ('migration', 'failover', 'drain') AND source <> target AND operation IS NULL)
+        OR (kind NOT IN ('migration', 'failover', 'drain') AND source = target AND operation IS NOT NULL)),
     CHECK (state <> 'aborted' OR abort_reason IS NOT NULL)
 ) STRICT;
 
-CREATE TABLE migration_step (
-    migration_id TEXT NOT NULL REFERENCES migration(id) ON DELETE CASCADE,
+CREATE TABLE "migration_step" (
+    migration_id TEXT NOT NULL REFERENCES "migration"(id) ON DELETE CASCADE,
     seq INTEGER NOT NULL CHECK (seq >= 0),
     state TEXT NOT NULL CHECK (
-        state IN ('planned', 'preflight', 'source-released', 'target-adopted', 'committed', 'aborted')
+        state IN ('planned', 'preflight', 'source-released', 'target-adopted', 'applying', 'applied',
+                  'committed', 'aborted')
     ),
     at INTEGER NOT NULL,
     detail TEXT,
@@ -298,9 +304,14 @@ END;
 CREATE TRIGGER migration_state_machine BEFORE UPDATE OF state ON migration
 WHEN NEW.state <> OLD.state AND NOT (
     (OLD.state = 'planned' AND NEW.state IN ('preflight', 'aborted'))
-    OR (OLD.state = 'preflight' AND NEW.state IN ('source-released', 'target-adopted', 'aborted'))
-    OR (OLD.state = 'source-released' AND NEW.state IN ('target-adopted', 'aborted'))
-    OR (OLD.state = 'target-adopted' AND NEW.state = 'committed')
+    OR (OLD.kind IN ('migration', 'failover', 'drain') AND (
+        (OLD.state = 'preflight' AND NEW.state IN ('source-released', 'target-adopted', 'aborted'))
+        OR (OLD.state = 'source-released' AND NEW.state IN ('target-adopted', 'aborted'))
+        OR (OLD.state = 'target-adopted' AND NEW.state = 'committed')))
+    OR (OLD.kind NOT IN ('migration', 'failover', 'drain') AND (
+        (OLD.state = 'preflight' AND NEW.state IN ('applying', 'aborted'))
+        OR (OLD.state = 'applying' AND NEW.state IN ('applied', 'aborted'))
+        OR (OLD.state = 'applied' AND NEW.state = 'committed')))
 )
 BEGIN
     SELECT RAISE(ABORT, 'migration-transition: not a step of the migration state machine');
@@ -363,7 +374,8 @@ SELECT
     m.abort_reason AS abort_reason,
     m.requested_by AS requested_by,
     strftime('%Y-%m-%dT%H:%M:%SZ', m.created_at / 1000, 'unixepoch') AS created_at,
-    strftime('%Y-%m-%dT%H:%M:%SZ', m.updated_at / 1000, 'unixepoch') AS updated_at
+    strftime('%Y-%m-%dT%H:%M:%SZ', m.updated_at / 1000, 'unixepoch') AS updated_at,
+    m.operation AS operation
 FROM migration m JOIN vm ON vm.id = m.vm_id;
 
 CREATE VIEW nodes AS

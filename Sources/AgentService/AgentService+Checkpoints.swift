@@ -1,0 +1,104 @@
+import ChainModel
+import ClusterAPI
+import Foundation
+import Logging
+import ShellHooks
+import Synchronization
+
+extension AgentService {
+    /// The owner's own check of a checkpoint operation before the coordinator journals `applying` (issue 24).
+    func checkpointPreflight(_ command: AgentCommand, order: CheckpointOrder) async -> CommandResult {
+        guard let libvirt = config.libvirt else {
+            return CommandResult(
+                ok: false,
+                reasons: [
+                    ReasonJSON(
+                        code: "checkpoint-unsupported",
+                        message: "\(config.node) runs no libvirt driver; Hyper-V checkpoints go through the "
+                            + "`checkpoint` hook, which is not configured here"
+                    )
+                ]
+            )
+        }
+        let checkpoints = LibvirtCheckpoints(settings: libvirt, node: config.node)
+        let reasons = await Self.blocking { checkpoints.preflight(command, order: order) }
+        logger.info(
+            "checkpoint preflight",
+            metadata: [
+                "vm": .string(command.vmName), "action": .string(order.action.rawValue),
+                "reasons": .stringConvertible(reasons.count),
+            ]
+        )
+        return CommandResult(ok: reasons.isEmpty, reasons: reasons)
+    }
+
+    /// Carries out a checkpoint operation once per journal id.
+    ///
+    /// A repeat (the coordinator's answer timed out, or it restarted) joins the run under way or gets its outcome;
+    /// after an agent restart the operation itself finishes what was started (`LibvirtCheckpoints`). The answer leaves only after a fresh report reached the coordinator,
+    /// so `vm show` is exact when the command returns.
+    func checkpointApply(_ command: AgentCommand, order: CheckpointOrder) async -> CommandResult {
+        let task = operations.withLock { running -> Task<CommandResult, Never> in
+            if let task = running[command.migrationId] { return task }
+            let task = Task { await self.runCheckpoint(command, order: order) }
+            running[command.migrationId] = task
+            // Outcomes of finished operations are kept for repeats, a bounded number of them.
+            if running.count > 64, let oldest = running.keys.first(where: { $0 != command.migrationId }) {
+                running[oldest] = nil
+            }
+            return task
+        }
+        return await task.value
+    }
+
+    private func runCheckpoint(_ command: AgentCommand, order: CheckpointOrder) async -> CommandResult {
+        guard let libvirt = config.libvirt else {
+            return CommandResult(ok: false, message: "\(config.node) runs no libvirt driver")
+        }
+        var logger = self.logger
+        logger[metadataKey: "operation"] = .string(command.migrationId)
+        logger[metadataKey: "vm"] = .string(command.vmName)
+        let (vmId, epoch) = (command.vmId, command.epoch)
+        do {
+            if let newer = try await stored.run({ db throws(AgentStoreError) in
+                try db.raiseEpoch(vm: vmId, to: epoch, at: Timestamp.now())
+            }) {
+                return CommandResult(ok: false, message: "a newer epoch \(newer) arrived meanwhile")
+            }
+        } catch {
+            return CommandResult(ok: false, message: "cannot persist the epoch: \(error.message)")
+        }
+        let checkpoints = LibvirtCheckpoints(settings: libvirt, node: config.node)
+        AgentFaultInjection.reached("checkpoint-apply")
+        let outcome = await Self.blocking { () -> Result<String, LibvirtCheckpoints.Failure> in
+            do throws(LibvirtCheckpoints.Failure) {
+                return .success(try checkpoints.apply(command, order: order))
+            } catch {
+                return .failure(error)
+            }
+        }
+        AgentFaultInjection.reached("checkpoint-applied")
+        // Whatever happened, the coordinator hears the node's view of the VM now.
+        await reportNow(vm: command.vmId)
+        switch outcome {
+        case .success(let message):
+            logger.notice("checkpoint \(order.action.rawValue): \(message)")
+            return CommandResult(ok: true, message: "\(config.node): \(message)")
+        case .failure(let failure):
+            logger.error("checkpoint \(order.action.rawValue) failed: \(failure.message)")
+            return CommandResult(ok: false, message: "\(config.node): \(failure.message)")
+        }
+    }
+
+    /// Rescans, and waits (up to 15 s) until the report left the outbox, then uploads the VM's hypervisor metadata.
+    func reportNow(vm: String) async {
+        await rescanOnce()
+        let deadline = ContinuousClock.now + .seconds(15)
+        while ContinuousClock.now < deadline {
+            let waiting = (try? await stored.run { db throws(AgentStoreError) in try db.outboxCount() }) ?? 0
+            if waiting == 0 { break }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        await uploadMetadata(for: [vm])
+    }
+}

@@ -1,0 +1,140 @@
+import ChainModel
+
+/// What a checkpoint operation does (issue 24), journaled with it (`MigrationRecord.operation`) and sent to the owner
+/// with its preflight and apply commands.
+public struct CheckpointOrder: Codable, Sendable, Hashable {
+    public enum Action: String, Codable, Sendable, Hashable {
+        case create, delete, revert
+    }
+
+    /// A file the create will write, where the location rule allowed it.
+    public struct File: Codable, Sendable, Hashable {
+        /// `overlay` or `memory`.
+        public var kind: String
+        /// As the owner sees it.
+        public var path: String
+        /// (overlay) the current disk it covers.
+        public var covers: String?
+
+        public init(kind: String, path: String, covers: String?) {
+            self.kind = kind
+            self.path = path
+            self.covers = covers
+        }
+    }
+
+    public var action: Action
+    /// The checkpoint's name (create), or its id as the hypervisor names it (delete, revert).
+    public var checkpoint: String
+    /// (create) with the VM's memory (`--memory`), or the disks only.
+    public var memory: Bool?
+    public var description: String?
+    /// (delete) the checkpoint and every checkpoint below it.
+    public var children: Bool?
+    /// (create) the files the location rule allowed.
+    public var files: [File]?
+
+    public init(
+        action: Action,
+        checkpoint: String,
+        memory: Bool? = nil,
+        description: String? = nil,
+        children: Bool? = nil,
+        files: [File]? = nil
+    ) {
+        self.action = action
+        self.checkpoint = checkpoint
+        self.memory = memory
+        self.description = description
+        self.children = children
+        self.files = files
+    }
+
+    /// The journal's kind for this action.
+    public var kind: MigrationRecord.Kind {
+        switch action {
+        case .create: .checkpointCreate
+        case .delete: .checkpointDelete
+        case .revert: .checkpointRevert
+        }
+    }
+}
+
+/// `POST /v1/vms/{vm}/checkpoints`: `checkpoint create VM NAME [--memory | --disk-only] [--description TEXT]`.
+public struct CheckpointCreateRequest: Codable, Sendable, Hashable {
+    public var name: String
+    /// `--memory`; the default (and `--disk-only`) takes the disks only.
+    public var memory: Bool?
+    public var description: String?
+
+    public init(name: String, memory: Bool? = nil, description: String? = nil) {
+        self.name = name
+        self.memory = memory
+        self.description = description
+    }
+}
+
+/// `checkpoint … --json` (SPEC §7): `vm`, `vmId`, `allowed`, `reasons`, then `operationId`, `state` and `epoch` when
+/// it was journaled, and `checkpoint`.
+public struct CheckpointResponse: Codable, Sendable, Hashable {
+    public struct Checkpoint: Codable, Sendable, Hashable {
+        public var id: String
+        public var name: String
+        public var parentId: String?
+
+        public init(id: String, name: String, parentId: String?) {
+            self.id = id
+            self.name = name
+            self.parentId = parentId
+        }
+    }
+
+    public var vm: String
+    public var vmId: String
+    public var allowed: Bool
+    public var reasons: [ReasonJSON]
+    public var operationId: String?
+    public var state: String?
+    public var epoch: Int64?
+    public var checkpoint: Checkpoint?
+    /// (create) the files the checkpoint writes, where the location rule allowed them.
+    public var files: [CheckpointOrder.File]?
+
+    public init(
+        vm: String,
+        vmId: String,
+        allowed: Bool,
+        reasons: [ReasonJSON],
+        operationId: String? = nil,
+        state: String? = nil,
+        epoch: Int64? = nil,
+        checkpoint: Checkpoint? = nil,
+        files: [CheckpointOrder.File]? = nil
+    ) {
+        self.vm = vm
+        self.vmId = vmId
+        self.allowed = allowed
+        self.reasons = reasons
+        self.operationId = operationId
+        self.state = state
+        self.epoch = epoch
+        self.checkpoint = checkpoint
+        self.files = files
+    }
+}
+
+/// `checkpoint list --json`: `vm`, `current` (the checkpoint the running state descends from, when known) and
+/// `snapshots` (the tree, as in `vm show`).
+public struct CheckpointListJSON: Codable, Sendable, Hashable {
+    public var vm: String
+    public var vmId: String
+    public var current: String?
+    public var snapshots: [VMDetailJSON.Snapshot]
+
+    public init(vm: String, vmId: String, current: String?, snapshots: [VMDetailJSON.Snapshot]) {
+        self.vm = vm
+        self.vmId = vmId
+        self.current = current
+        self.snapshots = snapshots
+    }
+}
