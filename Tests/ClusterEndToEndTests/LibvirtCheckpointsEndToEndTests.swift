@@ -185,4 +185,133 @@ import Glibc
         let migrated = try await bed.cli(["migrate", "ck01", "--to", "b", "--json"])
         #expect(migrated.status == 0, "after all that, ck01 still moves: \(migrated.out) \(migrated.err)")
     }
+
+    /// Every checkpoint name in a `vm show` tree.
+    static func names(_ tree: [VMDetailJSON.Snapshot]) -> Set<String> {
+        tree.reduce(into: Set<String>()) {
+            $0.insert($1.name); $0.formUnion(names($1.children))
+        }
+    }
+
+    /// Waits until the VM's newest journal entry is finished; returns it.
+    static func settled(_ bed: Testbed, _ vm: String) async throws -> HistoryEntryJSON? {
+        var last: HistoryEntryJSON?
+        for _ in 0..<300 {
+            last = try? await bed.json(["history", "--vm", vm], as: [HistoryEntryJSON].self).first
+            if let state = last?.state, state == "committed" || state == "aborted" { return last }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return last
+    }
+
+    /// Whether the coordinator's catalog names exactly the snapshots libvirt has (polled: a report may be on its way).
+    static func consistent(_ bed: Testbed, _ host: LibvirtHost, _ vm: String) async throws -> (Set<String>, Set<String>)
+    {
+        var catalog = Set<String>()
+        var libvirt = Set<String>()
+        for _ in 0..<50 {
+            libvirt = Set(try host.snapshotTree(vm).parents.keys)
+            catalog = names((try? await bed.json(["vm", "show", vm], as: VMDetailJSON.self))?.snapshots ?? [])
+            if catalog == libvirt { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return (catalog, libvirt)
+    }
+
+    @Test func aCrashOfTheCoordinatorOrTheAgentAtAnyStepLeavesTheCatalogAndLibvirtAgreeing() async throws {
+        var bed = try Testbed()
+        defer {
+            bed.stop()
+            if ProcessInfo.processInfo.environment["CHAINKEEPER_KEEP_TESTBED"] == nil { bed.remove() }
+        }
+        let a = try #require(bed.hosts["a"])
+        _ = try bed.domain("cr01", on: "a", in: bed.shared, snapshots: 0)
+        try await bed.start(commandTimeout: "5s")
+        _ = try #require(try await bed.waitForVM("cr01") { $0.hypervisorMetadata?.held == true && $0.owner == "a" })
+        // Not HA: an agent killed here must not have its watchdog fence the domain under test.
+        let policy = try await bed.cli(["policy", "set", "cr01", "--ha", "false"])
+        #expect(policy.status == 0, "\(policy.err)")
+
+        func restartCoordinator(crashAfter: String?) async throws {
+            _ = bed.coordinator?.stop(SIGKILL)
+            try bed.startCoordinator(
+                commandTimeout: "5s",
+                environment: crashAfter.map { ["CHAINKEEPERD_CRASH_AFTER": $0] } ?? [:]
+            )
+            for _ in 0..<100 where Daemons.httpGet(port: bed.port, path: "/healthz") != "ok\n" {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
+
+        // The coordinator killed right after journaling each step of a create, then of a delete: before `applying`
+        // the operation is aborted and libvirt untouched; from `applying` on it is finished after the restart.
+        var expected = Set<String>()
+        for (index, state) in ["planned", "preflight", "applying", "applied"].enumerated() {
+            try await restartCoordinator(crashAfter: state)
+            let name = "k\(index)"
+            let run = try await bed.cli(["checkpoint", "create", "cr01", name])
+            #expect(run.status != 0, "the coordinator died at \(state)")
+            try await restartCoordinator(crashAfter: nil)
+            let entry = try await Self.settled(bed, "cr01")
+            let done = state == "applying" || state == "applied"
+            #expect(
+                entry?.state == (done ? "committed" : "aborted"),
+                "create, crash after \(state): \(entry?.steps ?? [])"
+            )
+            if done { expected.insert(name) }
+            let (catalog, libvirt) = try await Self.consistent(bed, a, "cr01")
+            #expect(catalog == expected && libvirt == expected, "create, crash after \(state): \(catalog) \(libvirt)")
+        }
+        for (state, name) in [("planned", "k3"), ("preflight", "k3"), ("applying", "k3"), ("applied", "k2")] {
+            try await restartCoordinator(crashAfter: state)
+            let run = try await bed.cli(["checkpoint", "delete", "cr01", name])
+            #expect(run.status != 0, "the coordinator died at \(state)")
+            try await restartCoordinator(crashAfter: nil)
+            let entry = try await Self.settled(bed, "cr01")
+            let done = state == "applying" || state == "applied"
+            #expect(
+                entry?.state == (done ? "committed" : "aborted"),
+                "delete, crash after \(state): \(entry?.steps ?? [])"
+            )
+            if done { expected.remove(name) }
+            let (catalog, libvirt) = try await Self.consistent(bed, a, "cr01")
+            #expect(catalog == expected && libvirt == expected, "delete, crash after \(state): \(catalog) \(libvirt)")
+            #expect(
+                FileManager.default.fileExists(atPath: bed.shared + "/cr01.\(name).qcow2") != done,
+                "delete, crash after \(state): the overlay is merged and removed exactly when the delete committed"
+            )
+        }
+        #expect(expected.isEmpty)
+        #expect(try a.must(["domstate", "cr01"]).contains("running"))
+
+        // The agent killed at each of its steps, and restarted: the coordinator sends the apply again and the agent
+        // finishes what it started (a merge goes on in QEMU meanwhile).
+        let steps: [(action: [String], point: String, name: String, present: Bool)] = [
+            (["create", "cr01", "m1"], "checkpoint-apply", "m1", true),
+            (["create", "cr01", "m2"], "checkpoint-applied", "m2", true),
+            (["delete", "cr01", "m2"], "checkpoint-merge", "m2", false),
+            (["delete", "cr01", "m1"], "checkpoint-apply", "m1", false),
+        ]
+        for step in steps {
+            _ = bed.agents["a"]?.stop(SIGKILL)
+            try bed.startAgent("a", environment: ["CHAINKEEPER_AGENT_CRASH_AT": step.point])
+            try await Task.sleep(for: .seconds(2))
+            let running = Task { [bed] in try await bed.cli(["checkpoint"] + step.action) }
+            let agent = try #require(bed.agents["a"])
+            for _ in 0..<200 where agent.process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(!agent.process.isRunning, "the agent reached \(step.point)")
+            try bed.startAgent("a")
+            let run = try await running.value
+            #expect(run.status == 0, "\(step.action) with the agent killed at \(step.point): \(run.out) \(run.err)")
+            if step.present { expected.insert(step.name) } else { expected.remove(step.name) }
+            let (catalog, libvirt) = try await Self.consistent(bed, a, "cr01")
+            #expect(
+                catalog == expected && libvirt == expected,
+                "\(step.action) at \(step.point): \(catalog) \(libvirt)"
+            )
+        }
+        #expect(try a.must(["domstate", "cr01"]).contains("running"))
+        #expect(try a.must(["domblklist", "cr01"]).contains(bed.shared + "/cr01-base.qcow2"))
+    }
 }

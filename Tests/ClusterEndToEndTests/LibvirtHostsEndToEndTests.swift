@@ -61,8 +61,10 @@ import Glibc
             self.hosts = hosts
         }
 
-        mutating func start(leaseTTL: String = "6s", mergeBandwidth: Int? = nil) async throws {
-            try startCoordinator(leaseTTL: leaseTTL)
+        mutating func start(leaseTTL: String = "6s", commandTimeout: String = "30s", mergeBandwidth: Int? = nil)
+            async throws
+        {
+            try startCoordinator(leaseTTL: leaseTTL, commandTimeout: commandTimeout)
             for _ in 0..<100 where Daemons.httpGet(port: port, path: "/healthz") != "ok\n" {
                 try await Task.sleep(for: .milliseconds(100))
             }
@@ -70,12 +72,16 @@ import Glibc
         }
 
         /// Starts (or restarts) the coordinator; `environment` reaches the process (fault injection).
-        mutating func startCoordinator(leaseTTL: String = "6s", environment: [String: String] = [:]) throws {
+        mutating func startCoordinator(
+            leaseTTL: String = "6s",
+            commandTimeout: String = "30s",
+            environment: [String: String] = [:]
+        ) throws {
             try """
             listen: "127.0.0.1:\(port)"
             dataDir: \(root)/coordinator
             adminTokens: [\(LibvirtHostsEndToEndTests.adminToken)]
-            commandTimeout: 30s
+            commandTimeout: \(commandTimeout)
             leaseTTL: \(leaseTTL)
             agentTokens: {a: token-node-a-000000, b: token-node-b-000000}
             """.write(toFile: root + "/coordinator.yaml", atomically: true, encoding: .utf8)
