@@ -127,6 +127,8 @@ public struct FileSetBuilder {
             if let path { add(path, kind: kind, checkpoint: nil) }
         }
         for path in vm.guestStateFiles ?? [] { add(path, kind: .guestState, checkpoint: nil) }
+        // A mounted ISO: a target that cannot read it cannot take the VM live (issue 24).
+        for path in vm.dvdDrives ?? [] { add(path, kind: .media, checkpoint: nil) }
         for disk in vm.disks { walk(disk, checkpoint: nil) }
         for snapshot in vm.snapshots {
             if let path = snapshot.configurationPath { add(path, kind: .configuration, checkpoint: snapshot.id) }
@@ -170,7 +172,7 @@ public struct FileSetBuilder {
                 )
             }
         }
-        return ReportedVM(
+        var reported = ReportedVM(
             id: vm.id,
             name: vm.name,
             state: Reported(raw: vm.state),
@@ -182,6 +184,21 @@ public struct FileSetBuilder {
             files: files,
             chains: chains
         )
+        // Where the hypervisor writes next (issue 24): placed on this node's volumes like a file, never opened.
+        var next: [ReportedNextFile] = []
+        for (role, path) in [("checkpoint", vm.checkpointFileLocation), ("smart-paging", vm.smartPagingFilePath)] {
+            guard let path else { continue }
+            let normalized = LocalPath.normalize(path)
+            var entry = ReportedNextFile(role: role, path: normalized)
+            if let (volume, relative) = VolumeDiscovery.locate(normalized, in: volumes) {
+                entry.volumeId = volume.marker.id
+                entry.relativePath = relative
+            }
+            next.append(entry)
+        }
+        reported.nextFiles = next.isEmpty ? nil : next
+        reported.mergePending = vm.mergePending
+        return reported
     }
 
     /// A path with symlinks resolved when it exists, for comparing two names of one file.

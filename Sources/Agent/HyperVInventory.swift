@@ -25,8 +25,10 @@ public enum HyperVInventory {
         } catch {
             throw FileError(description: "the inventory is not valid JSON (truncated or damaged?)")
         }
-        guard (root["version"] as? Int) == 1 else {
-            throw FileError(description: "inventory version \(root["version"].map { "\($0)" } ?? "missing") is not 1")
+        guard let version = root["version"] as? Int, version == 1 || version == 2 else {
+            throw FileError(
+                description: "inventory version \(root["version"].map { "\($0)" } ?? "missing") is not 1 or 2"
+            )
         }
         guard let entries = root["vms"] as? [Any] else {
             throw FileError(description: "the inventory has no vms array")
@@ -76,7 +78,7 @@ public enum HyperVInventory {
                 }
                 return Int64(date.timeIntervalSince1970 * 1000)
             }
-            return InventoryVM.Snapshot(
+            var parsed = InventoryVM.Snapshot(
                 id: snapshotID,
                 name: try string("name", in: snapshot) ?? snapshotID,
                 parentId: try string("parentId", in: snapshot),
@@ -86,10 +88,12 @@ public enum HyperVInventory {
                 savedStatePath: try string("savedStatePath", in: snapshot),
                 disks: try paths("disks", in: snapshot)
             )
+            parsed.type = try string("type", in: snapshot)
+            return parsed
         }
         let memory = object["memoryMiB"] as? Int ?? 0
         guard memory >= 0 else { throw FileError(description: "memoryMiB is negative") }
-        return InventoryVM(
+        var vm = InventoryVM(
             id: id,
             name: name,
             state: state,
@@ -101,5 +105,17 @@ public enum HyperVInventory {
             disks: try paths("disks", in: object),
             snapshots: snapshots
         )
+        // Version 2 (SPEC §4): where the next files go, the current checkpoint, mounted ISOs, a pending merge.
+        vm.checkpointFileLocation = try string("checkpointFileLocation")
+        vm.smartPagingFilePath = try string("smartPagingFilePath")
+        vm.currentSnapshotId = try string("currentSnapshotId")
+        let drives = try paths("dvdDrives", in: object)
+        vm.dvdDrives = drives.isEmpty ? nil : drives
+        switch object["mergePending"] {
+        case nil, is NSNull: break
+        case let pending as Bool: vm.mergePending = pending
+        default: throw FileError(description: "mergePending is not a boolean")
+        }
+        return vm
     }
 }

@@ -10,6 +10,8 @@ public struct VMDefinition: Codable, Sendable, Hashable {
         public var memoryPath: String?
         public var savedStatePath: String?
         public var disks: [String]
+        /// (`hyperv-json` v2) `standard`, `production`, `recovery`, `replica`, `planned`, `missing`.
+        public var type: String?
 
         public init(
             id: String,
@@ -53,6 +55,16 @@ public struct VMDefinition: Codable, Sendable, Hashable {
     public var guestStateFiles: [String]?
     /// What the inventory says an overlay's backing file is (libvirt snapshot XML), checked against the headers.
     public var declaredBackings: [DeclaredBacking]?
+    /// (`hyperv-json` v2) Hyper-V's `SnapshotFileLocation`: where the next checkpoint's files are written.
+    public var checkpointFileLocation: String?
+    /// (`hyperv-json` v2) where Hyper-V writes the smart paging file.
+    public var smartPagingFilePath: String?
+    /// (`hyperv-json` v2) the checkpoint the running state descends from.
+    public var currentSnapshotId: String?
+    /// (`hyperv-json` v2) ISO files mounted in DVD drives: part of the file set, kind `media`.
+    public var dvdDrives: [String]?
+    /// (`hyperv-json` v2) a checkpoint delete whose merge has not finished.
+    public var mergePending: Bool?
 
     /// A disk that is not a file: reachable only from nodes whose `sharedSources` cover it, else local to its node.
     public struct DiskSource: Codable, Sendable, Hashable {

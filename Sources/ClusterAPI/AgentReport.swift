@@ -88,6 +88,11 @@ public struct ReportedVM: Codable, Sendable, Hashable {
     /// The digest of the VM's hypervisor metadata (`HypervisorMetadata`, libvirt VMs): the body goes only when a
     /// coordinator asks for it (`ReportAnswer.missingMetadata`).
     public var metadataDigest: String?
+    /// (`hyperv-json` v2) where the VM's next files go (the checkpoint file location, the smart paging file), placed
+    /// on this node's volumes like files.
+    public var nextFiles: [ReportedNextFile]?
+    /// (`hyperv-json` v2) Hyper-V reports a checkpoint merge that has not finished.
+    public var mergePending: Bool?
 
     public init(
         id: String,
@@ -195,5 +200,21 @@ public struct ReportedDisk: Codable, Sendable, Hashable {
         self.volumeId = volumeId
         self.relativePath = relativePath
         self.path = path
+    }
+}
+
+/// A directory where the hypervisor will write a VM's next files (`ReportedVM.nextFiles`).
+public struct ReportedNextFile: Codable, Sendable, Hashable {
+    /// `checkpoint` (Hyper-V's checkpoint file location) or `smart-paging`.
+    public var role: String
+    public var path: String
+    public var volumeId: String?
+    public var relativePath: String?
+
+    public init(role: String, path: String, volumeId: String? = nil, relativePath: String? = nil) {
+        self.role = role
+        self.path = path
+        self.volumeId = volumeId
+        self.relativePath = relativePath
     }
 }

@@ -106,6 +106,18 @@ extension ReportedVM {
                 try FieldCheck.range(created, 0...ValueBounds.timestampMilliseconds, "\(at).created")
             }
         }
+        try FieldCheck.count(nextFiles?.count ?? 0, 2, "\(field).nextFiles")
+        for (index, next) in (nextFiles ?? []).enumerated() {
+            let at = "\(field).nextFiles[\(index)]"
+            try FieldCheck.word(next.role, "\(at).role")
+            try FieldCheck.length(next.path, ReportLimits.pathBytes, "\(at).path")
+            if let volumeId = next.volumeId {
+                try FieldCheck.name(volumeId, "\(at).volumeId", .identifier("a volume id"))
+            }
+            if let relative = next.relativePath {
+                try FieldCheck.length(relative, ReportLimits.pathBytes, "\(at).relativePath")
+            }
+        }
         try FieldCheck.count(files.count, ReportLimits.filesPerVM, "\(field).files")
         for (index, file) in files.enumerated() {
             let at = "\(field).files[\(index)]"

@@ -31,17 +31,18 @@ extension ClusterStore {
         try db.cachedStatement(
             sql: """
                 INSERT INTO vm (id, name, owner, epoch, state, highly_available, memory_mib, registered_at,
-                                inventory_at, inventory_digest, metadata_digest)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                inventory_at, inventory_digest, metadata_digest, next_files, merge_pending)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET
                     name = excluded.name, state = excluded.state, highly_available = excluded.highly_available,
                     memory_mib = excluded.memory_mib, inventory_at = excluded.inventory_at,
-                    inventory_digest = excluded.inventory_digest, metadata_digest = excluded.metadata_digest
+                    inventory_digest = excluded.inventory_digest, metadata_digest = excluded.metadata_digest,
+                    next_files = excluded.next_files, merge_pending = excluded.merge_pending
                 """
         ).execute(arguments: [
             id, vm.name, vm.owner.rawValue, vm.ownership.epoch.rawValue, vm.state.rawValue,
             vm.highlyAvailable, vm.memoryMiB, now.databaseValue, now.databaseValue, InventoryDigest.of(vm),
-            vm.metadata?.reportedDigest,
+            vm.metadata?.reportedDigest, NextFilesColumn.encode(vm.nextFiles), vm.mergePending,
         ])
         // Children before parents would break the parent foreign key; files and chains reference
         // checkpoints, so they go first.
@@ -267,14 +268,14 @@ extension ClusterStore {
             db,
             sql: """
                 SELECT v.id, v.name, v.owner, v.epoch, v.state, v.highly_available, v.memory_mib, v.metadata_digest,
-                       m.digest, m.leaves
+                       m.digest, m.leaves, v.next_files, v.merge_pending
                 FROM vm v LEFT JOIN vm_metadata m ON m.vm_id = v.id
                 WHERE \(condition) ORDER BY v.name, v.id
                 """,
             arguments: arguments
         ).map { row in
             let id: String = row[0]
-            return VM(
+            var vm = VM(
                 id: VMID(id),
                 name: row[1],
                 ownership: Ownership(owner: NodeName(row[2] as String), epoch: Epoch(row[3] as Int64)),
@@ -292,6 +293,11 @@ extension ClusterStore {
                     )
                 }
             )
+            // A stored value that no longer decodes is read as none: it never stops the coordinator (the next
+            // report writes it again).
+            vm.nextFiles = NextFilesColumn.decode(row[10])
+            vm.mergePending = row[11] as Bool? ?? false
+            return vm
         }
     }
 }

@@ -88,6 +88,9 @@ public struct ClusterStore: Sendable {
         migrator.registerMigration(Migration013OperationJournal.identifier) { db in
             try db.execute(sql: Migration013OperationJournal.sql)
         }
+        migrator.registerMigration(Migration014NextFilesAndMedia.identifier) { db in
+            try Migration014NextFilesAndMedia.migrate(db)
+        }
         return migrator
     }
 

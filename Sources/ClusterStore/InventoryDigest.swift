@@ -34,6 +34,13 @@ struct InventoryDigest {
             digest.add(file.problem?.rawValue)
             digest.add(file.problemDetail)
         }
+        digest.add(Int64(vm.nextFiles.count))
+        for next in vm.nextFiles {
+            digest.add(next.role.rawValue)
+            digest.add(next.path)
+            digest.add(next.location.key)
+        }
+        digest.add(vm.mergePending ? 1 : 0)
         digest.add(Int64(vm.chains.count))
         for chain in vm.chains {
             digest.add(chain.checkpoint?.rawValue)

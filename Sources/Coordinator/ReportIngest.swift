@@ -85,7 +85,7 @@ struct ReportIngest {
             }
             return DiskChain(checkpoint: chain.checkpointId.map(CheckpointID.init(rawValue:)), elements: elements)
         }
-        return VM(
+        var vm = VM(
             id: VMID(entry.id),
             name: entry.name,
             ownership: Ownership(owner: node, epoch: entry.epoch.map { Epoch($0) } ?? .initial),
@@ -104,6 +104,25 @@ struct ReportIngest {
             chains: chains,
             metadata: entry.metadataDigest.map { HypervisorMetadataState(reportedDigest: $0) }
         )
+        vm.nextFiles = try (entry.nextFiles ?? []).map { next in
+            guard let role = NextFileLocation.Role(rawValue: next.role) else {
+                throw InventoryEntryError(message: "next file '\(next.path)' has unknown role '\(next.role)'")
+            }
+            // Placed like a file: the same checks on its volume and path.
+            let placed = try Self.model(
+                ReportedFile(
+                    path: next.path,
+                    volumeId: next.volumeId,
+                    relativePath: next.relativePath,
+                    kind: Reported(.disk)
+                ),
+                node: node,
+                knownVolumes: knownVolumes
+            )
+            return NextFileLocation(role: role, path: placed.path, location: placed.location)
+        }
+        vm.mergePending = entry.mergePending == true
+        return vm
     }
 
     /// The model of one reported file: its kind, format and problem known, its path within its volume.

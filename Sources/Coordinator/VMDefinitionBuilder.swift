@@ -35,7 +35,7 @@ enum VMDefinitionBuilder {
             guard let first = chain.elements.first, isSource(first), let path = paths[first] else { return nil }
             return VMDefinition.DiskSource(type: "network", source: path, snapshotId: chain.checkpoint?.rawValue)
         }
-        let definition = VMDefinition(
+        var definition = VMDefinition(
             id: vm.id.rawValue,
             name: vm.name,
             state: vm.state.rawValue,
@@ -59,6 +59,9 @@ enum VMDefinitionBuilder {
             },
             sources: sources.isEmpty ? nil : sources
         )
+        // Mounted ISOs go with the VM: the target's preflight reads them through its own mounts.
+        let media = vm.files.filter { $0.kind == .media }.compactMap { paths[$0.location] }
+        definition.dvdDrives = media.isEmpty ? nil : media
         let expected = vm.files.map { file in
             ExpectedFile(
                 path: paths[file.location] ?? file.path,

@@ -108,7 +108,11 @@ public enum CheckpointRule {
     /// cannot act, a chain the operation would build on or merge that is broken.
     public static func common(_ vm: VM, in view: ClusterView) -> [Reason] {
         var reasons: [Reason] = []
-        if view.operationsInProgress.contains(vm.id) { reasons.append(StrandRule.operationInProgress(vm, in: view)) }
+        if view.operationsInProgress.contains(vm.id) {
+            reasons.append(StrandRule.operationInProgress(vm, in: view))
+        } else if vm.mergePending {
+            reasons.append(StrandRule.mergePending(vm))
+        }
         if let owner = view.nodes[vm.owner], owner.state != .up {
             reasons.append(
                 Reason(
@@ -136,7 +140,9 @@ public enum CheckpointRule {
     static func locationReasons(_ vm: VM, files: [PlannedFile], in view: ClusterView) -> [Reason] {
         guard view.isHighlyAvailable(vm) else { return [] }
         let policy = view.policy(for: vm.id)
-        let owners = view.nodes.keys.filter { policy.allows($0) }.sorted()
+        // The nodes the VM could fail over or move to: with none, no file can strand it (as in the audit).
+        let owners = view.nodes.keys.filter { $0 != vm.owner && policy.allows($0) }.sorted()
+        guard !owners.isEmpty else { return [] }
         var reasons: [Reason] = []
         for file in files {
             switch file.location {

@@ -20,6 +20,8 @@ public enum StrandRule {
         reasons += capacityReasons(vm, target: target, view: view)
         if view.operationsInProgress.contains(vm.id) {
             reasons.append(operationInProgress(vm, in: view))
+        } else if vm.mergePending {
+            reasons.append(mergePending(vm))
         }
         // SPEC order by code; within a code, the order the files were found.
         let ordered = reasons.enumerated().sorted {
@@ -44,6 +46,15 @@ public enum StrandRule {
             code: .operationInProgress,
             message: "\(vm.name) has \(what) under way; wait for it to finish (see `chainkeeper history --vm "
                 + "\(vm.name)`)"
+        )
+    }
+
+    /// `operation-in-progress` for a merge the hypervisor itself reports (Hyper-V after a checkpoint delete).
+    public static func mergePending(_ vm: VM) -> Reason {
+        Reason(
+            code: .operationInProgress,
+            message: "\(vm.owner) reports a checkpoint merge of \(vm.name) that has not finished; its chain is being "
+                + "rewritten: wait for the merge to end"
         )
     }
 
@@ -190,6 +201,7 @@ public enum StrandRule {
         case .savedState: noun = "saved state file"
         case .memory: noun = "memory file"
         case .disk: noun = "disk"
+        case .media: noun = "mounted ISO"
         }
         let owner = snapshotName.map { " of checkpoint '\($0)'" } ?? ""
         return "\(noun) '\(file.path)'\(owner)"

@@ -12,7 +12,8 @@ import Testing
     static let specKeys: Set<String> = [
         "version", "exportedBy", "vms", "id", "name", "state", "highlyAvailable", "memoryMiB", "configurationPath",
         "runtimeStatePath", "guestStatePath", "disks", "snapshots", "parentId", "created", "memoryPath",
-        "savedStatePath",
+        "savedStatePath", "type", "checkpointFileLocation", "smartPagingFilePath", "currentSnapshotId", "dvdDrives",
+        "mergePending",
     ]
 
     @Test func theExampleExportIsReadByTheAgentAsWritten() throws {
@@ -29,9 +30,15 @@ import Testing
         #expect(vm.snapshots[1].parentId == vm.snapshots[0].id)
         #expect(vm.snapshots[0].created == 1_795_168_800_000)
         #expect(vm.snapshots[0].memoryPath != nil && vm.snapshots[1].memoryPath == nil)
+        // Version 2 (issue 24).
+        #expect(vm.checkpointFileLocation == "/mnt/csv1/web01" && vm.smartPagingFilePath == "/mnt/csv1/web01")
+        #expect(vm.currentSnapshotId == vm.snapshots[1].id)
+        #expect(vm.dvdDrives == ["/mnt/csv1/iso/virtio-win.iso"] && vm.mergePending == false)
+        #expect(vm.snapshots.map(\.type) == ["standard", "production"])
         let paths =
             [vm.configurationPath, vm.runtimeStatePath, vm.guestStatePath].compactMap { $0 } + vm.disks
             + vm.snapshots.flatMap { $0.disks + [$0.configurationPath, $0.memoryPath].compactMap { $0 } }
+            + (vm.dvdDrives ?? []) + [vm.checkpointFileLocation, vm.smartPagingFilePath].compactMap { $0 }
         #expect(paths.allSatisfy { $0.hasPrefix("/") && !$0.contains("\\") }, "paths as the agent sees them")
     }
 

@@ -358,6 +358,79 @@ import Glibc
 }
 
 extension ClusterEndToEndTests {
+    /// `hyperv-json` version 2 (issue 24): the next checkpoint's risk before any checkpoint exists, a mounted ISO in
+    /// the file set, and a merge Hyper-V reports pending.
+    @Test func versionTwoInventoriesShowTheNextCheckpointsRiskMountedISOsAndPendingMerges() async throws {
+        let layout = try ClusterLayout()
+        defer { layout.remove() }
+        // next01 on a: every file shared, no checkpoint yet, but its checkpoint file location is a's local volume
+        // and an ISO from a's local volume sits in its DVD drive.
+        let next = layout.shared + "/next01"
+        try layout.chain([next + "/disk.vhdx"])
+        try layout.touch(next + "/next01.vmcx")
+        try layout.touch(layout.local("a") + "/iso/tools.iso", bytes: 65536)
+        var next01 = ClusterLayout.vm("next01", configuration: next + "/next01.vmcx", disks: [next + "/disk.vhdx"])
+        next01["checkpointFileLocation"] = layout.local("a") + "/next01"
+        next01["smartPagingFilePath"] = next
+        next01["dvdDrives"] = [layout.local("a") + "/iso/tools.iso"]
+        next01["currentSnapshotId"] = NSNull()
+        // ok01 on a: its checkpoint file location on the shared volume: no risk.
+        let ok = layout.shared + "/ok01"
+        try layout.chain([ok + "/disk.vhdx"])
+        try layout.touch(ok + "/ok01.vmcx")
+        var ok01 = ClusterLayout.vm("ok01", configuration: ok + "/ok01.vmcx", disks: [ok + "/disk.vhdx"])
+        ok01["checkpointFileLocation"] = ok + "/Snapshots"
+        // merge01 on b: Hyper-V reports a checkpoint merge still running.
+        let merge = layout.shared + "/merge01"
+        try layout.chain([merge + "/disk.vhdx"])
+        try layout.touch(merge + "/merge01.vmcx")
+        var merge01 = ClusterLayout.vm("merge01", configuration: merge + "/merge01.vmcx", disks: [merge + "/disk.vhdx"])
+        merge01["mergePending"] = true
+        try layout.writeInventory("a", [next01, ok01], version: 2)
+        try layout.writeInventory("b", [merge01], version: 2)
+        // c keeps a version 1 file: it still works.
+        try layout.writeInventory("c", [])
+        var cluster = try Cluster(layout: layout)
+        defer { cluster.stopAll() }
+        try await cluster.startCoordinator()
+        try cluster.startAgents()
+
+        let audit = try #require(
+            try await cluster.waitForAudit { audit in
+                audit.risks.contains { $0.code == "checkpoint-location-local" }
+                    && audit.risks.contains { $0.code == "file-on-local-volume" }
+            }
+        )
+        let risks = audit.risks.filter { $0.vm != nil }.map { "\($0.code) \($0.vm ?? "") \($0.path ?? "")" }
+        #expect(
+            Set(risks) == [
+                "file-on-local-volume next01 \(layout.local("a"))/iso/tools.iso",
+                "checkpoint-location-local next01 \(layout.local("a"))/next01",
+            ],
+            "\(risks)"
+        )
+        let location = try #require(audit.risks.first { $0.code == "checkpoint-location-local" })
+        #expect(location.severity == "warning")
+        #expect(location.volume == "a-local")
+        let shown = try await cluster.cli(["vm", "show", "next01", "--json"])
+        let detail = try JSONDecoder().decode(VMDetailJSON.self, from: Data(shown.out.utf8))
+        #expect(detail.snapshots.isEmpty)
+        #expect(detail.files.first { $0.path.hasSuffix("tools.iso") }?.kind == "media")
+        // The ISO strands a move like any file; the pending merge refuses one.
+        let moveNext = try await cluster.cli(["check", "next01", "--to", "b", "--json"])
+        #expect(moveNext.status == 3)
+        let nextRefusal = try JSONDecoder().decode(CheckResponse.self, from: Data(moveNext.out.utf8))
+        #expect(nextRefusal.reasons.map(\.code) == ["file-on-local-volume"], "\(nextRefusal.reasons)")
+        #expect(nextRefusal.reasons.first?.message.contains("mounted ISO") == true)
+        let moveMerge = try await cluster.cli(["check", "merge01", "--to", "a", "--json"])
+        #expect(moveMerge.status == 3)
+        let mergeRefusal = try JSONDecoder().decode(CheckResponse.self, from: Data(moveMerge.out.utf8))
+        #expect(mergeRefusal.reasons.map(\.code) == ["operation-in-progress"], "\(mergeRefusal.reasons)")
+        #expect(mergeRefusal.reasons.first?.message.contains("merge") == true)
+        let moveOK = try await cluster.cli(["check", "ok01", "--to", "b", "--json"])
+        #expect(moveOK.status == 0, "\(moveOK.out)")
+    }
+
     /// Issue 5's scenario: a VM on the shared volume moves with its whole chain; a stranded one is refused and nothing
     /// changes; a file deleted after the last inventory is caught by the target's own preflight.
     @Test func migrationMovesTheWholeChainAndRefusesWhatWouldStrand() async throws {

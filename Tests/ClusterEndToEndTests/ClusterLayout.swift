@@ -111,8 +111,8 @@ struct ClusterLayout {
     }
 
     /// Writes `node`'s inventory (with `suffix`, a file the test's hooks switch to later).
-    func writeInventory(_ node: String, _ vms: [[String: Any]], suffix: String = "") throws {
-        let data = try JSONSerialization.data(withJSONObject: ["version": 1, "vms": vms], options: [.sortedKeys])
+    func writeInventory(_ node: String, _ vms: [[String: Any]], suffix: String = "", version: Int = 1) throws {
+        let data = try JSONSerialization.data(withJSONObject: ["version": version, "vms": vms], options: [.sortedKeys])
         // Replace atomically, as an exporter should: the agent never reads half a file.
         try data.write(to: URL(fileURLWithPath: inventory(node) + suffix), options: .atomic)
     }

@@ -61,7 +61,11 @@ import Glibc
             self.hosts = hosts
         }
 
-        mutating func start(leaseTTL: String = "6s", commandTimeout: String = "30s", mergeBandwidth: Int? = nil)
+        mutating func start(
+            leaseTTL: String = "6s",
+            commandTimeout: String = "30s",
+            mergeBandwidth: Int? = nil
+        )
             async throws
         {
             try startCoordinator(leaseTTL: leaseTTL, commandTimeout: commandTimeout)

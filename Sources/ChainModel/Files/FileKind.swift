@@ -12,6 +12,8 @@ public enum FileKind: String, Sendable, Codable, CaseIterable {
     case memory
     /// A disk image: a leaf the VM writes to, a checkpoint's disk, or any element of their chains.
     case disk
+    /// A mounted ISO file (a DVD drive's image): a live move fails on every hypervisor when the target cannot read it.
+    case media
 }
 
 /// The on-disk format of a disk image.

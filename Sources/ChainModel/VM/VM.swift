@@ -12,6 +12,11 @@ public struct VM: Hashable, Sendable {
     public var chains: [DiskChain]
     /// The hypervisor metadata a hand-off carries (libvirt VMs), when the owner reports one.
     public var metadata: HypervisorMetadataState?
+    /// Where the hypervisor will write the VM's next files (Hyper-V: the checkpoint file location, the smart paging
+    /// file), as the owner placed them on its volumes.
+    public var nextFiles: [NextFileLocation] = []
+    /// The hypervisor reports a checkpoint merge that has not finished (Hyper-V after a delete on a running VM).
+    public var mergePending = false
 
     public init(
         id: VMID,

@@ -12,6 +12,7 @@ public enum ClusterAudit {
         let reach = reachability(view)
         for vm in input.vms.sorted(by: { ($0.name, $0.id) < ($1.name, $1.id) }) {
             risks += fileRisks(vm, view: view, reach: reach)
+            risks += nextFileRisks(vm, view: view, reach: reach)
             if let nodes = input.listings[vm.id] {
                 for node in nodes.sorted() where node != vm.owner {
                     risks.append(
@@ -147,6 +148,37 @@ public enum ClusterAudit {
             }
         }
         return risks
+    }
+
+    /// `checkpoint-location-local`: where an HA VM's next checkpoint or smart paging file would be written, some
+    /// possible owner cannot read it (issue 24), before any such file exists.
+    private static func nextFileRisks(_ vm: VM, view: ClusterView, reach: [VolumeID: Set<NodeName>]) -> [Risk] {
+        guard !vm.nextFiles.isEmpty, view.isHighlyAvailable(vm) else { return [] }
+        let policy = view.policy(for: vm.id)
+        let candidates = Set(view.nodes.keys.filter { $0 != vm.owner && policy.allows($0) })
+        guard !candidates.isEmpty else { return [] }
+        return vm.nextFiles.compactMap { next in
+            let what = next.role == .checkpoint ? "next checkpoint's files" : "smart paging file"
+            let volume = next.location.volume
+            let volumeName = volume.map { view.volumes[$0]?.name ?? $0.rawValue }
+            let missing = candidates.subtracting(volume.map { reach[$0] ?? [] } ?? []).sorted().map(\.rawValue)
+            guard !missing.isEmpty else { return nil }
+            let place =
+                volumeName.map { "volume '\($0)', which \(missing.joined(separator: ", ")) cannot reach" }
+                ?? "no volume (only \(vm.owner) can reach it)"
+            return Risk(
+                code: .checkpointLocationLocal,
+                message:
+                    "\(vm.name)'s \(what) would be written to \(next.path), on \(place); a failover after the next "
+                    + "checkpoint would strand it: point the VM's checkpoint file location at a shared volume",
+                vm: vm.name,
+                vmID: vm.id,
+                node: vm.owner,
+                volume: volumeName,
+                volumeID: volume,
+                path: next.path
+            )
+        }
     }
 
     private static func volumeRisks(_ view: ClusterView) -> [Risk] {

@@ -21,6 +21,8 @@ public enum RiskCode: String, Sendable, Hashable, Codable, CaseIterable {
     case inventoryStale = "inventory-stale"
     case orphanDisk = "orphan-disk"
     case inventoryError = "inventory-error"
+    /// An HA VM's next checkpoint (or smart paging) files would be written where a possible owner cannot read them.
+    case checkpointLocationLocal = "checkpoint-location-local"
     case nodeIsolated = "node-isolated"
     case volumeLost = "volume-lost"
     case nodeQuarantined = "node-quarantined"
@@ -31,7 +33,7 @@ public enum RiskCode: String, Sendable, Hashable, Codable, CaseIterable {
             .failoverBlocked, .volumeLost:
             .critical
         case .limitedFailover, .volumeNotVerified, .inventoryStale, .orphanDisk, .inventoryError, .nodeIsolated,
-            .nodeQuarantined:
+            .nodeQuarantined, .checkpointLocationLocal:
             .warning
         }
     }

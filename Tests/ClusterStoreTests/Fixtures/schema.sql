@@ -11,6 +11,7 @@
 -- migration: 011-isolation-response
 -- migration: 012-hypervisor-metadata
 -- migration: 013-operation-journal
+-- migration: 014-next-files-and-media
 
 CREATE TABLE anti_affinity_class (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
@@ -76,7 +77,7 @@ CREATE TABLE failover_block (
     blocked_at INTEGER NOT NULL
 ) STRICT;
 
-CREATE TABLE file (
+CREATE TABLE "file" (
     id INTEGER PRIMARY KEY,
     vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
     volume_id TEXT REFERENCES volume(id),
@@ -84,7 +85,7 @@ CREATE TABLE file (
     node TEXT REFERENCES node(name),
     path TEXT NOT NULL,
     kind TEXT NOT NULL CHECK (
-        kind IN ('configuration', 'runtime-state', 'guest-state', 'saved-state', 'memory', 'disk')
+        kind IN ('configuration', 'runtime-state', 'guest-state', 'saved-state', 'memory', 'disk', 'media')
     ),
     format TEXT CHECK (format IN ('vhdx', 'vhd', 'qcow2', 'raw')),
     size INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),
@@ -187,7 +188,8 @@ CREATE TABLE vm (
     memory_mib INTEGER NOT NULL DEFAULT 0 CHECK (memory_mib >= 0),
     registered_at INTEGER NOT NULL,
     inventory_at INTEGER
-, inventory_digest TEXT, failover_cleared_at INTEGER, metadata_digest TEXT CHECK (metadata_digest IS NULL OR length(metadata_digest) = 71)) STRICT;
+, inventory_digest TEXT, failover_cleared_at INTEGER, metadata_digest TEXT CHECK (metadata_digest IS NULL OR length(metadata_digest) = 71), next_files TEXT
+    CHECK (next_files IS NULL OR (json_valid(next_files) AND length(next_files) <= 16384)), merge_pending INTEGER NOT NULL DEFAULT 0 CHECK (merge_pending IN (0, 1))) STRICT;
 
 CREATE TABLE vm_listing (
     vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
