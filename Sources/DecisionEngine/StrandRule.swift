@@ -20,7 +20,8 @@ public enum StrandRule {
         reasons += capacityReasons(vm, target: target, view: view)
         if view.operationsInProgress.contains(vm.id) {
             reasons.append(operationInProgress(vm, in: view))
-        } else if vm.mergePending {
+        } else if vm.mergePending, mode == .migration {
+            // A failover goes on: the owner is gone, and Hyper-V finishes an interrupted merge where the VM starts.
             reasons.append(mergePending(vm))
         }
         // SPEC order by code; within a code, the order the files were found.

@@ -119,7 +119,7 @@ final class Scratch {
         #expect(errors[2].message.contains("yesterday"))
     }
 
-    @Test(arguments: ["{\"version\": 1, \"vms\": [", "[]", "{\"version\": 2, \"vms\": []}", "{\"version\": 1}"])
+    @Test(arguments: ["{\"version\": 1, \"vms\": [", "[]", "{\"version\": 3, \"vms\": []}", "{\"version\": 1}"])
     func aFileThatIsNotAnInventoryIsAClearError(text: String) {
         #expect(throws: HyperVInventory.FileError.self) { try HyperVInventory.parse(Data(text.utf8)) }
     }

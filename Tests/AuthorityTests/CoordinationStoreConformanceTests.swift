@@ -80,6 +80,40 @@ import Testing
     }
 
     @Test(arguments: Backend.allCases)
+    func aCheckpointOperationKeepsItsOwnerItsOrderAndItsOwnSteps(backend: Backend) async throws {
+        let fixture = try await AuthorityFixture(backend)
+        let store = fixture.authority
+        let term = try await fixture.lead()
+        let now = fixture.now
+        let order = #"{"action":"delete","checkpoint":"c1"}"#
+        let record = try await store.planMigration(
+            vm: AuthorityFixture.vmA,
+            source: NodeName("node1"),
+            target: NodeName("node1"),
+            kind: .checkpointDelete,
+            requestedBy: "admin",
+            operation: order,
+            at: now,
+            term: term
+        )
+        #expect(try await store.migration(id: record.id)?.operation == order)
+        try await store.advanceMigration(record.id, to: .preflight, detail: nil, at: now, term: term)
+        try await store.advanceMigration(record.id, to: .applying, detail: nil, at: now, term: term)
+        #expect(
+            await storeErrorCode { try await store.commitMigration(record.id, at: now, term: term) }
+                == .invalidTransition,
+            "an operation commits only once applied"
+        )
+        try await store.advanceMigration(record.id, to: .applied, detail: "merged", at: now, term: term)
+        try await store.commitMigration(record.id, at: now, term: term)
+        #expect(
+            try await store.owner(of: AuthorityFixture.vmA) == Ownership(owner: NodeName("node1"), epoch: record.epoch)
+        )
+        let steps = try await store.migration(id: record.id)?.steps.map(\.state)
+        #expect(steps == [.planned, .preflight, .applying, .applied, .committed])
+    }
+
+    @Test(arguments: Backend.allCases)
     func aCommittedMigrationMovesOwnerAndEpochOnce(backend: Backend) async throws {
         let fixture = try await AuthorityFixture(backend)
         let store = fixture.authority

@@ -429,6 +429,22 @@ extension ClusterEndToEndTests {
         #expect(mergeRefusal.reasons.first?.message.contains("merge") == true)
         let moveOK = try await cluster.cli(["check", "ok01", "--to", "b", "--json"])
         #expect(moveOK.status == 0, "\(moveOK.out)")
+
+        // Checkpoint commands on a Hyper-V node: journaled, and refused by the owner, which has no checkpoint hook;
+        // unknown VMs and checkpoints exit 4; a pending merge refuses before anything is journaled.
+        let create = try await cluster.cli(["checkpoint", "create", "ok01", "c1", "--json"])
+        #expect(create.status == 3, "\(create.out) \(create.err)")
+        let refused = try JSONDecoder().decode(CheckpointResponse.self, from: Data(create.out.utf8))
+        #expect(refused.state == "aborted" && refused.reasons.map(\.code) == ["checkpoint-unsupported"])
+        #expect(try await cluster.cli(["checkpoint", "list", "no-such-vm"]).status == 4)
+        #expect(try await cluster.cli(["checkpoint", "delete", "ok01", "no-such-checkpoint"]).status == 4)
+        #expect(try await cluster.cli(["checkpoint", "create", "ok01", "../evil"]).status == 1)
+        let busy = try await cluster.cli(["checkpoint", "create", "merge01", "c1", "--json"])
+        #expect(busy.status == 3)
+        let busyAnswer = try JSONDecoder().decode(CheckpointResponse.self, from: Data(busy.out.utf8))
+        #expect(busyAnswer.operationId == nil && busyAnswer.reasons.map(\.code) == ["operation-in-progress"])
+        let history = try await cluster.cli(["history", "--vm", "ok01"])
+        #expect(history.out.contains("on a  checkpoint-create"), "\(history.out)")
     }
 
     /// Issue 5's scenario: a VM on the shared volume moves with its whole chain; a stranded one is refused and nothing

@@ -74,14 +74,17 @@ struct HistoryCommand: AsyncParsableCommand {
         }
         var out = ""
         for entry in entries {
-            out +=
-                "\(time(entry.createdAt))  \(shown: entry.vm)  \(shown: entry.source) → \(shown: entry.target)  \(shown: entry.kind)  "
+            // A checkpoint operation happens on its owner: source and target are the same node.
+            let place =
+                entry.source == entry.target
+                ? "on \(shown: entry.source)" : "\(shown: entry.source) → \(shown: entry.target)"
+            out += "\(time(entry.createdAt))  \(shown: entry.vm)  \(place)  \(shown: entry.kind)  "
             out += "epoch \(entry.epoch)  \(shown: entry.state)  by \(shown: entry.requestedBy)  (\(shown: entry.id))\n"
             for step in entry.steps {
                 out += "    \(time(step.at))  \(shown: step.state)\(step.detail.map { "  \(shown: $0)" } ?? "")\n"
             }
             for reason in entry.reasons { out += "    reason \(shown: reason.code): \(shown: reason.message)\n" }
         }
-        print(entries.isEmpty ? "no migrations yet" : out, terminator: entries.isEmpty ? "\n" : "")
+        print(entries.isEmpty ? "no migrations or operations yet" : out, terminator: entries.isEmpty ? "\n" : "")
     }
 }
