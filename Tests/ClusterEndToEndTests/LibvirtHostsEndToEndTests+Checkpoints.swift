@@ -9,8 +9,9 @@ import Glibc
 
 /// Issue 24 against the real thing: checkpoints taken, merged and reverted through the owner's agent on real libvirtd
 /// and QEMU (TCG), with the data in each branch checked by reading markers written into the guest's disk.
-@Suite(.serialized) struct LibvirtCheckpointsEndToEndTests {
-    typealias Testbed = LibvirtHostsEndToEndTests.Testbed
+///
+/// In `LibvirtHostsEndToEndTests`, whose tests run one at a time: test beds share loopback addresses and VNC ports.
+extension LibvirtHostsEndToEndTests {
 
     /// Writes 512 bytes of `pattern` at `offset` through the running guest's disk (QEMU's own block layer).
     static func mark(
