@@ -287,9 +287,10 @@ struct RawAgentConfig: Decodable {
         config.pathMap = pathMap ?? [:]
         config.sharedSources = sharedSources ?? []
         config.hooks = hooks ?? [:]
-        if let unknown = config.hooks.keys.first(where: { !["release", "adopt", "fence", "stop"].contains($0) }) {
+        let hooks = ["release", "adopt", "fence", "stop", "checkpoint"]
+        if let unknown = config.hooks.keys.first(where: { !hooks.contains($0) }) {
             throw AgentConfigError(
-                "\(source): hooks.\(unknown) is not a hook; the hooks are release, adopt, fence and stop"
+                "\(source): hooks.\(unknown) is not a hook; the hooks are release, adopt, fence, stop and checkpoint"
             )
         }
         config.hookTimeout = try file.duration(hookTimeout, key: "hookTimeout", default: config.hookTimeout)

@@ -1,5 +1,7 @@
 import ChainModel
 import ClusterAPI
+import DecisionEngine
+import DiskFormats
 import Foundation
 import Logging
 import ShellHooks
@@ -8,6 +10,8 @@ import Synchronization
 extension AgentService {
     /// The owner's own check of a checkpoint operation before the coordinator journals `applying` (issue 24).
     func checkpointPreflight(_ command: AgentCommand, order: CheckpointOrder) async -> CommandResult {
+        // A `checkpoint` hook overrides the built-in driver, as `release` and `adopt` do; it decides when it runs.
+        if config.hooks["checkpoint"] != nil { return CommandResult(ok: true) }
         guard let libvirt = config.libvirt else {
             return CommandResult(
                 ok: false,
@@ -52,6 +56,7 @@ extension AgentService {
     }
 
     private func runCheckpoint(_ command: AgentCommand, order: CheckpointOrder) async -> CommandResult {
+        if let hook = config.hooks["checkpoint"] { return await runCheckpointHook(hook, command, order) }
         guard let libvirt = config.libvirt else {
             return CommandResult(ok: false, message: "\(config.node) runs no libvirt driver")
         }
@@ -88,6 +93,48 @@ extension AgentService {
             logger.error("checkpoint \(order.action.rawValue) failed: \(failure.message)")
             return CommandResult(ok: false, message: "\(config.node): \(failure.message)")
         }
+    }
+
+    /// The `checkpoint` hook with its plan file; a fresh report follows whatever it did.
+    private func runCheckpointHook(
+        _ hook: String,
+        _ command: AgentCommand,
+        _ order: CheckpointOrder
+    ) async
+        -> CommandResult
+    {
+        let directory = LocalPath.join(config.dataDir, "plans")
+        let planPath = LocalPath.join(directory, "\(command.migrationId.filter { $0.isHexDigit || $0 == "-" }).json")
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(CheckpointHook.plan(command, order)).write(to: URL(fileURLWithPath: planPath))
+        } catch {
+            return CommandResult(ok: false, message: "\(config.node) cannot write the checkpoint plan: \(error)")
+        }
+        let (vmId, epoch) = (command.vmId, command.epoch)
+        if let newer = try? await stored.run({ db throws(AgentStoreError) in
+            try db.raiseEpoch(vm: vmId, to: epoch, at: Timestamp.now())
+        }) {
+            return CommandResult(ok: false, message: "a newer epoch \(newer) arrived meanwhile")
+        }
+        let outcome = await HookRunner.run(
+            hook,
+            environment: CheckpointHook.environment(command, order, planPath: planPath),
+            timeout: config.hookTimeout
+        )
+        await reportNow(vm: command.vmId)
+        guard outcome.status == 0, !outcome.timedOut else {
+            let why =
+                outcome.timedOut
+                ? "ran past hookTimeout \(DurationText.format(config.hookTimeout))" : "exited \(outcome.status)"
+            logger.error("checkpoint hook failed: \(why): \(outcome.output)")
+            return CommandResult(ok: false, message: "\(config.node)'s checkpoint hook \(why)")
+        }
+        try? FileManager.default.removeItem(atPath: planPath)
+        logger.notice("checkpoint \(order.action.rawValue) through the hook")
+        return CommandResult(ok: true, message: "\(config.node): checkpoint hook: \(order.action.rawValue) done")
     }
 
     /// Rescans, and waits (up to 15 s) until the report left the outbox, then uploads the VM's hypervisor metadata.

@@ -192,6 +192,7 @@ struct LibvirtCheckpoints: Sendable {
             overlays[disk.target] = file.path
         }
         let memory = order.memory == true ? order.files?.first(where: { $0.kind == "memory" })?.path : nil
+        try makeDirectories(for: order)
         let xml = LibvirtCheckpointXML.createSnapshot(
             name: order.checkpoint,
             description: order.description,
@@ -364,6 +365,7 @@ struct LibvirtCheckpoints: Sendable {
             current.contains { $0.target == target && $0.source == path }
         }
         if !already {
+            try makeDirectories(for: order)
             for (target, path) in byTarget.sorted(by: { $0.key < $1.key })
             where !FileManager.default.fileExists(
                 atPath: path
@@ -464,6 +466,19 @@ struct LibvirtCheckpoints: Sendable {
         guard let source = try? FileByteSource(path: path), let info = try? DiskImageReader.read(source, name: path)
         else { return "raw" }
         return info.format == .qcow2 ? "qcow2" : "raw"
+    }
+
+    /// A `--checkpoint-volume` folder may not exist yet.
+    private func makeDirectories(for order: CheckpointOrder) throws(Failure) {
+        for file in order.files ?? [] {
+            let directory = LocalPath.directory(of: file.path)
+            guard !FileManager.default.fileExists(atPath: directory) else { continue }
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw Failure(message: "cannot create \(directory) for the checkpoint: \(error.localizedDescription)")
+            }
+        }
     }
 
     private func remove(_ path: String) throws(Failure) {

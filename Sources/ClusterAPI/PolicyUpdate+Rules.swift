@@ -67,6 +67,15 @@ extension PolicyUpdate {
             }
             policy.isolation = value
         }
+        if let checkpointVolume {
+            // The coordinator has resolved a name to the volume's id before this.
+            if !checkpointVolume.isEmpty,
+                let problem = NameRule.identifier("a volume id").violation(in: checkpointVolume)
+            {
+                throw .invalid(problem)
+            }
+            policy.checkpointVolume = checkpointVolume.isEmpty ? nil : VolumeID(checkpointVolume)
+        }
         if !policy.possibleOwners.isEmpty,
             let stray = policy.preferredOwners.first(where: { !policy.possibleOwners.contains($0) })
         {

@@ -17,6 +17,9 @@ public struct PolicyJSON: Codable, Sendable, Hashable {
     public var failoverPeriod: String
     /// What an isolated node does with the VM: `keep-running` or `stop` (SPEC §6); absent from older coordinators.
     public var isolation: String?
+    /// The volume the next checkpoint's files go to (`--checkpoint-volume`), by name; absent: beside the disks.
+    public var checkpointVolume: String?
+    public var checkpointVolumeId: String?
 
     public init(
         vm: String,
@@ -30,8 +33,12 @@ public struct PolicyJSON: Codable, Sendable, Hashable {
         priority: String,
         maxFailovers: Int,
         failoverPeriod: String,
-        isolation: String? = nil
+        isolation: String? = nil,
+        checkpointVolume: String? = nil,
+        checkpointVolumeId: String? = nil
     ) {
+        self.checkpointVolume = checkpointVolume
+        self.checkpointVolumeId = checkpointVolumeId
         self.vm = vm
         self.vmId = vmId
         self.highlyAvailable = highlyAvailable
@@ -60,6 +67,8 @@ public struct PolicyUpdate: Codable, Sendable, Hashable {
     public var failoverPeriod: String?
     /// `keep-running` or `stop`.
     public var isolation: String?
+    /// A volume's name or id (the coordinator stores its id); an empty string removes it.
+    public var checkpointVolume: String?
 
     public init(
         clear: Bool = false,
@@ -70,8 +79,10 @@ public struct PolicyUpdate: Codable, Sendable, Hashable {
         priority: String? = nil,
         maxFailovers: Int? = nil,
         failoverPeriod: String? = nil,
-        isolation: String? = nil
+        isolation: String? = nil,
+        checkpointVolume: String? = nil
     ) {
+        self.checkpointVolume = checkpointVolume
         self.clear = clear
         self.highlyAvailable = highlyAvailable
         self.possibleOwners = possibleOwners

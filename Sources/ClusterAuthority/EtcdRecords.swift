@@ -38,8 +38,11 @@ struct EtcdPolicyRecord: Codable, Sendable {
     /// Read as text: a value this build does not know (a newer coordinator's) reads as `keep-running`, the response that stops nothing, and never makes the
     /// whole copy of etcd's state fail.
     var isolation: String?
+    /// `--checkpoint-volume`'s volume id; absent in records written before issue 24.
+    var checkpointVolume: String?
 
     init(_ policy: PlacementPolicy) {
+        checkpointVolume = policy.checkpointVolume?.rawValue
         highlyAvailable = policy.highlyAvailable
         possibleOwners = policy.possibleOwners
         preferredOwners = policy.preferredOwners
@@ -58,7 +61,8 @@ struct EtcdPolicyRecord: Codable, Sendable {
             antiAffinityClass: antiAffinityClass,
             priority: priority,
             threshold: FailoverThreshold(maxFailovers: maxFailovers, period: .milliseconds(periodMilliseconds)),
-            isolation: isolation.flatMap(IsolationResponse.init(rawValue:)) ?? .keepRunning
+            isolation: isolation.flatMap(IsolationResponse.init(rawValue:)) ?? .keepRunning,
+            checkpointVolume: checkpointVolume.map(VolumeID.init(rawValue:))
         )
     }
 }

@@ -144,20 +144,20 @@ extension ClusterStore {
             sql: """
                 INSERT INTO placement_policy (vm_id, highly_available, possible_owners, preferred_owners,
                                               anti_affinity_class, priority, max_failovers, failover_period_ms,
-                                              isolation)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                              isolation, checkpoint_volume)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(vm_id) DO UPDATE SET
                     highly_available = excluded.highly_available, possible_owners = excluded.possible_owners,
                     preferred_owners = excluded.preferred_owners,
                     anti_affinity_class = excluded.anti_affinity_class, priority = excluded.priority,
                     max_failovers = excluded.max_failovers, failover_period_ms = excluded.failover_period_ms,
-                    isolation = excluded.isolation
+                    isolation = excluded.isolation, checkpoint_volume = excluded.checkpoint_volume
                 """,
             arguments: [
                 vm.rawValue, policy.highlyAvailable, try Self.jsonArray(policy.possibleOwners.map(\.rawValue)),
                 try Self.jsonArray(policy.preferredOwners.map(\.rawValue)), policy.antiAffinityClass,
                 policy.priority.rawValue, policy.threshold.maxFailovers,
-                policy.threshold.period.wholeMilliseconds, policy.isolation.rawValue,
+                policy.threshold.period.wholeMilliseconds, policy.isolation.rawValue, policy.checkpointVolume?.rawValue,
             ]
         )
     }
@@ -173,7 +173,8 @@ extension ClusterStore {
                 maxFailovers: row["max_failovers"],
                 period: .milliseconds(row["failover_period_ms"] as Int64)
             ),
-            isolation: try RowDecoding.enumValue(IsolationResponse.self, row, "isolation")
+            isolation: try RowDecoding.enumValue(IsolationResponse.self, row, "isolation"),
+            checkpointVolume: (row["checkpoint_volume"] as String?).map(VolumeID.init(rawValue:))
         )
     }
 

@@ -113,7 +113,11 @@ public struct Coordinator: Sendable {
     }
 
     var settings: ClusterSettings {
-        ClusterSettings(probeInterval: config.probeInterval, inventoryMaxAge: config.inventoryMaxAge)
+        ClusterSettings(
+            probeInterval: config.probeInterval,
+            inventoryMaxAge: config.inventoryMaxAge,
+            maxChainDepth: config.maxChainDepth
+        )
     }
 
     /// The VM a request names (its id, or else its name) in full, and the engine's view of the cluster around it:

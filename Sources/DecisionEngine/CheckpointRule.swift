@@ -63,17 +63,41 @@ public enum CheckpointRule {
             written.isEmpty || paths[$0].map(written.contains) == true
         }
         var files: [PlannedFile] = []
+        // Hyper-V names its own files (the hook gets the folder); the names here say which kind of file goes there.
+        let formats =
+            view.nodes[vm.owner]?.driver == .hypervJSON
+            ? (disk: ".avhdx", memory: ".vmrs") : (disk: ".qcow2", memory: ".mem")
+        let stem = vm.name.filter { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+        // `--checkpoint-volume`: the new files go to a folder named after the VM on that volume, as the owner
+        // mounts it; otherwise beside each disk they cover.
+        var folder: (path: String, location: FileLocation)?
+        if let volume = view.policy(for: vm.id).checkpointVolume {
+            let volumeName = view.volumes[volume]?.name ?? volume.rawValue
+            if let mount = view.mounts[volume]?[vm.owner] {
+                let directory = stem.isEmpty ? "vm-" + vm.id.rawValue.filter { $0.isASCII && $0 != "/" } : stem
+                folder = (Self.join(mount.mountPath, directory), .volume(volume, relativePath: directory + "/-"))
+            } else {
+                reasons.append(
+                    Reason(
+                        code: .checkpointLocationLocal,
+                        message:
+                            "\(vm.name)'s checkpoint volume \(volumeName) is not mounted on its owner \(vm.owner); "
+                            + "mount it there, or change `policy set --checkpoint-volume`",
+                        volume: volumeName,
+                        volumeID: volume
+                    )
+                )
+            }
+        }
         for (index, leaf) in leaves.enumerated() {
             guard let leafPath = paths[leaf] else { continue }
-            let file =
-                "\(vm.name.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }).\(name)"
-                + (leaves.count > 1 ? ".d\(index)" : "") + ".qcow2"
+            let file = "\(stem).\(name)" + (leaves.count > 1 ? ".d\(index)" : "") + formats.disk
             files.append(
                 PlannedFile(
                     kind: .overlay,
-                    path: Self.join(Self.directory(of: leafPath), file),
+                    path: Self.join(folder?.path ?? Self.directory(of: leafPath), file),
                     covers: leafPath,
-                    location: sibling(of: leaf, named: file),
+                    location: sibling(of: folder?.location ?? leaf, named: file),
                     bytes: overlayBytes
                 )
             )
@@ -88,7 +112,7 @@ public enum CheckpointRule {
             )
         }
         if memory, let first = files.first {
-            let file = Self.fileName(of: first.path).replacingSuffix(".qcow2", with: ".mem")
+            let file = Self.fileName(of: first.path).replacingSuffix(formats.disk, with: formats.memory)
             files.append(
                 PlannedFile(
                     kind: .memory,

@@ -3,6 +3,8 @@ import ClusterAPI
 import Foundation
 import Testing
 
+@testable import AgentService
+
 /// The PowerShell exporter (deploy/hyperv) cannot run on Linux; its contract is tested here instead: its example
 /// output is read by the agent's own reader, and every key the script writes is a SPEC §4 key that the example shows.
 @Suite struct HyperVExporterContractTests {
@@ -73,5 +75,45 @@ import Testing
             shown == Self.specKeys,
             "the example and the script disagree: \(shown.symmetricDifference(Self.specKeys))"
         )
+    }
+
+    /// The `checkpoint` hook (issue 24): every environment variable and plan field the PowerShell hook reads is one
+    /// the agent provides, and the plan the agent writes decodes with the fields the script expects.
+    @Test func theCheckpointHookReadsOnlyWhatTheAgentPasses() throws {
+        let script = try String(
+            contentsOf: Self.deploy.appendingPathComponent("Invoke-ChainkeeperCheckpoint.ps1"),
+            encoding: .utf8
+        )
+        let command = AgentCommand(
+            id: "c1",
+            kind: .apply,
+            migrationId: "3f0daf1d-f5e8-40a1-a619-5552c8c0b2de",
+            vmId: "8d3c6f0e-5a43-4e0b-9b0e-2f6f3a1c9a10",
+            vmName: "web01",
+            epoch: 7,
+            source: "hv1",
+            target: "hv1"
+        )
+        let order = CheckpointOrder(
+            action: .create,
+            checkpoint: "before-upgrade",
+            memory: true,
+            files: [
+                CheckpointOrder.File(kind: "overlay", path: "/mnt/csv1/web01/x.avhdx", covers: "/mnt/csv1/web01/w.vhdx")
+            ]
+        )
+        let environment = CheckpointHook.environment(command, order, planPath: "/var/lib/chainkeeper/plans/p.json")
+        #expect(environment["CHAINKEEPER_TARGET_VOLUME"] == "/mnt/csv1/web01")
+        #expect(environment["CHAINKEEPER_OPERATION"] == "checkpoint-create")
+        let read = Set(script.matches(of: /\$env:(CHAINKEEPER_[A-Z_]+)/).map { String($0.output.1) })
+        #expect(!read.isEmpty)
+        #expect(read.isSubset(of: Set(environment.keys)), "not passed: \(read.subtracting(environment.keys))")
+
+        let plan = try JSONEncoder().encode(CheckpointHook.plan(command, order))
+        let fields = Set((try JSONSerialization.jsonObject(with: plan) as? [String: Any] ?? [:]).keys)
+        let used = Set(script.matches(of: /\$plan\.([a-zA-Z]+)/).map { String($0.output.1) })
+        #expect(used == ["vmId", "vmName", "checkpoint", "action", "memory", "description", "children"], "\(used)")
+        #expect(used.isSubset(of: fields), "not in the plan: \(used.subtracting(fields))")
+        #expect(try JSONDecoder().decode(CheckpointHook.Plan.self, from: plan) == CheckpointHook.plan(command, order))
     }
 }

@@ -48,7 +48,8 @@ import Glibc
             libvirtNodes: Set<String> = [],
             tls: Bool = false,
             coordinatorExtra: String = "",
-            proxied: Set<String> = []
+            proxied: Set<String> = [],
+            checkpointHooks: Set<String> = []
         ) throws {
             self.layout = layout
             self.tls = tls
@@ -121,6 +122,14 @@ import Glibc
                         // The host's own /run/libvirt/qemu is never read by a test.
                         "live": layout.root + "/libvirt-\(node)/run",
                     ]
+                }
+                if checkpointHooks.contains(node), var hooks = config["hooks"] as? [String: String] {
+                    // Keeps the plan and logs what it was asked, as a real hook would act on it.
+                    hooks["checkpoint"] =
+                        "cp \"$CHAINKEEPER_PLAN\" \(layout.root)/plan-\(node).json && echo \"$CHAINKEEPER_OPERATION "
+                        + "$CHAINKEEPER_VM_NAME $CHAINKEEPER_CHECKPOINT $CHAINKEEPER_TARGET_VOLUME\" >> "
+                        + "\(layout.root)/checkpoint-\(node).log"
+                    config["hooks"] = hooks
                 }
                 if fenceHooks, var hooks = config["hooks"] as? [String: String] {
                     hooks["fence"] = "date +%s%N >> \(layout.root)/fence-\(node).log"
@@ -387,10 +396,15 @@ extension ClusterEndToEndTests {
         var merge01 = ClusterLayout.vm("merge01", configuration: merge + "/merge01.vmcx", disks: [merge + "/disk.vhdx"])
         merge01["mergePending"] = true
         try layout.writeInventory("a", [next01, ok01], version: 2)
-        try layout.writeInventory("b", [merge01], version: 2)
+        // hook01 on b, whose node takes checkpoints through its `checkpoint` hook.
+        let hooked = layout.shared + "/hook01"
+        try layout.chain([hooked + "/disk.vhdx"])
+        try layout.touch(hooked + "/hook01.vmcx")
+        let hook01 = ClusterLayout.vm("hook01", configuration: hooked + "/hook01.vmcx", disks: [hooked + "/disk.vhdx"])
+        try layout.writeInventory("b", [merge01, hook01], version: 2)
         // c keeps a version 1 file: it still works.
         try layout.writeInventory("c", [])
-        var cluster = try Cluster(layout: layout)
+        var cluster = try Cluster(layout: layout, checkpointHooks: ["b"])
         defer { cluster.stopAll() }
         try await cluster.startCoordinator()
         try cluster.startAgents()
@@ -445,6 +459,23 @@ extension ClusterEndToEndTests {
         #expect(busyAnswer.operationId == nil && busyAnswer.reasons.map(\.code) == ["operation-in-progress"])
         let history = try await cluster.cli(["history", "--vm", "ok01"])
         #expect(history.out.contains("on a  checkpoint-create"), "\(history.out)")
+
+        // Through b's checkpoint hook: the environment and the plan file it gets.
+        let hookRun = try await cluster.cli(["checkpoint", "create", "hook01", "c1", "--memory", "--json"])
+        #expect(hookRun.status == 0, "\(hookRun.out) \(hookRun.err)")
+        let logged = try String(contentsOfFile: layout.root + "/checkpoint-b.log", encoding: .utf8)
+        #expect(logged == "checkpoint-create hook01 c1 \(hooked)\n", "\(logged)")
+        let plan = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: layout.root + "/plan-b.json"))
+        )
+        let fields = try #require(plan as? [String: Any])
+        #expect(fields["action"] as? String == "create" && fields["memory"] as? Bool == true)
+        #expect(fields["description"] is NSNull, "every field present for PowerShell's strict mode")
+        #expect(
+            (fields["files"] as? [[String: Any]])?.compactMap { $0["path"] as? String } == [
+                hooked + "/hook01.c1.avhdx", hooked + "/hook01.c1.vmrs",
+            ]
+        )
     }
 
     /// Issue 5's scenario: a VM on the shared volume moves with its whole chain; a stranded one is refused and nothing

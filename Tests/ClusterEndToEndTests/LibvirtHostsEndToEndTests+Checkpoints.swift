@@ -99,6 +99,16 @@ extension LibvirtHostsEndToEndTests {
         #expect(refusal.operationId == nil)
         #expect(!FileManager.default.fileExists(atPath: bed.local("a") + "/loc01.x1.qcow2"))
         #expect(try a.snapshotTree("loc01").parents.isEmpty)
+        // With a checkpoint volume in its policy, the same checkpoint goes to the shared volume instead.
+        let policy = try await bed.cli(["policy", "set", "loc01", "--checkpoint-volume", "shared", "--json"])
+        #expect(policy.status == 0, "\(policy.out) \(policy.err)")
+        #expect(try JSONDecoder().decode(PolicyJSON.self, from: Data(policy.out.utf8)).checkpointVolume == "shared")
+        let placed = try await bed.cli(["checkpoint", "create", "loc01", "x2", "--json"])
+        #expect(placed.status == 0, "\(placed.out) \(placed.err)")
+        #expect(FileManager.default.fileExists(atPath: shared + "/loc01/loc01.x2.qcow2"))
+        #expect(try a.must(["domblklist", "loc01"]).contains(shared + "/loc01/loc01.x2.qcow2"))
+        shown = try await bed.json(["vm", "show", "loc01"], as: VMDetailJSON.self)
+        #expect(shown.files.contains { $0.path == shared + "/loc01/loc01.x2.qcow2" && $0.volume == "shared" })
 
         // Delete c2 (the running disk's overlay): an active block commit into c1's overlay and a pivot. 4 MiB to merge
         // at 1 MiB/s: a migration asked for meanwhile is refused, naming the merge.

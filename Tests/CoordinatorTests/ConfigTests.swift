@@ -31,6 +31,11 @@ import Testing
         #expect(config.failoverEnabled)
         #expect(config.commandTimeout == .seconds(90))
         #expect(config.quarantineThreshold == 3)
+        #expect(config.maxChainDepth == 32)
+        let shallow = #expect(throws: ConfigError.self) {
+            _ = try CoordinatorConfig.load(path: Self.exampleConfig, environment: ["CHAINKEEPERD_MAX_CHAIN_DEPTH": "0"])
+        }
+        #expect(shallow?.message.contains("maxChainDepth must be a number of disks from 1 to") == true)
         let bad = #expect(throws: ConfigError.self) {
             _ = try CoordinatorConfig.load(
                 path: Self.exampleConfig,

@@ -181,6 +181,52 @@ import Testing
         }
     }
 
+    /// Checkpoint actions from the VM page (issue 24): the location rule's files and verdict first, then a protected
+    /// form; a name that would break a file name is refused before anything else.
+    @Test func checkpointActionsShowTheLocationRuleFirst() async throws {
+        let live = try LiveCoordinator()
+        try await live.test { client in
+            try await Self.seed(client)
+            let login = try await Self.form("/ui/login", ["token": LiveCoordinator.adminToken], client: client)
+            let cookie = String(try #require(login.headers[.setCookie]).prefix { $0 != ";" })
+            let vmPage = try await client.execute(uri: "/ui/vms/web01", method: .get, headers: [.cookie: cookie])
+            let html = String(buffer: vmPage.body)
+            #expect(html.contains("/checkpoint\">"), "the VM page offers a new checkpoint")
+            let confirm = try await client.execute(
+                uri: "/ui/vms/web01/checkpoint?action=create&name=c9&memory=on",
+                method: .get,
+                headers: [.cookie: cookie]
+            )
+            #expect(confirm.status == .ok)
+            let text = String(buffer: confirm.body)
+            #expect(text.contains("web01.c9.mem") && text.contains("Allowed"), "\(text)")
+            let csrf = try #require(
+                text.firstMatch(of: /name="csrf" value="([0-9a-f]{64})"/).map { String($0.output.1) }
+            )
+            let badName = try await client.execute(
+                uri: "/ui/vms/web01/checkpoint?action=create&name=..%2Fx",
+                method: .get,
+                headers: [.cookie: cookie]
+            )
+            #expect(badName.status == .badRequest)
+            let unknown = try await Self.form(
+                "/ui/vms/web01/checkpoint",
+                ["csrf": csrf, "action": "delete", "checkpoint": "no-such-checkpoint"],
+                cookie: cookie,
+                headers: [HTTPField.Name.secFetchSite: "same-origin"],
+                client: client
+            )
+            #expect(unknown.status == .notFound)
+            let forged = try await Self.form(
+                "/ui/vms/web01/checkpoint",
+                ["action": "delete", "checkpoint": "cp1"],
+                cookie: cookie,
+                client: client
+            )
+            #expect(forged.status == .forbidden, "no form token")
+        }
+    }
+
     /// Three nodes on csv1, web01 on node1.
     static func seed(_ client: some TestClientProtocol) async throws {
         let all = LiveCoordinator.nodes

@@ -9,10 +9,10 @@ import Testing
         let fixture = ClusterFixture()
         let plan = CheckpointRule.create(fixture.vm, name: "c2", memory: true, in: fixture.view)
         #expect(plan.allowed, "\(plan.reasons)")
-        #expect(plan.files.map(\.path) == ["/mnt/csv1/web01/web01.c2.qcow2", "/mnt/csv1/web01/web01.c2.mem"])
+        #expect(plan.files.map(\.path) == ["/mnt/csv1/web01/web01.c2.avhdx", "/mnt/csv1/web01/web01.c2.vmrs"])
         #expect(plan.files.map(\.kind) == [.overlay, .memory])
         #expect(plan.files[0].covers == "/mnt/csv1/web01/disk_cp1.avhdx")
-        #expect(plan.files[1].location == .volume(ClusterFixture.csv1, relativePath: "web01/web01.c2.mem"))
+        #expect(plan.files[1].location == .volume(ClusterFixture.csv1, relativePath: "web01/web01.c2.vmrs"))
         #expect(plan.files[1].bytes == 4096 << 20, "a memory file counted at the VM's memory size")
     }
 
@@ -24,7 +24,7 @@ import Testing
         fixture.vm.chains = [DiskChain(elements: [fixture.vm.files[2].location, fixture.vm.files[3].location])]
         let local = CheckpointRule.create(fixture.vm, name: "c2", memory: false, in: fixture.view)
         #expect(local.reasons.map(\.code) == [.checkpointLocationLocal])
-        #expect(local.reasons[0].path == "/var/lib/local/web01/web01.c2.qcow2")
+        #expect(local.reasons[0].path == "/var/lib/local/web01/web01.c2.avhdx")
         #expect(local.reasons[0].message.contains("node2, node3 do not reach"), "\(local.reasons[0].message)")
         // Under no marker at all.
         fixture.vm.files[2].location = .nodeLocal(NodeName("node1"), absolutePath: "/srv/web01/disk_cp1.avhdx")
@@ -33,7 +33,7 @@ import Testing
         let unmarked = CheckpointRule.create(fixture.vm, name: "c2", memory: false, in: fixture.view)
         #expect(unmarked.reasons.map(\.code) == [.checkpointLocationLocal])
         #expect(
-            unmarked.files.first?.location == .nodeLocal(NodeName("node1"), absolutePath: "/srv/web01/web01.c2.qcow2")
+            unmarked.files.first?.location == .nodeLocal(NodeName("node1"), absolutePath: "/srv/web01/web01.c2.avhdx")
         )
         // A VM that is not highly available has no other owner to strand: the rule does not apply.
         fixture.policies[fixture.vm.id] = PlacementPolicy(highlyAvailable: false)
@@ -69,5 +69,23 @@ import Testing
         for bad in ["", "../x", "a/b", ".hidden", "-flag", "a b", "é", String(repeating: "x", count: 65)] {
             #expect(CheckpointRule.nameProblem(bad) != nil, "\(bad)")
         }
+    }
+
+    @Test func aCheckpointVolumeInThePolicyTakesTheNewFilesWhereverTheDisksAre() {
+        var fixture = ClusterFixture()
+        fixture.vm.files[2].location = .volume(ClusterFixture.local("node1"), relativePath: "web01/disk_cp1.avhdx")
+        fixture.vm.files[2].path = "/var/lib/local/web01/disk_cp1.avhdx"
+        fixture.vm.chains = [DiskChain(elements: [fixture.vm.files[2].location, fixture.vm.files[3].location])]
+        fixture.policies[fixture.vm.id] = PlacementPolicy(checkpointVolume: ClusterFixture.csv1)
+        let plan = CheckpointRule.create(fixture.vm, name: "c2", memory: true, in: fixture.view)
+        #expect(plan.allowed, "\(plan.reasons)")
+        #expect(plan.files.map(\.path) == ["/mnt/csv1/web01/web01.c2.avhdx", "/mnt/csv1/web01/web01.c2.vmrs"])
+        #expect(plan.files[0].covers == "/var/lib/local/web01/disk_cp1.avhdx")
+        #expect(plan.files[0].location == .volume(ClusterFixture.csv1, relativePath: "web01/web01.c2.avhdx"))
+        // A checkpoint volume the owner does not mount: refused, saying so.
+        fixture.policies[fixture.vm.id] = PlacementPolicy(checkpointVolume: ClusterFixture.local("node2"))
+        let unmounted = CheckpointRule.create(fixture.vm, name: "c2", memory: false, in: fixture.view)
+        #expect(unmounted.reasons.map(\.code).contains(.checkpointLocationLocal))
+        #expect(unmounted.reasons.first?.message.contains("not mounted on its owner node1") == true)
     }
 }

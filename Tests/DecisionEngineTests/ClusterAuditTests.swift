@@ -65,6 +65,26 @@ import Testing
         #expect(ClusterAudit.risks(in: fixture.view, AuditInput(vms: [fixture.vm])).isEmpty)
     }
 
+    @Test func aHyperVVMAtFiftyCheckpointsAndAChainDeeperThanTheLimitAreWarnings() {
+        var fixture = ClusterFixture()
+        fixture.setNode("node1") { $0.driver = .hypervJSON }
+        fixture.vm.checkpoints = (0..<50).map {
+            Checkpoint(id: CheckpointID("c\($0)"), name: "c\($0)", parent: $0 == 0 ? nil : CheckpointID("c\($0 - 1)"))
+        }
+        let full = ClusterAudit.risks(in: fixture.view, AuditInput(vms: [fixture.vm]))
+        #expect(full.map(\.code) == [.checkpointLimit])
+        #expect(full.first?.severity == .warning)
+        #expect(full.first?.message.contains("at most 50") == true)
+        fixture.vm.checkpoints.removeLast()
+        #expect(ClusterAudit.risks(in: fixture.view, AuditInput(vms: [fixture.vm])).isEmpty, "49 is fine")
+        // web01's current chain is two files deep.
+        var view = fixture.view
+        view.settings.maxChainDepth = 1
+        let deep = ClusterAudit.risks(in: view, AuditInput(vms: [fixture.vm]))
+        #expect(deep.map(\.code) == [.checkpointLimit])
+        #expect(deep.first?.message.contains("2 files deep, more than maxChainDepth 1") == true)
+    }
+
     @Test func unverifiedMountIsAWarningPerNode() {
         var fixture = ClusterFixture()
         let index = fixture.mounts.firstIndex { $0.volume == ClusterFixture.csv1 && $0.node.rawValue == "node2" }!

@@ -61,6 +61,9 @@ public struct PlacementPolicy: Hashable, Sendable {
     public var threshold: FailoverThreshold
     /// What an isolated node does with the VM (SPEC §6, `--isolation`).
     public var isolation: IsolationResponse
+    /// Where the VM's next checkpoint files go (`--checkpoint-volume`, SPEC §7), and where `repair` puts stranded
+    /// files by default; nil: beside the disks.
+    public var checkpointVolume: VolumeID?
 
     public init(
         highlyAvailable: Bool? = nil,
@@ -69,8 +72,10 @@ public struct PlacementPolicy: Hashable, Sendable {
         antiAffinityClass: String? = nil,
         priority: FailoverPriority = .medium,
         threshold: FailoverThreshold = .default,
-        isolation: IsolationResponse = .keepRunning
+        isolation: IsolationResponse = .keepRunning,
+        checkpointVolume: VolumeID? = nil
     ) {
+        self.checkpointVolume = checkpointVolume
         self.highlyAvailable = highlyAvailable
         self.possibleOwners = possibleOwners
         self.preferredOwners = preferredOwners

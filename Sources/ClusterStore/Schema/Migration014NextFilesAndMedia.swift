@@ -6,6 +6,7 @@ import GRDB
 /// - `vm.next_files`: JSON `[{role, path, volumeId?, relativePath?, node?}]`, the checkpoint file location and the
 ///   smart paging file path as the owner placed them on its volumes (audit `checkpoint-location-local`).
 /// - `vm.merge_pending`: a checkpoint delete whose merge has not finished (`check` refuses `operation-in-progress`).
+/// - `placement_policy.checkpoint_volume`: `policy set --checkpoint-volume` (the volume's id).
 /// - `file.kind` gains `media` (an ISO in a DVD drive). SQLite cannot change a CHECK constraint in place, so `file` is
 ///   rebuilt from its own current definition with the one list changed; its indexes and the views that read it are
 ///   recreated from their stored SQL, so nothing a later reader sees changes but the new kind.
@@ -54,6 +55,8 @@ enum Migration014NextFilesAndMedia {
                 ALTER TABLE vm ADD COLUMN next_files TEXT
                     CHECK (next_files IS NULL OR (json_valid(next_files) AND length(next_files) <= 16384));
                 ALTER TABLE vm ADD COLUMN merge_pending INTEGER NOT NULL DEFAULT 0 CHECK (merge_pending IN (0, 1));
+                ALTER TABLE placement_policy ADD COLUMN checkpoint_volume TEXT
+                    CHECK (checkpoint_volume IS NULL OR length(checkpoint_volume) BETWEEN 1 AND 255);
                 """
         )
     }

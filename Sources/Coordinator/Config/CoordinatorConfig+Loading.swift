@@ -1,4 +1,5 @@
 import ChainModel
+import ClusterAPI
 import ConfigFile
 import Yams
 
@@ -6,7 +7,7 @@ extension CoordinatorConfig {
     static let knownKeys: Set<String> = [
         "listen", "dataDir", "adminTokens", "agentTokens", "leaseTTL", "leaderLeaseTTL", "inventoryMaxAge",
         "probeInterval", "fence", "failover", "store", "tls", "maxBodyBytes", "commandTimeout", "advertise",
-        "agentListen", "limits", "quarantineThreshold", "isolationTimeout", "storageLossTimeout",
+        "agentListen", "limits", "quarantineThreshold", "isolationTimeout", "storageLossTimeout", "maxChainDepth",
     ]
 
     /// The scalar keys `CHAINKEEPERD_<KEY>` overrides.
@@ -17,7 +18,7 @@ extension CoordinatorConfig {
         ("advertise", "CHAINKEEPERD_ADVERTISE"), ("agentListen", "CHAINKEEPERD_AGENT_LISTEN"),
         ("adminTokens", "CHAINKEEPERD_ADMIN_TOKENS"), ("quarantineThreshold", "CHAINKEEPERD_QUARANTINE_THRESHOLD"),
         ("isolationTimeout", "CHAINKEEPERD_ISOLATION_TIMEOUT"),
-        ("storageLossTimeout", "CHAINKEEPERD_STORAGE_LOSS_TIMEOUT"),
+        ("storageLossTimeout", "CHAINKEEPERD_STORAGE_LOSS_TIMEOUT"), ("maxChainDepth", "CHAINKEEPERD_MAX_CHAIN_DEPTH"),
     ]
 
     /// What a key that is not a scalar must look like, for the error when it does not.
@@ -143,6 +144,7 @@ struct RawCoordinatorConfig: Decodable {
     var quarantineThreshold: Int?
     var isolationTimeout: String?
     var storageLossTimeout: String?
+    var maxChainDepth: Int?
     var advertise: String?
     var agentListen: String?
     var limits: Limits?
@@ -215,6 +217,15 @@ struct RawCoordinatorConfig: Decodable {
                 )
             }
             config.quarantineThreshold = quarantineThreshold
+        }
+        if let maxChainDepth {
+            guard (1...ReportLimits.chainLength).contains(maxChainDepth) else {
+                throw ConfigError(
+                    "\(source): maxChainDepth must be a number of disks from 1 to \(ReportLimits.chainLength), got "
+                        + "'\(maxChainDepth)'"
+                )
+            }
+            config.maxChainDepth = maxChainDepth
         }
         try applyIsolationKeys(to: &config, file)
         if let limits { config.limits = try limits.validated(file) }

@@ -35,6 +35,8 @@ public struct CoordinatorConfig: Sendable, Equatable {
     /// `storageLossTimeout`: how long a node renewing its lease may miss a shared volume its VMs use before the audit
     /// reports `volume-lost` (SPEC §6).
     public var storageLossTimeout: Duration = .seconds(60)
+    /// `maxChainDepth`: a disk chain deeper than this is audited `checkpoint-limit` (SPEC §5).
+    public var maxChainDepth = 32
     /// `tls`: the coordinator serves HTTPS with this certificate and accepts client certificates signed by `clientCA`.
     public var tls: TLSFiles?
     /// `store`: where the state that must never diverge lives.

@@ -45,6 +45,7 @@ struct DashboardRoutes: Sendable {
         page(router, .get, "/ui/whatif", whatIfPage)
 
         registerActions(on: router)
+        registerCheckpointActions(on: router)
     }
 
     // MARK: - Plumbing

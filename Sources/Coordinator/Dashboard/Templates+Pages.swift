@@ -92,6 +92,12 @@ extension DashboardTemplates {
         <h2>Checkpoints</h2>
         {{#hasSnapshots}}<ul class="tree">{{#snapshots}}{{> snapshot}}{{/snapshots}}</ul>{{/hasSnapshots}}
         {{^snapshots}}<p>No checkpoints.</p>{{/snapshots}}
+        <form class="action" method="get" action="{{checkpointHref}}">
+        <input type="hidden" name="action" value="create">
+        <label>New checkpoint <input type="text" name="name" pattern="[A-Za-z0-9_][A-Za-z0-9._-]{0,63}" required></label>
+        <label><input type="checkbox" name="memory"> with memory</label>
+        <button type="submit">Check the location first…</button>
+        </form>
         <h2>Chains, leaf to base</h2>
         {{#chains}}
         <div class="chain" data-chain="{{label}}">
@@ -126,7 +132,8 @@ extension DashboardTemplates {
         {{> foot}}
         """,
         "snapshot": """
-        <li><span class="snapshot">{{name}}</span>{{#created}} <time>{{created}}</time>{{/created}}\
+        <li><span class="snapshot">{{name}}</span>{{#created}} <time>{{created}}</time>{{/created}} \
+        <a class="small" href="{{deleteHref}}">delete…</a> <a class="small" href="{{revertHref}}">revert…</a>\
         {{#hasChildren}}<ul>{{#children}}{{> snapshot}}{{/children}}</ul>{{/hasChildren}}</li>
         """,
         "audit": """

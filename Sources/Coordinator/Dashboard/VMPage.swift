@@ -24,6 +24,9 @@ struct VMPage {
         let created: String?
         let children: [SnapshotNode]
         let hasChildren: Bool
+        /// The confirmation pages of `checkpoint delete` and `checkpoint revert`.
+        let deleteHref: String
+        let revertHref: String
     }
 
     struct NodeReach {
@@ -65,6 +68,8 @@ struct VMPage {
     let targets: [String]
     let migrateHref: String
     let historyHref: String
+    /// The confirmation page of `checkpoint create`.
+    let checkpointHref: String
 
     /// How widely a file is reachable: from every node, from some beyond the owner, from the owner only, or none.
     static func tone(_ file: VMDetailJSON.File, reach: [String], owner: String, nodes: [String]) -> String {
@@ -93,11 +98,14 @@ struct VMPage {
         hasRisks = !risks.isEmpty
         func node(_ snapshot: VMDetailJSON.Snapshot) -> SnapshotNode {
             let children = snapshot.children.map(node)
+            let action = "/ui/vms/\(HTMLText.segment(detail.id))/checkpoint"
             return SnapshotNode(
                 name: snapshot.name,
                 created: snapshot.created.map { Frame.time(Timestamp(millisecondsSinceEpoch: $0)) },
                 children: children,
-                hasChildren: !children.isEmpty
+                hasChildren: !children.isEmpty,
+                deleteHref: Pager.url(action, [("action", "delete"), ("checkpoint", snapshot.id)]),
+                revertHref: Pager.url(action, [("action", "revert"), ("checkpoint", snapshot.id)])
             )
         }
         snapshots = detail.snapshots.map(node)
@@ -141,5 +149,6 @@ struct VMPage {
         targets = nodes.filter { $0 != detail.owner }
         migrateHref = "/ui/vms/\(HTMLText.segment(detail.id))/migrate"
         historyHref = Pager.url("/ui/history", [("vm", detail.id)])
+        checkpointHref = "/ui/vms/\(HTMLText.segment(detail.id))/checkpoint"
     }
 }

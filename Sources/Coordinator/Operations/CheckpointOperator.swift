@@ -15,6 +15,8 @@ import Logging
 struct CheckpointOperator: Sendable {
     let coordinator: Coordinator
     let logger: Logger
+    /// Who the journal records as having asked (an admin's token, or a dashboard viewer).
+    var requestedBy = "admin"
 
     var migrator: Migrator { Migrator(coordinator: coordinator, logger: logger) }
 
@@ -161,7 +163,7 @@ struct CheckpointOperator: Sendable {
             source: vm.owner,
             target: vm.owner,
             kind: order.kind,
-            requestedBy: "admin",
+            requestedBy: requestedBy,
             operation: operation,
             at: coordinator.now()
         )

@@ -29,7 +29,7 @@ struct PolicyRoutes: Sendable {
         try context.requireAdmin()
         let vm = try coordinator.vm(named: try context.parameters.require("vm"))
         let body = try await RouteSupport.body(of: request, upTo: 64 * 1024, what: "a policy update")
-        let update: PolicyUpdate
+        var update: PolicyUpdate
         do {
             update = try JSONDecoder().decode(PolicyUpdate.self, from: Data(buffer: body))
         } catch {
@@ -37,6 +37,18 @@ struct PolicyRoutes: Sendable {
         }
         let current = try coordinator.store.policy(for: vm.id) ?? .default
         let known = Set(try coordinator.store.nodes().map(\.name.rawValue))
+        if let volume = update.checkpointVolume, !volume.isEmpty {
+            // A name or an id; stored as the id, so a rename changes nothing.
+            let volumes = try coordinator.store.volumes()
+            let matches = volumes.filter { $0.id.rawValue == volume || $0.name == volume }
+            guard let found = matches.first(where: { $0.id.rawValue == volume }) ?? matches.first else {
+                throw APIError.notFound("no volume is named or identified '\(volume)'")
+            }
+            guard matches.count == 1 || matches.contains(where: { $0.id.rawValue == volume }) else {
+                throw APIError(.conflict, "ambiguous", "\(matches.count) volumes are named '\(volume)'; use an id")
+            }
+            update.checkpointVolume = found.id.rawValue
+        }
         let policy: PlacementPolicy
         do {
             policy = try update.applied(to: current, knownNodes: known)

@@ -83,7 +83,11 @@ extension Coordinator {
             priority: policy.priority.rawValue,
             maxFailovers: policy.threshold.maxFailovers,
             failoverPeriod: DurationText.format(policy.threshold.period),
-            isolation: policy.isolation.rawValue
+            isolation: policy.isolation.rawValue,
+            checkpointVolume: try policy.checkpointVolume.map { id in
+                try store.volumes().first { $0.id == id }?.name ?? id.rawValue
+            },
+            checkpointVolumeId: policy.checkpointVolume?.rawValue
         )
     }
 }

@@ -13,6 +13,7 @@ public enum ClusterAudit {
         for vm in input.vms.sorted(by: { ($0.name, $0.id) < ($1.name, $1.id) }) {
             risks += fileRisks(vm, view: view, reach: reach)
             risks += nextFileRisks(vm, view: view, reach: reach)
+            risks += limitRisks(vm, view: view)
             if let nodes = input.listings[vm.id] {
                 for node in nodes.sorted() where node != vm.owner {
                     risks.append(
@@ -179,6 +180,41 @@ public enum ClusterAudit {
                 path: next.path
             )
         }
+    }
+
+    /// `checkpoint-limit`: Hyper-V refuses a VM's 51st checkpoint, and every extra level of a chain is one more file
+    /// each read may pass through and one more header a failover's preflight must verify.
+    private static func limitRisks(_ vm: VM, view: ClusterView) -> [Risk] {
+        var risks: [Risk] = []
+        let limit = ClusterSettings.hyperVCheckpointLimit
+        if view.nodes[vm.owner]?.driver == .hypervJSON, vm.checkpoints.count >= limit {
+            risks.append(
+                Risk(
+                    code: .checkpointLimit,
+                    message:
+                        "\(vm.name) has \(vm.checkpoints.count) checkpoints; Hyper-V takes at most \(limit) per VM, so "
+                        + "the next one fails: delete the ones no longer needed",
+                    vm: vm.name,
+                    vmID: vm.id,
+                    node: vm.owner
+                )
+            )
+        }
+        let depth = vm.chains.map(\.elements.count).max() ?? 0
+        if depth > view.settings.maxChainDepth {
+            risks.append(
+                Risk(
+                    code: .checkpointLimit,
+                    message: "a disk chain of \(vm.name) is \(depth) files deep, more than maxChainDepth "
+                        + "\(view.settings.maxChainDepth); every read may pass through each of them: delete (merge) "
+                        + "checkpoints",
+                    vm: vm.name,
+                    vmID: vm.id,
+                    node: vm.owner
+                )
+            )
+        }
+        return risks
     }
 
     private static func volumeRisks(_ view: ClusterView) -> [Risk] {

@@ -23,6 +23,8 @@ public enum RiskCode: String, Sendable, Hashable, Codable, CaseIterable {
     case inventoryError = "inventory-error"
     /// An HA VM's next checkpoint (or smart paging) files would be written where a possible owner cannot read them.
     case checkpointLocationLocal = "checkpoint-location-local"
+    /// A VM at Hyper-V's 50 checkpoints, or with a chain deeper than `maxChainDepth`.
+    case checkpointLimit = "checkpoint-limit"
     case nodeIsolated = "node-isolated"
     case volumeLost = "volume-lost"
     case nodeQuarantined = "node-quarantined"
@@ -33,7 +35,7 @@ public enum RiskCode: String, Sendable, Hashable, Codable, CaseIterable {
             .failoverBlocked, .volumeLost:
             .critical
         case .limitedFailover, .volumeNotVerified, .inventoryStale, .orphanDisk, .inventoryError, .nodeIsolated,
-            .nodeQuarantined, .checkpointLocationLocal:
+            .nodeQuarantined, .checkpointLocationLocal, .checkpointLimit:
             .warning
         }
     }

@@ -33,6 +33,10 @@ struct PolicySetCommand: AsyncParsableCommand {
             (the default) or stop (only while other nodes still run; then it fails over).
             """
     ) var isolation: String?
+    @Option(
+        name: .customLong("checkpoint-volume"),
+        help: "The volume (name or id) the VM's next checkpoint files go to; empty: beside its disks."
+    ) var checkpointVolume: String?
     @Flag(help: "Start from the default policy.") var clear = false
 
     func run() async throws {
@@ -48,7 +52,8 @@ struct PolicySetCommand: AsyncParsableCommand {
             priority: priority,
             maxFailovers: maxFailovers,
             failoverPeriod: failoverPeriod,
-            isolation: isolation
+            isolation: isolation,
+            checkpointVolume: checkpointVolume
         )
         let policy = try await options.put(
             "/v1/vms/\(PathSegment.encode(vm))/policy",
@@ -88,6 +93,7 @@ struct PolicyShowCommand: AsyncParsableCommand {
                 ["priority", policy.priority],
                 ["failover threshold", "\(policy.maxFailovers) in \(policy.failoverPeriod)"],
                 ["when isolated", policy.isolation ?? "keep-running"],
+                ["checkpoint volume", policy.checkpointVolume ?? "beside the disks"],
             ]
         )
     }

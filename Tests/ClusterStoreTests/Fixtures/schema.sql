@@ -176,7 +176,8 @@ CREATE TABLE placement_policy (
     max_failovers INTEGER NOT NULL DEFAULT 3 CHECK (max_failovers >= 0),
     failover_period_ms INTEGER NOT NULL DEFAULT 21600000 CHECK (failover_period_ms > 0)
 , isolation TEXT NOT NULL DEFAULT 'keep-running'
-    CHECK (isolation IN ('keep-running', 'stop'))) STRICT;
+    CHECK (isolation IN ('keep-running', 'stop')), checkpoint_volume TEXT
+    CHECK (checkpoint_volume IS NULL OR length(checkpoint_volume) BETWEEN 1 AND 255)) STRICT;
 
 CREATE TABLE vm (
     id TEXT PRIMARY KEY NOT NULL CHECK (length(id) > 0),
