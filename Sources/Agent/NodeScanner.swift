@@ -75,7 +75,7 @@ public struct NodeScanner {
             }
             var space = statvfs()
             let measured = statvfs(volume.root, &space) == 0
-            return ReportedVolume(
+            var reported = ReportedVolume(
                 id: volume.marker.id,
                 name: volume.marker.name,
                 mountPath: volume.root,
@@ -85,6 +85,8 @@ public struct NodeScanner {
                 freeBytes: measured ? Int64(clamping: UInt64(space.f_bavail) &* UInt64(space.f_frsize)) : nil,
                 readOnly: measured ? (space.f_flag & UInt(ST_RDONLY)) != 0 : nil
             )
+            reported.totalBytes = measured ? Int64(clamping: UInt64(space.f_blocks) &* UInt64(space.f_frsize)) : nil
+            return reported
         }
         var report = AgentReport(
             node: node,

@@ -49,6 +49,8 @@ public struct ReportedVolume: Codable, Sendable, Hashable {
     public var freeBytes: Int64?
     /// Mounted read-only on this node.
     public var readOnly: Bool?
+    /// The filesystem's size (statvfs), for the audit's `minFreeSpace` (issue 24).
+    public var totalBytes: Int64?
 
     public init(
         id: String,

@@ -82,6 +82,7 @@ extension ReportedVolume {
         try FieldCheck.count(probeRead.count, ReportLimits.noncesRead, "\(field).probeRead")
         for (index, nonce) in probeRead.enumerated() { try FieldCheck.nonce(nonce, "\(field).probeRead[\(index)]") }
         if let freeBytes { try FieldCheck.range(freeBytes, 0...ValueBounds.bytes, "\(field).freeBytes") }
+        if let totalBytes { try FieldCheck.range(totalBytes, 0...ValueBounds.bytes, "\(field).totalBytes") }
     }
 }
 

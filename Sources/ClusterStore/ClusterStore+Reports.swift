@@ -10,6 +10,7 @@ public struct VolumeReport: Sendable {
     public var probeRead: [String]
     public var freeBytes: Int64?
     public var readOnly: Bool
+    public var totalBytes: Int64?
 
     public init(
         volume: Volume,
@@ -171,17 +172,19 @@ extension ClusterStore {
             try db.execute(
                 sql: """
                     INSERT INTO volume_mount (volume_id, node, mount_path, fs_type, reported_at, last_probe_at,
-                                              free_bytes, read_only)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                                              free_bytes, read_only, total_bytes)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(volume_id, node) DO UPDATE SET
                         mount_path = excluded.mount_path, fs_type = excluded.fs_type,
                         reported_at = excluded.reported_at,
                         last_probe_at = COALESCE(excluded.last_probe_at, volume_mount.last_probe_at),
-                        free_bytes = excluded.free_bytes, read_only = excluded.read_only
+                        free_bytes = excluded.free_bytes, read_only = excluded.read_only,
+                        total_bytes = excluded.total_bytes
                     """,
                 arguments: [
                     id, node.rawValue, report.mountPath, report.filesystemType, now.databaseValue,
                     verified ? now.databaseValue : nil, report.freeBytes, report.readOnly,
+                    report.totalBytes.map { max(0, $0) },
                 ]
             )
             if othersReport, !verified,

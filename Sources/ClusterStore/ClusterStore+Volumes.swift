@@ -98,7 +98,8 @@ extension ClusterStore {
             filesystemType: row["fs_type"],
             lastProbeAt: RowDecoding.timestamp(row, "last_probe_at"),
             freeBytes: row["free_bytes"],
-            readOnly: row["read_only"]
+            readOnly: row["read_only"],
+            totalBytes: row["total_bytes"]
         )
     }
 }

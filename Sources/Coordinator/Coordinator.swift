@@ -116,7 +116,8 @@ public struct Coordinator: Sendable {
         ClusterSettings(
             probeInterval: config.probeInterval,
             inventoryMaxAge: config.inventoryMaxAge,
-            maxChainDepth: config.maxChainDepth
+            maxChainDepth: config.maxChainDepth,
+            minFreeSpacePercent: config.minFreeSpacePercent
         )
     }
 

@@ -40,7 +40,7 @@ struct ReportIngest {
             driver: driver,
             memoryMiB: report.memoryMiB,
             volumes: report.volumes.map { volume in
-                VolumeReport(
+                var entry = VolumeReport(
                     volume: Volume(id: VolumeID(volume.id), name: volume.name),
                     mountPath: volume.mountPath,
                     filesystemType: volume.filesystemType,
@@ -49,6 +49,8 @@ struct ReportIngest {
                     freeBytes: volume.freeBytes,
                     readOnly: volume.readOnly ?? false
                 )
+                entry.totalBytes = volume.totalBytes
+                return entry
             },
             vms: vms,
             listed: report.vms.map { VMID($0.id) },

@@ -213,18 +213,31 @@ public enum CheckpointRule {
         }
         var reasons: [Reason] = []
         for (volume, bytes) in needed.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            guard let free = view.mounts[volume]?[vm.owner]?.freeBytes, free < bytes else { continue }
+            guard let mount = view.mounts[volume]?[vm.owner], let free = mount.freeBytes else { continue }
             let name = view.volumes[volume]?.name ?? volume.rawValue
-            reasons.append(
-                Reason(
-                    code: .volumeSpaceLow,
-                    message:
-                        "volume \(name) has \(free >> 20) MiB free on \(vm.owner); the checkpoint's new files need "
-                        + "\(bytes >> 20) MiB there",
-                    volume: name,
-                    volumeID: volume
+            if free < bytes {
+                reasons.append(
+                    Reason(
+                        code: .volumeSpaceLow,
+                        message: "volume \(name) has \(free >> 20) MiB free on \(vm.owner); the checkpoint's new files "
+                            + "need \(bytes >> 20) MiB there",
+                        volume: name,
+                        volumeID: volume
+                    )
                 )
-            )
+            } else if view.settings.belowFloor(free: free - bytes, total: mount.totalBytes) {
+                reasons.append(
+                    Reason(
+                        code: .volumeSpaceLow,
+                        message:
+                            "the checkpoint's \(bytes >> 20) MiB would leave volume \(name) \((free - bytes) >> 20) "
+                            + "MiB free, below minFreeSpace \(view.settings.minFreeSpacePercent)% of its "
+                            + "\((mount.totalBytes ?? 0) >> 20) MiB",
+                        volume: name,
+                        volumeID: volume
+                    )
+                )
+            }
         }
         return reasons
     }

@@ -32,6 +32,12 @@ import Testing
         #expect(config.commandTimeout == .seconds(90))
         #expect(config.quarantineThreshold == 3)
         #expect(config.maxChainDepth == 32)
+        #expect(config.minFreeSpacePercent == 5)
+        let percent = try CoordinatorConfig.load(
+            path: Self.exampleConfig,
+            environment: ["CHAINKEEPERD_MIN_FREE_SPACE": "12.5%"]
+        )
+        #expect(percent.config.minFreeSpacePercent == 12.5)
         let shallow = #expect(throws: ConfigError.self) {
             _ = try CoordinatorConfig.load(path: Self.exampleConfig, environment: ["CHAINKEEPERD_MAX_CHAIN_DEPTH": "0"])
         }

@@ -55,6 +55,11 @@ import Testing
         fixture.busy = []
         fixture.vm.files[3].problem = nil
         #expect(CheckpointRule.create(fixture.vm, name: "c2", memory: false, in: fixture.view).allowed)
+        // Room for the 1 MiB overlay, but it would leave 99 MiB of 2,000: below the 5% floor.
+        fixture.mounts[0].totalBytes = 2000 << 20
+        let floor = CheckpointRule.create(fixture.vm, name: "c2", memory: false, in: fixture.view)
+        #expect(floor.reasons.map(\.code) == [.volumeSpaceLow])
+        #expect(floor.reasons.first?.message.contains("below minFreeSpace 5.0% of its 2000 MiB") == true)
     }
 
     @Test func aPendingMergeRefusesAMoveAndACheckpoint() {

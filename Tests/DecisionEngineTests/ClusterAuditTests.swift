@@ -85,6 +85,23 @@ import Testing
         #expect(deep.first?.message.contains("2 files deep, more than maxChainDepth 1") == true)
     }
 
+    @Test func aVolumeBelowItsFreeSpaceFloorIsAWarningNamingTheNodeThatMeasuredIt() {
+        var fixture = ClusterFixture()
+        for index in fixture.mounts.indices where fixture.mounts[index].volume == ClusterFixture.csv1 {
+            fixture.mounts[index].totalBytes = 1000 << 20
+            fixture.mounts[index].freeBytes = 100 << 20
+        }
+        #expect(ClusterAudit.risks(in: fixture.view, AuditInput(vms: [fixture.vm])).isEmpty, "10% free is above 5%")
+        fixture.mounts[1].freeBytes = 40 << 20
+        let low = ClusterAudit.risks(in: fixture.view, AuditInput(vms: [fixture.vm]))
+        #expect(low.map(\.code) == [.volumeSpaceLow])
+        #expect(low.first?.node == fixture.mounts[1].node && low.first?.volume == "csv1")
+        #expect(low.first?.message.contains("40 MiB free of 1000 MiB (4%") == true, "\(low)")
+        // A size nobody reported: no floor to judge by.
+        for index in fixture.mounts.indices { fixture.mounts[index].totalBytes = nil }
+        #expect(ClusterAudit.risks(in: fixture.view, AuditInput(vms: [fixture.vm])).isEmpty)
+    }
+
     @Test func unverifiedMountIsAWarningPerNode() {
         var fixture = ClusterFixture()
         let index = fixture.mounts.firstIndex { $0.volume == ClusterFixture.csv1 && $0.node.rawValue == "node2" }!

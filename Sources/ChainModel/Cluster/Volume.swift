@@ -31,6 +31,8 @@ public struct VolumeMount: Hashable, Sendable, Codable {
     /// Free space as this node last saw it, in bytes.
     public var freeBytes: Int64?
     public var readOnly: Bool
+    /// The filesystem's size as the node measured it; nil when unknown.
+    public var totalBytes: Int64?
 
     public init(
         volume: VolumeID,
@@ -39,8 +41,10 @@ public struct VolumeMount: Hashable, Sendable, Codable {
         filesystemType: String? = nil,
         lastProbeAt: Timestamp? = nil,
         freeBytes: Int64? = nil,
-        readOnly: Bool = false
+        readOnly: Bool = false,
+        totalBytes: Int64? = nil
     ) {
+        self.totalBytes = totalBytes
         self.volume = volume
         self.node = node
         self.mountPath = mountPath

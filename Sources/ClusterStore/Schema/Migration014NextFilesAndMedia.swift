@@ -6,6 +6,7 @@ import GRDB
 /// - `vm.next_files`: JSON `[{role, path, volumeId?, relativePath?, node?}]`, the checkpoint file location and the
 ///   smart paging file path as the owner placed them on its volumes (audit `checkpoint-location-local`).
 /// - `vm.merge_pending`: a checkpoint delete whose merge has not finished (`check` refuses `operation-in-progress`).
+/// - `volume_mount.total_bytes`: the filesystem's size, for the audit's `minFreeSpace` (`volume-space-low`).
 /// - `placement_policy.checkpoint_volume`: `policy set --checkpoint-volume` (the volume's id).
 /// - `file.kind` gains `media` (an ISO in a DVD drive). SQLite cannot change a CHECK constraint in place, so `file` is
 ///   rebuilt from its own current definition with the one list changed; its indexes and the views that read it are
@@ -55,6 +56,7 @@ enum Migration014NextFilesAndMedia {
                 ALTER TABLE vm ADD COLUMN next_files TEXT
                     CHECK (next_files IS NULL OR (json_valid(next_files) AND length(next_files) <= 16384));
                 ALTER TABLE vm ADD COLUMN merge_pending INTEGER NOT NULL DEFAULT 0 CHECK (merge_pending IN (0, 1));
+                ALTER TABLE volume_mount ADD COLUMN total_bytes INTEGER CHECK (total_bytes IS NULL OR total_bytes >= 0);
                 ALTER TABLE placement_policy ADD COLUMN checkpoint_volume TEXT
                     CHECK (checkpoint_volume IS NULL OR length(checkpoint_volume) BETWEEN 1 AND 255);
                 """

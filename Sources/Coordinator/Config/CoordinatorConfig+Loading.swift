@@ -8,6 +8,7 @@ extension CoordinatorConfig {
         "listen", "dataDir", "adminTokens", "agentTokens", "leaseTTL", "leaderLeaseTTL", "inventoryMaxAge",
         "probeInterval", "fence", "failover", "store", "tls", "maxBodyBytes", "commandTimeout", "advertise",
         "agentListen", "limits", "quarantineThreshold", "isolationTimeout", "storageLossTimeout", "maxChainDepth",
+        "minFreeSpace",
     ]
 
     /// The scalar keys `CHAINKEEPERD_<KEY>` overrides.
@@ -19,6 +20,7 @@ extension CoordinatorConfig {
         ("adminTokens", "CHAINKEEPERD_ADMIN_TOKENS"), ("quarantineThreshold", "CHAINKEEPERD_QUARANTINE_THRESHOLD"),
         ("isolationTimeout", "CHAINKEEPERD_ISOLATION_TIMEOUT"),
         ("storageLossTimeout", "CHAINKEEPERD_STORAGE_LOSS_TIMEOUT"), ("maxChainDepth", "CHAINKEEPERD_MAX_CHAIN_DEPTH"),
+        ("minFreeSpace", "CHAINKEEPERD_MIN_FREE_SPACE"),
     ]
 
     /// What a key that is not a scalar must look like, for the error when it does not.
@@ -145,6 +147,7 @@ struct RawCoordinatorConfig: Decodable {
     var isolationTimeout: String?
     var storageLossTimeout: String?
     var maxChainDepth: Int?
+    var minFreeSpace: String?
     var advertise: String?
     var agentListen: String?
     var limits: Limits?
@@ -226,6 +229,13 @@ struct RawCoordinatorConfig: Decodable {
                 )
             }
             config.maxChainDepth = maxChainDepth
+        }
+        if let minFreeSpace {
+            let number = minFreeSpace.hasSuffix("%") ? String(minFreeSpace.dropLast()) : minFreeSpace
+            guard let percent = Double(number.filter { $0 != " " }), (0...100).contains(percent) else {
+                throw ConfigError("\(source): minFreeSpace must be a percentage such as 5%, got '\(minFreeSpace)'")
+            }
+            config.minFreeSpacePercent = percent
         }
         try applyIsolationKeys(to: &config, file)
         if let limits { config.limits = try limits.validated(file) }

@@ -37,6 +37,8 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var storageLossTimeout: Duration = .seconds(60)
     /// `maxChainDepth`: a disk chain deeper than this is audited `checkpoint-limit` (SPEC §5).
     public var maxChainDepth = 32
+    /// `minFreeSpace` (a percentage, `5%`): the free-space floor of the audit's `volume-space-low` and of checkpoints.
+    public var minFreeSpacePercent = 5.0
     /// `tls`: the coordinator serves HTTPS with this certificate and accepts client certificates signed by `clientCA`.
     public var tls: TLSFiles?
     /// `store`: where the state that must never diverge lives.

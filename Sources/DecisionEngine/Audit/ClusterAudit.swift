@@ -44,7 +44,7 @@ public enum ClusterAudit {
                 )
             }
         }
-        risks += volumeRisks(view)
+        risks += volumeRisks(view) + spaceRisks(view)
         risks += staleInventoryRisks(view) + nodeStateRisks(view)
         risks += orphanDiskRisks(input, view: view)
         for error in input.inventoryErrors.sorted(by: { ($0.node, $0.vm ?? "") < ($1.node, $1.vm ?? "") }) {
@@ -215,6 +215,31 @@ public enum ClusterAudit {
             )
         }
         return risks
+    }
+
+    /// `volume-space-low`: a volume whose free space, as some node last measured it, is below `minFreeSpace` of its
+    /// size. A differencing disk that cannot grow stops its VM (Hyper-V pauses it), so this is said before it happens.
+    private static func spaceRisks(_ view: ClusterView) -> [Risk] {
+        view.mounts.sorted(by: { $0.key.rawValue < $1.key.rawValue }).compactMap { volume, mounts in
+            let low = mounts.values.filter { mount in
+                mount.freeBytes.map { view.settings.belowFloor(free: $0, total: mount.totalBytes) } ?? false
+            }
+            guard let worst = low.min(by: { ($0.freeBytes ?? 0, $0.node) < ($1.freeBytes ?? 0, $1.node) }),
+                let free = worst.freeBytes, let total = worst.totalBytes
+            else { return nil }
+            let name = view.volumes[volume]?.name ?? volume.rawValue
+            let percent = Double(free) * 100 / Double(total)
+            return Risk(
+                code: .volumeSpaceLow,
+                message:
+                    "volume \(name) has \(free >> 20) MiB free of \(total >> 20) MiB (\(Int(percent.rounded(.down)))%, as "
+                    + "\(worst.node) measured it), below minFreeSpace \(view.settings.minFreeSpacePercent)%: differencing disks "
+                    + "that cannot grow stop their VMs; free space or move VMs away",
+                node: worst.node,
+                volume: name,
+                volumeID: volume
+            )
+        }
     }
 
     private static func volumeRisks(_ view: ClusterView) -> [Risk] {

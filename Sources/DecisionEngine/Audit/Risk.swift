@@ -25,6 +25,8 @@ public enum RiskCode: String, Sendable, Hashable, Codable, CaseIterable {
     case checkpointLocationLocal = "checkpoint-location-local"
     /// A VM at Hyper-V's 50 checkpoints, or with a chain deeper than `maxChainDepth`.
     case checkpointLimit = "checkpoint-limit"
+    /// A volume's free space is below `minFreeSpace` of its size.
+    case volumeSpaceLow = "volume-space-low"
     case nodeIsolated = "node-isolated"
     case volumeLost = "volume-lost"
     case nodeQuarantined = "node-quarantined"
@@ -35,7 +37,7 @@ public enum RiskCode: String, Sendable, Hashable, Codable, CaseIterable {
             .failoverBlocked, .volumeLost:
             .critical
         case .limitedFailover, .volumeNotVerified, .inventoryStale, .orphanDisk, .inventoryError, .nodeIsolated,
-            .nodeQuarantined, .checkpointLocationLocal, .checkpointLimit:
+            .nodeQuarantined, .checkpointLocationLocal, .checkpointLimit, .volumeSpaceLow:
             .warning
         }
     }

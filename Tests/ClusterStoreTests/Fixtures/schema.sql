@@ -222,7 +222,7 @@ CREATE TABLE volume_mount (
     read_only INTEGER NOT NULL DEFAULT 0 CHECK (read_only IN (0, 1)),
     free_bytes INTEGER CHECK (free_bytes >= 0),
     reported_at INTEGER NOT NULL,
-    last_probe_at INTEGER,
+    last_probe_at INTEGER, total_bytes INTEGER CHECK (total_bytes IS NULL OR total_bytes >= 0),
     PRIMARY KEY (volume_id, node)
 ) STRICT;
 
