@@ -42,14 +42,16 @@ extension AgentService {
     /// after an agent restart the operation itself finishes what was started (`LibvirtCheckpoints`). The answer leaves only after a fresh report reached the coordinator,
     /// so `vm show` is exact when the command returns.
     func checkpointApply(_ command: AgentCommand, order: CheckpointOrder) async -> CommandResult {
-        let task = operations.withLock { running -> Task<CommandResult, Never> in
-            if let task = running[command.migrationId] { return task }
-            let task = Task { await self.runCheckpoint(command, order: order) }
-            running[command.migrationId] = task
-            // Outcomes of finished operations are kept for repeats, a bounded number of them.
-            if running.count > 64, let oldest = running.keys.first(where: { $0 != command.migrationId }) {
-                running[oldest] = nil
+        let id = command.migrationId
+        let task = operations.withLock { book -> Task<CommandResult, Never> in
+            if let result = book.finished[id] { return Task { result } }
+            if let task = book.running[id] { return task }
+            let task = Task {
+                let result = await self.runCheckpoint(command, order: order)
+                self.operations.withLock { $0.finish(id, result) }
+                return result
             }
+            book.running[id] = task
             return task
         }
         return await task.value
@@ -147,5 +149,20 @@ extension AgentService {
             try? await Task.sleep(for: .milliseconds(50))
         }
         await uploadMetadata(for: [vm])
+    }
+}
+
+/// The agent's operations by journal id: those running (a repeat joins them) and the outcomes of the last 64 finished
+/// (a repeat gets the outcome; an operation still running is never forgotten).
+struct OperationBook: Sendable {
+    var running: [String: Task<CommandResult, Never>] = [:]
+    var finished: [String: CommandResult] = [:]
+    private var order: [String] = []
+
+    mutating func finish(_ id: String, _ result: CommandResult) {
+        running[id] = nil
+        finished[id] = result
+        order.append(id)
+        if order.count > 64 { finished[order.removeFirst()] = nil }
     }
 }

@@ -45,7 +45,7 @@ public final class AgentService: Service, Sendable {
     /// The hypervisor metadata of the last rescan, by VM id.
     let latestMetadata = Mutex<[String: HypervisorMetadata]>([:])
     /// Operations (checkpoints) by journal id: a repeat of an apply joins the run under way, or gets its outcome.
-    let operations = Mutex<[String: Task<CommandResult, Never>]>([:])
+    let operations = Mutex(OperationBook())
     /// HTTPS to the coordinator with this node's client certificate, when `tls` is configured.
     let tlsConfiguration: TLSConfiguration?
     private let wake: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)

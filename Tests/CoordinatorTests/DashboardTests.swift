@@ -199,7 +199,7 @@ import Testing
             )
             #expect(confirm.status == .ok)
             let text = String(buffer: confirm.body)
-            #expect(text.contains("web01.c9.mem") && text.contains("Allowed"), "\(text)")
+            #expect(text.contains("web01.c9.vmrs") && text.contains("Allowed"), "\(text)")
             let csrf = try #require(
                 text.firstMatch(of: /name="csrf" value="([0-9a-f]{64})"/).map { String($0.output.1) }
             )

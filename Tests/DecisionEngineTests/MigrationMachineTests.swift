@@ -248,6 +248,15 @@ import Testing
                     )
                 )
         )
+        var stopped = Machine(planned: Self.record(.checkpointDelete), settings: Self.settings)
+        _ = stopped.start(at: Self.at(0))
+        _ = stopped.answered(Self.ok, at: Self.at(1))
+        #expect(
+            stopped.answered(nil, at: Self.at(91), target: .listsStopped) == [
+                .send(.apply, to: NodeName("a"), after: .zero)
+            ],
+            "a VM listed stopped is no reason to give up on its operation"
+        )
         var lost = Machine(planned: Self.record(.checkpointDelete), settings: Self.settings)
         _ = lost.start(at: Self.at(0))
         _ = lost.answered(Self.ok, at: Self.at(1))

@@ -217,8 +217,9 @@ public enum ClusterAudit {
         return risks
     }
 
-    /// `volume-space-low`: a volume whose free space, as some node last measured it, is below `minFreeSpace` of its
-    /// size. A differencing disk that cannot grow stops its VM (Hyper-V pauses it), so this is said before it happens.
+    /// `volume-space-low`: a volume whose free space, as some node last measured it, is below `minFreeSpace` of its size.
+    ///
+    /// A differencing disk that cannot grow stops its VM (Hyper-V pauses it), so this is said before it happens.
     private static func spaceRisks(_ view: ClusterView) -> [Risk] {
         view.mounts.sorted(by: { $0.key.rawValue < $1.key.rawValue }).compactMap { volume, mounts in
             let low = mounts.values.filter { mount in

@@ -265,7 +265,9 @@ public struct MigrationMachine: Sendable, Hashable {
                     before: true
                 )
             }
-            if evidence == .none {
+            // Only a declared-down owner ends the wait: a record listing the VM stopped says nothing about an
+            // operation (a merge goes on while a shut-off VM stays shut off).
+            if evidence != .declaredDown {
                 awaiting = Awaiting(command: .apply, since: since)
                 return [.send(.apply, to: source, after: answer == nil ? .zero : settings.retryPause)]
             }
