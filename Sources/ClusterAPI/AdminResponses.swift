@@ -19,8 +19,11 @@ public struct RiskJSON: Codable, Sendable, Hashable {
     public var volume: String?
     public var volumeId: String?
     public var path: String?
+    /// The volume `repair` would copy the stranded file to (SPEC §7).
+    public var repairTo: String?
 
     public init(_ risk: Risk) {
+        repairTo = risk.repairTo
         code = risk.code.rawValue
         severity = risk.severity.rawValue
         message = risk.message

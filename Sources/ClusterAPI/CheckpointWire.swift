@@ -138,3 +138,68 @@ public struct CheckpointListJSON: Codable, Sendable, Hashable {
         self.snapshots = snapshots
     }
 }
+
+/// `POST /v1/vms/{vm}/repair`: `repair VM [--to-volume VOLUME] [--dry-run] [--keep-old]` (issue 25).
+public struct RepairRequest: Codable, Sendable, Hashable {
+    /// A volume's name or id; absent: the policy's checkpoint volume, else the shared volume every possible owner
+    /// reaches with the most free space.
+    public var volume: String?
+    public var dryRun: Bool?
+    public var keepOld: Bool?
+
+    public init(volume: String? = nil, dryRun: Bool? = nil, keepOld: Bool? = nil) {
+        self.volume = volume
+        self.dryRun = dryRun
+        self.keepOld = keepOld
+    }
+}
+
+/// `repair --json` (SPEC §7): `vm`, `vmId`, `allowed`, `reasons`, then `operationId`, `state` and `epoch` when it was
+/// journaled, `volume`, and `files` (`{from, to, size}`).
+public struct RepairResponse: Codable, Sendable, Hashable {
+    public struct File: Codable, Sendable, Hashable {
+        public var from: String
+        public var to: String
+        public var size: Int64
+        public var kind: String
+
+        public init(from: String, to: String, size: Int64, kind: String) {
+            self.from = from
+            self.to = to
+            self.size = size
+            self.kind = kind
+        }
+    }
+
+    public var vm: String
+    public var vmId: String
+    public var allowed: Bool
+    public var reasons: [ReasonJSON]
+    public var operationId: String?
+    public var state: String?
+    public var epoch: Int64?
+    public var volume: String
+    public var volumeId: String
+    public var dryRun: Bool
+    public var files: [File]
+
+    public init(
+        vm: String,
+        vmId: String,
+        allowed: Bool,
+        reasons: [ReasonJSON],
+        volume: String,
+        volumeId: String,
+        dryRun: Bool,
+        files: [File]
+    ) {
+        self.vm = vm
+        self.vmId = vmId
+        self.allowed = allowed
+        self.reasons = reasons
+        self.volume = volume
+        self.volumeId = volumeId
+        self.dryRun = dryRun
+        self.files = files
+    }
+}

@@ -74,7 +74,7 @@ public enum CheckpointRule {
         if let volume = view.policy(for: vm.id).checkpointVolume {
             let volumeName = view.volumes[volume]?.name ?? volume.rawValue
             if let mount = view.mounts[volume]?[vm.owner] {
-                let directory = stem.isEmpty ? "vm-" + vm.id.rawValue.filter { $0.isASCII && $0 != "/" } : stem
+                let directory = folderName(of: vm)
                 folder = (Self.join(mount.mountPath, directory), .volume(volume, relativePath: directory + "/-"))
             } else {
                 reasons.append(
@@ -251,6 +251,14 @@ public enum CheckpointRule {
         case .nodeLocal(let node, let path):
             return .nodeLocal(node, absolutePath: join(directory(of: path), name))
         }
+    }
+
+    /// The folder a VM's files get on a volume chosen for them (`--checkpoint-volume`, `repair`): its name in letters,
+    /// digits, `-` and `_`, or `vm-ID` when nothing of the name is left.
+    static func folderName(of vm: VM) -> String {
+        let stem = vm.name.filter { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+        return stem.isEmpty
+            ? "vm-" + vm.id.rawValue.filter { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") } : stem
     }
 
     // Paths as the agents report them: absolute, normalised. New names never contain `/`.

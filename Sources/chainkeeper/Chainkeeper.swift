@@ -14,6 +14,7 @@ struct Chainkeeper: AsyncParsableCommand {
             VMCommand.self, AuditCommand.self, CheckCommand.self, MigrateCommand.self, HistoryCommand.self,
             PolicyCommand.self, WhatIfCommand.self, QueryCommand.self, NodeCommand.self, DrainCommand.self,
             CACommand.self, TokenCommand.self, BackupCommand.self, DemoCommand.self, CheckpointCommand.self,
+            RepairCommand.self,
         ]
     )
 }

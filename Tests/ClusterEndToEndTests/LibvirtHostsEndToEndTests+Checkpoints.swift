@@ -188,6 +188,26 @@ extension LibvirtHostsEndToEndTests {
         #expect(shown.snapshots.isEmpty)
         #expect(shown.risks.isEmpty, "\(shown.risks)")
 
+        // A checkpoint below the running disk's: a block commit into the file under it while the domain runs, the
+        // later checkpoint redefined onto the merged file.
+        for (name, marker) in [("c4", UInt8(0x46)), ("c5", UInt8(0x47))] {
+            let taken = try await bed.cli(["checkpoint", "create", "ck01", name, "--json"])
+            #expect(taken.status == 0, "\(taken.out) \(taken.err)")
+            try Self.mark(a, "ck01", marker)
+        }
+        let inner = try await bed.cli(["checkpoint", "delete", "ck01", "c4", "--json"])
+        #expect(inner.status == 0, "\(inner.out) \(inner.err)")
+        #expect(!FileManager.default.fileExists(atPath: shared + "/ck01.c4.qcow2"))
+        #expect(
+            try a.must(["domblklist", "ck01"]).contains(shared + "/ck01.c5.qcow2"),
+            "the running disk is unchanged"
+        )
+        #expect(try Self.backing(shared + "/ck01.c5.qcow2") == branch)
+        #expect(try Self.holds(branch, 0x46), "c4's data merged into the file below it")
+        #expect(try Self.holds(shared + "/ck01.c5.qcow2", 0x47))
+        #expect(try a.must(["snapshot-dumpxml", "ck01", "c5"]).contains("<source file='\(branch)'"))
+        #expect(try a.snapshotTree("ck01").parents == ["c5": ""])
+
         let history = try await bed.json(["history", "--vm", "ck01"], as: [HistoryEntryJSON].self)
         let create = try #require(history.last { $0.kind == "checkpoint-create" })
         #expect(create.steps.map(\.state) == ["planned", "preflight", "applying", "applied", "committed"])

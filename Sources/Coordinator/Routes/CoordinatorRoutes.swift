@@ -53,6 +53,7 @@ struct CoordinatorRoutes: Sendable {
         NodeRoutes(coordinator: coordinator, logger: logger).addRoutes(to: router)
         VMRoutes(coordinator: coordinator, logger: logger).addRoutes(to: router)
         CheckpointRoutes(coordinator: coordinator, logger: logger).addRoutes(to: router)
+        RepairRoutes(coordinator: coordinator, logger: logger).addRoutes(to: router)
         PolicyRoutes(coordinator: coordinator, logger: logger).addRoutes(to: router)
         ClusterRoutes(coordinator: coordinator, logger: logger).addRoutes(to: router)
         DashboardRoutes(coordinator: coordinator, logger: logger).register(on: router)

@@ -11,7 +11,7 @@ public enum ClusterAudit {
         var risks: [Risk] = []
         let reach = reachability(view)
         for vm in input.vms.sorted(by: { ($0.name, $0.id) < ($1.name, $1.id) }) {
-            risks += fileRisks(vm, view: view, reach: reach)
+            risks += withRepair(fileRisks(vm, view: view, reach: reach), vm, view: view)
             risks += nextFileRisks(vm, view: view, reach: reach)
             risks += limitRisks(vm, view: view)
             if let nodes = input.listings[vm.id] {
@@ -149,6 +149,20 @@ public enum ClusterAudit {
             }
         }
         return risks
+    }
+
+    /// Stranded-file risks that `repair` could fix name the volume it would use (SPEC §7 `repairTo`).
+    private static func withRepair(_ risks: [Risk], _ vm: VM, view: ClusterView) -> [Risk] {
+        let repairable: Set<RiskCode> = [.fileOnLocalVolume, .limitedFailover]
+        guard risks.contains(where: { repairable.contains($0.code) }),
+            let volume = RepairRule.suggestedVolume(vm, in: view)
+        else { return risks }
+        let name = view.volumes[volume]?.name ?? volume.rawValue
+        return risks.map { risk in
+            var risk = risk
+            if repairable.contains(risk.code) { risk.repairTo = name }
+            return risk
+        }
     }
 
     /// `checkpoint-location-local`: where an HA VM's next checkpoint or smart paging file would be written, some

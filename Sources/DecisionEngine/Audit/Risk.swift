@@ -66,6 +66,8 @@ public struct Risk: Hashable, Sendable {
     public var volume: String?
     public var volumeID: VolumeID?
     public var path: String?
+    /// (a stranded file) the volume `repair` would copy it to, by name: every possible owner reaches it.
+    public var repairTo: String?
 
     public var severity: Severity { code.severity }
 
