@@ -120,6 +120,12 @@ struct CriticalWrites: Sendable {
         }
     }
 
+    /// Throws `not-leader` unless this coordinator leads now: a migration it drives stops sending commands the moment
+    /// it is a standby (its agents' answers would be refused), and the next leader's recovery finishes it.
+    func requireLeadership() throws {
+        _ = try leadership.requireTerm()
+    }
+
     /// Runs `body` with the current term; a `not-leader` answer ends this coordinator's leadership.
     private func guarded<T>(_ body: (LeaderTerm) async throws -> T) async throws -> T {
         let term = try leadership.requireTerm()

@@ -45,6 +45,9 @@ struct MigrationRunner: Sendable {
                     FaultInjection.journaled(state.rawValue)
                 case .send(let step, let node, let after):
                     if after > .zero { try? await Task.sleep(for: after) }
+                    // A standby neither reaches its agents (their polls and answers are refused) nor may journal:
+                    // the run ends here and the leader's recovery takes the migration from its journaled state.
+                    try critical.requireLeadership()
                     let answer = await board.send(command(step), to: node.rawValue, timeout: settings.commandTimeout)
                     if let answer { answers[step] = answer }
                     let notYet = (step == .adopt || step == .apply) && (answer == nil || answer?.isNotAdmitted == true)
