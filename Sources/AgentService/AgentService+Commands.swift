@@ -19,19 +19,27 @@ extension AgentService {
                 let commands = try JSONDecoder().decode([AgentCommand].self, from: data)
                 backoff = .milliseconds(250)
                 for command in commands {
-                    let result = await execute(command)
-                    let body = try JSONEncoder().encode(result)
-                    _ = try await client.post(
-                        "commands/\(PathSegment.encode(command.id))",
-                        body: body,
-                        timeout: .seconds(10)
-                    )
+                    guard command.kind != .apply else {
+                        // A checkpoint's merge may take hours: it runs beside the loop, so a failover's adopt to this
+                        // node (or any other step) is never held up behind it.
+                        Task { try? await self.answer(command, with: await self.execute(command)) }
+                        continue
+                    }
+                    try await answer(command, with: await execute(command))
                 }
             } catch {
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(10))
             }
         }
+    }
+
+    private func answer(_ command: AgentCommand, with result: CommandResult) async throws {
+        _ = try await client.post(
+            "commands/\(PathSegment.encode(command.id))",
+            body: try JSONEncoder().encode(result),
+            timeout: .seconds(10)
+        )
     }
 
     /// Carries out one step; a command whose epoch is below the highest this node has seen for the VM is refused.

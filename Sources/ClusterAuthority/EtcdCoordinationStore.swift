@@ -214,7 +214,7 @@ public final class EtcdCoordinationStore: CoordinationStore {
             if migration.state == state, migration.steps.last?.detail == detail {
                 return []  // a retried transaction etcd had already applied
             }
-            guard migration.state.canMove(to: state), !state.isFinal else {
+            guard migration.state.canMove(to: state, kind: migration.kind), !state.isFinal else {
                 throw StoreError(
                     .invalidTransition,
                     "migration \(id) cannot go from \(migration.state.rawValue) to \(state.rawValue)"
@@ -239,7 +239,7 @@ public final class EtcdCoordinationStore: CoordinationStore {
         try await guardedWrite(term, reading: [migrationKey(id), vmKey(vm)]) { (found) throws(StoreError) in
             var migration = try Self.migration(found[0], id: id)
             if migration.state == .aborted, migration.abortReason == reason { return [] }
-            guard migration.state.canMove(to: .aborted) else {
+            guard migration.state.canMove(to: .aborted, kind: migration.kind) else {
                 throw StoreError(.invalidTransition, "migration \(id) is \(migration.state.rawValue); it cannot abort")
             }
             migration.state = .aborted
@@ -265,7 +265,7 @@ public final class EtcdCoordinationStore: CoordinationStore {
         try await guardedWrite(term, reading: [migrationKey(id), vmKey(vm)]) { (found) throws(StoreError) in
             var migration = try Self.migration(found[0], id: id)
             if migration.state == .committed { return [] }
-            guard migration.state.canMove(to: .committed) else {
+            guard migration.state.canMove(to: .committed, kind: migration.kind) else {
                 throw StoreError(
                     .invalidTransition,
                     "migration \(id) is \(migration.state.rawValue); only an adopted migration commits"

@@ -72,7 +72,7 @@ public struct EmbeddedCoordinationStore: CoordinationStore {
         guard let record = try store.migration(id: id) else {
             throw StoreError(.danglingReference, "no migration \(id)")
         }
-        guard record.state.canMove(to: state), !state.isFinal else {
+        guard record.state.canMove(to: state, kind: record.kind), !state.isFinal else {
             throw StoreError(
                 .invalidTransition,
                 "migration \(id) cannot go from \(record.state.rawValue) to \(state.rawValue)"

@@ -128,6 +128,21 @@ public enum CheckpointRule {
         return Plan(files: files, reasons: reasons)
     }
 
+    /// The new overlays `checkpoint revert VM CHECKPOINT` writes, one over each disk holding the checkpoint's state
+    /// (`VM.CHECKPOINT.SUFFIX.qcow2`), and every reason to refuse it: the location rule applies as to a create.
+    public static func revert(_ vm: VM, to checkpoint: CheckpointID, suffix: String, in view: ClusterView) -> Plan {
+        var state = vm
+        // The checkpoint's disks stand in for the current ones; its name (the folder) stays.
+        state.metadata = nil
+        state.chains = vm.chains.filter { $0.checkpoint == checkpoint }.map {
+            var chain = $0
+            chain.checkpoint = nil
+            return chain
+        }
+        let name = vm.checkpoints.first { $0.id == checkpoint }?.name ?? checkpoint.rawValue
+        return create(state, name: "\(name).\(suffix)", memory: false, in: view)
+    }
+
     /// What refuses any checkpoint operation on the VM (delete and revert too): an operation under way, an owner that
     /// cannot act, a chain the operation would build on or merge that is broken.
     public static func common(_ vm: VM, in view: ClusterView) -> [Reason] {

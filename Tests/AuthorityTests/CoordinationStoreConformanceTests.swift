@@ -98,6 +98,12 @@ import Testing
         )
         #expect(try await store.migration(id: record.id)?.operation == order)
         try await store.advanceMigration(record.id, to: .preflight, detail: nil, at: now, term: term)
+        #expect(
+            await storeErrorCode {
+                try await store.advanceMigration(record.id, to: .sourceReleased, detail: nil, at: now, term: term)
+            } == .invalidTransition,
+            "an operation is never released: a move's steps are not its own"
+        )
         try await store.advanceMigration(record.id, to: .applying, detail: nil, at: now, term: term)
         #expect(
             await storeErrorCode { try await store.commitMigration(record.id, at: now, term: term) }

@@ -74,6 +74,11 @@ extension LibvirtHostsEndToEndTests {
         #expect(shown.snapshots.map(\.name) == ["c1"])
         #expect(shown.files.contains { $0.path == shared + "/ck01.c1.qcow2" }, "\(shown.files.map(\.path))")
         try Self.mark(a, "ck01", 0x42)
+        // The same name again: refused (exit 3), nothing journaled.
+        let again = try await bed.cli(["checkpoint", "create", "ck01", "c1", "--json"])
+        #expect(again.status == 3, "\(again.out) \(again.err)")
+        let duplicate = try JSONDecoder().decode(CheckpointResponse.self, from: Data(again.out.utf8))
+        #expect(duplicate.reasons.map(\.code) == ["checkpoint-exists"] && duplicate.operationId == nil)
 
         // With memory: the overlay and the memory file beside it.
         let c2 = try await bed.cli(["checkpoint", "create", "ck01", "c2", "--memory", "--json"])

@@ -14,15 +14,16 @@ public struct MigrationRecord: Sendable, Hashable, Codable {
 
         public var isFinal: Bool { self == .committed || self == .aborted }
 
-        /// The steps of the SPEC §6 state machine, moves' and operations' together (the schema's trigger also keeps
-        /// each kind to its own).
-        public func canMove(to next: State) -> Bool {
+        /// The steps of the SPEC §6 state machine for a record of `kind` (the same rule the schema's trigger keeps):
+        /// a move goes through `source-released`/`target-adopted`, an operation through `applying`/`applied`.
+        public func canMove(to next: State, kind: Kind) -> Bool {
             switch (self, next) {
-            case (.planned, .preflight), (.planned, .aborted): true
-            case (.preflight, .sourceReleased), (.preflight, .targetAdopted), (.preflight, .aborted): true
-            case (.sourceReleased, .targetAdopted), (.sourceReleased, .aborted): true
-            case (.targetAdopted, .committed): true
-            case (.preflight, .applying), (.applying, .applied), (.applying, .aborted), (.applied, .committed): true
+            case (.planned, .preflight), (.planned, .aborted), (.preflight, .aborted): true
+            case (.preflight, .sourceReleased), (.preflight, .targetAdopted), (.sourceReleased, .targetAdopted),
+                (.sourceReleased, .aborted), (.targetAdopted, .committed):
+                !kind.isOperation
+            case (.preflight, .applying), (.applying, .applied), (.applying, .aborted), (.applied, .committed):
+                kind.isOperation
             default: false
             }
         }

@@ -60,10 +60,17 @@ struct CheckpointOperator: Sendable {
         {
             throw APIError.badRequest(problem)
         }
-        if vm.checkpoints.contains(where: { $0.name == request.name }) {
-            throw APIError(.conflict, "conflict", "\(vm.name) already has a checkpoint named '\(request.name)'")
-        }
         let plan = CheckpointRule.create(vm, name: request.name, memory: request.memory == true, in: view)
+        // A name the VM already has is a "no" like the rule's (exit 3), given with them.
+        var reasons = plan.reasons.map(ReasonJSON.init)
+        if vm.checkpoints.contains(where: { $0.name == request.name }) {
+            reasons.append(
+                ReasonJSON(
+                    code: "checkpoint-exists",
+                    message: "\(vm.name) already has a checkpoint named '\(request.name)'; choose another name"
+                )
+            )
+        }
         let files = plan.files.map { CheckpointOrder.File(kind: $0.kind.rawValue, path: $0.path, covers: $0.covers) }
         let order = CheckpointOrder(
             action: .create,
@@ -77,12 +84,12 @@ struct CheckpointOperator: Sendable {
             name: request.name,
             parentId: currentCheckpoint(of: vm)
         )
-        guard plan.allowed else {
+        guard reasons.isEmpty else {
             return CheckpointResponse(
                 vm: vm.name,
                 vmId: vm.id.rawValue,
                 allowed: false,
-                reasons: plan.reasons.map(ReasonJSON.init),
+                reasons: reasons,
                 checkpoint: checkpoint,
                 files: files
             )
@@ -122,16 +129,8 @@ struct CheckpointOperator: Sendable {
 
     func revert(_ vm: VM, key: String, view: ClusterView) async throws -> CheckpointResponse {
         let target = try checkpoint(key, of: vm)
-        // A revert writes a new overlay over each disk that holds the checkpoint's state: the location rule applies.
-        var state = vm
-        state.metadata = nil
-        state.chains = vm.chains.filter { $0.checkpoint == target.id }.map {
-            var chain = $0
-            chain.checkpoint = nil
-            return chain
-        }
-        let name = "\(target.name).r\(UUID().uuidString.prefix(6).lowercased())"
-        let plan = CheckpointRule.create(state, name: name, memory: false, in: view)
+        let suffix = "r" + UUID().uuidString.prefix(6).lowercased()
+        let plan = CheckpointRule.revert(vm, to: target.id, suffix: suffix, in: view)
         let shown = CheckpointResponse.Checkpoint(
             id: target.id.rawValue,
             name: target.name,
