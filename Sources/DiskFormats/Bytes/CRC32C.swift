@@ -9,6 +9,9 @@ public enum CRC32C {
         bytes.withUnsafeBytes { ~update(0xFFFF_FFFF, $0) }
     }
 
+    /// The CRC-32C of what `crc` covered followed by `buffer` (start from 0): a file's checksum, read in pieces.
+    public static func extend(_ crc: UInt32, _ buffer: UnsafeRawBufferPointer) -> UInt32 { ~update(~crc, buffer) }
+
     /// The CRC-32C of `bytes` computed as if the four bytes at `field` were zero: how VHDX structures are checked.
     ///
     /// Reads the bytes in place, without copying the structure.

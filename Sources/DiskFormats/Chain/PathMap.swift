@@ -43,6 +43,20 @@ public struct PathMap: Sendable, Hashable {
         return best?.local
     }
 
+    /// The Windows path of a local path (`\\?\C:\…`, as Hyper-V writes absolute locators), or `nil` when no entry
+    /// covers it; the longest local directory wins.
+    public func windowsPath(for localPath: String) -> String? {
+        let path = LocalPath.normalize(localPath)
+        let covering = entries.filter { LocalPath.isInside(path, root: LocalPath.normalize($0.localDirectory)) }
+        guard let best = covering.max(by: { $0.localDirectory.count < $1.localDirectory.count }) else { return nil }
+        let root = LocalPath.normalize(best.localDirectory)
+        let rest = String(path.dropFirst(root == "/" ? 1 : root.count).drop { $0 == "/" })
+        var prefix = Self.canonicalWindows(best.windowsPrefix)
+        if !prefix.hasSuffix("\\") { prefix += "\\" }
+        let windows = prefix + rest.replacingOccurrences(of: "/", with: "\\")
+        return windows.hasPrefix("\\\\") ? windows : "\\\\?\\" + windows
+    }
+
     /// Strips `\\?\` and `\\?\UNC\`, turns `/` into `\` and drops a trailing separator.
     static func canonicalWindows(_ path: String) -> String {
         var text = path.replacingOccurrences(of: "/", with: "\\")

@@ -174,8 +174,9 @@ public enum VHDXWriter {
         return region
     }
 
-    static func locator(_ parent: Parent) -> [UInt8] {
-        let entries = parent.entries
+    static func locator(_ parent: Parent) -> [UInt8] { locator(entries: parent.entries) }
+
+    static func locator(entries: [(key: String, value: String)]) -> [UInt8] {
         var item = [UInt8](repeating: 0, count: 20 + entries.count * 12)
         item.putBytes(VHDXLayout.vhdxParentLocatorType.bytes, at: 0)
         item.putLE16(UInt16(entries.count), at: 18)
