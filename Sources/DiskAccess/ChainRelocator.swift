@@ -235,8 +235,9 @@ public struct ChainRelocator: Sendable {
             if filled.1 {
                 var written = 0
                 while written < count {
-                    let step = buffer.withUnsafeBytes {
-                        pwrite(output, $0.baseAddress! + written, count - written, offset + off_t(written))
+                    let step = buffer.withUnsafeBytes { raw -> Int in
+                        guard let base = raw.baseAddress else { return -1 }
+                        return pwrite(output, base + written, count - written, offset + off_t(written))
                     }
                     if step < 0 && errno == EINTR { continue }
                     guard step > 0 else { throw Failure("cannot write \(to): \(errorText())") }
