@@ -287,7 +287,7 @@ struct RawAgentConfig: Decodable {
         config.pathMap = pathMap ?? [:]
         config.sharedSources = sharedSources ?? []
         config.hooks = hooks ?? [:]
-        let hooks = ["release", "adopt", "fence", "stop", "checkpoint"]
+        let hooks = ["release", "adopt", "fence", "stop", "checkpoint", "repair"]
         if let unknown = config.hooks.keys.first(where: { !hooks.contains($0) }) {
             throw AgentConfigError(
                 "\(source): hooks.\(unknown) is not a hook; the hooks are release, adopt, fence, stop and checkpoint"

@@ -10,16 +10,30 @@ import Synchronization
 extension AgentService {
     /// The owner's own check of a checkpoint operation before the coordinator journals `applying` (issue 24).
     func checkpointPreflight(_ command: AgentCommand, order: CheckpointOrder) async -> CommandResult {
-        // A `checkpoint` hook overrides the built-in driver, as `release` and `adopt` do; it decides when it runs.
-        if config.hooks["checkpoint"] != nil { return CommandResult(ok: true) }
+        // A `checkpoint` (`repair`) hook overrides the built-in driver, as `release` and `adopt` do; it decides when it
+        // runs.
+        if config.hooks[Self.hookName(order)] != nil { return CommandResult(ok: true) }
+        if order.action == .repair, let libvirt = config.libvirt {
+            let repair = LibvirtRepair(settings: libvirt, node: config.node, pathMap: pathMap)
+            let reasons = await Self.blocking { repair.preflight(command, order: order) }
+            logger.info(
+                "repair preflight",
+                metadata: [
+                    "vm": .string(command.vmName), "files": .stringConvertible(order.moves?.count ?? 0),
+                    "reasons": .stringConvertible(reasons.count),
+                ]
+            )
+            return CommandResult(ok: reasons.isEmpty, reasons: reasons)
+        }
         guard let libvirt = config.libvirt else {
             return CommandResult(
                 ok: false,
                 reasons: [
                     ReasonJSON(
                         code: "checkpoint-unsupported",
-                        message: "\(config.node) runs no libvirt driver; Hyper-V checkpoints go through the "
-                            + "`checkpoint` hook, which is not configured here"
+                        message:
+                            "\(config.node) runs no libvirt driver; Hyper-V \(order.action == .repair ? "repairs" : "checkpoints") go "
+                            + "through the `\(Self.hookName(order))` hook, which is not configured here"
                     )
                 ]
             )
@@ -57,8 +71,19 @@ extension AgentService {
         return await task.value
     }
 
+    /// The hook that carries out `order` instead of the built-in driver: `repair` for a repair, else `checkpoint`.
+    static func hookName(_ order: CheckpointOrder) -> String { order.action == .repair ? "repair" : "checkpoint" }
+
+    var pathMap: PathMap {
+        PathMap(
+            config.pathMap.sorted { $0.key < $1.key }.map {
+                PathMap.Entry(windowsPrefix: $0.key, localDirectory: $0.value)
+            }
+        )
+    }
+
     private func runCheckpoint(_ command: AgentCommand, order: CheckpointOrder) async -> CommandResult {
-        if let hook = config.hooks["checkpoint"] { return await runCheckpointHook(hook, command, order) }
+        if let hook = config.hooks[Self.hookName(order)] { return await runCheckpointHook(hook, command, order) }
         guard let libvirt = config.libvirt else {
             return CommandResult(ok: false, message: "\(config.node) runs no libvirt driver")
         }
@@ -76,9 +101,11 @@ extension AgentService {
             return CommandResult(ok: false, message: "cannot persist the epoch: \(error.message)")
         }
         let checkpoints = LibvirtCheckpoints(settings: libvirt, node: config.node)
+        let repair = LibvirtRepair(settings: libvirt, node: config.node, pathMap: pathMap)
         AgentFaultInjection.reached("checkpoint-apply")
         let outcome = await Self.blocking { () -> Result<String, LibvirtCheckpoints.Failure> in
             do throws(LibvirtCheckpoints.Failure) {
+                if order.action == .repair { return .success(try repair.apply(command, order: order)) }
                 return .success(try checkpoints.apply(command, order: order))
             } catch {
                 return .failure(error)
@@ -132,11 +159,14 @@ extension AgentService {
                 outcome.timedOut
                 ? "ran past hookTimeout \(DurationText.format(config.hookTimeout))" : "exited \(outcome.status)"
             logger.error("checkpoint hook failed: \(why): \(outcome.output)")
-            return CommandResult(ok: false, message: "\(config.node)'s checkpoint hook \(why)")
+            return CommandResult(ok: false, message: "\(config.node)'s \(Self.hookName(order)) hook \(why)")
         }
         try? FileManager.default.removeItem(atPath: planPath)
         logger.notice("checkpoint \(order.action.rawValue) through the hook")
-        return CommandResult(ok: true, message: "\(config.node): checkpoint hook: \(order.action.rawValue) done")
+        return CommandResult(
+            ok: true,
+            message: "\(config.node): \(Self.hookName(order)) hook: \(order.action.rawValue) done"
+        )
     }
 
     /// Rescans, and waits (up to 15 s) until the report left the outbox, then uploads the VM's hypervisor metadata.

@@ -80,6 +80,8 @@ struct LibvirtCheckpoints: Sendable {
                             path: file
                         )
                 }
+            case .repair:
+                return [ReasonJSON(code: "repair-failed", message: "a repair is LibvirtRepair's, not a checkpoint's")]
             }
         } catch {
             return [ReasonJSON(code: "libvirt-unreachable", message: error.message)]
@@ -176,6 +178,7 @@ struct LibvirtCheckpoints: Sendable {
             for name in names { done.append(try delete(domain, name: name)) }
             return done.joined(separator: "; ")
         case .revert: return try revert(domain, order: order)
+        case .repair: throw Failure(message: "a repair is LibvirtRepair's, not a checkpoint's")
         }
     }
 

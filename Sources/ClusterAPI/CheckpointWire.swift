@@ -4,7 +4,23 @@ import ChainModel
 /// with its preflight and apply commands.
 public struct CheckpointOrder: Codable, Sendable, Hashable {
     public enum Action: String, Codable, Sendable, Hashable {
-        case create, delete, revert
+        case create, delete, revert, repair
+    }
+
+    /// (repair) a file to copy to a new place, re-linked there (issue 25).
+    public struct Move: Codable, Sendable, Hashable {
+        public var from: String
+        public var to: String
+        /// A `FileKind` raw value.
+        public var kind: String
+        public var size: Int64
+
+        public init(from: String, to: String, kind: String, size: Int64) {
+            self.from = from
+            self.to = to
+            self.kind = kind
+            self.size = size
+        }
     }
 
     /// A file the create will write, where the location rule allowed it.
@@ -33,6 +49,10 @@ public struct CheckpointOrder: Codable, Sendable, Hashable {
     public var children: Bool?
     /// (create) the files the location rule allowed.
     public var files: [File]?
+    /// (repair) the files to move, in file-set order.
+    public var moves: [Move]?
+    /// (repair) keep the originals once the VM runs on the copies.
+    public var keepOld: Bool?
 
     public init(
         action: Action,
@@ -40,8 +60,12 @@ public struct CheckpointOrder: Codable, Sendable, Hashable {
         memory: Bool? = nil,
         description: String? = nil,
         children: Bool? = nil,
-        files: [File]? = nil
+        files: [File]? = nil,
+        moves: [Move]? = nil,
+        keepOld: Bool? = nil
     ) {
+        self.moves = moves
+        self.keepOld = keepOld
         self.action = action
         self.checkpoint = checkpoint
         self.memory = memory
@@ -56,6 +80,7 @@ public struct CheckpointOrder: Codable, Sendable, Hashable {
         case .create: .checkpointCreate
         case .delete: .checkpointDelete
         case .revert: .checkpointRevert
+        case .repair: .repair
         }
     }
 }
@@ -162,12 +187,16 @@ public struct RepairResponse: Codable, Sendable, Hashable {
         public var to: String
         public var size: Int64
         public var kind: String
+        /// `stranded`, or `above-stranded`: a disk whose chain passes through a stranded file moves with it, so no
+        /// file is ever re-linked in place.
+        public var why: String?
 
-        public init(from: String, to: String, size: Int64, kind: String) {
+        public init(from: String, to: String, size: Int64, kind: String, why: String? = nil) {
             self.from = from
             self.to = to
             self.size = size
             self.kind = kind
+            self.why = why
         }
     }
 
@@ -182,6 +211,12 @@ public struct RepairResponse: Codable, Sendable, Hashable {
     public var volumeId: String
     public var dryRun: Bool
     public var files: [File]
+    /// (done) the originals were kept (`--keep-old`).
+    public var keptOld: Bool?
+    /// (done) the VM's `failover-blocked` mark was cleared: a fresh report shows no stranded file.
+    public var failoverCleared: Bool?
+    /// (done) what the owner did, or why it stopped.
+    public var message: String?
 
     public init(
         vm: String,

@@ -17,6 +17,9 @@ public enum RepairRule {
         public var destination: FileLocation
         public var size: Int64
         public var kind: FileKind
+        /// Stranded itself, or a disk above a stranded file in a chain (it moves too, so nothing is re-linked in
+        /// place and the old chain stays whole until the hypervisor switches).
+        public var stranded: Bool
     }
 
     public struct Plan: Sendable, Hashable {
@@ -38,7 +41,25 @@ public enum RepairRule {
         }
     }
 
-    /// The plan for moving the stranded files of `vm` to `volume`.
+    /// The stranded files and every disk above one in a chain (leaf side), in file-set order: what a repair moves.
+    public static func filesToMove(_ vm: VM, in view: ClusterView) -> [(file: VMFile, stranded: Bool)] {
+        let stranded = Set(strandedFiles(vm, in: view).map(\.location))
+        guard !stranded.isEmpty else { return [] }
+        var above = Set<FileLocation>()
+        for chain in vm.chains {
+            guard let deepest = chain.elements.lastIndex(where: stranded.contains) else { continue }
+            above.formUnion(chain.elements[...deepest])
+        }
+        var seen = Set<FileLocation>()
+        return vm.files.compactMap { file in
+            guard stranded.contains(file.location) || above.contains(file.location),
+                seen.insert(file.location).inserted
+            else { return nil }
+            return (file, stranded.contains(file.location))
+        }
+    }
+
+    /// The plan for moving the stranded files of `vm` (and the disks above them) to `volume`.
     public static func plan(_ vm: VM, to volume: VolumeID, in view: ClusterView) -> Plan {
         var reasons: [Reason] = []
         let volumeName = view.volumes[volume]?.name ?? volume.rawValue
@@ -83,7 +104,7 @@ public enum RepairRule {
         if let mount = view.mounts[volume]?[vm.owner] {
             let folder = CheckpointRule.folderName(of: vm)
             var used = Set<String>()
-            for file in strandedFiles(vm, in: view) {
+            for (file, stranded) in filesToMove(vm, in: view) {
                 var name = CheckpointRule.fileName(of: file.path)
                 // Two stranded files may share a name (from different folders): the later one gets a number.
                 var counter = 1
@@ -97,7 +118,8 @@ public enum RepairRule {
                         to: CheckpointRule.join(CheckpointRule.join(mount.mountPath, folder), name),
                         destination: .volume(volume, relativePath: folder + "/" + name),
                         size: max(0, file.size),
-                        kind: file.kind
+                        kind: file.kind,
+                        stranded: stranded
                     )
                 )
             }

@@ -55,6 +55,31 @@ extension LibvirtDomain {
         }
     }
 
+    /// Starts a shallow block copy of the active layer of `target` onto `destination`, an existing qcow2 the caller
+    /// made over the right backing file; the job becomes ready when both are in step and the caller pivots.
+    ///
+    /// `virDomainBlockCopy` with `SHALLOW | REUSE_EXT | TRANSIENT_JOB`: the last is what libvirt asks of a persistent
+    /// domain (a copy is not carried across a restart of the domain; a repair that sees no job starts it again).
+    public func blockCopy(target: String, onto destination: String) throws(LibvirtError) {
+        let escaped = destination.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(
+            of: "'",
+            with: "&apos;"
+        )
+        .replacingOccurrences(of: "<", with: "&lt;")
+        let xml = "<disk type='file'><source file='\(escaped)'/><driver type='qcow2'/></disk>"
+        let flags: UInt32 = 1 << 0 | 1 << 1 | 1 << 2
+        guard library.domainBlockCopy(pointer, target, xml, nil, 0, flags) == 0 else {
+            throw connection.failure("cannot start copying the active layer of \(target) of \(name) to \(destination)")
+        }
+    }
+
+    /// Changes a device of the running domain (`virDomainUpdateDeviceFlags`, live only): a CD-ROM's medium.
+    public func updateLiveDevice(xml: String) throws(LibvirtError) {
+        guard library.domainUpdateDeviceFlags(pointer, xml, 1) == 0 else {
+            throw connection.failure("cannot change a device of \(name)")
+        }
+    }
+
     /// A block job's progress: `nil` when none runs on the disk.
     public struct BlockJob: Sendable, Equatable {
         /// `VIR_DOMAIN_BLOCK_JOB_TYPE_*`: 1 pull, 3 commit, 4 active commit.

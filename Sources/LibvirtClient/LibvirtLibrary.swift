@@ -44,6 +44,8 @@ struct LibvirtLibrary: @unchecked Sendable {
     let domainBlockRebase: @convention(c) (Pointer?, CString?, CString?, UInt, UInt32) -> Int32
     let domainGetBlockJobInfo: @convention(c) (Pointer?, CString?, UnsafeMutableRawPointer?, UInt32) -> Int32
     let domainBlockJobAbort: @convention(c) (Pointer?, CString?, UInt32) -> Int32
+    let domainUpdateDeviceFlags: @convention(c) (Pointer?, CString?, UInt32) -> Int32
+    let domainBlockCopy: @convention(c) (Pointer?, CString?, CString?, UnsafeMutableRawPointer?, Int32, UInt32) -> Int32
     let secretLookupByUUIDString: @convention(c) (Pointer?, CString?) -> Pointer?
     let secretLookupByUsage: @convention(c) (Pointer?, Int32, CString?) -> Pointer?
     let secretFree: @convention(c) (Pointer?) -> Int32
@@ -186,6 +188,14 @@ struct LibvirtLibrary: @unchecked Sendable {
         )
         domainBlockJobAbort = try symbol(
             "virDomainBlockJobAbort",
+            as: (@convention(c) (Pointer?, CString?, UInt32) -> Int32).self
+        )
+        domainBlockCopy = try symbol(
+            "virDomainBlockCopy",
+            as: (@convention(c) (Pointer?, CString?, CString?, UnsafeMutableRawPointer?, Int32, UInt32) -> Int32).self
+        )
+        domainUpdateDeviceFlags = try symbol(
+            "virDomainUpdateDeviceFlags",
             as: (@convention(c) (Pointer?, CString?, UInt32) -> Int32).self
         )
         secretLookupByUUIDString = try symbol(

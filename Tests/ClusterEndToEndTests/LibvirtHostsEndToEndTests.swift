@@ -171,12 +171,13 @@ import Glibc
 
         /// Defines and starts `name` on `node` with a qcow2 base on `directory`, then takes `snapshots` external
         /// snapshots (`name-sN.qcow2` overlays in `overlayDirectory(N)`; the second saves memory to
-        /// `name-s2.mem`).
+        /// `name-s2.mem`, in `memoryDirectory` when given).
         func domain(
             _ name: String,
             on node: String,
             in directory: String,
             snapshots: Int,
+            memoryDirectory: String? = nil,
             overlayDirectory: (Int) -> String? = { _ in nil }
         ) throws -> String {
             let host = try #require(hosts[node])
@@ -191,7 +192,7 @@ import Glibc
                 let overlay = (overlayDirectory(index) ?? directory) + "/\(name)-s\(index).qcow2"
                 var arguments = ["snapshot-create-as", name, "s\(index)", "--diskspec", "vda,file=\(overlay)"]
                 if index == 2 {
-                    arguments += ["--memspec", "file=\(directory)/\(name)-s2.mem,snapshot=external"]
+                    arguments += ["--memspec", "file=\(memoryDirectory ?? directory)/\(name)-s2.mem,snapshot=external"]
                 } else {
                     arguments.append("--disk-only")
                 }

@@ -41,4 +41,24 @@ import Testing
         let nowhere = ClusterAudit.risks(in: fixture.view, AuditInput(vms: [fixture.vm]))
         #expect(nowhere.allSatisfy { $0.repairTo == nil }, "\(nowhere)")
     }
+
+    @Test func aDiskAboveAStrandedOneMovesWithItSoNothingIsRelinkedInPlace() {
+        var fixture = ClusterFixture()
+        fixture.moveFileToLocalVolume(3, of: "node1")  // the base disk under the current AVHDX
+        fixture.vm.chains = [DiskChain(elements: [fixture.vm.files[2].location, fixture.vm.files[3].location])]
+        let plan = RepairRule.plan(fixture.vm, to: ClusterFixture.csv1, in: fixture.view)
+        #expect(plan.allowed, "\(plan.reasons)")
+        #expect(plan.copies.map(\.from) == ["/mnt/csv1/web01/disk_cp1.avhdx", "/var/lib/local/moved/3.bin"])
+        #expect(plan.copies.map(\.stranded) == [false, true])
+        #expect(plan.copies.map(\.to) == ["/mnt/csv1/web01/disk_cp1.avhdx", "/mnt/csv1/web01/3.bin"])
+    }
+
+    @Test func aDiskWhoseVHDXLogNeedsReplayingRefusesTheRepair() {
+        var fixture = ClusterFixture()
+        fixture.moveFileToLocalVolume(3, of: "node1")
+        fixture.vm.files[2].problem = .needsLogReplay
+        let plan = RepairRule.plan(fixture.vm, to: ClusterFixture.csv1, in: fixture.view)
+        #expect(plan.reasons.map(\.code) == [.diskNeedsLogReplay])
+        #expect(plan.reasons.first?.path == "/mnt/csv1/web01/disk_cp1.avhdx")
+    }
 }

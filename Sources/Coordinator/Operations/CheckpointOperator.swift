@@ -156,6 +156,15 @@ struct CheckpointOperator: Sendable {
 
     /// Journals the operation and drives it to its end; the journal, not the HTTP request, owns it.
     private func run(_ order: CheckpointOrder, on vm: VM) async throws -> CheckpointResponse {
+        let (result, record) = try await execute(order, on: vm)
+        return Self.response(result, record: record)
+    }
+
+    /// Journals `order` as an operation on `vm`'s owner and drives it to its end.
+    func execute(
+        _ order: CheckpointOrder,
+        on vm: VM
+    ) async throws -> (result: MigrationRunner.Result, record: MigrationRecord) {
         let operation = String(decoding: try JSONEncoder().encode(order), as: UTF8.self)
         let record = try await coordinator.critical.planMigration(
             vm: vm.id,
@@ -178,14 +187,13 @@ struct CheckpointOperator: Sendable {
         let runner = migrator.runner
         let outcome = Task {
             defer { coordinator.driving.remove(record.id) }
-            let result = try await runner.run(
+            return try await runner.run(
                 MigrationMachine(planned: record, settings: runner.settings),
                 record: record,
                 command: Self.commands(for: record, order: order)
             )
-            return Self.response(result, record: record)
         }
-        return try await outcome.value
+        return (try await outcome.value, record)
     }
 
     /// The preflight and apply commands of an operation, each with a new id.

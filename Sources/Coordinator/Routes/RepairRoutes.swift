@@ -10,8 +10,8 @@ import NIOFoundationCompat
 
 /// `repair` (issue 25).
 ///
-/// The plan of copying a stranded VM's files to a volume every possible owner reaches. Only `--dry-run` is built: the copy, verification, re-link and switch on the owner are not, and a request without
-/// `dryRun` is refused with 501 `not-built` rather than pretending.
+/// Copies a stranded VM's files (and the disks above them) to a volume every possible owner reaches, through the
+/// owner's agent (`Repairer`); `dryRun` answers the plan only.
 struct RepairRoutes: Sendable {
     let coordinator: Coordinator
     let logger: Logger
@@ -49,28 +49,8 @@ struct RepairRoutes: Sendable {
                 "no volume is reachable from every possible owner of \(vm.name); name one with --to-volume"
             )
         }
-        guard ask.dryRun == true else {
-            throw APIError(
-                .notImplemented,
-                "not-built",
-                "repair without --dry-run is not built yet (issue 25): `repair --dry-run` shows the plan; copy and "
-                    + "re-link by hand as docs/operations.md says, then `vm clear`"
-            )
-        }
-        let plan = RepairRule.plan(vm, to: volume, in: view)
-        return try RouteSupport.json(
-            RepairResponse(
-                vm: vm.name,
-                vmId: vm.id.rawValue,
-                allowed: plan.allowed,
-                reasons: plan.reasons.map(ReasonJSON.init),
-                volume: view.volumes[volume]?.name ?? volume.rawValue,
-                volumeId: volume.rawValue,
-                dryRun: true,
-                files: plan.copies.map {
-                    RepairResponse.File(from: $0.from, to: $0.to, size: $0.size, kind: $0.kind.rawValue)
-                }
-            )
-        )
+        let response = try await Repairer(coordinator: coordinator, logger: logger, requestedBy: "admin")
+            .repair(vm, to: volume, keepOld: ask.keepOld == true, dryRun: ask.dryRun == true, view: view)
+        return try RouteSupport.json(response)
     }
 }

@@ -8,10 +8,12 @@ import NIOHTTP1
 struct RepairCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "repair",
-        abstract: "Plan (and, once built, carry out) copying a stranded VM's files to a volume every owner reaches.",
+        abstract: "Move a stranded VM's files (and the disks above them) to a volume every possible owner reaches.",
         discussion: """
-            Exit 0 repaired, or with --dry-run the plan is allowed; 3 refused (every reason); 1 failed (a repair \
-            without --dry-run is not built yet); 4 no such VM or volume.
+            The owner's agent copies each file, verifies the copy, re-links the disks, switches the hypervisor to the \
+            copies (a running VM keeps running) and then removes the originals, journaled like a migration. \
+            Exit 0 repaired, or with --dry-run the plan is allowed; 3 refused (every reason); 1 failed (the VM runs \
+            on whichever complete chain the failure left, the originals until the switch); 4 no such VM or volume.
             """
     )
     @OptionGroup var options: CoordinatorOptions
@@ -41,10 +43,18 @@ struct RepairCommand: AsyncParsableCommand {
             )
             if outcome.files.isEmpty { print("  no stranded file") }
             for file in outcome.files {
-                print("  \(shown: file.from) → \(shown: file.to)  \(file.size) bytes")
+                let why = file.why == "above-stranded" ? "  (above a stranded file)" : ""
+                print("  \(shown: file.from) → \(shown: file.to)  \(file.size) bytes\(why)")
             }
+            if let state = outcome.state, let id = outcome.operationId { print("  operation \(id): \(state)") }
+            if let message = outcome.message { print("  \(shown: message)") }
+            if outcome.failoverCleared == true { print("  failover-blocked cleared") }
             for reason in outcome.reasons { print("  \(shown: reason.code): \(shown: reason.message)") }
         }
-        if !outcome.allowed { throw ExitCode(3) }
+        guard outcome.allowed else {
+            // Refused by the plan or the owner's preflight: 3; the owner tried and failed: 1.
+            let failed = outcome.state == "aborted" && outcome.reasons.contains { $0.code == "operation-failed" }
+            throw ExitCode(failed ? 1 : 3)
+        }
     }
 }
