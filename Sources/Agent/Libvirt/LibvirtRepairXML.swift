@@ -3,9 +3,10 @@ import FoundationXML
 
 /// The XML a repair rewrites (issue 25): every file a domain definition or a snapshot names, moved to its new place.
 public enum LibvirtRepairXML {
-    /// `xml` (a domain definition, or a snapshot with its `<disks>`, `<memory>` and captured `<domain>`) with every
-    /// `file` a key of `moves` names replaced by the value: disk and CD-ROM sources, snapshot overlays and the memory
-    /// file. A disk whose source moved loses its `<backingStore>` (libvirt reads the new file's header instead).
+    /// A domain definition or a snapshot's XML with every moved file replaced by its new place.
+    ///
+    /// Disk and CD-ROM sources, a snapshot's overlays (`<disks>`), its memory file and its captured `<domain>`; a disk
+    /// whose source moved loses its `<backingStore>` (libvirt reads the new file's header instead).
     public static func replacingFiles(
         in xml: String,
         _ moves: [String: String]
