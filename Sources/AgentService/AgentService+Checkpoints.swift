@@ -74,6 +74,11 @@ extension AgentService {
     /// The hook that carries out `order` instead of the built-in driver: `repair` for a repair, else `checkpoint`.
     static func hookName(_ order: CheckpointOrder) -> String { order.action == .repair ? "repair" : "checkpoint" }
 
+    /// `repair`, or `checkpoint create` (…), for the log.
+    static func operationName(_ order: CheckpointOrder) -> String {
+        order.action == .repair ? "repair" : "checkpoint \(order.action.rawValue)"
+    }
+
     var pathMap: PathMap {
         PathMap(
             config.pathMap.sorted { $0.key < $1.key }.map {
@@ -116,10 +121,10 @@ extension AgentService {
         await reportNow(vm: command.vmId)
         switch outcome {
         case .success(let message):
-            logger.notice("checkpoint \(order.action.rawValue): \(message)")
+            logger.notice("\(Self.operationName(order)): \(message)")
             return CommandResult(ok: true, message: "\(config.node): \(message)")
         case .failure(let failure):
-            logger.error("checkpoint \(order.action.rawValue) failed: \(failure.message)")
+            logger.error("\(Self.operationName(order)) failed: \(failure.message)")
             return CommandResult(ok: false, message: "\(config.node): \(failure.message)")
         }
     }
@@ -158,11 +163,11 @@ extension AgentService {
             let why =
                 outcome.timedOut
                 ? "ran past hookTimeout \(DurationText.format(config.hookTimeout))" : "exited \(outcome.status)"
-            logger.error("checkpoint hook failed: \(why): \(outcome.output)")
+            logger.error("\(Self.hookName(order)) hook failed: \(why): \(outcome.output)")
             return CommandResult(ok: false, message: "\(config.node)'s \(Self.hookName(order)) hook \(why)")
         }
         try? FileManager.default.removeItem(atPath: planPath)
-        logger.notice("checkpoint \(order.action.rawValue) through the hook")
+        logger.notice("\(Self.operationName(order)) through the hook")
         return CommandResult(
             ok: true,
             message: "\(config.node): \(Self.hookName(order)) hook: \(order.action.rawValue) done"

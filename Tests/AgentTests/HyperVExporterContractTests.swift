@@ -116,4 +116,56 @@ import Testing
         #expect(used.isSubset(of: fields), "not in the plan: \(used.subtracting(fields))")
         #expect(try JSONDecoder().decode(CheckpointHook.Plan.self, from: plan) == CheckpointHook.plan(command, order))
     }
+
+    /// The `repair` hook (issue 25): what it reads is what the agent passes, and the agent runs it (not `checkpoint`)
+    /// for a repair, with the VM's folder on the target volume.
+    @Test func theRepairHookReadsOnlyWhatTheAgentPasses() throws {
+        let script = try String(
+            contentsOf: Self.deploy.appendingPathComponent("Invoke-ChainkeeperRepair.ps1"),
+            encoding: .utf8
+        )
+        let command = AgentCommand(
+            id: "c2",
+            kind: .apply,
+            migrationId: "4a1daf1d-f5e8-40a1-a619-5552c8c0b2de",
+            vmId: "8d3c6f0e-5a43-4e0b-9b0e-2f6f3a1c9a10",
+            vmName: "web01",
+            epoch: 8,
+            source: "hv1",
+            target: "hv1"
+        )
+        let order = CheckpointOrder(
+            action: .repair,
+            checkpoint: "volume-csv1",
+            moves: [
+                CheckpointOrder.Move(
+                    from: "/var/lib/local/web01.avhdx",
+                    to: "/mnt/csv1/web01/web01.avhdx",
+                    kind: "disk",
+                    size: 4096
+                )
+            ],
+            keepOld: true
+        )
+        #expect(AgentService.hookName(order) == "repair")
+        let environment = CheckpointHook.environment(command, order, planPath: "/var/lib/chainkeeper/plans/r.json")
+        #expect(environment["CHAINKEEPER_TARGET_VOLUME"] == "/mnt/csv1/web01")
+        #expect(environment["CHAINKEEPER_OPERATION"] == "repair")
+        let read = Set(script.matches(of: /\$env:(CHAINKEEPER_[A-Z_]+)/).map { String($0.output.1) })
+        #expect(
+            read == ["CHAINKEEPER_OPERATION", "CHAINKEEPER_PLAN", "CHAINKEEPER_VM_ID", "CHAINKEEPER_TARGET_VOLUME"]
+        )
+        #expect(read.isSubset(of: Set(environment.keys)), "not passed: \(read.subtracting(environment.keys))")
+
+        let plan = try JSONEncoder().encode(CheckpointHook.plan(command, order))
+        let fields = Set((try JSONSerialization.jsonObject(with: plan) as? [String: Any] ?? [:]).keys)
+        let used = Set(script.matches(of: /\$plan\.([a-zA-Z]+)/).map { String($0.output.1) })
+        #expect(used == ["vmId", "vmName", "action", "moves", "keepOld"], "\(used)")
+        #expect(used.isSubset(of: fields), "not in the plan: \(used.subtracting(fields))")
+        // Each move's fields the script reads.
+        let moveFields = Set(script.matches(of: /\$_\.([a-zA-Z]+)/).map { String($0.output.1) })
+        #expect(moveFields == ["from", "to"], "\(moveFields)")
+        let decoded = try JSONDecoder().decode(CheckpointHook.Plan.self, from: plan)
+        #expect(decoded.moves.map(\.from) == ["/var/lib/local/web01.avhdx"] && decoded.keepOld)
+    }
 }
