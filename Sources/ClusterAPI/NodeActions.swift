@@ -44,12 +44,30 @@ public struct DrainResponse: Codable, Sendable, Hashable {
         }
     }
 
+    /// A stranded VM whose `--stranded repair` policy had its files moved first (issue 25).
+    public struct Repaired: Codable, Sendable, Hashable {
+        public var vm: String
+        public var vmId: String
+        public var volume: String
+        public var operationId: String?
+
+        public init(vm: String, vmId: String, volume: String, operationId: String?) {
+            self.vm = vm
+            self.vmId = vmId
+            self.volume = volume
+            self.operationId = operationId
+        }
+    }
+
     public var node: String
     public var state: String
     public var moved: [Moved]
     public var stayed: [Stayed]
+    /// Absent when nothing was repaired.
+    public var repaired: [Repaired]?
 
-    public init(node: String, state: String, moved: [Moved], stayed: [Stayed]) {
+    public init(node: String, state: String, moved: [Moved], stayed: [Stayed], repaired: [Repaired]? = nil) {
+        self.repaired = repaired
         self.node = node
         self.state = state
         self.moved = moved

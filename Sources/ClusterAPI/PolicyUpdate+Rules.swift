@@ -76,6 +76,12 @@ extension PolicyUpdate {
             }
             policy.checkpointVolume = checkpointVolume.isEmpty ? nil : VolumeID(checkpointVolume)
         }
+        if let stranded {
+            guard let value = StrandedResponse(rawValue: stranded) else {
+                throw .invalid("stranded must be refuse or repair, got '\(stranded)'")
+            }
+            policy.stranded = value
+        }
         if !policy.possibleOwners.isEmpty,
             let stray = policy.preferredOwners.first(where: { !policy.possibleOwners.contains($0) })
         {

@@ -20,6 +20,8 @@ public struct PolicyJSON: Codable, Sendable, Hashable {
     /// The volume the next checkpoint's files go to (`--checkpoint-volume`), by name; absent: beside the disks.
     public var checkpointVolume: String?
     public var checkpointVolumeId: String?
+    /// What `drain` does when the VM has a stranded file: `refuse` or `repair`; absent from older coordinators.
+    public var stranded: String?
 
     public init(
         vm: String,
@@ -35,8 +37,10 @@ public struct PolicyJSON: Codable, Sendable, Hashable {
         failoverPeriod: String,
         isolation: String? = nil,
         checkpointVolume: String? = nil,
-        checkpointVolumeId: String? = nil
+        checkpointVolumeId: String? = nil,
+        stranded: String? = nil
     ) {
+        self.stranded = stranded
         self.checkpointVolume = checkpointVolume
         self.checkpointVolumeId = checkpointVolumeId
         self.vm = vm
@@ -69,6 +73,8 @@ public struct PolicyUpdate: Codable, Sendable, Hashable {
     public var isolation: String?
     /// A volume's name or id (the coordinator stores its id); an empty string removes it.
     public var checkpointVolume: String?
+    /// `refuse` or `repair`.
+    public var stranded: String?
 
     public init(
         clear: Bool = false,
@@ -80,8 +86,10 @@ public struct PolicyUpdate: Codable, Sendable, Hashable {
         maxFailovers: Int? = nil,
         failoverPeriod: String? = nil,
         isolation: String? = nil,
-        checkpointVolume: String? = nil
+        checkpointVolume: String? = nil,
+        stranded: String? = nil
     ) {
+        self.stranded = stranded
         self.checkpointVolume = checkpointVolume
         self.clear = clear
         self.highlyAvailable = highlyAvailable

@@ -40,8 +40,11 @@ struct EtcdPolicyRecord: Codable, Sendable {
     var isolation: String?
     /// `--checkpoint-volume`'s volume id; absent in records written before issue 24.
     var checkpointVolume: String?
+    /// `refuse` or `repair`; absent in records written before issue 25, and unknown values, read as `refuse`.
+    var stranded: String?
 
     init(_ policy: PlacementPolicy) {
+        stranded = policy.stranded.rawValue
         checkpointVolume = policy.checkpointVolume?.rawValue
         highlyAvailable = policy.highlyAvailable
         possibleOwners = policy.possibleOwners
@@ -62,7 +65,8 @@ struct EtcdPolicyRecord: Codable, Sendable {
             priority: priority,
             threshold: FailoverThreshold(maxFailovers: maxFailovers, period: .milliseconds(periodMilliseconds)),
             isolation: isolation.flatMap(IsolationResponse.init(rawValue:)) ?? .keepRunning,
-            checkpointVolume: checkpointVolume.map(VolumeID.init(rawValue:))
+            checkpointVolume: checkpointVolume.map(VolumeID.init(rawValue:)),
+            stranded: stranded.flatMap(StrandedResponse.init(rawValue:)) ?? .refuse
         )
     }
 }

@@ -144,20 +144,22 @@ extension ClusterStore {
             sql: """
                 INSERT INTO placement_policy (vm_id, highly_available, possible_owners, preferred_owners,
                                               anti_affinity_class, priority, max_failovers, failover_period_ms,
-                                              isolation, checkpoint_volume)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                              isolation, checkpoint_volume, stranded)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(vm_id) DO UPDATE SET
                     highly_available = excluded.highly_available, possible_owners = excluded.possible_owners,
                     preferred_owners = excluded.preferred_owners,
                     anti_affinity_class = excluded.anti_affinity_class, priority = excluded.priority,
                     max_failovers = excluded.max_failovers, failover_period_ms = excluded.failover_period_ms,
-                    isolation = excluded.isolation, checkpoint_volume = excluded.checkpoint_volume
+                    isolation = excluded.isolation, checkpoint_volume = excluded.checkpoint_volume,
+                    stranded = excluded.stranded
                 """,
             arguments: [
                 vm.rawValue, policy.highlyAvailable, try Self.jsonArray(policy.possibleOwners.map(\.rawValue)),
                 try Self.jsonArray(policy.preferredOwners.map(\.rawValue)), policy.antiAffinityClass,
                 policy.priority.rawValue, policy.threshold.maxFailovers,
                 policy.threshold.period.wholeMilliseconds, policy.isolation.rawValue, policy.checkpointVolume?.rawValue,
+                policy.stranded.rawValue,
             ]
         )
     }
@@ -174,7 +176,9 @@ extension ClusterStore {
                 period: .milliseconds(row["failover_period_ms"] as Int64)
             ),
             isolation: try RowDecoding.enumValue(IsolationResponse.self, row, "isolation"),
-            checkpointVolume: (row["checkpoint_volume"] as String?).map(VolumeID.init(rawValue:))
+            checkpointVolume: (row["checkpoint_volume"] as String?).map(VolumeID.init(rawValue:)),
+            // A value this build does not know reads as `refuse`, which moves nothing.
+            stranded: (row["stranded"] as String?).flatMap(StrandedResponse.init(rawValue:)) ?? .refuse
         )
     }
 

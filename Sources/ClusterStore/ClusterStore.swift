@@ -91,6 +91,9 @@ public struct ClusterStore: Sendable {
         migrator.registerMigration(Migration014NextFilesAndMedia.identifier) { db in
             try Migration014NextFilesAndMedia.migrate(db)
         }
+        migrator.registerMigration(Migration015StrandedResponse.identifier) { db in
+            try db.execute(sql: Migration015StrandedResponse.sql)
+        }
         return migrator
     }
 

@@ -307,12 +307,45 @@ extension Coordinator {
                 at: now()
             )
         }
+        // VMs whose policy says `--stranded repair` have their stranded files moved first (issue 25); one whose
+        // repair is refused or fails stays, with the repair's reasons.
+        var repaired: [DrainResponse.Repaired] = []
+        var failedRepairs: [VMID: [ReasonJSON]] = [:]
+        for owned in try store.vms(ownedBy: node) {
+            let (vm, current) = try judged(owned.id.rawValue)
+            guard current.isHighlyAvailable(vm), current.policy(for: vm.id).stranded == .repair,
+                !RepairRule.strandedFiles(vm, in: current).isEmpty
+            else { continue }
+            guard let volume = RepairRule.suggestedVolume(vm, in: current) else {
+                failedRepairs[vm.id] = [
+                    ReasonJSON(
+                        code: "file-on-local-volume",
+                        message:
+                            "\(vm.name) is stranded and no volume every possible owner reaches could take its files"
+                    )
+                ]
+                continue
+            }
+            let outcome = try await Repairer(coordinator: self, logger: logger, requestedBy: actor)
+                .repair(vm, to: volume, keepOld: false, dryRun: false, view: current)
+            if outcome.state == MigrationRecord.State.committed.rawValue {
+                repaired.append(
+                    .init(vm: vm.name, vmId: vm.id.rawValue, volume: outcome.volume, operationId: outcome.operationId)
+                )
+            } else {
+                failedRepairs[vm.id] = outcome.reasons
+            }
+        }
         let view = try placementView()
         let vms = try store.vms(ownedBy: node)
         let plan = FailoverPlanner.plan(failing: node, vms: vms, in: view, purpose: .drain)
         var moved: [DrainResponse.Moved] = []
         var stayed = plan.blocked.map {
-            DrainResponse.Stayed(vm: $0.vmName, vmId: $0.vm.rawValue, reasons: $0.reasons.map(ReasonJSON.init))
+            DrainResponse.Stayed(
+                vm: $0.vmName,
+                vmId: $0.vm.rawValue,
+                reasons: (failedRepairs[$0.vm] ?? []) + $0.reasons.map(ReasonJSON.init)
+            )
         }
         for vm in vms where !view.isHighlyAvailable(vm) {
             stayed.append(
@@ -341,7 +374,13 @@ extension Coordinator {
                 stayed.append(.init(vm: vm.name, vmId: vm.id.rawValue, reasons: outcome.reasons))
             }
         }
-        return DrainResponse(node: node.rawValue, state: NodeState.draining.rawValue, moved: moved, stayed: stayed)
+        return DrainResponse(
+            node: node.rawValue,
+            state: NodeState.draining.rawValue,
+            moved: moved,
+            stayed: stayed,
+            repaired: repaired.isEmpty ? nil : repaired
+        )
     }
 }
 

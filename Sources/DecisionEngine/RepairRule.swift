@@ -65,7 +65,8 @@ public enum RepairRule {
         let volumeName = view.volumes[volume]?.name ?? volume.rawValue
         if view.operationsInProgress.contains(vm.id) { reasons.append(StrandRule.operationInProgress(vm, in: view)) }
         if vm.mergePending { reasons.append(StrandRule.mergePending(vm)) }
-        if let owner = view.nodes[vm.owner], owner.state != .up {
+        // A draining owner still runs its agent: `drain` repairs before it moves (`--stranded repair`).
+        if let owner = view.nodes[vm.owner], owner.state != .up && owner.state != .draining {
             reasons.append(
                 Reason(
                     code: .targetNotEligible,

@@ -49,9 +49,12 @@ extension LibvirtHostsEndToEndTests {
         }
         let a = try #require(bed.hosts["a"])
         try Self.strandedDomain(bed, "rep01")
+        try Self.strandedDomain(bed, "rep02")
         try await bed.start()
         _ = try #require(try await bed.waitForVM("rep01") { $0.hypervisorMetadata?.held == true && $0.owner == "a" })
         try Self.mark(a, "rep01", 0x61)
+        _ = try #require(try await bed.waitForVM("rep02") { $0.hypervisorMetadata?.held == true && $0.owner == "a" })
+        try Self.mark(a, "rep02", 0x62)
         let (shared, local) = (bed.shared, bed.local("a"))
         let treeBefore = try a.snapshotTree("rep01")
 
@@ -122,6 +125,24 @@ extension LibvirtHostsEndToEndTests {
         #expect(migrated.status == 0, "\(migrated.out) \(migrated.err)")
         let b = try #require(bed.hosts["b"])
         #expect(try b.must(["domstate", "rep01"]).contains("running"))
+
+        // rep02, stranded the same way, with `--stranded repair`: draining a repairs it first, then moves it.
+        let bad = try await bed.cli(["policy", "set", "rep02", "--stranded", "sometimes"])
+        #expect(bad.status == 1 && bad.err.contains("stranded must be refuse or repair"), "\(bad.err)")
+        let policy = try await bed.cli(["policy", "set", "rep02", "--stranded", "repair", "--json"])
+        #expect(policy.status == 0, "\(policy.err)")
+        #expect(try JSONDecoder().decode(PolicyJSON.self, from: Data(policy.out.utf8)).stranded == "repair")
+        #expect(try await bed.cli(["policy", "show", "rep02"]).out.contains("when stranded"))
+        let drained = try await bed.cli(["drain", "a", "--json"])
+        #expect(drained.status == 0, "\(drained.out) \(drained.err)")
+        let drain = try JSONDecoder().decode(DrainResponse.self, from: Data(drained.out.utf8))
+        #expect(drain.repaired?.map(\.vm) == ["rep02"] && drain.repaired?.first?.volume == "shared", "\(drain)")
+        #expect(drain.moved.map(\.vm) == ["rep02"] && drain.moved.first?.target == "b", "\(drain)")
+        #expect(drain.stayed.isEmpty, "\(drain.stayed)")
+        #expect(try b.must(["domstate", "rep02"]).contains("running"))
+        #expect(try Self.runningDisk(b, "rep02") == shared + "/rep02/rep02-s3.qcow2")
+        #expect(try Self.holds(shared + "/rep02/rep02-s3.qcow2", 0x62), "rep02's data came along")
+        #expect(!FileManager.default.fileExists(atPath: local + "/rep02-s2.qcow2"))
     }
 
     @Test func aCrashOfTheCoordinatorOrTheAgentAtAnyRepairStepLeavesACompleteChainTheDomainRunsOn() async throws {

@@ -48,6 +48,15 @@ public enum IsolationResponse: String, Sendable, Codable, CaseIterable {
     case stop
 }
 
+/// What `drain` does with a VM that has a stranded file (`policy set --stranded`, issue 25).
+public enum StrandedResponse: String, Sendable, Codable, CaseIterable {
+    /// Leaves it where it is, with its reasons (the default).
+    case refuse
+    /// Repairs it onto its checkpoint volume (else the volume a repair would suggest) first, then moves it. Failover
+    /// never repairs: the source is gone.
+    case repair
+}
+
 /// Where a VM may run, held by the coordinator (SPEC §5).
 public struct PlacementPolicy: Hashable, Sendable {
     /// Overrides the inventory's HA flag when set.
@@ -64,6 +73,8 @@ public struct PlacementPolicy: Hashable, Sendable {
     /// Where the VM's next checkpoint files go (`--checkpoint-volume`, SPEC §7), and where `repair` puts stranded
     /// files by default; nil: beside the disks.
     public var checkpointVolume: VolumeID?
+    /// What `drain` does when the VM has a stranded file (`--stranded`).
+    public var stranded: StrandedResponse
 
     public init(
         highlyAvailable: Bool? = nil,
@@ -73,9 +84,11 @@ public struct PlacementPolicy: Hashable, Sendable {
         priority: FailoverPriority = .medium,
         threshold: FailoverThreshold = .default,
         isolation: IsolationResponse = .keepRunning,
-        checkpointVolume: VolumeID? = nil
+        checkpointVolume: VolumeID? = nil,
+        stranded: StrandedResponse = .refuse
     ) {
         self.checkpointVolume = checkpointVolume
+        self.stranded = stranded
         self.highlyAvailable = highlyAvailable
         self.possibleOwners = possibleOwners
         self.preferredOwners = preferredOwners

@@ -87,7 +87,8 @@ extension Coordinator {
             checkpointVolume: try policy.checkpointVolume.map { id in
                 try store.volumes().first { $0.id == id }?.name ?? id.rawValue
             },
-            checkpointVolumeId: policy.checkpointVolume?.rawValue
+            checkpointVolumeId: policy.checkpointVolume?.rawValue,
+            stranded: policy.stranded.rawValue
         )
     }
 }

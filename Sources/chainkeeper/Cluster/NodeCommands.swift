@@ -105,6 +105,9 @@ struct DrainCommand: AsyncParsableCommand {
             print(
                 "\(shown: answer.node) is \(shown: answer.state): \(answer.moved.count) moved, \(answer.stayed.count) stayed"
             )
+            for repaired in answer.repaired ?? [] {
+                print("repaired \(shown: repaired.vm): its stranded files moved to volume \(shown: repaired.volume)")
+            }
             if !answer.moved.isEmpty {
                 print(TextTable.render(["MOVED", "TO"], answer.moved.map { [$0.vm, $0.target] }), terminator: "")
             }

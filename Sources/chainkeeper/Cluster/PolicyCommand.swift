@@ -37,6 +37,12 @@ struct PolicySetCommand: AsyncParsableCommand {
         name: .customLong("checkpoint-volume"),
         help: "The volume (name or id) the VM's next checkpoint files go to; empty: beside its disks."
     ) var checkpointVolume: String?
+    @Option(
+        help: """
+            What drain does when the VM has a stranded file: refuse (the default: it stays, with its reasons) or \
+            repair (its files are moved to its checkpoint volume first, then it moves). Failover never repairs.
+            """
+    ) var stranded: String?
     @Flag(help: "Start from the default policy.") var clear = false
 
     func run() async throws {
@@ -53,7 +59,8 @@ struct PolicySetCommand: AsyncParsableCommand {
             maxFailovers: maxFailovers,
             failoverPeriod: failoverPeriod,
             isolation: isolation,
-            checkpointVolume: checkpointVolume
+            checkpointVolume: checkpointVolume,
+            stranded: stranded
         )
         let policy = try await options.put(
             "/v1/vms/\(PathSegment.encode(vm))/policy",
@@ -94,6 +101,7 @@ struct PolicyShowCommand: AsyncParsableCommand {
                 ["failover threshold", "\(policy.maxFailovers) in \(policy.failoverPeriod)"],
                 ["when isolated", policy.isolation ?? "keep-running"],
                 ["checkpoint volume", policy.checkpointVolume ?? "beside the disks"],
+                ["when stranded", policy.stranded ?? "refuse"],
             ]
         )
     }

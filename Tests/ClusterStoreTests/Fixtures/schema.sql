@@ -12,6 +12,7 @@
 -- migration: 012-hypervisor-metadata
 -- migration: 013-operation-journal
 -- migration: 014-next-files-and-media
+-- migration: 015-stranded-response
 
 CREATE TABLE anti_affinity_class (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
@@ -177,7 +178,8 @@ CREATE TABLE placement_policy (
     failover_period_ms INTEGER NOT NULL DEFAULT 21600000 CHECK (failover_period_ms > 0)
 , isolation TEXT NOT NULL DEFAULT 'keep-running'
     CHECK (isolation IN ('keep-running', 'stop')), checkpoint_volume TEXT
-    CHECK (checkpoint_volume IS NULL OR length(checkpoint_volume) BETWEEN 1 AND 255)) STRICT;
+    CHECK (checkpoint_volume IS NULL OR length(checkpoint_volume) BETWEEN 1 AND 255), stranded TEXT NOT NULL DEFAULT 'refuse'
+    CHECK (stranded IN ('refuse', 'repair'))) STRICT;
 
 CREATE TABLE vm (
     id TEXT PRIMARY KEY NOT NULL CHECK (length(id) > 0),
