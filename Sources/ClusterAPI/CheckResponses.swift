@@ -81,17 +81,25 @@ public struct WhatIfResponse: Codable, Sendable, Hashable {
         public var vm: String
         public var vmId: String
         public var reasons: [ReasonJSON]
+        /// A stranded VM `repair` could fix now, while its owner runs: the volume it would use (issue 25).
+        public var repairTo: String?
     }
 
     public var node: String
     public var moves: [Move]
     public var blocked: [Blocked]
 
-    public init(_ plan: FailoverPlan) {
+    /// `repairTo`: the volume (by name) a repair would use, for each held VM one could fix.
+    public init(_ plan: FailoverPlan, repairTo: [VMID: String] = [:]) {
         node = plan.node.rawValue
         moves = plan.moves.map { Move(vm: $0.vmName, vmId: $0.vm.rawValue, target: $0.target.rawValue) }
         blocked = plan.blocked.map {
-            Blocked(vm: $0.vmName, vmId: $0.vm.rawValue, reasons: $0.reasons.map(ReasonJSON.init))
+            Blocked(
+                vm: $0.vmName,
+                vmId: $0.vm.rawValue,
+                reasons: $0.reasons.map(ReasonJSON.init),
+                repairTo: repairTo[$0.vm]
+            )
         }
     }
 }

@@ -138,6 +138,21 @@ public struct Coordinator: Sendable {
         return (vm, view)
     }
 
+    /// `whatif fail`'s answer: the plan, and for each held VM that is stranded, the volume a repair now would use
+    /// (only when that repair would be allowed: failover itself never repairs, the source is gone).
+    public func whatIf(_ node: NodeName) throws -> WhatIfResponse {
+        let plan = try whatIfFails(node)
+        var hints: [VMID: String] = [:]
+        for held in plan.blocked {
+            guard let (vm, view) = try? judged(held.vm.rawValue), !RepairRule.strandedFiles(vm, in: view).isEmpty,
+                let volume = RepairRule.suggestedVolume(vm, in: view),
+                RepairRule.plan(vm, to: volume, in: view).allowed
+            else { continue }
+            hints[vm.id] = view.volumes[volume]?.name ?? volume.rawValue
+        }
+        return WhatIfResponse(plan, repairTo: hints)
+    }
+
     /// What would happen if `node` failed now: the plan and the blocked VMs, changing nothing.
     ///
     /// Throws `not-found` (404) for an unknown node.

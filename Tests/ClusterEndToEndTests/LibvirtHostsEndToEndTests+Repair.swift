@@ -63,6 +63,10 @@ extension LibvirtHostsEndToEndTests {
         let risks = audit.risks.filter { $0.vm == "rep01" }
         #expect(risks.contains { $0.code == "file-on-local-volume" && $0.repairTo == "shared" }, "\(risks)")
 
+        // whatif: held if a failed, and a repair now would fix it.
+        let whatif = try await bed.json(["whatif", "fail", "a"], as: WhatIfResponse.self)
+        #expect(whatif.blocked.first { $0.vm == "rep01" }?.repairTo == "shared", "\(whatif.blocked)")
+
         // The plan: the stranded overlay and memory file, and the running disk above them.
         let dry = try await bed.cli(["repair", "rep01", "--dry-run", "--json"])
         #expect(dry.status == 0, "\(dry.out) \(dry.err)")

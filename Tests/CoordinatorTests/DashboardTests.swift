@@ -227,6 +227,48 @@ import Testing
         }
     }
 
+    /// `repair` from a stranded VM's page (issue 25): the button names the volume, the confirmation lists every move
+    /// and the verdict, and the form is protected like every other action.
+    @Test func aStrandedVMsPageOffersTheRepairBehindAConfirmation() async throws {
+        let live = try LiveCoordinator()
+        try await live.test { client in
+            let all = LiveCoordinator.nodes
+            for node in all + all {
+                let vms = node == "node1" ? [LiveCoordinator.vm("web01", node: node, local: 0)] : []
+                let response = try await LiveCoordinator.post(
+                    LiveCoordinator.report(node, vms: vms, read: all),
+                    as: LiveCoordinator.agentToken(node),
+                    client: client
+                )
+                #expect(response.status == .ok)
+            }
+            let login = try await Self.form("/ui/login", ["token": LiveCoordinator.adminToken], client: client)
+            let cookie = String(try #require(login.headers[.setCookie]).prefix { $0 != ";" })
+            let vmPage = try await client.execute(uri: "/ui/vms/web01", method: .get, headers: [.cookie: cookie])
+            let html = String(buffer: vmPage.body)
+            #expect(html.contains("/repair\">") && html.contains("move the stranded files to csv1"), "\(html)")
+            let confirm = try await client.execute(
+                uri: "/ui/vms/web01/repair?volume=csv1",
+                method: .get,
+                headers: [.cookie: cookie]
+            )
+            #expect(confirm.status == .ok)
+            let text = String(buffer: confirm.body)
+            #expect(
+                text.contains("/srv/local/") && text.contains("/mnt/csv1/web01/") && text.contains("Allowed"),
+                "\(text)"
+            )
+            let forged = try await Self.form("/ui/vms/web01/repair", ["volume": "csv1"], cookie: cookie, client: client)
+            #expect(forged.status == .forbidden, "no form token")
+            let unknown = try await client.execute(
+                uri: "/ui/vms/web01/repair?volume=nowhere",
+                method: .get,
+                headers: [.cookie: cookie]
+            )
+            #expect(unknown.status == .notFound)
+        }
+    }
+
     /// Three nodes on csv1, web01 on node1.
     static func seed(_ client: some TestClientProtocol) async throws {
         let all = LiveCoordinator.nodes

@@ -46,6 +46,7 @@ struct DashboardRoutes: Sendable {
 
         registerActions(on: router)
         registerCheckpointActions(on: router)
+        registerRepairActions(on: router)
     }
 
     // MARK: - Plumbing
@@ -226,7 +227,7 @@ extension DashboardRoutes {
     {
         let nodes = try coordinator.store.nodes().map(\.name.rawValue).sorted()
         let selected = request.uri.queryParameters.get("node").map { String($0) }.flatMap { $0.isEmpty ? nil : $0 }
-        let plan = try selected.map { WhatIfResponse(try coordinator.whatIfFails(NodeName($0))) }
+        let plan = try selected.map { try coordinator.whatIf(NodeName($0)) }
         let page = WhatIfPage(
             frame: frame(
                 selected.map { "What if \($0) failed" } ?? "What if",

@@ -89,6 +89,10 @@ extension DashboardTemplates {
         </ul>
         {{/hasRisks}}
         {{^risks}}<p class="ok">None: every file is where its possible owners can reach it.</p>{{/risks}}
+        {{#repairHref}}<form class="action" method="get" action="{{repairHref}}">
+        <input type="hidden" name="volume" value="{{repairVolume}}">
+        <button type="submit">Repair: move the stranded files to {{repairVolume}}…</button>
+        </form>{{/repairHref}}
         <h2>Checkpoints</h2>
         {{#hasSnapshots}}<ul class="tree">{{#snapshots}}{{> snapshot}}{{/snapshots}}</ul>{{/hasSnapshots}}
         {{^snapshots}}<p>No checkpoints.</p>{{/snapshots}}

@@ -70,6 +70,9 @@ struct VMPage {
     let historyHref: String
     /// The confirmation page of `checkpoint create`.
     let checkpointHref: String
+    /// The confirmation page of `repair`, when a risk names the volume a repair would use (issue 25).
+    let repairHref: String?
+    let repairVolume: String?
 
     /// How widely a file is reachable: from every node, from some beyond the owner, from the owner only, or none.
     static func tone(_ file: VMDetailJSON.File, reach: [String], owner: String, nodes: [String]) -> String {
@@ -150,5 +153,7 @@ struct VMPage {
         migrateHref = "/ui/vms/\(HTMLText.segment(detail.id))/migrate"
         historyHref = Pager.url("/ui/history", [("vm", detail.id)])
         checkpointHref = "/ui/vms/\(HTMLText.segment(detail.id))/checkpoint"
+        repairVolume = detail.risks.lazy.compactMap(\.repairTo).first
+        repairHref = repairVolume.map { _ in "/ui/vms/\(HTMLText.segment(detail.id))/repair" }
     }
 }

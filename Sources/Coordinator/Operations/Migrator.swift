@@ -210,11 +210,15 @@ struct Migrator: Sendable {
                 let view = ClusterView(snapshot, now: coordinator.now(), settings: coordinator.settings)
                 command = Self.commands(for: record, vm: vm, in: view, handOff: handOff(for: record))
             }
-            _ = try? await runner.run(
+            let result = try? await runner.run(
                 MigrationMachine(recovering: record, settings: runner.settings),
                 record: record,
                 command: command
             )
+            if record.kind == .repair, case .committed = result?.outcome {
+                // As `repair` itself does: nothing stranded any more, so failover-blocked no longer holds.
+                Repairer(coordinator: coordinator, logger: logger).clearIfRepaired(record.vm, actor: record.requestedBy)
+            }
             logger.notice(
                 "recovered migration",
                 metadata: ["migration": .string(record.id), "was": .string(record.state.rawValue)]

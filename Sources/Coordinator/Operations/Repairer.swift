@@ -67,8 +67,7 @@ struct Repairer: Sendable {
         response.message = result.answers[.apply]?.message ?? result.answers[.preflight]?.message
         guard summary.state == MigrationRecord.State.committed.rawValue else { return response }
         response.keptOld = keepOld
-        let (repaired, fresh) = try coordinator.judged(vm.id.rawValue)
-        let left = RepairRule.strandedFiles(repaired, in: fresh)
+        let left = try strandedAfter(vm.id)
         if left.isEmpty {
             try coordinator.store.clearFailover(vm: vm.id, actor: requestedBy, at: coordinator.now())
             response.failoverCleared = true
@@ -90,5 +89,17 @@ struct Repairer: Sendable {
             ]
         )
         return response
+    }
+
+    /// The VM's stranded files as its owner's latest report shows them.
+    func strandedAfter(_ vm: VMID) throws -> [VMFile] {
+        let (repaired, fresh) = try coordinator.judged(vm.rawValue)
+        return RepairRule.strandedFiles(repaired, in: fresh)
+    }
+
+    /// After a repair recovered from the journal committed: clears `failover-blocked` when nothing is stranded.
+    func clearIfRepaired(_ vm: VMID, actor: String) {
+        guard let left = try? strandedAfter(vm), left.isEmpty else { return }
+        _ = try? coordinator.store.clearFailover(vm: vm, actor: actor, at: coordinator.now())
     }
 }

@@ -59,7 +59,7 @@ struct ClusterRoutes: Sendable {
         guard let node = request.uri.queryParameters.get("fail"), !node.isEmpty else {
             throw APIError.badRequest("name the node: ?fail=NODE")
         }
-        return try RouteSupport.json(WhatIfResponse(try coordinator.whatIfFails(NodeName(node))))
+        return try RouteSupport.json(try coordinator.whatIf(NodeName(node)))
     }
 
     @Sendable func leadership(_ _: Request, context: CoordinatorContext) async throws -> Response {

@@ -30,6 +30,11 @@ struct WhatIfFailCommand: AsyncParsableCommand {
             for blocked in plan.blocked {
                 out += "  held: \(shown: blocked.vm)\n"
                 for reason in blocked.reasons { out += "    \(shown: reason.code): \(shown: reason.message)\n" }
+                if let volume = blocked.repairTo {
+                    out +=
+                        "    fix it now, while its owner runs: chainkeeper repair \(shown: blocked.vm) --to-volume "
+                        + "\(shown: volume)\n"
+                }
             }
             print(out, terminator: "")
         }
