@@ -97,6 +97,11 @@ struct LibvirtRepair: Sendable {
         // The active layers the running domain writes: they move by block copy, not by file copy.
         let written = Set(live.map(\.source))
         let relocator = ChainRelocator(pathMap: pathMap)
+        // A repeat after the switch (the agent died while removing the originals): libvirt names only the copies, and
+        // an original whose parent is gone already cannot be described again; what is left is the removal.
+        if try switched(domain, map) {
+            return try finish(domain, order: order, moves: moves, relocator: relocator, done: ["already switched"])
+        }
         let copies = moves.filter { !written.contains($0.from) && !written.contains($0.to) }
         let pending = copies.filter { FileManager.default.fileExists(atPath: $0.from) }
         var done: [String] = []
@@ -132,8 +137,11 @@ struct LibvirtRepair: Sendable {
             try call { () throws(LibvirtError) in try domain.redefineSnapshot(xml: moved, current: snapshot.current) }
         }
         AgentFaultInjection.reached("repair-switched")
+        return try finish(domain, order: order, moves: moves, relocator: relocator, done: done)
+    }
 
-        // libvirt must name no original any more before one is removed.
+    /// Every file libvirt names for the domain: live and persistent definitions, every snapshot.
+    private func named(_ domain: LibvirtDomain) throws(Failure) -> Set<String> {
         var named = try names(try call { () throws(LibvirtError) in try domain.xml(inactive: true) })
         if try call({ () throws(LibvirtError) in try domain.state() }) != .off {
             named.formUnion(try names(try call { () throws(LibvirtError) in try domain.xml(inactive: false) }))
@@ -141,7 +149,25 @@ struct LibvirtRepair: Sendable {
         for snapshot in try call({ () throws(LibvirtError) in try domain.snapshots() }) {
             named.formUnion(try names(snapshot.xml))
         }
-        let stillNamed = named.intersection(map.keys)
+        return named
+    }
+
+    /// Whether libvirt already runs and defines the domain on the copies: it names some new path and no old one.
+    private func switched(_ domain: LibvirtDomain, _ map: [String: String]) throws(Failure) -> Bool {
+        let named = try named(domain)
+        return named.isDisjoint(with: map.keys) && !named.isDisjoint(with: map.values)
+    }
+
+    /// Step 4: libvirt must name no original any more; then the originals go, unless `keepOld`.
+    private func finish(
+        _ domain: LibvirtDomain,
+        order: CheckpointOrder,
+        moves: [CheckpointOrder.Move],
+        relocator: ChainRelocator,
+        done: [String]
+    ) throws(Failure) -> String {
+        let map = Dictionary(moves.map { ($0.from, $0.to) }, uniquingKeysWith: { first, _ in first })
+        let stillNamed = try named(domain).intersection(map.keys)
         guard stillNamed.isEmpty else {
             throw Failure(
                 message: "libvirt still names \(stillNamed.sorted().joined(separator: ", ")); the originals are kept"
@@ -151,7 +177,11 @@ struct LibvirtRepair: Sendable {
             return "\(domain.name) repaired, originals kept: " + done.joined(separator: ", ")
         }
         do throws(ChainRelocator.Failure) {
-            let removed = try relocator.removeOriginals(moves.map { .init(from: $0.from, to: $0.to) })
+            var removed: [String] = []
+            for move in moves {
+                removed += try relocator.removeOriginals([.init(from: move.from, to: move.to)])
+                if removed.count == 1 { AgentFaultInjection.reached("repair-removing") }
+            }
             return "\(domain.name) repaired: " + done.joined(separator: ", ") + "; removed \(removed.count) original(s)"
         } catch {
             throw Failure(
@@ -178,17 +208,19 @@ struct LibvirtRepair: Sendable {
             } catch {
                 throw Failure(message: "cannot create \(directory): \(error.localizedDescription)")
             }
-            let backing = backingFile(of: disk.source)
-            var arguments = ["create", "-q", "-f", "qcow2"]
+            // The same format as the disk it replaces: the definition's driver type stays as it is. A raw disk has
+            // no backing file, so its copy is a full one.
+            let kind = format(of: disk.source)
+            let backing = kind == "qcow2" ? backingFile(of: disk.source) : nil
+            var arguments = ["create", "-q", "-f", kind]
             if let backing {
                 let newBacking = map[backing] ?? backing
                 arguments += ["-F", format(of: newBacking), "-b", newBacking]
             }
-            arguments += [destination]
-            arguments += [String(virtualSize(of: disk.source))]
+            arguments += [destination, String(virtualSize(of: disk.source))]
             try run(arguments)
             try call { () throws(LibvirtError) in
-                try domain.blockCopy(target: disk.target, onto: destination)
+                try domain.blockCopy(target: disk.target, onto: destination, format: kind)
             }
         }
         AgentFaultInjection.reached("repair-block-copy")
@@ -240,9 +272,10 @@ struct LibvirtRepair: Sendable {
         return info.format == .qcow2 ? "qcow2" : "raw"
     }
 
+    /// A disk's virtual size: from its header, or a raw file's length.
     private func virtualSize(of path: String) -> UInt64 {
-        guard let source = try? FileByteSource(path: path), let info = try? DiskImageReader.read(source, name: path)
-        else { return 0 }
+        guard let source = try? FileByteSource(path: path) else { return 0 }
+        guard let info = try? DiskImageReader.read(source, name: path), info.format != .raw else { return source.size }
         return info.virtualSize
     }
 

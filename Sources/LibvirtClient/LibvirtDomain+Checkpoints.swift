@@ -60,13 +60,14 @@ extension LibvirtDomain {
     ///
     /// `virDomainBlockCopy` with `SHALLOW | REUSE_EXT | TRANSIENT_JOB`: the last is what libvirt asks of a persistent
     /// domain (a copy is not carried across a restart of the domain; a repair that sees no job starts it again).
-    public func blockCopy(target: String, onto destination: String) throws(LibvirtError) {
+    public func blockCopy(target: String, onto destination: String, format: String) throws(LibvirtError) {
         let escaped = destination.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(
             of: "'",
             with: "&apos;"
         )
         .replacingOccurrences(of: "<", with: "&lt;")
-        let xml = "<disk type='file'><source file='\(escaped)'/><driver type='qcow2'/></disk>"
+        let driver = format == "raw" ? "raw" : "qcow2"
+        let xml = "<disk type='file'><source file='\(escaped)'/><driver type='\(driver)'/></disk>"
         let flags: UInt32 = 1 << 0 | 1 << 1 | 1 << 2
         guard library.domainBlockCopy(pointer, target, xml, nil, 0, flags) == 0 else {
             throw connection.failure("cannot start copying the active layer of \(target) of \(name) to \(destination)")

@@ -441,7 +441,7 @@ extension ClusterEndToEndTests {
         let mergeRefusal = try JSONDecoder().decode(CheckResponse.self, from: Data(moveMerge.out.utf8))
         #expect(mergeRefusal.reasons.map(\.code) == ["operation-in-progress"], "\(mergeRefusal.reasons)")
         #expect(mergeRefusal.reasons.first?.message.contains("merge") == true)
-        // What a repair would do (issue 25, --dry-run only so far): the ISO to next01's folder on the shared volume.
+        // What a repair would do (issue 25): the ISO to next01's folder on the shared volume.
         #expect(audit.risks.first { $0.code == "file-on-local-volume" }?.repairTo == "shared")
         let dryRun = try await cluster.cli(["repair", "next01", "--dry-run", "--json"])
         #expect(dryRun.status == 0, "\(dryRun.out) \(dryRun.err)")
@@ -449,8 +449,13 @@ extension ClusterEndToEndTests {
         #expect(repair.volume == "shared" && repair.dryRun)
         #expect(repair.files.map(\.to) == [layout.shared + "/next01/tools.iso"])
         #expect(repair.files.first?.size == 65536)
-        let notBuilt = try await cluster.cli(["repair", "next01", "--to-volume", "shared"])
-        #expect(notBuilt.status == 1 && notBuilt.err.contains("not built yet"), "\(notBuilt.err)")
+        // The repair itself: journaled, and refused by the owner's preflight, a Hyper-V node with no `repair` hook.
+        let unhooked = try await cluster.cli(["repair", "next01", "--to-volume", "shared", "--json"])
+        #expect(unhooked.status == 3, "\(unhooked.out) \(unhooked.err)")
+        let refusedByOwner = try JSONDecoder().decode(RepairResponse.self, from: Data(unhooked.out.utf8))
+        #expect(refusedByOwner.state == "aborted" && refusedByOwner.operationId != nil)
+        #expect(refusedByOwner.reasons.map(\.code) == ["checkpoint-unsupported"], "\(refusedByOwner.reasons)")
+        #expect(refusedByOwner.reasons.first?.message.contains("`repair` hook") == true)
         let toLocal = try await cluster.cli(["repair", "next01", "--to-volume", "a-local", "--dry-run"])
         #expect(toLocal.status == 3, "\(toLocal.out)")
         #expect(try await cluster.cli(["repair", "next01", "--to-volume", "no-such-volume", "--dry-run"]).status == 4)

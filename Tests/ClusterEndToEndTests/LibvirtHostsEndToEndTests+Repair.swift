@@ -157,7 +157,10 @@ extension LibvirtHostsEndToEndTests {
         }
         let a = try #require(bed.hosts["a"])
         let coordinatorPoints = ["planned", "preflight", "applying", "applied"]
-        let agentPoints = ["checkpoint-apply", "repair-copied", "repair-block-copy", "repair-switched"]
+        let agentPoints = [
+            "checkpoint-apply", "repair-copied", "repair-block-copy", "repair-switched", "repair-removing",
+            "checkpoint-applied",
+        ]
         let names = (0..<(coordinatorPoints.count + agentPoints.count)).map { "rc\($0)" }
         for name in names { try Self.strandedDomain(bed, name) }
         // A long lease: an agent killed for a few seconds is not declared down, and its watchdog does not fence.
@@ -225,8 +228,8 @@ extension LibvirtHostsEndToEndTests {
             #expect(!agent.process.isRunning, "the agent reached \(point)")
             try check(
                 name,
-                repaired: point == "repair-switched",
-                finished: false,
+                repaired: ["repair-switched", "repair-removing", "checkpoint-applied"].contains(point),
+                finished: point == "checkpoint-applied",
                 "agent killed at \(point), before its restart"
             )
             try bed.startAgent("a")
