@@ -206,13 +206,20 @@ extension LibvirtHostsEndToEndTests {
         for (index, state) in coordinatorPoints.enumerated() {
             let name = names[index]
             try await restartCoordinator(crashAfter: state)
-            let run = try await bed.cli(["repair", name])
+            // After `applying`, with --keep-old: the journaled order carries it through the recovery.
+            let keepOld = state == "applying"
+            let run = try await bed.cli(["repair", name] + (keepOld ? ["--keep-old"] : []))
             #expect(run.status != 0, "the coordinator died after \(state)")
             try await restartCoordinator(crashAfter: nil)
             let entry = try await Self.settled(bed, name)
             let done = state == "applying" || state == "applied"
             #expect(entry?.state == (done ? "committed" : "aborted"), "crash after \(state): \(entry?.steps ?? [])")
-            try check(name, repaired: done, "coordinator killed after \(state)")
+            try check(name, repaired: done, finished: !keepOld, "coordinator killed after \(state)")
+            if keepOld {
+                for kept in [bed.local("a") + "/\(name)-s2.qcow2", bed.local("a") + "/\(name)-s2.mem"] {
+                    #expect(FileManager.default.fileExists(atPath: kept), "--keep-old kept \(kept)")
+                }
+            }
         }
 
         // The agent killed at each of its steps and restarted: the coordinator sends the apply again and the agent
