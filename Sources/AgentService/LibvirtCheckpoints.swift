@@ -28,15 +28,13 @@ import LibvirtClient
 ///   the domain stopped and redefined onto them, restored from the snapshot's memory file when it has one (left shut
 ///   off when the snapshot is disk-only, as libvirt's own revert does), and the snapshot marked current. The state the
 ///   domain had before is kept on disk, never deleted.
-struct LibvirtCheckpoints: Sendable {
+struct LibvirtCheckpoints: LibvirtDriver {
     let settings: AgentConfig.LibvirtSettings
     let node: String
     var qemuImg = "/usr/bin/qemu-img"
     /// How long a block job may run before the operation gives up waiting (the job goes on in QEMU; a repeat waits
     /// for it again).
     var jobLimit: Duration = .seconds(3600)
-
-    typealias Failure = LibvirtHandOff.Failure
 
     // MARK: - Preflight
 
@@ -456,21 +454,6 @@ struct LibvirtCheckpoints: Sendable {
         return graph
     }
 
-    /// A qcow2 file's backing file, resolved against its directory; nil for a base or an unreadable file.
-    func backingFile(of path: String) -> String? {
-        guard let source = try? FileByteSource(path: path),
-            let info = try? DiskImageReader.read(source, name: path),
-            let backing = info.parent?.backingFile, !backing.isEmpty
-        else { return nil }
-        return LocalPath.join(LocalPath.directory(of: path), backing)
-    }
-
-    func format(of path: String) -> String {
-        guard let source = try? FileByteSource(path: path), let info = try? DiskImageReader.read(source, name: path)
-        else { return "raw" }
-        return info.format == .qcow2 ? "qcow2" : "raw"
-    }
-
     /// A `--checkpoint-volume` folder may not exist yet.
     private func makeDirectories(for order: CheckpointOrder) throws(Failure) {
         for file in order.files ?? [] {
@@ -481,40 +464,6 @@ struct LibvirtCheckpoints: Sendable {
             } catch {
                 throw Failure(message: "cannot create \(directory) for the checkpoint: \(error.localizedDescription)")
             }
-        }
-    }
-
-    private func remove(_ path: String) throws(Failure) {
-        guard FileManager.default.fileExists(atPath: path) else { return }
-        do {
-            try FileManager.default.removeItem(atPath: path)
-        } catch {
-            throw Failure(message: "cannot remove \(path): \(error.localizedDescription)")
-        }
-    }
-
-    /// Runs `qemu-img` with `arguments`; its error output becomes the failure.
-    private func run(_ arguments: [String]) throws(Failure) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: qemuImg)
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw Failure(message: "cannot run \(qemuImg) (install qemu-utils): \(error.localizedDescription)")
-        }
-        let output = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(
-                message: "qemu-img \(arguments.first ?? "") failed (\(process.terminationStatus)): "
-                    + String(decoding: output.prefix(2048), as: UTF8.self).trimmingCharacters(
-                        in: .whitespacesAndNewlines
-                    )
-            )
         }
     }
 
@@ -545,33 +494,12 @@ struct LibvirtCheckpoints: Sendable {
         )
     }
 
-    private func domain(_ command: AgentCommand) throws(Failure) -> LibvirtDomain {
-        let connection: LibvirtConnection
-        do {
-            connection = try LibvirtConnection(uri: settings.uri)
-        } catch {
-            throw Failure(message: error.message)
-        }
-        guard let domain = connection.domain(uuid: command.vmId) else {
-            throw Failure(message: "\(command.vmName) (\(command.vmId)) is not defined in \(settings.uri) on \(node)")
-        }
-        return domain
-    }
-
     private func list(_ domain: LibvirtDomain) throws(Failure) -> [LibvirtDomain.Snapshot] {
         try call { () throws(LibvirtError) in try domain.snapshots() }
     }
 
     private func liveDisks(_ domain: LibvirtDomain) throws(Failure) -> [LibvirtCheckpointXML.FileDisk] {
         try fileDisks(try call { () throws(LibvirtError) in try domain.xml(inactive: false) })
-    }
-
-    private func fileDisks(_ xml: String) throws(Failure) -> [LibvirtCheckpointXML.FileDisk] {
-        do throws(LibvirtCheckpointXML.Failure) {
-            return try LibvirtCheckpointXML.fileDisks(of: xml)
-        } catch {
-            throw Failure(message: error.description)
-        }
     }
 
     private func replacing(_ xml: String, _ sources: [String: String]) throws(Failure) -> String {
@@ -606,11 +534,4 @@ struct LibvirtCheckpoints: Sendable {
         return result
     }
 
-    private func call<T>(_ body: () throws(LibvirtError) -> T) throws(Failure) -> T {
-        do {
-            return try body()
-        } catch {
-            throw Failure(message: error.message)
-        }
-    }
 }

@@ -21,14 +21,12 @@ import LibvirtClient
 /// where libvirt and the files are first, so a repeat after a crash of the agent or of the coordinator finishes it:
 /// a copy in place is verified and kept, a block copy that runs is waited for, a pivoted disk is left alone, an XML
 /// already rewritten has nothing left to replace.
-struct LibvirtRepair: Sendable {
+struct LibvirtRepair: LibvirtDriver {
     let settings: AgentConfig.LibvirtSettings
     let node: String
     let pathMap: PathMap
     var qemuImg = "/usr/bin/qemu-img"
     var jobLimit: Duration = .seconds(3600)
-
-    typealias Failure = LibvirtHandOff.Failure
 
     /// Why the repair cannot be carried out here, before anything is touched.
     func preflight(_ command: AgentCommand, order: CheckpointOrder) -> [ReasonJSON] {
@@ -258,20 +256,6 @@ struct LibvirtRepair: Sendable {
         return directory
     }
 
-    private func backingFile(of path: String) -> String? {
-        guard let source = try? FileByteSource(path: path),
-            let info = try? DiskImageReader.read(source, name: path),
-            let backing = info.parent?.backingFile, !backing.isEmpty
-        else { return nil }
-        return LocalPath.join(LocalPath.directory(of: path), backing)
-    }
-
-    private func format(of path: String) -> String {
-        guard let source = try? FileByteSource(path: path), let info = try? DiskImageReader.read(source, name: path)
-        else { return "raw" }
-        return info.format == .qcow2 ? "qcow2" : "raw"
-    }
-
     /// A disk's virtual size: from its header, or a raw file's length.
     private func virtualSize(of path: String) -> UInt64 {
         guard let source = try? FileByteSource(path: path) else { return 0 }
@@ -303,62 +287,4 @@ struct LibvirtRepair: Sendable {
         }
     }
 
-    private func fileDisks(_ xml: String) throws(Failure) -> [LibvirtCheckpointXML.FileDisk] {
-        do throws(LibvirtCheckpointXML.Failure) {
-            return try LibvirtCheckpointXML.fileDisks(of: xml)
-        } catch {
-            throw Failure(message: error.description)
-        }
-    }
-
-    private func remove(_ path: String) throws(Failure) {
-        do {
-            try FileManager.default.removeItem(atPath: path)
-        } catch {
-            throw Failure(message: "cannot remove \(path): \(error.localizedDescription)")
-        }
-    }
-
-    private func run(_ arguments: [String]) throws(Failure) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: qemuImg)
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw Failure(message: "cannot run \(qemuImg) (install qemu-utils): \(error.localizedDescription)")
-        }
-        let output = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(
-                message: "qemu-img \(arguments.first ?? "") failed (\(process.terminationStatus)): "
-                    + String(decoding: output.prefix(2048), as: UTF8.self)
-            )
-        }
-    }
-
-    private func domain(_ command: AgentCommand) throws(Failure) -> LibvirtDomain {
-        let connection: LibvirtConnection
-        do {
-            connection = try LibvirtConnection(uri: settings.uri)
-        } catch {
-            throw Failure(message: error.message)
-        }
-        guard let domain = connection.domain(uuid: command.vmId) else {
-            throw Failure(message: "\(command.vmName) (\(command.vmId)) is not defined in \(settings.uri) on \(node)")
-        }
-        return domain
-    }
-
-    private func call<T>(_ body: () throws(LibvirtError) -> T) throws(Failure) -> T {
-        do {
-            return try body()
-        } catch {
-            throw Failure(message: error.message)
-        }
-    }
 }

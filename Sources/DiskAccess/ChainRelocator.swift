@@ -213,46 +213,36 @@ public struct ChainRelocator: Sendable {
 
     /// Copies `from` to a new `to` (replacing a leftover), flushed; returns the CRC-32C of the bytes read.
     private func copy(_ from: String, to: String) throws(Failure) -> UInt32 {
-        let input = open(from, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw Failure("cannot open \(from): \(errorText())") }
-        defer { close(input) }
         let output = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard output >= 0 else { throw Failure("cannot create \(to): \(errorText())") }
         defer { close(output) }
-        var buffer = [UInt8](repeating: 0, count: Self.chunk)
-        var offset: off_t = 0
-        var crc: UInt32 = 0
-        while true {
-            let count = buffer.withUnsafeMutableBytes { pread(input, $0.baseAddress, $0.count, offset) }
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw Failure("cannot read \(from): \(errorText())") }
-            if count == 0 { break }
-            let filled = buffer.withUnsafeBytes { raw -> (UInt32, Bool) in
-                let piece = UnsafeRawBufferPointer(rebasing: raw[0..<count])
-                return (CRC32C.extend(crc, piece), piece.contains { $0 != 0 })
+        let (crc, length) = try read(from) { (piece: UnsafeRawBufferPointer, offset: off_t) throws(Failure) in
+            // All-zero pieces are left as holes: the copy stays as sparse as the original.
+            guard let base = piece.baseAddress, piece.contains(where: { $0 != 0 }) else { return }
+            var written = 0
+            while written < piece.count {
+                let step = pwrite(output, base + written, piece.count - written, offset + off_t(written))
+                if step < 0 && errno == EINTR { continue }
+                guard step > 0 else { throw Failure("cannot write \(to): \(errorText())") }
+                written += step
             }
-            crc = filled.0
-            if filled.1 {
-                var written = 0
-                while written < count {
-                    let step = buffer.withUnsafeBytes { raw -> Int in
-                        guard let base = raw.baseAddress else { return -1 }
-                        return pwrite(output, base + written, count - written, offset + off_t(written))
-                    }
-                    if step < 0 && errno == EINTR { continue }
-                    guard step > 0 else { throw Failure("cannot write \(to): \(errorText())") }
-                    written += step
-                }
-            }
-            offset += off_t(count)
         }
-        guard ftruncate(output, offset) == 0, fsync(output) == 0 else {
+        guard ftruncate(output, length) == 0, fsync(output) == 0 else {
             throw Failure("cannot flush \(to): \(errorText())")
         }
         return crc
     }
 
     private func checksum(_ path: String) throws(Failure) -> UInt32 {
+        try read(path) { (_: UnsafeRawBufferPointer, _: off_t) throws(Failure) in }.crc
+    }
+
+    /// Reads `path` in `chunk`-sized pieces, handing each to `body` with its offset; the CRC-32C of it all and its
+    /// length.
+    private func read(
+        _ path: String,
+        _ body: (UnsafeRawBufferPointer, off_t) throws(Failure) -> Void
+    ) throws(Failure) -> (crc: UInt32, length: off_t) {
         let input = open(path, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw Failure("cannot open \(path): \(errorText())") }
         defer { close(input) }
@@ -263,8 +253,13 @@ public struct ChainRelocator: Sendable {
             let count = buffer.withUnsafeMutableBytes { pread(input, $0.baseAddress, $0.count, offset) }
             if count < 0 && errno == EINTR { continue }
             guard count >= 0 else { throw Failure("cannot read \(path): \(errorText())") }
-            if count == 0 { return crc }
-            crc = buffer.withUnsafeBytes { CRC32C.extend(crc, UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            if count == 0 { return (crc, offset) }
+            let handled = buffer.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<Void, Failure> in
+                let piece = UnsafeRawBufferPointer(rebasing: raw[0..<count])
+                crc = CRC32C.extend(crc, piece)
+                return Result { () throws(Failure) in try body(piece, offset) }
+            }
+            try handled.get()
             offset += off_t(count)
         }
     }
