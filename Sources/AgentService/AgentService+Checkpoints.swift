@@ -14,7 +14,7 @@ extension AgentService {
         // runs.
         if config.hooks[Self.hookName(order)] != nil { return CommandResult(ok: true) }
         if order.action == .repair, let libvirt = config.libvirt {
-            let repair = LibvirtRepair(settings: libvirt, node: config.node, pathMap: pathMap)
+            let repair = LibvirtRepair(settings: libvirt, node: config.node, pathMap: pathMap, volumes: config.volumes)
             let reasons = await Self.blocking { repair.preflight(command, order: order) }
             logger.info(
                 "repair preflight",
@@ -106,7 +106,7 @@ extension AgentService {
             return CommandResult(ok: false, message: "cannot persist the epoch: \(error.message)")
         }
         let checkpoints = LibvirtCheckpoints(settings: libvirt, node: config.node)
-        let repair = LibvirtRepair(settings: libvirt, node: config.node, pathMap: pathMap)
+        let repair = LibvirtRepair(settings: libvirt, node: config.node, pathMap: pathMap, volumes: config.volumes)
         AgentFaultInjection.reached("checkpoint-apply")
         let outcome = await Self.blocking { () -> Result<String, LibvirtCheckpoints.Failure> in
             do throws(LibvirtCheckpoints.Failure) {

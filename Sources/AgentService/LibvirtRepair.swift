@@ -25,6 +25,8 @@ struct LibvirtRepair: LibvirtDriver {
     let settings: AgentConfig.LibvirtSettings
     let node: String
     let pathMap: PathMap
+    /// The agent's volume directories: a copy is only ever written inside one of them.
+    let volumes: [String]
     var qemuImg = "/usr/bin/qemu-img"
     var jobLimit: Duration = .seconds(3600)
 
@@ -53,6 +55,22 @@ struct LibvirtRepair: LibvirtDriver {
             }
         } catch {
             return [ReasonJSON(code: "repair-failed", message: error.message)]
+        }
+        let roots = volumes.map { LocalFileSystem.canonicalPath($0) ?? LocalPath.normalize($0) }
+        for move in moves {
+            let directory = LocalFileSystem.canonicalPath(Self.existingDirectory(of: move.to)) ?? move.to
+            let target = LocalPath.normalize(move.to)
+            guard target == move.to, roots.contains(where: { LocalPath.isInside(directory, root: $0) }) else {
+                reasons.append(
+                    ReasonJSON(
+                        code: "volume-not-verified",
+                        message:
+                            "\(move.to) is not inside a volume directory of \(node)'s agent; nothing is written there",
+                        path: move.to
+                    )
+                )
+                continue
+            }
         }
         for move in moves where !FileManager.default.fileExists(atPath: move.from) {
             // A repeat after the originals were removed finds the copy instead.

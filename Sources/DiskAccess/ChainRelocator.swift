@@ -98,6 +98,10 @@ public struct ChainRelocator: Sendable {
         do { opened = try FileByteSource(path: move.from) } catch { throw Failure(error.message) }
         guard let file = opened else { throw Failure("\(move.from) does not exist") }
         let info = Self.diskInfo(file, name: move.from)
+        if let data = info?.externalDataFile {
+            // Its guest data lives in another file the copy would still name by a path relative to the old place.
+            throw Failure("\(move.from) keeps its data in an external file (\(data)); it is not moved by a repair")
+        }
         var parent: String?
         if let info, let reference = info.parent {
             let candidates = ParentCandidates.list(

@@ -173,6 +173,24 @@ import Testing
         )
     }
 
+    @Test func aQcow2WithAnExternalDataFileIsNotMoved() throws {
+        let layout = try Layout()
+        let image = layout.local + "/ext.qcow2"
+        let created = try Tools.run(
+            "qemu-img",
+            ["create", "-q", "-f", "qcow2", "-o", "data_file=ext.raw", image, "16M"],
+            in: layout.local
+        )
+        #expect(created?.status == 0, "\(created?.stderr ?? "")")
+        do {
+            _ = try ChainRelocator().relocate([.init(from: image, to: layout.folder + "/ext.qcow2")])
+            Issue.record("a qcow2 with an external data file was moved")
+        } catch {
+            #expect(error.message.contains("external file (ext.raw)"), "\(error.message)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: layout.folder + "/ext.qcow2"))
+    }
+
     @Test func aStrangersFileAtTheDestinationIsNeverOverwritten() throws {
         let layout = try Layout()
         let chain = try DiskFixtures.vhdxChain(paths: [layout.shared + "/base.vhdx", layout.local + "/d1.avhdx"])
