@@ -135,6 +135,21 @@ extension AgentService {
         for vm in voided {
             logger.notice("\(vm) was failed over while this node was fenced; no longer treated as its own")
         }
+        if let handOff = libvirtHandOff, config.hooks["release"] == nil, let elsewhere = answer.elsewhere,
+            !elsewhere.isEmpty
+        {
+            let (forgotten, running) = await Self.blocking { handOff.forget(elsewhere.map(\.vmId)) }
+            if !forgotten.isEmpty {
+                logger.notice(
+                    "undefined the stale libvirt definitions of VMs another node owns now: \(forgotten.joined(separator: ", "))"
+                )
+            }
+            for name in running {
+                logger.critical(
+                    "\(name) runs on this node's libvirt but another node owns it: stop one of them by hand"
+                )
+            }
+        }
         logger.notice(
             "admitted by the coordinator",
             metadata: [

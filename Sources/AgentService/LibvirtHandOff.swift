@@ -165,6 +165,26 @@ struct LibvirtHandOff: Sendable {
         }
     }
 
+    /// After a readmission: the definitions this host still keeps of VMs another node owns now.
+    ///
+    /// They failed over while this node was fenced. A shut-off one is undefined with its snapshot metadata (no file is
+    /// touched: the new owner runs on them); one that runs here is left alone and named, for an administrator.
+    func forget(_ vmIds: [String]) -> (forgotten: [String], running: [String]) {
+        guard let connection = try? LibvirtConnection(uri: settings.uri) else { return ([], []) }
+        var forgotten: [String] = []
+        var running: [String] = []
+        for id in vmIds {
+            guard let domain = connection.domain(uuid: id), let state = try? domain.state() else { continue }
+            let name = domain.name
+            if state != .off {
+                running.append(name)
+            } else if (try? domain.undefine(snapshotMetadata: true)) != nil {
+                forgotten.append(name)
+            }
+        }
+        return (forgotten, running)
+    }
+
     /// Whether the domain is active on the libvirt at `uri` and stays so for `waiting`, asked every 250 ms; `false` as
     /// soon as it is stopped or gone, and when that libvirt does not answer within 3 s (a dead host: its disks are
     /// guarded by the lock manager, and the failover goes on).

@@ -153,7 +153,8 @@ extension ClusterStore {
         }
     }
 
-    /// What a readmitted agent is told: the VMs it owns, and those its inventory lists that another node owns now.
+    /// What a readmitted agent is told: the VMs it owns, and those another node owns now that its inventory lists or
+    /// that moved away from it (a committed migration or failover from it: its host may still define them, stale).
     public func ownership(of node: NodeName) throws(StoreError) -> (owned: [OwnedVM], elsewhere: [OwnedVM]) {
         try translatingErrors {
             try writer.read { db in
@@ -165,10 +166,14 @@ extension ClusterStore {
                 let elsewhere = try Row.fetchAll(
                     db,
                     sql: """
-                        SELECT v.id, v.epoch FROM vm_listing l JOIN vm v ON v.id = l.vm_id
-                        WHERE l.node = ? AND v.owner <> ? ORDER BY v.id
+                        SELECT v.id, v.epoch FROM vm v
+                        WHERE v.owner <> ?
+                          AND (EXISTS (SELECT 1 FROM vm_listing l WHERE l.vm_id = v.id AND l.node = ?)
+                               OR EXISTS (SELECT 1 FROM migration m
+                                          WHERE m.vm_id = v.id AND m.source = ? AND m.state = 'committed'))
+                        ORDER BY v.id
                         """,
-                    arguments: [node.rawValue, node.rawValue]
+                    arguments: [node.rawValue, node.rawValue, node.rawValue]
                 ).map { OwnedVM(id: VMID($0[0] as String), epoch: Epoch($0[1] as Int64)) }
                 return (owned, elsewhere)
             }

@@ -147,8 +147,11 @@ public final class LibvirtDomain: @unchecked Sendable {
     }
 
     /// Removes the persistent definition, keeping the NVRAM file (`VIR_DOMAIN_UNDEFINE_KEEP_NVRAM`).
-    public func undefine() throws(LibvirtError) {
-        guard library.domainUndefineFlags(pointer, 1 << 3) == 0 else {
+    ///
+    /// With `snapshotMetadata`, its snapshots' metadata goes too (`VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA`). No disk is
+    /// touched.
+    public func undefine(snapshotMetadata: Bool = false) throws(LibvirtError) {
+        guard library.domainUndefineFlags(pointer, 1 << 3 | (snapshotMetadata ? 1 << 1 : 0)) == 0 else {
             throw connection.failure("cannot undefine \(name)")
         }
     }

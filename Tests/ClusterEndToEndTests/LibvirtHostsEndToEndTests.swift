@@ -365,5 +365,26 @@ import Glibc
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(watchdog.contains("built-in fence succeeded: destroyed app01, db01"), "\(watchdog)")
+
+        // a's agent back: readmitted, it undefines its stale copy of app01 (shut off, owned by b now) with the snapshot
+        // metadata, and touches nothing else: db01 (still a's, held) stays defined.
+        bed.agents["a"] = try DaemonProcess(
+            Daemons.chainkeeperd,
+            ["agent", "--config", bed.root + "/agent-a.json"],
+            environment: [:],
+            logPath: bed.root + "/agent-a-again.log"
+        )
+        var forgotten = false
+        for _ in 0..<150 where !forgotten {
+            forgotten = try a.virsh(["dominfo", "app01"]).status != 0
+            if !forgotten { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(
+            forgotten,
+            "a still defines app01: \((try? String(contentsOfFile: bed.root + "/agent-a-again.log", encoding: .utf8))?.suffix(1500) ?? "")"
+        )
+        #expect(!FileManager.default.fileExists(atPath: a.snapshots + "/app01/s1.xml"))
+        #expect(try a.virsh(["dominfo", "db01"]).status == 0)
+        #expect(try b.must(["domstate", "app01"]).contains("running"))
     }
 }
