@@ -76,6 +76,9 @@ actor CommandBoard {
         poller.continuation.resume(returning: [])
     }
 
+    /// Stops waiting for a command's answer now (its node was declared down): the sender gets nil, as on a timeout.
+    func abandon(_ commandID: String, node: String) { expire(commandID, node: node) }
+
     private func expire(_ commandID: String, node: String) {
         pending[node]?.removeAll { $0.id == commandID }
         guard let entry = waiting[commandID] else { return }

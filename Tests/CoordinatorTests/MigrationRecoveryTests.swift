@@ -81,4 +81,50 @@ import Testing
         #expect(try store.activeMigrations().isEmpty)
         #expect(try store.snapshot().vms.count == 4, "no VM is lost")
     }
+
+    /// An operation whose owner is declared down while its apply is unanswered is aborted then, not after the whole
+    /// `commandTimeout`: the VM's failover waits for no dead agent.
+    @Test func anOperationOnAnOwnerDeclaredDownEndsWithoutWaitingOutTheTimeout() async throws {
+        let directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("chainkeeper-recovery-\(UUID().uuidString)")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var config = CoordinatorConfig(dataDir: directory)
+        config.commandTimeout = .seconds(60)
+        let coordinator = try Coordinator(config: config)
+        let store = coordinator.store
+        let now = Timestamp(secondsSinceEpoch: 1_800_000_000)
+        try store.saveNode(Node(name: NodeName("node1")), at: now)
+        let vm = VM(
+            id: VMID("op01-id"),
+            name: "op01",
+            ownership: Ownership(owner: NodeName("node1"), epoch: .initial),
+            state: .running
+        )
+        try store.saveInventory(of: vm, at: now)
+        let record = try store.planMigration(
+            vm: vm.id,
+            source: NodeName("node1"),
+            target: NodeName("node1"),
+            kind: .checkpointCreate,
+            requestedBy: "admin",
+            operation: #"{"action":"create","checkpoint":"c1"}"#,
+            at: now
+        )
+        for step in [MigrationRecord.State.preflight, .applying] {
+            try store.advanceMigration(record.id, to: step, detail: nil, at: now)
+        }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let started = ContinuousClock.now
+        let recovery = Task { await coordinator.recoverMigrations(logger: logger) }
+        try await Task.sleep(for: .seconds(1))
+        #expect(try store.migration(id: record.id)?.state == .applying, "an unanswered apply is waited for")
+        try store.setNodeState(NodeName("node1"), to: .down, because: "test", actor: "test", at: now)
+        await recovery.value
+        let waited = ContinuousClock.now - started
+        #expect(try store.migration(id: record.id)?.state == .aborted)
+        #expect(waited < .seconds(10), "ended \(waited) after the start, not after the 60 s command timeout")
+        #expect(try store.activeMigrations().isEmpty)
+    }
 }

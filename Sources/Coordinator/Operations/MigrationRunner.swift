@@ -15,6 +15,8 @@ struct MigrationRunner: Sendable {
     let now: @Sendable () -> Timestamp
     /// What is known about a target that has not adopted yet (SPEC §6, "Unanswered targets").
     let targetEvidence: @Sendable (NodeName, VMID, Epoch) async -> MigrationMachine.TargetEvidence
+    /// Whether the node is declared down or fenced now: an operation's owner that is stops being waited for.
+    var declaredDown: @Sendable (NodeName) -> Bool = { _ in false }
     let logger: Logger
 
     /// How a run ended, and every agent's last answer to each command (the preflight's reasons go into the answer to
@@ -48,7 +50,22 @@ struct MigrationRunner: Sendable {
                     // A standby neither reaches its agents (their polls and answers are refused) nor may journal:
                     // the run ends here and the leader's recovery takes the migration from its journaled state.
                     try critical.requireLeadership()
-                    let answer = await board.send(command(step), to: node.rawValue, timeout: settings.commandTimeout)
+                    let sent = command(step)
+                    // An operation's owner declared down meanwhile will not answer (it fences itself): its command
+                    // expires then, not after the whole timeout, so the VM's failover is not held up by it.
+                    let watcher =
+                        record.kind.isOperation
+                        ? Task { [board, declaredDown] in
+                            while !Task.isCancelled {
+                                try? await Task.sleep(for: .milliseconds(250))
+                                if declaredDown(node) {
+                                    await board.abandon(sent.id, node: node.rawValue)
+                                    return
+                                }
+                            }
+                        } : nil
+                    let answer = await board.send(sent, to: node.rawValue, timeout: settings.commandTimeout)
+                    watcher?.cancel()
                     if let answer { answers[step] = answer }
                     let notYet = (step == .adopt || step == .apply) && (answer == nil || answer?.isNotAdmitted == true)
                     let evidence = notYet ? await targetEvidence(node, record.vm, record.epoch) : .none

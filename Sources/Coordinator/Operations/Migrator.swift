@@ -29,6 +29,10 @@ struct Migrator: Sendable {
             targetEvidence: { [coordinator] node, vm, epoch in
                 await coordinator.evidence(about: node, for: vm, at: epoch)
             },
+            declaredDown: { [coordinator] node in
+                guard let state = try? coordinator.store.node(named: node)?.state else { return false }
+                return state == .down || state == .fenced
+            },
             logger: logger
         )
     }
