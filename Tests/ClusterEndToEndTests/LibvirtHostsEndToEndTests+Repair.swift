@@ -50,6 +50,9 @@ extension LibvirtHostsEndToEndTests {
         let a = try #require(bed.hosts["a"])
         try Self.strandedDomain(bed, "rep01")
         try Self.strandedDomain(bed, "rep02")
+        // rep03: the same, shut off (nothing runs it: every file is copied, the definitions are redefined).
+        try Self.strandedDomain(bed, "rep03")
+        try a.must(["destroy", "rep03"])
         try await bed.start()
         _ = try #require(try await bed.waitForVM("rep01") { $0.hypervisorMetadata?.held == true && $0.owner == "a" })
         try Self.mark(a, "rep01", 0x61)
@@ -124,6 +127,18 @@ extension LibvirtHostsEndToEndTests {
         let history = try await bed.json(["history", "--vm", "rep01"], as: [HistoryEntryJSON].self)
         #expect(history.first?.kind == "repair" && history.first?.steps.map(\.state).last == "committed")
 
+        // A shut-off domain: copied, re-linked and redefined; it starts on the copies.
+        _ = try #require(try await bed.waitForVM("rep03") { $0.owner == "a" && $0.state != "Running" })
+        let off = try await bed.cli(["repair", "rep03", "--json"])
+        #expect(off.status == 0, "\(off.out) \(off.err)")
+        let offTop = shared + "/rep03/rep03-s3.qcow2"
+        #expect(try a.must(["dumpxml", "--inactive", "rep03"]).contains("<source file='\(offTop)'"))
+        #expect(try Self.backingChain(offTop)?.dropFirst().first == shared + "/rep03/rep03-s2.qcow2")
+        #expect(try a.must(["snapshot-dumpxml", "rep03", "s2"]).contains("file='\(shared)/rep03/rep03-s2.mem'"))
+        #expect(!FileManager.default.fileExists(atPath: shared + "/rep03-s3.qcow2"))
+        try a.must(["start", "rep03"])
+        #expect(try Self.runningDisk(a, "rep03") == offTop)
+
         // And now it moves.
         let migrated = try await bed.cli(["migrate", "rep01", "--to", "b", "--json"])
         #expect(migrated.status == 0, "\(migrated.out) \(migrated.err)")
@@ -141,7 +156,9 @@ extension LibvirtHostsEndToEndTests {
         #expect(drained.status == 0, "\(drained.out) \(drained.err)")
         let drain = try JSONDecoder().decode(DrainResponse.self, from: Data(drained.out.utf8))
         #expect(drain.repaired?.map(\.vm) == ["rep02"] && drain.repaired?.first?.volume == "shared", "\(drain)")
-        #expect(drain.moved.map(\.vm) == ["rep02"] && drain.moved.first?.target == "b", "\(drain)")
+        // rep03, repaired above and running on a again, moves too.
+        #expect(Set(drain.moved.map(\.vm)) == ["rep02", "rep03"], "\(drain)")
+        #expect(drain.moved.allSatisfy { $0.target == "b" }, "\(drain)")
         #expect(drain.stayed.isEmpty, "\(drain.stayed)")
         #expect(try b.must(["domstate", "rep02"]).contains("running"))
         #expect(try Self.runningDisk(b, "rep02") == shared + "/rep02/rep02-s3.qcow2")
