@@ -410,9 +410,11 @@ extension ClusterEndToEndTests {
         try cluster.startAgents()
 
         let audit = try #require(
+            // Settled: the shared volume verified from every node (until then its files are `limited-failover`).
             try await cluster.waitForAudit { audit in
                 audit.risks.contains { $0.code == "checkpoint-location-local" }
                     && audit.risks.contains { $0.code == "file-on-local-volume" }
+                    && !audit.risks.contains { $0.code == "limited-failover" }
             }
         )
         let risks = audit.risks.filter { $0.vm != nil }.map { "\($0.code) \($0.vm ?? "") \($0.path ?? "")" }
