@@ -311,8 +311,15 @@ extension Coordinator {
         // repair is refused or fails stays, with the repair's reasons.
         var repaired: [DrainResponse.Repaired] = []
         var failedRepairs: [VMID: [ReasonJSON]] = [:]
-        for owned in try store.vms(ownedBy: node) {
-            let (vm, current) = try judged(owned.id.rawValue)
+        // One view picks the candidates; only those are judged again, each against the cluster as the earlier
+        // repairs left it (a drain of a node with a thousand VMs does not rebuild the view a thousand times).
+        let before = try placementView()
+        let candidates = try store.vms(ownedBy: node).filter {
+            before.isHighlyAvailable($0) && before.policy(for: $0.id).stranded == .repair
+                && !RepairRule.strandedFiles($0, in: before).isEmpty
+        }
+        for candidate in candidates {
+            let (vm, current) = try judged(candidate.id.rawValue)
             guard current.isHighlyAvailable(vm), current.policy(for: vm.id).stranded == .repair,
                 !RepairRule.strandedFiles(vm, in: current).isEmpty
             else { continue }
