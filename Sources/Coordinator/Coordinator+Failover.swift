@@ -127,6 +127,7 @@ extension Coordinator {
     /// own tasks that report back when they end.
     func apply(_ actions: [HAAction], actor: String = "failover", logger: Logger) async {
         var blocks: [ClusterStore.FailoverBlock] = []
+        var failovers: [FailoverQueue.Work] = []
         defer {
             do {
                 try store.blockFailovers(blocks, at: now())
@@ -170,7 +171,11 @@ extension Coordinator {
                         "target": .string(move.target.rawValue),
                     ]
                 )
-                Task {
+                // Run `failover.concurrency` at a time, in plan order (priority first): placement was decided for
+                // every move at once, so a waiting move keeps its target; a move the manager no longer wants (this
+                // coordinator stopped leading meanwhile) is dropped when its turn comes.
+                failovers.append { [self] in
+                    guard leadership.isLeader, await failover.isWanted(move) else { return }
                     let outcome = await Migrator(coordinator: self, logger: logger).failover(move)
                     await apply(await failover.failoverFinished(move.vm, outcome: outcome), logger: logger)
                 }
@@ -191,6 +196,7 @@ extension Coordinator {
                 blocks.append(.init(vm: held.vm, node: held.from, summary: summary, reasons: reasons ?? "[]"))
             }
         }
+        if !failovers.isEmpty { await failoverQueue.enqueue(failovers) }
     }
 
     private func runFence(_ node: NodeName, logger: Logger) async {

@@ -37,6 +37,8 @@ public struct Coordinator: Sendable {
     let serverIdentity = IdentitySlot()
     /// The failover manager's memory (leases, fence commands and failovers under way).
     let failover: FailoverState
+    /// How many of the planned failovers run at once (`failover.concurrency`).
+    let failoverQueue: FailoverQueue
     /// Wall-clock time, injected so tests control it.
     let now: @Sendable () -> Timestamp
     /// The threads blocking work runs on, so that it never holds a heartbeat (issue 20).
@@ -84,6 +86,7 @@ public struct Coordinator: Sendable {
         }
         access = AccessHolder(AccessControl(config))
         lanes = WorkLanes(limits: config.limits, metrics: metrics)
+        failoverQueue = FailoverQueue(limit: config.failoverConcurrency, metrics: metrics)
         throttle = AuthenticationThrottle(limit: config.limits.failedAuthenticationsPerMinute)
         var rebuildReason: String?
         if case .sqlite = config.store {

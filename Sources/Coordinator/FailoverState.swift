@@ -182,6 +182,10 @@ actor FailoverState {
         return manager.fenceFinished(node, succeeded: succeeded, state: state, at: now())
     }
 
+    /// Whether a planned move waiting for a slot is still the manager's (a coordinator that lost and won leadership
+    /// again starts a new manager, whose plans are its own).
+    func isWanted(_ move: FailoverPlan.Move) -> Bool { manager.inFlight[move.vm] == move }
+
     func failoverFinished(_ vm: VMID, outcome: FailoverOutcome) -> [HAAction] {
         plannedAtCommit = nil
         return manager.failoverFinished(vm, outcome: outcome)

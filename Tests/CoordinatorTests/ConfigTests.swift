@@ -29,6 +29,7 @@ import Testing
         #expect(config.fenceCommand == #"/usr/local/sbin/fence-node "$CHAINKEEPER_NODE""#)
         #expect(config.fenceTimeout == .seconds(60))
         #expect(config.failoverEnabled)
+        #expect(config.failoverConcurrency == 32)
         #expect(config.commandTimeout == .seconds(90))
         #expect(config.quarantineThreshold == 3)
         #expect(config.maxChainDepth == 32)
@@ -108,6 +109,9 @@ import Testing
                 "leaderLeaseTTL (3s) plus 1s must be at most 0.4 × leaseTTL (5s)"
             ),
             ("isolationTimeout: 0s", "isolationTimeout must be a duration"),
+            ("failover: {concurrency: 0}", "failover.concurrency must be a number of failovers from 1 to 1024"),
+            ("failover: {concurrency: 5000}", "failover.concurrency must be a number of failovers from 1 to 1024"),
+            ("failover: {concurrency: many}", "failover must be {enabled: true|false, concurrency: 1-1024}"),
             ("storageLossTimeout: 2d", "storageLossTimeout must be at most 24h"),
             (
                 "leaseTTL: 20s\nleaderLeaseTTL: 8s\nstore: {backend: etcd, endpoints: [http://e1:2379]}",
@@ -133,6 +137,13 @@ import Testing
         )
         #expect(!config.failoverEnabled)
         #expect(config.fenceCommand == nil)
+        #expect(config.failoverConcurrency == 32, "the default")
+        let bounded = try CoordinatorConfig.parse(
+            "dataDir: /x\nfailover: {concurrency: 4}",
+            source: "c",
+            environment: [:]
+        )
+        #expect(bounded.config.failoverEnabled && bounded.config.failoverConcurrency == 4)
     }
 
     @Test func jsonIsValidYAMLAndEnvironmentOverridesScalars() throws {

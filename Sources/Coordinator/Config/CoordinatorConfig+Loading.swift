@@ -27,7 +27,7 @@ extension CoordinatorConfig {
     static let shapes: [String: String] = [
         "agentTokens": "agentTokens must map node names to a token or a list of tokens",
         "fence": "fence must be {command: STRING, timeout: DURATION}",
-        "failover": "failover must be {enabled: true|false}",
+        "failover": "failover must be {enabled: true|false, concurrency: 1-1024}",
         "tls": "tls must be {certificate: FILE, key: FILE, clientCA: FILE}",
         "store": "store must be {backend: sqlite} or {backend: etcd, endpoints: [URL…], prefix: …}",
         "limits": "limits must be a map (connections, connectionsPerAddress, idleTimeout, …)",
@@ -60,6 +60,7 @@ extension CoordinatorConfig {
             }
         }
         file.warnAboutUnknownKeys(under: "fence", known: ["command", "timeout"])
+        file.warnAboutUnknownKeys(under: "failover", known: ["enabled", "concurrency"])
         file.warnAboutUnknownKeys(under: "limits", known: RawCoordinatorConfig.Limits.keys)
         let raw = try file.decode(RawCoordinatorConfig.self, shapes: shapes)
         var warnings = file.warnings
@@ -100,6 +101,7 @@ struct RawCoordinatorConfig: Decodable {
 
     struct Failover: Decodable {
         var enabled: Bool?
+        var concurrency: Int?
     }
 
     struct Store: Decodable {
@@ -197,6 +199,14 @@ struct RawCoordinatorConfig: Decodable {
         }
         if let tls { config.tls = .init(certificate: tls.certificate, key: tls.key, clientCA: tls.clientCA) }
         if let enabled = failover?.enabled { config.failoverEnabled = enabled }
+        if let concurrency = failover?.concurrency {
+            guard (1...1024).contains(concurrency) else {
+                throw ConfigError(
+                    "\(source): failover.concurrency must be a number of failovers from 1 to 1024, got \(concurrency)"
+                )
+            }
+            config.failoverConcurrency = concurrency
+        }
         if let advertise {
             guard advertise.hasPrefix("http://") || advertise.hasPrefix("https://") else {
                 throw ConfigError("\(source): advertise must be an http:// or https:// URL, got '\(advertise)'")

@@ -27,6 +27,8 @@ public struct CoordinatorConfig: Sendable, Equatable {
     public var fenceTimeout: Duration = .seconds(60)
     /// `failover.enabled`.
     public var failoverEnabled = true
+    /// `failover.concurrency`: how many of a failed node's VMs are failed over at once (the rest wait, in plan order).
+    public var failoverConcurrency = 32
     /// `quarantineThreshold`: a node isolated or down more often than this within an hour is quarantined (SPEC §6).
     public var quarantineThreshold = 3
     /// `isolationTimeout`: how long a node is isolated before it stops its VMs whose isolation response is `stop`
