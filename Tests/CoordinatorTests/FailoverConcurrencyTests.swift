@@ -10,8 +10,9 @@ import Testing
 
 @testable import Coordinator
 
-/// Issue 27: a dead node's VMs fail over `failover.concurrency` at a time, started in the plan's order (priority,
-/// then name). node1 owns seven HA VMs and goes silent; node2's agent is played here on the coordinator's command
+/// Issue 27: a dead node's VMs fail over `failover.concurrency` at a time, in the plan's order.
+///
+/// The plan's order is priority, then name. node1 owns seven HA VMs and goes silent; node2's agent is played here on the coordinator's command
 /// board (the same actor the HTTP command routes serve), answering every command after 150 ms and noting which VMs
 /// are between their first command and their adopt's answer.
 @Suite struct FailoverConcurrencyTests {
