@@ -30,6 +30,8 @@ public struct Coordinator: Sendable {
     let placements = PlacementCache()
     /// The dashboard's last full audit, and its log-in sessions (memory only).
     let audits = AuditCache()
+    /// The audit kept up to date: what `audit`, `vms` and the dashboard read (issue 27).
+    let maintainedAudit = MaintainedAudit()
     let sessions = DashboardSessions()
     /// The accepted tokens, replaced on reload.
     let access: AccessHolder

@@ -6,7 +6,12 @@ import Foundation
 
 /// What the read routes and the dashboard both show, built once here so the JSON API and the pages cannot disagree.
 extension Coordinator {
-    /// The whole cluster as `audit` judges it: every VM in full (2-3 s at SPEC §9 scale; see `AuditCache`).
+    /// The audit from maintained state: every VM's facts, and in full only the VMs that may carry a risk.
+    func audit() throws -> MaintainedAudit.Result { try maintainedAudit.audit(self) }
+
+    /// The whole cluster as the full audit judges it: every VM in full.
+    ///
+    /// 2-3 s at SPEC §9 scale; only the consistency check of the maintained audit reads it (`MaintainedAuditTests`).
     func auditSnapshot() throws -> (view: ClusterView, input: AuditInput) {
         let snapshot = try store.snapshot()
         let blocked = try store.failoverRecord(since: now()).blocked

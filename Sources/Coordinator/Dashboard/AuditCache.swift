@@ -59,14 +59,13 @@ final class AuditCache: Sendable {
     private func compute(_ coordinator: Coordinator) throws -> Entry {
         // Read the count first: a commit during the read leaves the entry marked older than the data it holds.
         let commits = coordinator.store.commits.value
-        let (view, input) = try coordinator.auditSnapshot()
-        let risks = ClusterAudit.risks(in: view, input)
+        let audit = try coordinator.audit()
         let entry = Entry(
             commits: commits,
-            at: view.now,
-            nodes: view.nodes.keys.map(\.rawValue).sorted(),
-            risks: risks,
-            summaries: Coordinator.vmSummaries(view, input, risks: risks).sorted { ($0.name, $0.id) < ($1.name, $1.id) }
+            at: audit.view.now,
+            nodes: audit.view.nodes.keys.map(\.rawValue).sorted(),
+            risks: audit.risks,
+            summaries: Coordinator.vmSummaries(audit)
         )
         state.withLock { state in
             if state.entry.map({ $0.commits <= commits }) ?? true { state.entry = entry }

@@ -209,9 +209,8 @@ struct Migrator: Sendable {
                     }
             } else if record.state == .sourceReleased {
                 // Adopting again needs the VM's definition; without the VM there is nothing to send.
-                guard let snapshot = try? store.snapshot(), let vm = snapshot.vms.first(where: { $0.id == record.vm })
-                else { continue }
-                let view = ClusterView(snapshot, now: coordinator.now(), settings: coordinator.settings)
+                // The VM by id and the placement view around it, not a read of every file in the cluster.
+                guard let (vm, view) = try? coordinator.judged(record.vm.rawValue) else { continue }
                 command = Self.commands(for: record, vm: vm, in: view, handOff: handOff(for: record))
             }
             let result = try? await runner.run(

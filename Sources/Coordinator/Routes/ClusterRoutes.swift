@@ -25,8 +25,7 @@ struct ClusterRoutes: Sendable {
 
     @Sendable func audit(_ _: Request, context: CoordinatorContext) async throws -> Response {
         try context.requireAdmin()
-        let (view, input) = try coordinator.auditSnapshot()
-        return try RouteSupport.json(AuditResponse(risks: ClusterAudit.risks(in: view, input).map(RiskJSON.init)))
+        return try RouteSupport.json(AuditResponse(risks: try coordinator.audit().risks.map(RiskJSON.init)))
     }
 
     @Sendable func volumes(_ _: Request, context: CoordinatorContext) async throws -> Response {

@@ -24,10 +24,9 @@ struct VMRoutes: Sendable {
 
     @Sendable func list(_ request: Request, context: CoordinatorContext) async throws -> Response {
         try context.requireAdmin()
-        let (view, input) = try coordinator.auditSnapshot()
         let nodeFilter = request.uri.queryParameters.get("node")
         let onlyStranded = request.uri.queryParameters.get("stranded") == "true"
-        let rows = Coordinator.vmSummaries(view, input, risks: ClusterAudit.risks(in: view, input))
+        let rows = Coordinator.vmSummaries(try coordinator.audit())
             .filter { (nodeFilter == nil || $0.owner == nodeFilter) && (!onlyStranded || $0.stranded) }
         return try RouteSupport.json(rows)
     }

@@ -11,43 +11,79 @@ public enum ClusterAudit {
         var risks: [Risk] = []
         let reach = reachability(view)
         for vm in input.vms.sorted(by: { ($0.name, $0.id) < ($1.name, $1.id) }) {
-            risks += withRepair(fileRisks(vm, view: view, reach: reach), vm, view: view)
-            risks += nextFileRisks(vm, view: view, reach: reach)
-            risks += limitRisks(vm, view: view)
-            if let nodes = input.listings[vm.id] {
-                for node in nodes.sorted() where node != vm.owner {
-                    risks.append(
-                        Risk(
-                            code: .registeredOnNonOwner,
-                            message: "\(vm.name) is registered on \(node), which does not own it (owner: \(vm.owner)); "
-                                + "it could be started twice: remove it from \(node)'s hypervisor",
-                            vm: vm.name,
-                            vmID: vm.id,
-                            node: node
-                        )
-                    )
-                }
-            }
-            if let lost = input.lostVolumes[vm.owner], view.nodes[vm.owner]?.state.renewsLease == true {
-                risks += lostVolumeRisks(vm, lost: lost, view: view)
-            }
-            if let reasons = input.failoverBlocked[vm.id] {
+            risks += vmRisks(
+                vm,
+                view: view,
+                reach: reach,
+                listedOn: input.listings[vm.id],
+                blocked: input.failoverBlocked[vm.id],
+                lost: input.lostVolumes[vm.owner]
+            )
+        }
+        var used = Set<FileLocation>()
+        for vm in input.vms { for file in vm.files { used.insert(file.location) } }
+        let unused = input.discoveredDisks.filter {
+            !used.contains(.volume($0.volume, relativePath: $0.relativePath))
+        }
+        return ordered(risks + clusterRisks(view, unusedDisks: unused, inventoryErrors: input.inventoryErrors))
+    }
+
+    /// The risks of one VM (its files, next files, limits, listings, lost volumes and failover block), in the order
+    /// the audit lists them before `ordered`.
+    public static func vmRisks(
+        _ vm: VM,
+        view: ClusterView,
+        reach: [VolumeID: Set<NodeName>],
+        listedOn listings: Set<NodeName>?,
+        blocked: String?,
+        lost: [VolumeID: Duration]?
+    ) -> [Risk] {
+        var risks = withRepair(fileRisks(vm, view: view, reach: reach), vm, view: view)
+        risks += nextFileRisks(vm, view: view, reach: reach)
+        risks += limitRisks(vm, view: view)
+        if let nodes = listings {
+            for node in nodes.sorted() where node != vm.owner {
                 risks.append(
                     Risk(
-                        code: .failoverBlocked,
-                        message: "\(vm.name) was left down after \(vm.owner) failed: \(reasons); fix the cause, then "
-                            + "`chainkeeper vm clear \(vm.name)`",
+                        code: .registeredOnNonOwner,
+                        message: "\(vm.name) is registered on \(node), which does not own it (owner: \(vm.owner)); "
+                            + "it could be started twice: remove it from \(node)'s hypervisor",
                         vm: vm.name,
                         vmID: vm.id,
-                        node: vm.owner
+                        node: node
                     )
                 )
             }
         }
-        risks += volumeRisks(view) + spaceRisks(view)
+        if let lost, view.nodes[vm.owner]?.state.renewsLease == true {
+            risks += lostVolumeRisks(vm, lost: lost, view: view)
+        }
+        if let reasons = blocked {
+            risks.append(
+                Risk(
+                    code: .failoverBlocked,
+                    message: "\(vm.name) was left down after \(vm.owner) failed: \(reasons); fix the cause, then "
+                        + "`chainkeeper vm clear \(vm.name)`",
+                    vm: vm.name,
+                    vmID: vm.id,
+                    node: vm.owner
+                )
+            )
+        }
+        return risks
+    }
+
+    /// The risks of the cluster itself: volumes, space, stale inventories, node states, orphan disks (the discovered
+    /// disks no VM's file is) and inventory errors.
+    public static func clusterRisks(
+        _ view: ClusterView,
+        unusedDisks: [DiscoveredDisk],
+        inventoryErrors: [InventoryError]
+    ) -> [Risk] {
+        var risks = volumeRisks(view) + spaceRisks(view)
         risks += staleInventoryRisks(view) + nodeStateRisks(view)
-        risks += orphanDiskRisks(input, view: view)
-        for error in input.inventoryErrors.sorted(by: { ($0.node, $0.vm ?? "") < ($1.node, $1.vm ?? "") }) {
+        risks += orphanDiskRisks(unusedDisks, view: view)
+        for error in inventoryErrors.sorted(by: { ($0.node, $0.vm ?? "") < ($1.node, $1.vm ?? "") }) {
             risks.append(
                 Risk(
                     code: .inventoryError,
@@ -58,9 +94,45 @@ public enum ClusterAudit {
                 )
             )
         }
-        return risks.enumerated()
+        return risks
+    }
+
+    /// VM risks (in VM order) and cluster risks, sorted by code as SPEC §5 lists them, keeping that order within a code.
+    public static func ordered(_ risks: [Risk]) -> [Risk] {
+        risks.enumerated()
             .sorted { ($0.element.code.order, $0.offset) < ($1.element.code.order, $1.offset) }
             .map(\.element)
+    }
+
+    /// Whether the VM the facts describe may carry a risk of its own.
+    ///
+    /// `false` promises that `vmRisks` returns none, so the VM's files need not be read. Conservative: `true` only
+    /// means "read it and judge it".
+    public static func mayHaveRisks(
+        _ facts: VMAuditFacts,
+        view: ClusterView,
+        reach: AuditReach,
+        listedOn listings: Set<NodeName>?,
+        blocked: Bool,
+        lost: [VolumeID: Duration]?
+    ) -> Bool {
+        if facts.hasProblem || blocked { return true }
+        if let listings, listings.contains(where: { $0 != facts.owner }) { return true }
+        let owner = view.nodes[facts.owner]
+        if let lost, owner?.state.renewsLease == true,
+            facts.volumes.contains(where: { volume in volume.map { lost[$0] != nil } ?? false })
+        {
+            return true
+        }
+        if owner?.driver == .hypervJSON, facts.checkpointCount >= ClusterSettings.hyperVCheckpointLimit { return true }
+        if facts.chainDepth > view.settings.maxChainDepth { return true }
+        let policy = view.policy(for: facts.id)
+        guard policy.highlyAvailable ?? facts.highlyAvailable else { return false }
+        for volume in facts.volumes.union(facts.nextFileVolumes)
+        where !reach.everyCandidateReaches(volume, owner: facts.owner, policy: policy, view: view) {
+            return true
+        }
+        return false
     }
 
     /// The VMs with a critical risk: exactly what `vms --stranded` lists.
@@ -341,17 +413,14 @@ public enum ClusterAudit {
         }
     }
 
-    /// Differencing disks on a volume that no chain of any VM in the cluster uses: compared against
-    /// every VM's files, not one node's.
-    private static func orphanDiskRisks(_ input: AuditInput, view: ClusterView) -> [Risk] {
-        guard !input.discoveredDisks.isEmpty else { return [] }
-        var used = Set<FileLocation>()
-        for vm in input.vms { for file in vm.files { used.insert(file.location) } }
+    /// Differencing disks on a volume that no chain of any VM in the cluster uses: compared against every VM's files,
+    /// not one node's (`unused` holds the discovered disks no file is).
+    private static func orphanDiskRisks(_ unused: [DiscoveredDisk], view: ClusterView) -> [Risk] {
         var reported = Set<FileLocation>()
-        return input.discoveredDisks.sorted(by: { ($0.volume, $0.relativePath) < ($1.volume, $1.relativePath) })
+        return unused.sorted(by: { ($0.volume, $0.relativePath) < ($1.volume, $1.relativePath) })
             .compactMap { disk -> Risk? in
                 let location = FileLocation.volume(disk.volume, relativePath: disk.relativePath)
-                guard !used.contains(location), reported.insert(location).inserted else { return nil }
+                guard reported.insert(location).inserted else { return nil }
                 let name = view.volumes[disk.volume]?.name ?? disk.volume.rawValue
                 return Risk(
                     code: .orphanDisk,

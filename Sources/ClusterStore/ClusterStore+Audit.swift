@@ -1,0 +1,135 @@
+import ChainModel
+import GRDB
+
+/// What the maintained audit reads (issue 27): light rows for every VM, VMs in full only when asked for by id, and
+/// the cluster-wide inputs, never every file of the cluster at once.
+extension ClusterStore {
+    /// One VM as the audit's list needs it, without its files.
+    public struct AuditRow: Hashable, Sendable {
+        public var id: VMID
+        public var name: String
+        public var owner: NodeName
+        public var epoch: Epoch
+        public var state: PowerState
+        public var highlyAvailable: Bool
+        /// The fingerprint of the owner's last report of the VM (`vm.inventory_digest`).
+        public var digest: String?
+    }
+
+    /// What the audit reads besides the VMs' files, in one read transaction.
+    public struct AuditInputs: Sendable {
+        public var rows: [AuditRow]
+        /// Nodes other than the owner whose inventory lists a VM.
+        public var foreignListings: [VMID: Set<NodeName>]
+        public var blocked: [VMID: String]
+        /// Discovered differencing disks that no VM's file is.
+        public var unusedDisks: [DiscoveredDisk]
+        public var inventoryErrors: [InventoryError]
+    }
+
+    public func auditInputs() throws(StoreError) -> AuditInputs {
+        try translatingErrors {
+            try writer.read { db in
+                var rows: [AuditRow] = []
+                // Columns by position: name lookups would dominate 80,000 rows.
+                let cursor = try Row.fetchCursor(
+                    db,
+                    sql: "SELECT id, name, owner, epoch, state, highly_available, inventory_digest FROM vm"
+                )
+                while let row = try cursor.next() {
+                    rows.append(
+                        AuditRow(
+                            id: VMID(row[0] as String),
+                            name: row[1],
+                            owner: NodeName(row[2] as String),
+                            epoch: Epoch(row[3] as Int64),
+                            // A stored value that no longer decodes never stops the audit: read as `off`.
+                            state: PowerState(rawValue: row[4] as String) ?? .off,
+                            highlyAvailable: row[5] as Bool? ?? false,
+                            digest: row[6]
+                        )
+                    )
+                }
+                var listings: [VMID: Set<NodeName>] = [:]
+                for row in try Row.fetchAll(
+                    db,
+                    sql: "SELECT l.vm_id, l.node FROM vm_listing l JOIN vm v ON v.id = l.vm_id WHERE l.node <> v.owner"
+                ) {
+                    listings[VMID(row[0] as String), default: []].insert(NodeName(row[1] as String))
+                }
+                var blocked: [VMID: String] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT vm_id, summary FROM failover_block") {
+                    blocked[VMID(row[0] as String)] = row[1] as String
+                }
+                // `file_volume_path` answers each discovered disk with one index lookup.
+                let unused = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT d.volume_id, d.relative_path, d.path, d.node FROM discovered_disk d
+                        WHERE NOT EXISTS (
+                            SELECT 1 FROM file f WHERE f.volume_id = d.volume_id AND f.relative_path = d.relative_path
+                        )
+                        ORDER BY d.volume_id, d.relative_path, d.node
+                        """
+                ).map {
+                    DiscoveredDisk(
+                        volume: VolumeID($0[0] as String),
+                        relativePath: $0[1],
+                        path: $0[2],
+                        node: NodeName($0[3] as String)
+                    )
+                }
+                let errors = try Row.fetchAll(
+                    db,
+                    sql: "SELECT node, vm_name, message FROM inventory_error ORDER BY node, id"
+                ).map { InventoryError(node: NodeName($0[0] as String), vm: $0[1], message: $0[2]) }
+                return AuditInputs(
+                    rows: rows,
+                    foreignListings: listings,
+                    blocked: blocked,
+                    unusedDisks: unused,
+                    inventoryErrors: errors
+                )
+            }
+        }
+    }
+
+    /// The VMs with these ids in full, each with the fingerprint of the report it was read from (one read
+    /// transaction, so the two belong together); ids no longer in the database are left out.
+    public func vmsWithDigests(_ ids: [VMID]) throws(StoreError) -> [(vm: VM, digest: String?)] {
+        guard !ids.isEmpty else { return [] }
+        let list = "[" + ids.map { "\"\(Self.jsonEscaped($0.rawValue))\"" }.joined(separator: ",") + "]"
+        return try translatingErrors {
+            try writer.read { db in
+                let condition = "v.id IN (SELECT value FROM json_each(?))"
+                var digests: [String: String] = [:]
+                for row in try Row.fetchAll(
+                    db,
+                    sql: "SELECT v.id, v.inventory_digest FROM vm v WHERE \(condition)",
+                    arguments: [list]
+                ) {
+                    if let digest = row[1] as String? { digests[row[0]] = digest }
+                }
+                return try Self.loadVMs(where: condition, arguments: [list], in: db).map {
+                    ($0, digests[$0.id.rawValue])
+                }
+            }
+        }
+    }
+
+    /// `text` as the inside of a JSON string.
+    static func jsonEscaped(_ text: String) -> String {
+        var escaped = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": escaped += "\\\""
+            case "\\": escaped += "\\\\"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped
+    }
+}
