@@ -178,6 +178,26 @@ public struct Coordinator: Sendable {
         await Migrator(coordinator: self, logger: logger).recover()
     }
 
+    /// Reads every VM's audit facts once, in the background after start, so the first `audit` or dashboard page does
+    /// not pay for it (about 1.3 s at 9,000 VMs, ten times that at 80,000).
+    public func warmAudit(logger: Logger) async {
+        let started = ContinuousClock.now
+        await withTaskExecutorPreference(lanes.admin) {
+            do {
+                let audit = try audit()
+                logger.info(
+                    "audit facts read",
+                    metadata: [
+                        "vms": .stringConvertible(audit.vms.count), "risks": .stringConvertible(audit.risks.count),
+                        "took": .string(DurationText.format(ContinuousClock.now - started)),
+                    ]
+                )
+            } catch {
+                logger.warning("cannot read the audit facts yet (the first audit will): \(error)")
+            }
+        }
+    }
+
     /// The failover manager's rounds (every 500 ms), as a service beside the application.
     public func failoverLoop(logger: Logger) -> some Service { FailoverLoop(coordinator: self, logger: logger) }
 

@@ -50,7 +50,7 @@ enum DiskParsePasses {
         let largest = reads.flatMap { $0.map(\.count) }.max() ?? 0
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(largest, 1), alignment: 4096)
         defer { buffer.deallocate() }
-        var status = stat()
+        var status = Glibc.stat()
         var index = 0
         return try timed(files) { file in
             defer { index += 1 }

@@ -106,6 +106,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let recovery = Task {
             if coordinator.embeddedStore { await coordinator.recoverMigrations(logger: logger) }
         }
+        let warming = Task { await coordinator.warmAudit(logger: logger) }
         if case .etcd(let endpoints, let prefix) = loaded.config.store {
             let lease = DurationText.format(loaded.config.leaderLeaseTTL)
             let members = endpoints.joined(separator: ", ")
@@ -150,6 +151,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         try await group.run()
         reload.cancel()
         recovery.cancel()
+        warming.cancel()
         logger.notice("coordinator stopped")
     }
 }
