@@ -50,14 +50,17 @@ enum DiskParsePasses {
         let largest = reads.flatMap { $0.map(\.count) }.max() ?? 0
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(largest, 1), alignment: 4096)
         defer { buffer.deallocate() }
-        var status = Glibc.stat()
+        // Allocated rather than `stat()`: with NIO's Foundation overlay imported, that initializer resolves through
+        // CoreFoundation.
+        let status = UnsafeMutablePointer<stat>.allocate(capacity: 1)
+        defer { status.deallocate() }
         var index = 0
         return try timed(files) { file in
             defer { index += 1 }
             let descriptor = open(file.path, O_RDONLY | O_CLOEXEC)
             guard descriptor >= 0 else { throw ValidationError("cannot open \(file.path)") }
             var failure: String?
-            if fstat(descriptor, &status) != 0 { failure = "cannot stat \(file.path)" }
+            if fstat(descriptor, status) != 0 { failure = "cannot stat \(file.path)" }
             for read in reads[index] where failure == nil {
                 if pread(descriptor, buffer, read.count, off_t(read.offset)) != read.count {
                     failure = "short read of \(file.path)"
