@@ -130,8 +130,8 @@ public struct Coordinator: Sendable {
     /// what `check` and `migrate` judge with, without reading every file in the cluster.
     ///
     /// Throws `not-found` (404) or `ambiguous` (409, several VMs share the name).
-    public func judged(_ key: String) throws -> (vm: VM, view: ClusterView) {
-        let (vms, view) = try placements.judged(key, store: store, now: now(), settings: settings)
+    public func judged(_ key: String, viewMaxAge: Duration? = nil) throws -> (vm: VM, view: ClusterView) {
+        let (vms, view) = try placements.judged(key, store: store, now: now(), settings: settings, maxAge: viewMaxAge)
         guard let vm = vms.first else { throw APIError.notFound("no VM is named or identified '\(key)'") }
         guard vms.count == 1 else {
             throw APIError(

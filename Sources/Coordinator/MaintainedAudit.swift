@@ -68,6 +68,11 @@ final class MaintainedAudit: Sendable {
                 stale.append(row.id)
                 continue
             }
+            if facts.name == row.name, facts.owner == row.owner, facts.epoch == row.epoch, facts.state == row.state,
+                facts.highlyAvailable == row.highlyAvailable
+            {
+                continue
+            }
             if facts.name != row.name { orderKept = false }
             facts.name = row.name
             facts.owner = row.owner

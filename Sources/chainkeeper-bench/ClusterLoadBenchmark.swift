@@ -39,6 +39,11 @@ struct ClusterLoadBenchmark: AsyncParsableCommand {
     @Option(help: "Requests timed per query.") var samples = 30
     @Option(help: "failover.concurrency of the coordinator.") var failoverConcurrency = 32
     @Flag(help: "Keep the database and the coordinator's log.") var keep = false
+    @Option(
+        name: .customLong("failing-node-vms"),
+        help: "VMs of node0, whose what-if is timed and which dies (default: an even share)."
+    )
+    var failingNodeVMs: Int?
 
     func run() async throws {
         guard store == "embedded" || store == "etcd" else { throw ValidationError("--store is embedded or etcd") }
@@ -51,17 +56,28 @@ struct ClusterLoadBenchmark: AsyncParsableCommand {
             if keep { print("kept: \(root)") } else { try? FileManager.default.removeItem(atPath: root) }
         }
         let now = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
-        let perNode = vms / nodes
         let names = (0..<nodes).map { "node\($0)" } + ["node-big"]
+        let failing = failingNodeVMs ?? vms / nodes
+        let others = nodes > 1 ? (vms - failing) / (nodes - 1) : 0
         do {
             let database = try ClusterStore(path: root + "/coordinator/cluster.sqlite")
-            let loading = try SpecCluster.load(
-                into: database,
-                nodes: nodes,
-                vmsPerNode: perNode,
-                checkpoints: checkpoints,
-                at: now
-            )
+            let loading = try ProcessTimer.seconds {
+                var first = 0
+                for node in 0..<nodes {
+                    let name = NodeName("node\(node)")
+                    let count = node == 0 ? failing : others
+                    let owned = (first..<(first + count)).map {
+                        SyntheticVMs.make($0, owner: name, volume: SpecCluster.volume, checkpoints: checkpoints)
+                    }
+                    first += count
+                    _ = try database.ingest(SpecCluster.report(from: name, owning: owned), at: now)
+                    try database.saveMount(
+                        VolumeMount(volume: SpecCluster.volume, node: name, mountPath: "/mnt/csv1", lastProbeAt: now),
+                        at: now
+                    )
+                }
+            }
+            let total = failing + others * (nodes - 1)
             // The node that joins later with 1,000 VMs is a member already, verified on csv1, owning nothing.
             let big = NodeName("node-big")
             _ = try database.ingest(SpecCluster.report(from: big, owning: []), at: now)
@@ -70,7 +86,7 @@ struct ClusterLoadBenchmark: AsyncParsableCommand {
                 at: now
             )
             print(
-                "cluster: \(nodes) nodes, \(perNode * nodes) VMs, \(perNode * nodes * (3 + 3 * checkpoints)) files; "
+                "cluster: \(nodes) nodes, \(total) VMs (node0 \(failing)), \(total * (3 + 3 * checkpoints)) files; "
                     + "built through ingest in \(Int(loading)) s"
             )
         }
@@ -131,7 +147,8 @@ struct ClusterLoadBenchmark: AsyncParsableCommand {
         coordinator: DaemonProcess,
         root: String
     ) async throws {
-        let perNode = vms / nodes
+        let failing = failingNodeVMs ?? vms / nodes
+        let total = failing + (nodes > 1 ? (vms - failing) / (nodes - 1) * (nodes - 1) : 0)
         let api = LoadAPI(client: client, base: "http://127.0.0.1:\(port)", adminToken: admin)
 
         let started = ContinuousClock.now
@@ -163,11 +180,11 @@ struct ClusterLoadBenchmark: AsyncParsableCommand {
         book.phase = "steady"
 
         var random = SystemRandomNumberGenerator()
-        func vm() -> String { "vm-\(Int.random(in: 0..<(perNode * nodes), using: &random))" }
+        func vm() -> String { "vm-\(Int.random(in: 0..<total, using: &random))" }
         func node() -> String { "node\(Int.random(in: 1..<nodes, using: &random))" }
         try await time("vm show", target: "< 5 ms", count: samples) { "/v1/vms/\(vm())" }
         try await time("check", target: "< 5 ms", count: samples) { "/v1/vms/\(vm())/check?to=\(node())" }
-        try await time("whatif fail (\(perNode) VMs)", target: "< 500 ms", count: 5) { "/v1/whatif?fail=\(node())" }
+        try await time("whatif fail node0 (\(failing) VMs)", target: "< 500 ms", count: 5) { "/v1/whatif?fail=node0" }
         try await time("audit", target: "< 200 ms", count: 10) { "/v1/audit" }
         try await printRisks()
 
@@ -206,7 +223,7 @@ struct ClusterLoadBenchmark: AsyncParsableCommand {
         }
         if let declared {
             print(
-                "failover: node0 (\(perNode) VMs) declared down \(Self.format(declared - killed)) after its agent died"
+                "failover: node0 (\(failing) VMs) declared down \(Self.format(declared - killed)) after its agent died"
             )
             if let emptied {
                 print(
