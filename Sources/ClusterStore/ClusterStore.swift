@@ -17,6 +17,9 @@ public struct ClusterStore: Sendable {
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
         configuration.label = "chainkeeper-cluster"
+        // One reader per thread that may read at once (event loops for heartbeats, the admin, report, failover and
+        // failover-run lanes) with room: a heartbeat's read must never wait for a reader (GRDB's default is 5).
+        configuration.maximumReaderCount = 16
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: configuration)

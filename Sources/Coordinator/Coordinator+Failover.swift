@@ -175,9 +175,11 @@ extension Coordinator {
                 // every move at once, so a waiting move keeps its target; a move the manager no longer wants (this
                 // coordinator stopped leading meanwhile) is dropped when its turn comes.
                 failovers.append { [self] in
-                    guard leadership.isLeader, await failover.isWanted(move) else { return }
-                    let outcome = await Migrator(coordinator: self, logger: logger).failover(move)
-                    await apply(await failover.failoverFinished(move.vm, outcome: outcome), logger: logger)
+                    await withTaskExecutorPreference(lanes.failoverRuns) {
+                        guard leadership.isLeader, await failover.isWanted(move) else { return }
+                        let outcome = await Migrator(coordinator: self, logger: logger).failover(move)
+                        await apply(await failover.failoverFinished(move.vm, outcome: outcome), logger: logger)
+                    }
                 }
             case .block(let held):
                 let summary = HAAction.summary(of: held.reasons)

@@ -178,6 +178,7 @@ struct ClusterLoadBenchmark: AsyncParsableCommand {
         // The coordinator declares nothing down for one lease after it starts; the agents' leases settle meanwhile.
         try await Task.sleep(for: .seconds(leaseSeconds + 2))
         book.phase = "steady"
+        var handled = try await api.heartbeatHandling()
 
         var random = SystemRandomNumberGenerator()
         func vm() -> String { "vm-\(Int.random(in: 0..<total, using: &random))" }
@@ -204,6 +205,9 @@ struct ClusterLoadBenchmark: AsyncParsableCommand {
         try await time("audit after the report", target: "< 200 ms", count: 5) { "/v1/audit" }
         try await printRisks()
         print(book.summary("steady"))
+        var handledNow = try await api.heartbeatHandling()
+        print("  " + LoadAPI.handlingSummary(from: handled, to: handledNow))
+        handled = handledNow
 
         // node0 dies: its agent stops heartbeating and polling.
         book.phase = "failover"
@@ -237,6 +241,8 @@ struct ClusterLoadBenchmark: AsyncParsableCommand {
             print("failover: node0 was never declared down")
         }
         print(book.summary("failover"))
+        handledNow = try await api.heartbeatHandling()
+        print("  " + LoadAPI.handlingSummary(from: handled, to: handledNow))
         for agent in agents { agent.stop() }
         print(
             "coordinator resident memory: now \(Int(Self.memory(coordinator, "VmRSS"))) MiB, peak "
@@ -300,6 +306,39 @@ struct LoadAPI: Sendable {
 
     func post(_ path: String, token: String, body: Data, timeout: TimeAmount = .seconds(60)) async throws -> Answer {
         try await call(path, method: .POST, token: token, body: body, timeout: timeout)
+    }
+
+    /// The coordinator's heartbeat handling histogram: cumulative counts by upper bound in seconds.
+    func heartbeatHandling() async throws -> [(bound: Double, count: Double)] {
+        let text = String(decoding: try await get("/metrics").body, as: UTF8.self)
+        let prefix = "chainkeeper_heartbeat_handling_seconds_bucket{le=\""
+        return text.split(separator: "\n").compactMap { line -> (Double, Double)? in
+            guard line.hasPrefix(prefix),
+                let close = line.firstIndex(of: "}"),
+                let count = Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces))
+            else { return nil }
+            let bound = line[line.index(line.startIndex, offsetBy: prefix.count)..<line.index(close, offsetBy: -1)]
+            return (bound == "+Inf" ? .infinity : Double(bound) ?? .infinity, count)
+        }
+    }
+
+    /// p50 and p99 of the heartbeats handled between two readings, as the histogram's bucket bounds.
+    static func handlingSummary(
+        from before: [(bound: Double, count: Double)],
+        to after: [(bound: Double, count: Double)]
+    )
+        -> String
+    {
+        let counts = after.map { bucket in
+            (bucket.bound, bucket.count - (before.first { $0.bound == bucket.bound }?.count ?? 0))
+        }.sorted { $0.0 < $1.0 }
+        guard let total = counts.last?.1, total > 0 else { return "coordinator-side handling: no heartbeats" }
+        func quantile(_ share: Double) -> String {
+            let bound = counts.first { $0.1 >= total * share }?.0 ?? .infinity
+            return bound.isInfinite ? "> 2.5 s" : "≤ \(Int((bound * 1000).rounded())) ms"
+        }
+        return "coordinator-side handling of \(Int(total)) heartbeats (chainkeeper_heartbeat_handling_seconds): "
+            + "p50 \(quantile(0.5)), p99 \(quantile(0.99)) (target: p99 < 10 ms)"
     }
 
     private func call(

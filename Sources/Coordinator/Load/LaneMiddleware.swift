@@ -25,6 +25,9 @@ final class WorkLanes: Sendable {
     let ingest: WorkLane
     /// The failover manager's rounds: reading the cluster, recording decisions.
     let failover: WorkLane
+    /// The failovers themselves (`failover.concurrency` at a time): their reads and journal writes block these
+    /// threads, so that one VM's read overlaps another's commit, and never the manager's round.
+    let failoverRuns: WorkLane
 
     init(limits: ServerLimits, metrics: PrometheusCollectorRegistry) {
         // Admin work and reports run at a lower priority than the event loops and heartbeats: on a busy 2-core
@@ -38,6 +41,7 @@ final class WorkLanes: Sendable {
         )
         ingest = WorkLane(name: "report", threads: 1, queue: limits.reportQueue, niceness: 10, metrics: metrics)
         failover = WorkLane(name: "failover", threads: 1, queue: 0, metrics: metrics)
+        failoverRuns = WorkLane(name: "failover-runs", threads: 4, queue: 0, metrics: metrics)
     }
 
     func lane(for path: String) -> WorkLane? {

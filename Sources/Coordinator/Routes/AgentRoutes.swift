@@ -16,6 +16,8 @@ struct AgentRoutes: Sendable {
     let reports: Counter
     let rejected: Counter
     let heartbeats: Counter
+    /// How long the coordinator took to answer each heartbeat, from the route's start to its answer.
+    let heartbeatHandling: DurationHistogram
 
     init(coordinator: Coordinator, logger: Logger) {
         self.coordinator = coordinator
@@ -43,6 +45,15 @@ struct AgentRoutes: Sendable {
                 unitName: "total",
                 helpText: "Agent heartbeats recorded"
             )
+        )
+        heartbeatHandling = coordinator.metrics.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "chainkeeper",
+                metricName: "heartbeat_handling",
+                unitName: "seconds",
+                helpText: "Time the coordinator took to answer a heartbeat (decoding, the lease, the answer)"
+            ),
+            buckets: [1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500].map { Duration.milliseconds($0) }
         )
     }
 
@@ -108,6 +119,8 @@ struct AgentRoutes: Sendable {
     }
 
     @Sendable func heartbeat(_ request: Request, context: CoordinatorContext) async throws -> Response {
+        let started = ContinuousClock.now
+        defer { heartbeatHandling.record(ContinuousClock.now - started) }
         let node = try context.parameters.require("node")
         try context.requireAgent(of: node)
         // The body is advisory (outbox depth, and whether the agent asks for readmission); the time is the
