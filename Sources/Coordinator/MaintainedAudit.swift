@@ -30,6 +30,11 @@ final class MaintainedAudit: Sendable {
         var suspects: [VMID: (vm: VM, digest: String?)] = [:]
         /// `facts` in audit order, while no VM came, went or was renamed.
         var order: [VMID]?
+        /// The facts in that order, while none changed.
+        var list: [VMAuditFacts]?
+        /// The cluster-wide inputs (without the rows) as of a commit count: with no commit since, nothing in the
+        /// database changed, and an audit reads nothing from it (heartbeats do not count as commits).
+        var inputs: (commits: Int, inputs: ClusterStore.AuditInputs)?
     }
 
     private let state = Mutex(State())
@@ -45,8 +50,16 @@ final class MaintainedAudit: Sendable {
     }
 
     private static func refresh(_ state: inout State, _ coordinator: Coordinator) throws -> Result {
+        // Read the count first: a commit during the reads below makes the next audit read again.
+        let commits = coordinator.store.commits.value
         let view = try coordinator.placementView()
-        let inputs = try coordinator.store.auditInputs()
+        let unchanged = state.inputs?.commits == commits
+        var inputs: ClusterStore.AuditInputs
+        if let kept = state.inputs, kept.commits == commits {
+            inputs = kept.inputs
+        } else {
+            inputs = try coordinator.store.auditInputs()
+        }
         let lost = coordinator.lostVolumes
         let reach = AuditReach(view)
         func isSuspect(_ facts: VMAuditFacts) -> Bool {
@@ -60,41 +73,10 @@ final class MaintainedAudit: Sendable {
             )
         }
 
-        // Facts whose report is unchanged take the row's owner, epoch and state; the others are read again.
-        var stale: [VMID] = []
-        var orderKept = state.order != nil && state.facts.count == inputs.rows.count
-        for row in inputs.rows {
-            guard var facts = state.facts[row.id], facts.digest != nil, facts.digest == row.digest else {
-                stale.append(row.id)
-                continue
-            }
-            if facts.name == row.name, facts.owner == row.owner, facts.epoch == row.epoch, facts.state == row.state,
-                facts.highlyAvailable == row.highlyAvailable
-            {
-                continue
-            }
-            if facts.name != row.name { orderKept = false }
-            facts.name = row.name
-            facts.owner = row.owner
-            facts.epoch = row.epoch
-            facts.state = row.state
-            facts.highlyAvailable = row.highlyAvailable
-            state.facts[row.id] = facts
-        }
-        if !stale.isEmpty { orderKept = false }
-        for start in stride(from: 0, to: stale.count, by: batch) {
-            let ids = Array(stale[start..<min(start + batch, stale.count)])
-            for (vm, digest) in try coordinator.store.vmsWithDigests(ids) {
-                let facts = VMAuditFacts(vm, digest: digest)
-                state.facts[vm.id] = facts
-                // Only a VM that may carry a risk stays in full: a first audit never holds the whole cluster.
-                state.suspects[vm.id] = isSuspect(facts) ? (vm, digest) : nil
-            }
-        }
-        if state.facts.count != inputs.rows.count || !orderKept {
-            let present = Set(inputs.rows.map(\.id))
-            state.facts = state.facts.filter { present.contains($0.key) }
-            state.order = state.facts.values.sorted(by: VMAuditFacts.auditOrder).map(\.id)
+        if !unchanged {
+            try update(&state, rows: inputs.rows, coordinator: coordinator, isSuspect: isSuspect)
+            inputs.rows = []
+            state.inputs = (commits, inputs)
         }
         let order = state.order ?? []
 
@@ -138,12 +120,63 @@ final class MaintainedAudit: Sendable {
             unusedDisks: inputs.unusedDisks,
             inventoryErrors: inputs.inventoryErrors
         )
+        let list = state.list ?? order.compactMap { state.facts[$0] }
+        state.list = list
         return Result(
             view: view,
             risks: ClusterAudit.ordered(risks),
-            vms: order.compactMap { state.facts[$0] },
+            vms: list,
             lost: lost
         )
+    }
+
+    /// Takes the rows' owners, epochs, states and names into the facts, reads the facts of VMs whose report changed
+    /// (in batches), forgets VMs that are gone, and sorts again when a VM came, went or was renamed.
+    private static func update(
+        _ state: inout State,
+        rows: [ClusterStore.AuditRow],
+        coordinator: Coordinator,
+        isSuspect: (VMAuditFacts) -> Bool
+    ) throws {
+        var stale: [VMID] = []
+        var changed = false
+        var orderKept = state.order != nil && state.facts.count == rows.count
+        for row in rows {
+            guard var facts = state.facts[row.id], facts.digest != nil, facts.digest == row.digest else {
+                stale.append(row.id)
+                continue
+            }
+            if facts.name == row.name, facts.owner == row.owner, facts.epoch == row.epoch, facts.state == row.state,
+                facts.highlyAvailable == row.highlyAvailable
+            {
+                continue
+            }
+            if facts.name != row.name { orderKept = false }
+            facts.name = row.name
+            facts.owner = row.owner
+            facts.epoch = row.epoch
+            facts.state = row.state
+            facts.highlyAvailable = row.highlyAvailable
+            state.facts[row.id] = facts
+            changed = true
+        }
+        if !stale.isEmpty { orderKept = false }
+        for start in stride(from: 0, to: stale.count, by: batch) {
+            let ids = Array(stale[start..<min(start + batch, stale.count)])
+            for (vm, digest) in try coordinator.store.vmsWithDigests(ids) {
+                let facts = VMAuditFacts(vm, digest: digest)
+                state.facts[vm.id] = facts
+                // Only a VM that may carry a risk stays in full: a first audit never holds the whole cluster.
+                state.suspects[vm.id] = isSuspect(facts) ? (vm, digest) : nil
+            }
+        }
+        if state.facts.count != rows.count || !orderKept {
+            let present = Set(rows.map(\.id))
+            state.facts = state.facts.filter { present.contains($0.key) }
+            state.order = state.facts.values.sorted(by: VMAuditFacts.auditOrder).map(\.id)
+            changed = true
+        }
+        if changed || !stale.isEmpty { state.list = nil }
     }
 }
 
