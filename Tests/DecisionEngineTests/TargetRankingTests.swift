@@ -75,4 +75,63 @@ import Testing
         #expect(view.freeMemoryMiB(on: NodeName("node3")) == 16_384 - 10_240 - 4096)
         #expect(view.freeMemoryMiB(on: NodeName("node2")) == 16_384)
     }
+    /// `best` picks smallest-first without sorting every node (issue 27); it must still be the first allowed node of
+    /// the full ranking, whatever the loads, classes, preferences, refusals and exclusions.
+    @Test(arguments: 0..<40)
+    func bestIsTheFirstAllowedNodeOfTheRanking(seed: Int) {
+        var generator = SeededRandom(seed: UInt64(seed) &+ 1)
+        func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &generator) < percent }
+        var fixture = ClusterFixture()
+        let names = (1...24).map { "node\($0)" }
+        for name in names.dropFirst(3) {
+            fixture.nodes.append(
+                Node(name: NodeName(name), memoryMiB: chance(20) ? 2048 : 16_384, lastInventoryAt: ClusterFixture.now)
+            )
+            // Some nodes do not reach csv1: they refuse.
+            if chance(70) {
+                fixture.mounts.append(
+                    VolumeMount(
+                        volume: ClusterFixture.csv1,
+                        node: NodeName(name),
+                        mountPath: "/csv",
+                        lastProbeAt: ClusterFixture.now
+                    )
+                )
+            }
+        }
+        for index in 0..<Int.random(in: 0..<30, using: &generator) {
+            let node = names[Int.random(in: 0..<names.count, using: &generator)]
+            fixture.addRunningVM(
+                "other\(index)",
+                on: node,
+                memoryMiB: [512, 1024, 4096][Int.random(in: 0..<3, using: &generator)],
+                antiAffinity: chance(30) ? "db" : nil
+            )
+        }
+        fixture.policies[fixture.vm.id] = PlacementPolicy(
+            preferredOwners: chance(40)
+                ? (0..<3).map { _ in NodeName(names[Int.random(in: 0..<names.count, using: &generator)]) } : [],
+            antiAffinityClass: chance(40) ? "db" : nil
+        )
+        let excluded = Set(names.filter { _ in chance(15) }.map(NodeName.init(rawValue:)))
+        let view = fixture.view
+        let ranked = TargetRanking.rank(fixture.vm, in: view).filter { !excluded.contains($0.node) }
+        let expected = ranked.first { $0.verdict.allowed }
+        let best = TargetRanking.best(fixture.vm, in: view, excluding: excluded)
+        #expect(best?.node == expected?.node, "seed \(seed)")
+        #expect(best?.preferred == expected?.preferred && best?.softConflict == expected?.softConflict)
+    }
+}
+
+/// SplitMix64, so each seed gives the same cluster everywhere.
+struct SeededRandom: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }
