@@ -152,7 +152,12 @@ struct ClusterLoadBenchmark: AsyncParsableCommand {
         let api = LoadAPI(client: client, base: "http://127.0.0.1:\(port)", adminToken: admin)
 
         let started = ContinuousClock.now
-        while try await api.get("/v1/nodes").status != 200 {
+        func leads() async throws -> Bool {
+            let answer = try await api.get("/v1/leadership")
+            guard answer.status == 200 else { return false }
+            return (try? JSONDecoder().decode(LeadershipJSON.self, from: answer.body))?.role == "leader"
+        }
+        while (try? await leads()) != true {
             guard ContinuousClock.now - started < .seconds(600) else {
                 throw ValidationError("the coordinator did not lead within 600 s; see \(root)/coordinator.log")
             }
