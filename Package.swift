@@ -260,7 +260,7 @@ let package = Package(
             name: "CoordinatorTests",
             dependencies: [
                 "Coordinator", "ClusterAPI", "ClusterStore", "ClusterTestSupport", "ChainModel", "ReportFuzzing",
-                "ConfigFile",
+                "ConfigFile", "DecisionEngine", "DiskFormatsTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -307,7 +307,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DecisionEngineTests",
-            dependencies: ["DecisionEngine", "ChainModel"],
+            dependencies: ["DecisionEngine", "ChainModel", "DiskFormatsTesting"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -94,42 +94,28 @@ extension ClusterStore {
         }
     }
 
-    /// The VMs with these ids in full, each with the fingerprint of the report it was read from (one read
-    /// transaction, so the two belong together); ids no longer in the database are left out.
+    /// The VMs with these ids in full, each with the fingerprint of the report it was read from.
+    ///
+    /// One read transaction, so the two belong together; ids no longer in the database are left out. Callers ask for a
+    /// few hundred at a time (SQLite binds at most 32,766 values a statement).
     public func vmsWithDigests(_ ids: [VMID]) throws(StoreError) -> [(vm: VM, digest: String?)] {
         guard !ids.isEmpty else { return [] }
-        let list = "[" + ids.map { "\"\(Self.jsonEscaped($0.rawValue))\"" }.joined(separator: ",") + "]"
+        let condition = "v.id IN (" + Array(repeating: "?", count: ids.count).joined(separator: ",") + ")"
+        let arguments = StatementArguments(ids.map(\.rawValue))
         return try translatingErrors {
             try writer.read { db in
-                let condition = "v.id IN (SELECT value FROM json_each(?))"
                 var digests: [String: String] = [:]
                 for row in try Row.fetchAll(
                     db,
                     sql: "SELECT v.id, v.inventory_digest FROM vm v WHERE \(condition)",
-                    arguments: [list]
+                    arguments: arguments
                 ) {
                     if let digest = row[1] as String? { digests[row[0]] = digest }
                 }
-                return try Self.loadVMs(where: condition, arguments: [list], in: db).map {
+                return try Self.loadVMs(where: condition, arguments: arguments, in: db).map {
                     ($0, digests[$0.id.rawValue])
                 }
             }
         }
-    }
-
-    /// `text` as the inside of a JSON string.
-    static func jsonEscaped(_ text: String) -> String {
-        var escaped = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return escaped
     }
 }

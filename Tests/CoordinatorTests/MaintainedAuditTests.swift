@@ -2,6 +2,7 @@ import ChainModel
 import ClusterAPI
 import ClusterStore
 import DecisionEngine
+import DiskFormatsTesting
 import Foundation
 import Synchronization
 import Testing
@@ -57,8 +58,8 @@ final class RandomCluster {
     }
 
     final class Random {
-        var generator: SeededGenerator
-        init(_ seed: UInt64) { generator = SeededGenerator(seed: seed) }
+        var generator: SplitMix64
+        init(_ seed: UInt64) { generator = SplitMix64(seed: seed) }
         func int(_ range: Range<Int>) -> Int { Int.random(in: range, using: &generator) }
         func chance(_ percent: Int) -> Bool { int(0..<100) < percent }
         func pick<T>(_ items: [T]) -> T { items[int(0..<items.count)] }
@@ -300,17 +301,4 @@ final class ManualClock: Sendable {
     init(_ start: Timestamp) { value = Mutex(start) }
     var now: Timestamp { value.withLock { $0 } }
     func advance(by duration: Duration) { value.withLock { $0 = $0 + duration } }
-}
-
-/// SplitMix64: the same clusters from the same seed on every machine.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -1,5 +1,6 @@
 import ChainModel
 import DecisionEngine
+import DiskFormatsTesting
 import Testing
 
 @Suite struct TargetRankingTests {
@@ -79,7 +80,7 @@ import Testing
     /// the full ranking, whatever the loads, classes, preferences, refusals and exclusions.
     @Test(arguments: 0..<40)
     func bestIsTheFirstAllowedNodeOfTheRanking(seed: Int) {
-        var generator = SeededRandom(seed: UInt64(seed) &+ 1)
+        var generator = SplitMix64(seed: UInt64(seed) &+ 1)
         func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &generator) < percent }
         var fixture = ClusterFixture()
         let names = (1...24).map { "node\($0)" }
@@ -120,18 +121,5 @@ import Testing
         let best = TargetRanking.best(fixture.vm, in: view, excluding: excluded)
         #expect(best?.node == expected?.node, "seed \(seed)")
         #expect(best?.preferred == expected?.preferred && best?.softConflict == expected?.softConflict)
-    }
-}
-
-/// SplitMix64, so each seed gives the same cluster everywhere.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
