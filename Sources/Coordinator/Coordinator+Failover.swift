@@ -174,12 +174,21 @@ extension Coordinator {
                 // Run `failover.concurrency` at a time, in plan order (priority first): placement was decided for
                 // every move at once, so a waiting move keeps its target; a move the manager no longer wants (this
                 // coordinator stopped leading meanwhile) is dropped when its turn comes.
+                // The manager's actor is called from the global executor, the migration's blocking work runs on the
+                // failover-runs lane: a default actor runs where its caller prefers, and on a lane thread busy with
+                // reads it held every heartbeat for seconds.
                 failovers.append { [self] in
-                    await withTaskExecutorPreference(lanes.failoverRuns) {
-                        guard leadership.isLeader, await failover.isWanted(move) else { return }
-                        let outcome = await Migrator(coordinator: self, logger: logger).failover(move)
-                        await apply(await failover.failoverFinished(move.vm, outcome: outcome), logger: logger)
+                    let wanted = await withTaskExecutorPreference(globalConcurrentExecutor) {
+                        await failover.isWanted(move)
                     }
+                    guard wanted, leadership.isLeader else { return }
+                    let outcome = await withTaskExecutorPreference(lanes.failoverRuns) {
+                        await Migrator(coordinator: self, logger: logger).failover(move)
+                    }
+                    let actions = await withTaskExecutorPreference(globalConcurrentExecutor) {
+                        await failover.failoverFinished(move.vm, outcome: outcome)
+                    }
+                    await withTaskExecutorPreference(lanes.failoverRuns) { await apply(actions, logger: logger) }
                 }
             case .block(let held):
                 let summary = HAAction.summary(of: held.reasons)

@@ -2,21 +2,18 @@ import ChainModel
 import Crypto
 import DecisionEngine
 import Foundation
-import NIOCore
-import NIOPosix
 
 /// The failover manager's memory in the coordinator: the pure `HAManager`, driven on this process's monotonic clock.
 ///
 /// An actor so that heartbeats (HTTP requests), the periodic tick and finishing fence commands and failovers never
 /// interleave inside the manager. What it holds is what a restart may forget: the new process waits one lease first.
 ///
-/// It runs on a thread of its own (`executorLoop`), never on the executor of whoever calls it: a default actor called
-/// from a task with an executor preference runs there, and the failover lane's thread spends up to hundreds of
-/// milliseconds in blocking database reads per failover, so heartbeats waited behind a dead node's failovers for
-/// seconds (issue 27: p99 3.2 s at 640 nodes). Its jobs are short; one thread serves every coordinator in a process.
+/// A default actor runs on the preferred executor of the task that calls it: failovers call it from the global
+/// executor (`Coordinator.apply`), never from a lane whose threads block in database reads, where heartbeats waited
+/// behind a dead node's failovers for seconds (issue 27: p99 3.2 s at 640 nodes). A thread of its own (a NIO event
+/// loop as its executor) was tried and measured slower: each call woke another thread, and coordinator takeovers under
+/// load took a second longer.
 actor FailoverState {
-    private static let executorLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
-    nonisolated var unownedExecutor: UnownedSerialExecutor { Self.executorLoop.executor.asUnownedSerialExecutor() }
 
     private var manager: HAManager
     private let origin = ContinuousClock.now

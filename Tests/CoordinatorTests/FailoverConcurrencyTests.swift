@@ -21,7 +21,7 @@ import Testing
         ("f-medium", .medium), ("g-none", .none), ("h-low", .low),
     ]
 
-    @Test(arguments: [1, 3])
+    @Test(.serialized, arguments: [1, 3])
     func aDeadNodesVMsFailOverAtMostConcurrencyAtATimeInPriorityOrder(concurrency: Int) async throws {
         let live = try LiveCoordinator { config in
             config.leaseTTL = .seconds(1)

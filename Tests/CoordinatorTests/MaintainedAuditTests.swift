@@ -14,7 +14,9 @@ import Testing
 /// of change the audit reads: a report, a renamed or new VM, a policy, a node state, a probe, the clock passing a
 /// probe window, a committed move, listings, a failover block and its clearing, discovered disks, a lost volume.
 @Suite struct MaintainedAuditTests {
-    @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6])
+    // One seed at a time: each commits a few hundred transactions at synchronous=FULL, and the suite's lease-timed
+    // tests run beside them.
+    @Test(.serialized, arguments: [UInt64(1), 2, 3, 4, 5, 6])
     func theMaintainedAuditEqualsTheFullAuditAfterEveryKindOfChange(seed: UInt64) throws {
         let cluster = try RandomCluster(seed: seed)
         defer { try? FileManager.default.removeItem(atPath: cluster.directory) }

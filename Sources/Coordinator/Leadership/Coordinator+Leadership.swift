@@ -61,7 +61,9 @@ extension Coordinator {
         // would. A renewal that fails leaves the term to expire, and the takeover's guarded writes then fail too.
         let ttl = config.leadershipLease
         let (authority, clock) = (self.authority, self.now)
-        let keeper = Task {
+        // On the failover lane's own thread (idle while this coordinator does not lead yet): a renewal must not wait for
+        // the shared cooperative threads, which blocking work elsewhere in the process may hold for seconds.
+        let keeper = Task(executorPreference: lanes.failover) {
             while !Task.isCancelled {
                 try? await Task.sleep(for: ttl / 4)
                 guard !Task.isCancelled else { return }
