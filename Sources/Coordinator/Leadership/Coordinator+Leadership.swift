@@ -56,21 +56,6 @@ extension Coordinator {
     /// Takes over: copies the critical state, claims what etcd does not know yet, waits one full agent lease before
     /// failing any node over (SPEC §6), and finishes the journal's unfinished migrations.
     func becomeLeader(_ term: LeaderTerm, logger: Logger) async throws(StoreError) {
-        // Taking over a large cluster outlasts the leader lease (seeding 80,000 VMs into a fresh etcd took a minute,
-        // and the term was lost some 25 times on the way): the lease is renewed meanwhile, as the leadership round
-        // would. A renewal that fails leaves the term to expire, and the takeover's guarded writes then fail too.
-        let ttl = config.leadershipLease
-        let (authority, clock) = (self.authority, self.now)
-        // On the failover lane's own thread (idle while this coordinator does not lead yet): a renewal must not wait for
-        // the shared cooperative threads, which blocking work elsewhere in the process may hold for seconds.
-        let keeper = Task(executorPreference: lanes.failover) {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: ttl / 4)
-                guard !Task.isCancelled else { return }
-                _ = try? await authority.renew(term, ttl: ttl, at: clock())
-            }
-        }
-        defer { keeper.cancel() }
         do {
             // A standby that has copied VM records knows etcd is not empty, and skips reading every owner.
             if !authority.isEmbedded, !leadership.knowsClaimedVMs, try await authority.owners().isEmpty {
