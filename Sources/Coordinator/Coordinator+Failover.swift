@@ -70,7 +70,11 @@ extension Coordinator {
     }
 
     /// One round of the failover manager: declare down, fence, fail over (SPEC §6).
-    func failoverTick(logger: Logger) async {
+    ///
+    /// Returns whether another round should follow at once: this one fenced a node (its watchdog's word, no fence
+    /// command) and its VMs are read and planned only by the next round.
+    @discardableResult
+    func failoverTick(logger: Logger) async -> Bool {
         if rebuild.closeIfOver() {
             logger.notice("ownership rebuild over: from now on a report never changes a VM's owner")
             do {
@@ -79,7 +83,7 @@ extension Coordinator {
                 logger.error("cannot record that the restored backup's owners were rebuilt: \(error)")
             }
         }
-        guard leadership.isLeader else { return }
+        guard leadership.isLeader else { return false }
         let commits = store.commits.value
         if await failover.wantsIsolationStops(at: commits) {
             do {
@@ -93,7 +97,7 @@ extension Coordinator {
             // view rebuilt at every commit of a first lease's reports would take the CPU heartbeats need.
             guard await failover.pastStartupWait() else {
                 if await !failover.hasObserved { await failover.observe(try placementView()) }
-                return
+                return false
             }
             let view = try placementView()
             await failover.observe(view)
@@ -113,13 +117,18 @@ extension Coordinator {
                 commits: commits,
                 owned: owned
             )
+            let fencedNow = actions.contains { action in
+                if case .setState(_, .fenced, _) = action { true } else { false }
+            }
             if let request {
                 // Seconds for thousands of VMs: computed here, on the failover lane, while heartbeats go on.
                 actions += await failover.record(HAManager.plan(request), for: request)
             }
             await apply(actions, logger: logger)
+            return fencedNow && request == nil
         } catch {
             logger.error("failover round failed: \(error)")
+            return false
         }
     }
 
@@ -417,9 +426,20 @@ struct FailoverLoop: Service {
         // On a lane of its own: its reads and writes block that thread, never the ones heartbeats are answered on.
         await withTaskExecutorPreference(coordinator.lanes.failover) {
             await cancelWhenGracefulShutdown {
+                var repeated = false
                 while !Task.isCancelled {
-                    await coordinator.failoverTick(logger: logger)
-                    try? await Task.sleep(for: .milliseconds(500))
+                    // Every half second; sooner when a lease ends before that or a heartbeat brings a lapsed node's
+                    // storage heartbeat unchanged for a lease; once more at once when a node was just fenced. With a
+                    // 2 s lease the failover is planned within milliseconds of the evidence, not a round later. Never
+                    // twice in a row (a store that cannot record the fence would spin).
+                    let again = await coordinator.failoverTick(logger: logger)
+                    if again, !repeated {
+                        repeated = true
+                        continue
+                    }
+                    repeated = false
+                    let failover = coordinator.failover
+                    await failover.sleep(for: await failover.nextRoundIn(atMost: .milliseconds(500)))
                 }
             }
         }

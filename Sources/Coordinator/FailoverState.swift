@@ -2,6 +2,7 @@ import ChainModel
 import Crypto
 import DecisionEngine
 import Foundation
+import Synchronization
 
 /// The failover manager's memory in the coordinator: the pure `HAManager`, driven on this process's monotonic clock.
 ///
@@ -49,6 +50,11 @@ actor FailoverState {
         }
     }
 
+    /// Rung when a heartbeat brings evidence a round should act on now (a reading of a lapsed node's record that has
+    /// stayed unchanged for a lease): the failover loop checks it between its sleeps' slices, without entering this
+    /// actor.
+    nonisolated let bell = Mutex(false)
+
     init(settings: HASettings) {
         self.settings = settings
         manager = HAManager(settings: settings, startedAt: MonotonicTime(milliseconds: 0))
@@ -79,7 +85,13 @@ actor FailoverState {
         storage: (writes: Bool, readings: [StorageReading])? = nil
     ) -> (admission: Admission, actions: [HAAction]) {
         if let storage, !storage.readings.isEmpty {
-            manager.storageRead(storage.readings, at: now())
+            let now = now()
+            manager.storageRead(storage.readings, at: now)
+            let evidence = storage.readings.contains { reading in
+                reading.unchangedFor > settings.leaseTTL
+                    && (manager.leaseExpiresIn(reading.node, at: now).map { $0 < .zero } ?? false)
+            }
+            if evidence { bell.withLock { $0 = true } }
             for reading in storage.readings {
                 let stopped = Set((reading.record?.vms ?? []).filter { !$0.running }.map { "\($0.vm)@\($0.epoch)" })
                 if stoppedListed[reading.node, default: []] != stopped, !stopped.isEmpty {
@@ -126,6 +138,26 @@ actor FailoverState {
     func leaseExpiresIn(_ node: NodeName) -> Duration? { manager.leaseExpiresIn(node, at: now()) }
 
     func pastStartupWait() -> Bool { manager.pastStartupWait(at: now()) }
+
+    /// How long the failover loop may sleep: `longest`, or less when a lease ends sooner.
+    func nextRoundIn(atMost longest: Duration) -> Duration {
+        let now = now()
+        guard let deadline = manager.nextLeaseDeadline(after: now) else { return longest }
+        return min(longest, deadline.since(now))
+    }
+
+    /// Sleeps `duration`, or less when `bell` rings meanwhile (checked every 20 ms; the ring is consumed).
+    nonisolated func sleep(for duration: Duration) async {
+        let end = ContinuousClock.now + duration
+        while ContinuousClock.now < end, !Task.isCancelled {
+            if bell.withLock({ rung in
+                defer { rung = false }; return rung
+            }) {
+                return
+            }
+            try? await Task.sleep(for: min(.milliseconds(20), end - ContinuousClock.now))
+        }
+    }
 
     /// Whether the next round plans failovers again (the store changed since the last plan): then the caller reads
     /// the fenced nodes' VMs for it, outside this actor.

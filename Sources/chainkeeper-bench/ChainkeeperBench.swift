@@ -11,7 +11,7 @@ struct ChainkeeperBench: AsyncParsableCommand {
         subcommands: [
             DiskParseBenchmark.self, IngestBenchmark.self, CheckBenchmark.self, DashboardBenchmark.self,
             SpecBenchmark.self, EtcdBenchmark.self, StorageHeartbeatBenchmark.self, LibvirtScanBenchmark.self,
-            ClusterLoadBenchmark.self,
+            ClusterLoadBenchmark.self, FailoverLatencyBenchmark.self, TakeoverLatencyBenchmark.self,
         ]
     )
 }

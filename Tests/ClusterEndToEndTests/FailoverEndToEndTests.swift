@@ -37,6 +37,48 @@ extension ClusterEndToEndTests {
         return nil
     }
 
+    /// Issue 27: with `leaseTTL: 2s` (heartbeats every 500 ms), an HA VM is owned elsewhere within 3 s of its agent's
+    /// SIGKILL, measured to the journal's commit time; its node was fenced by its watchdog first.
+    @Test func withATwoSecondLeaseAKilledAgentsVMIsOwnedElsewhereWithinThreeSeconds() async throws {
+        let layout = try ClusterLayout()
+        defer { layout.remove() }
+        for (node, vms) in try layout.buildScenario() { try layout.writeInventory(node, vms) }
+        var cluster = try Cluster(layout: layout, leaseTTL: "2s", fenceHooks: true)
+        defer { cluster.stopAll() }
+        try await cluster.startCoordinator()
+        try cluster.startAgents()
+        _ = try #require(
+            try await cluster.waitForAudit { audit in
+                Set(audit.risks.compactMap(\.vm)) == Self.risky && audit.risks.allSatisfy { $0.vm != nil }
+            }
+        )
+        // Past the coordinator's start-up wait (one lease), with every lease renewed since.
+        try await Task.sleep(for: .seconds(2.5))
+        let killedAt = Self.nowMilliseconds()
+        #expect(cluster.agents["c"]?.stop(SIGKILL) == SIGKILL)
+        let moved = try #require(
+            try await Self.waitForOwner(of: "safe01", otherThan: "c", in: cluster, seconds: 15),
+            "safe01 was not failed over"
+        )
+        #expect(moved.owner != "c")
+        let history = try await cluster.json(["history", "--vm", "safe01"], as: [HistoryEntryJSON].self)
+        let failover = try #require(history.first { $0.kind == "failover" && $0.state == "committed" })
+        let fenced = Self.fenceTimes(layout, "c")
+        #expect(fenced.count == 1 && (fenced.first ?? .max) < failover.createdAt, "fenced at \(fenced)")
+        let latency = Double(failover.updatedAt - killedAt) / 1000
+        print("failover latency: SIGKILL to committed in \(latency) s (lease 2 s)")
+        // c writes a storage heartbeat on the shared volume, so it is declared down on that evidence (SPEC §6): a
+        // reader saw its record unchanged for more than the lease. The record's last write was at most the kill; a
+        // reader first sees it within a storage round (lease / 5 = 0.4 s) and reports it with its next heartbeat
+        // (500 ms) after two seconds; the coordinator acts on that report at once. So the design's worst case is
+        // 2 + 0.4 + 0.5 s and the move (milliseconds on loopback); typical runs take 2.6-2.8 s. The bound allows the
+        // move half a second on a loaded machine; the benchmark (`chainkeeper-bench failover-latency`) measures the
+        // 3 s target. Never sooner than the lease and its clock margin (2.2 s) after the last renewal, which was at
+        // most one heartbeat (0.5 s) before the kill.
+        #expect(latency > 1.7, "committed \(latency) s after the kill: sooner than the lease allows")
+        #expect(latency < 2 + 0.4 + 0.5 + 0.5, "committed \(latency) s after the kill")
+    }
+
     @Test func aKilledAgentIsFencedByItsWatchdogAndItsMovableVMsFailOver() async throws {
         let layout = try ClusterLayout()
         defer { layout.remove() }

@@ -11,6 +11,7 @@ import Glibc
 /// signals: one leads, the other answers reads and sends writes to it; the state that must never diverge survives
 /// every failure.
 @Suite(.serialized) struct HACoordinatorEndToEndTests {
+    /// The leader lease of the quorum test; the takeover test uses issue 27's 2 s.
     static let leaderLease: Double = 3
 
     /// The etcd members, two coordinators (`c1`, `c2`) and the three agents of `ClusterLayout`'s scenario, whose
@@ -21,8 +22,11 @@ import Glibc
         var base: ClusterEndToEndTests.Cluster
         let ports: [String: Int]
         var coordinators: [String: DaemonProcess] = [:]
+        /// `leaderLeaseTTL` in seconds.
+        let leaderLease: Double
 
-        init() throws {
+        init(leaderLease: Double = HACoordinatorEndToEndTests.leaderLease) throws {
+            self.leaderLease = leaderLease
             layout = try ClusterLayout()
             for (node, vms) in try layout.buildScenario() { try layout.writeInventory(node, vms) }
             etcd = try EtcdCluster()
@@ -36,7 +40,7 @@ import Glibc
                 adminTokens: [\(ClusterEndToEndTests.adminToken)]
                 commandTimeout: 8s
                 leaseTTL: 10s
-                leaderLeaseTTL: \(Int(HACoordinatorEndToEndTests.leaderLease))s
+                leaderLeaseTTL: \(Int(leaderLease))s
                 agentTokens: {a: token-node-a-000000, b: token-node-b-000000, c: token-node-c-000000}
                 store: {backend: etcd, endpoints: [\(endpoints)], prefix: chainkeeper-e2e/}
                 """.write(toFile: layout.root + "/\(name).yaml", atomically: true, encoding: .utf8)
@@ -150,8 +154,8 @@ import Glibc
 
     /// Starts etcd, c1 (which wins the first election), c2 and the agents; waits until both coordinators have the
     /// agents' reports.
-    static func started() async throws -> HACluster {
-        let cluster = try HACluster()
+    static func started(leaderLease: Double = leaderLease) async throws -> HACluster {
+        let cluster = try HACluster(leaderLease: leaderLease)
         try cluster.start("c1")
         _ = try #require(try await cluster.waitUntilLeading("c1", seconds: 20), "c1 never led")
         try cluster.start("c2")
@@ -170,7 +174,8 @@ import Glibc
     }
 
     @Test func aKilledOrPausedLeaderIsReplacedAndCannotWriteAgain() async throws {
-        let cluster = try await Self.started()
+        let cluster = try await Self.started(leaderLease: 2)
+        let lease = cluster.leaderLease
         defer { cluster.stopAll() }
         let (c1, c2) = (cluster.url("c1"), cluster.url("c2"))
         #expect(cluster.leadership("c2")?.role == "standby")
@@ -204,14 +209,17 @@ import Glibc
         #expect(before.map(\.state) == ["committed"])
         #expect(before.first?.epoch == 2)
 
-        // SIGKILL the leader: the standby takes over within the leader lease plus 1 s.
+        // SIGKILL the leader: the standby accepts a write within the leader lease plus 1 s (issue 27: under 3 s with
+        // a 2 s lease). The lease runs out at most a lease after c1's last renewal, etcd deletes the key at its next
+        // check of expired leases (every 500 ms), and c2, polling every 50 ms, campaigns and copies what changed.
+        // `chainkeeper-bench takeover-latency` measures the same with release binaries.
         #expect(cluster.coordinators["c1"]?.stop(SIGKILL) == SIGKILL)
-        let takeover = try #require(
-            try await cluster.waitUntilLeading("c2", seconds: Self.leaderLease + 5),
-            "c2 never took over"
-        )
-        #expect(takeover <= Self.leaderLease + 1, "took \(takeover) s")
-        print("HA: c2 led \(takeover) s after c1's SIGKILL (leader lease \(Self.leaderLease) s)")
+        let killed = Date()
+        _ = try #require(try await Self.waitForWrites(cluster, priority: "high", seconds: lease + 5))
+        let takeover = Date().timeIntervalSince(killed)
+        #expect(takeover <= lease + 1, "a write went through \(takeover) s after the kill")
+        #expect(cluster.leadership("c2")?.role == "leader")
+        print("HA: c2 accepted a write \(takeover) s after c1's SIGKILL (leader lease \(lease) s)")
         // Nothing lost: the journal entry and the owner it set are there; the next epoch is 3, never 2 again.
         let after = try await cluster.json(["history", "--vm", "safe01"], urls: [c2], as: [HistoryEntryJSON].self)
         #expect(after.map(\.id) == before.map(\.id))
@@ -232,8 +240,8 @@ import Glibc
         #expect(cluster.leadership("c1")?.role == "standby")
         let paused = try #require(cluster.coordinators["c2"])
         kill(paused.process.processIdentifier, SIGSTOP)
-        let second = try #require(try await cluster.waitUntilLeading("c1", seconds: Self.leaderLease + 5))
-        #expect(second <= Self.leaderLease + 1, "took \(second) s")
+        let second = try #require(try await cluster.waitUntilLeading("c1", seconds: lease + 5))
+        #expect(second <= lease + 1, "took \(second) s")
         print("HA: c1 led \(second) s after c2's SIGSTOP")
         kill(paused.process.processIdentifier, SIGCONT)
         // Whatever the woken coordinator still believes, its term is gone: the write is refused.

@@ -48,6 +48,34 @@ import Testing
         )
     }
 
+    /// The shell sleeps until `nextLeaseDeadline`: a round at that instant declares the node down, one a millisecond
+    /// before does not.
+    @Test func theNextLeaseDeadlineIsTheFirstRoundThatDeclaresANodeDown() throws {
+        var manager = HAManager(settings: HASettings(leaseTTL: .seconds(2)), startedAt: at(0))
+        // During the start-up wait its end comes first.
+        #expect(manager.nextLeaseDeadline(after: at(0.5)) == at(2))
+        _ = manager.heartbeat(from: NodeName("node1"), state: .up, at: at(2.5))
+        _ = manager.heartbeat(from: NodeName("node2"), state: .up, at: at(3))
+        // node1's lease ends at 4.5 s, plus the clock margin (a tenth: 0.2 s), plus the millisecond `decide` waits for.
+        let deadline = try #require(manager.nextLeaseDeadline(after: at(3)))
+        #expect(deadline == MonotonicTime(milliseconds: 4701))
+        let cluster = view(["node1": .up, "node2": .up])
+        var before = manager
+        let early = before.tick(
+            at: deadline - .milliseconds(1),
+            view: cluster,
+            memory: .init(),
+            vmsOwnedBy: { _ in [] }
+        )
+        #expect(early.isEmpty)
+        let due = manager.tick(at: deadline, view: cluster, memory: .init(), vmsOwnedBy: { _ in [] })
+        #expect(due.contains { $0 == .setState(NodeName("node1"), .down, because: "its lease ran out 0.2s ago") })
+        #expect(!due.contains { $0 == .setState(NodeName("node2"), .down, because: "its lease ran out 0.2s ago") })
+        // Past node1's deadline the next is node2's; past every one there is none.
+        #expect(manager.nextLeaseDeadline(after: deadline) == MonotonicTime(milliseconds: 5201))
+        #expect(manager.nextLeaseDeadline(after: at(6)) == nil)
+    }
+
     @Test func aFencedNodeIsReadmittedOnlyAfterItsFailoversEnd() {
         var manager = HAManager(settings: HASettings(leaseTTL: .seconds(10)), startedAt: at(0))
         _ = manager.heartbeat(from: NodeName("node1"), state: .up, at: at(1))

@@ -56,6 +56,24 @@ public struct HAManager: Sendable {
         renewals[node].map { ($0 + settings.leaseTTL).since(now) }
     }
 
+    /// The first moment after `now` at which a lease this manager counts ends past its clock margin, so a round then
+    /// declares that node down (`decide` waits for the instant strictly after it); `nil` when no lease is running.
+    ///
+    /// The shell wakes for it instead of finding the node at its next regular round: with a 2 s lease, half a second
+    /// of polling would be a quarter of the failover time.
+    public func nextLeaseDeadline(after now: MonotonicTime) -> MonotonicTime? {
+        var earliest: MonotonicTime?
+        for renewal in renewals.values {
+            let deadline = renewal + settings.leaseTTL + settings.clockMargin + .milliseconds(1)
+            if deadline > now, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
+        }
+        if !pastStartupWait(at: now) {
+            let end = startedAt + settings.leaseTTL
+            if earliest.map({ end < $0 }) ?? true { earliest = end }
+        }
+        return earliest
+    }
+
     /// Whether a fence command for the node is running.
     public func isFencing(_ node: NodeName) -> Bool { fencing.contains(node) }
 
