@@ -44,6 +44,8 @@ public final class AgentService: Service, Sendable {
     let libvirtChangePending = Mutex<Bool>(false)
     /// The hypervisor metadata of the last rescan, by VM id.
     let latestMetadata = Mutex<[String: HypervisorMetadata]>([:])
+    /// Which VM entries the coordinator has (issue 27): a report sends those by digest only.
+    let reportDigests = Mutex(ReportDigests())
     /// Operations (checkpoints) by journal id: a repeat of an apply joins the run under way, or gets its outcome.
     let operations = Mutex(OperationBook())
     /// HTTPS to the coordinator with this node's client certificate, when `tls` is configured.
@@ -166,6 +168,7 @@ public final class AgentService: Service, Sendable {
         }
         let (report, removed) = result.report.bounded()
         result.report = report
+        result.report.vms = result.report.vms.map { $0.withDigest { SHA256.hash(data: $0) } }
         latestMetadata.withLock { $0 = result.metadata }
         watchdog?.writeFenceList(
             report.vms.filter { $0.highlyAvailable && ($0.state.raw == "Running" || $0.state.raw == "Paused") }.map(
@@ -178,12 +181,14 @@ public final class AgentService: Service, Sendable {
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
-            let body = try encoder.encode(result.report)
+            let wire = reportDigests.withLock { $0.wire(result.report) }
+            let body = try encoder.encode(wire)
             let (changed, seen) = (result.changedHeaders, result.seenHeaders)
             try await stored.run { db throws(AgentStoreError) in
                 try db.saveHeaders(changed, keeping: seen)
                 try db.enqueueReport(body, at: Timestamp.now())
             }
+            reportDigests.withLock { $0.queued(body, of: result.report) }
         } catch {
             logger.error("cannot queue the report: \(error)")
             return nil
@@ -222,9 +227,16 @@ public final class AgentService: Service, Sendable {
                 }
                 guard let message else { break }
                 do {
-                    let answer = try await client.postEverywhere("report", body: message.body, timeout: .seconds(60))
+                    let answer = try await client.postEverywhere(
+                        "report",
+                        body: message.body,
+                        timeout: .seconds(60),
+                        others: { [weak self] answer in self?.resend(askedIn: answer) }
+                    )
                     let sequence = message.sequence
                     try? await stored.run { db throws(AgentStoreError) in try db.markDelivered(sequence) }
+                    reportDigests.withLock { $0.delivered(message.body) }
+                    resend(askedIn: answer)
                     if let decoded = try? JSONDecoder().decode(ReportAnswer.self, from: answer) {
                         settings.withLock { $0 = decoded.settings }
                         if decoded.probeAgain == true { probeAgain() }
@@ -315,6 +327,16 @@ public final class AgentService: Service, Sendable {
     /// Rescans soon (after a readmission), without waiting for the rescan interval.
     func wakeRescan() {
         Task { await self.rescanOnce() }
+    }
+
+    /// A report answer's `resendVMs`: those entries go whole with the next report, which is made at once.
+    func resend(askedIn answer: Data) {
+        guard let decoded = try? JSONDecoder().decode(ReportAnswer.self, from: answer),
+            let vms = decoded.resendVMs, !vms.isEmpty
+        else { return }
+        reportDigests.withLock { $0.forget(vms) }
+        logger.info("the coordinator asked for whole entries again", metadata: ["vms": .stringConvertible(vms.count)])
+        wakeRescan()
     }
 
     /// Another node reports a volume this node's mount of is not verified yet (its own nonce never proves a volume

@@ -32,14 +32,22 @@ struct CoordinatorClient: Sendable {
         try await send(call(action, body: body, timeout: timeout)).body
     }
 
-    /// POSTs `body` to the leader as `post` does, then to every other coordinator without waiting or failing.
-    func postEverywhere(_ action: String, body: Data, timeout: TimeAmount) async throws(DeliveryError) -> Data {
+    /// POSTs `body` to the leader as `post` does, then to every other coordinator without waiting or failing; their
+    /// answers go to `others` as they come.
+    func postEverywhere(
+        _ action: String,
+        body: Data,
+        timeout: TimeAmount,
+        others: @escaping @Sendable (Data) -> Void = { _ in }
+    ) async throws(DeliveryError) -> Data {
         // A standby takes reports too, so the answer does not say who leads: the hint is left as it was.
         let call = call(action, body: body, timeout: timeout)
         let answer = try await send(call, rememberLeader: false)
         for base in caller.urls where base != answer.from {
             let caller = self.caller
-            Task { _ = try? await caller.deliver(call, to: base) }
+            Task {
+                if let other = try? await caller.deliver(call, to: base) { others(other.body) }
+            }
         }
         return answer.body
     }

@@ -188,6 +188,9 @@ public struct ReportAnswer: Codable, Sendable, Hashable {
     /// VMs of this node whose reported hypervisor metadata digest the coordinator holds no body for: the agent uploads
     /// them (`POST /v1/agents/{node}/metadata`).
     public var missingMetadata: [String]?
+    /// VMs the report listed as unchanged whose entry this coordinator does not hold from this node (it never had it,
+    /// the VM changed owner, ownership is being rebuilt): the agent sends their whole entries with its next report.
+    public var resendVMs: [String]?
 
     public init(
         registered: Int,

@@ -1,4 +1,5 @@
 import ChainModel
+import FoundationEssentials
 
 /// What an agent sends the coordinator each rescan: its whole view of its node.
 ///
@@ -15,6 +16,11 @@ public struct AgentReport: Codable, Sendable, Hashable {
     public var discoveredDisks: [ReportedDisk]
     /// How another node's libvirt reaches this node's for a live migration (`inventory.peerURI`; libvirt nodes).
     public var hypervisorURI: String?
+    /// VMs whose entry is the one this agent last delivered, by its `digest`, without their body (issue 27).
+    ///
+    /// A coordinator that holds that entry from this node counts them unchanged, any other asks for them again
+    /// (`ReportAnswer.resendVMs`). Listed like `vms`.
+    public var unchangedVMs: [UnchangedVM]?
 
     public init(
         node: String,
@@ -32,6 +38,32 @@ public struct AgentReport: Codable, Sendable, Hashable {
         self.vms = vms
         self.inventoryErrors = inventoryErrors
         self.discoveredDisks = discoveredDisks
+    }
+}
+
+extension ReportedVM {
+    /// This entry with `digest` set: `sha256:` and the hex SHA-256 (`sha256`, given: the pure core holds no hash) of
+    /// its JSON with sorted keys and no `digest`.
+    public func withDigest<Hash: Sequence<UInt8>>(sha256: (Data) -> Hash) -> ReportedVM {
+        var entry = self
+        entry.digest = nil
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        guard let canonical = try? encoder.encode(entry) else { return entry }
+        entry.digest = HypervisorMetadata.digest(of: canonical, sha256: sha256)
+        return entry
+    }
+}
+
+/// A VM the report lists by the digest of the entry last delivered for it.
+public struct UnchangedVM: Codable, Sendable, Hashable {
+    public var id: String
+    /// `ReportedVM.digest` of that entry.
+    public var digest: String
+
+    public init(id: String, digest: String) {
+        self.id = id
+        self.digest = digest
     }
 }
 
@@ -90,6 +122,9 @@ public struct ReportedVM: Codable, Sendable, Hashable {
     /// The digest of the VM's hypervisor metadata (`HypervisorMetadata`, libvirt VMs): the body goes only when a
     /// coordinator asks for it (`ReportAnswer.missingMetadata`).
     public var metadataDigest: String?
+    /// `sha256:` and 64 hex digits of this entry's JSON with sorted keys and without this field (`withDigest()`): what
+    /// a later report names the entry by in `AgentReport.unchangedVMs`.
+    public var digest: String?
     /// (`hyperv-json` v2) where the VM's next files go (the checkpoint file location, the smart paging file), placed
     /// on this node's volumes like files.
     public var nextFiles: [ReportedNextFile]?

@@ -60,6 +60,12 @@ extension AgentReport {
         for (index, vm) in vms.enumerated() {
             try vm.validate(at: "vms[\(index)]")
         }
+        // Together with `vms`: one report lists at most `ReportLimits.vms` VMs, however they are sent.
+        try FieldCheck.count(vms.count + (unchangedVMs?.count ?? 0), ReportLimits.vms, "unchangedVMs")
+        for (index, vm) in (unchangedVMs ?? []).enumerated() {
+            try FieldCheck.name(vm.id, "unchangedVMs[\(index)].id", .identifier("a VM id"))
+            try FieldCheck.digest(vm.digest, "unchangedVMs[\(index)].digest")
+        }
         if let hypervisorURI { try FieldCheck.uri(hypervisorURI, "hypervisorURI") }
         try FieldCheck.count(inventoryErrors.count, ReportLimits.inventoryErrors, "inventoryErrors")
         try FieldCheck.count(discoveredDisks.count, ReportLimits.discoveredDisks, "discoveredDisks")
@@ -95,6 +101,7 @@ extension ReportedVM {
         try FieldCheck.range(Int64(memoryMiB), 0...Int64(ValueBounds.memoryMiB), "\(field).memoryMiB")
         if let epoch { try FieldCheck.range(epoch, 1...ValueBounds.epoch, "\(field).epoch") }
         if let metadataDigest { try FieldCheck.digest(metadataDigest, "\(field).metadataDigest") }
+        if let digest { try FieldCheck.digest(digest, "\(field).digest") }
         try FieldCheck.count(checkpoints.count, ReportLimits.checkpointsPerVM, "\(field).checkpoints")
         for (index, checkpoint) in checkpoints.enumerated() {
             let at = "\(field).checkpoints[\(index)]"

@@ -23,6 +23,7 @@ extension ClusterStore {
     static func writeInventory(
         of vm: VM,
         checkpointsInOrder checkpoints: [Checkpoint],
+        reportKey: String? = nil,
         at now: Timestamp,
         in db: Database
     ) throws {
@@ -31,18 +32,20 @@ extension ClusterStore {
         try db.cachedStatement(
             sql: """
                 INSERT INTO vm (id, name, owner, epoch, state, highly_available, memory_mib, registered_at,
-                                inventory_at, inventory_digest, metadata_digest, next_files, merge_pending)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                inventory_at, inventory_digest, metadata_digest, next_files, merge_pending,
+                                report_key)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET
                     name = excluded.name, state = excluded.state, highly_available = excluded.highly_available,
                     memory_mib = excluded.memory_mib, inventory_at = excluded.inventory_at,
                     inventory_digest = excluded.inventory_digest, metadata_digest = excluded.metadata_digest,
-                    next_files = excluded.next_files, merge_pending = excluded.merge_pending
+                    next_files = excluded.next_files, merge_pending = excluded.merge_pending,
+                    report_key = excluded.report_key
                 """
         ).execute(arguments: [
             id, vm.name, vm.owner.rawValue, vm.ownership.epoch.rawValue, vm.state.rawValue,
             vm.highlyAvailable, vm.memoryMiB, now.databaseValue, now.databaseValue, InventoryDigest.of(vm),
-            vm.metadata?.reportedDigest, NextFilesColumn.encode(vm.nextFiles), vm.mergePending,
+            vm.metadata?.reportedDigest, NextFilesColumn.encode(vm.nextFiles), vm.mergePending, reportKey,
         ])
         // Children before parents would break the parent foreign key; files and chains reference
         // checkpoints, so they go first.

@@ -20,6 +20,10 @@ public struct ReportBatch: Sendable {
     public var rebuildingOwnership: Bool
     /// The URI another node's libvirt migrates to (libvirt nodes).
     public var hypervisorURI: String?
+    /// `vm.report_key` of each VM in `vms` whose entry came with a digest: stored with its inventory.
+    public var reportKeys: [VMID: String] = [:]
+    /// VMs the report lists by the key of an entry delivered before (`AgentReport.unchangedVMs`), not in `vms`.
+    public var unchangedEntries: [(vm: VMID, key: String)] = []
 
     /// VMs applied per write transaction: the writer is free between steps, so heartbeat times, journal steps and the
     /// leader's lease renewals wait for one step (tens of milliseconds), never for a whole 10 MiB report.
@@ -67,6 +71,8 @@ public struct ReportOutcome: Sendable, Equatable {
     public var unverifiedSharedVolumes: [VolumeID] = []
     /// VMs of this node whose reported metadata digest has no body here yet: the agent uploads them.
     public var missingMetadata: [VMID] = []
+    /// Entries listed as unchanged that this database does not hold from the reporter: the agent sends them whole.
+    public var resend: [VMID] = []
 
     public init() {}
 }
@@ -128,6 +134,13 @@ extension ClusterStore {
                 errors += stepErrors
                 start = end
             }
+            var next = batch.unchangedEntries.startIndex
+            while next < batch.unchangedEntries.endIndex {
+                let end = min(next + ReportBatch.vmsPerStep * 5, batch.unchangedEntries.endIndex)
+                let step = batch.unchangedEntries[next..<end]
+                outcome.add(try writer.write { db in try Self.applyUnchanged(step, of: batch, at: now, in: db) })
+                next = end
+            }
             outcome.errors = errors.count
             try writer.write { db in
                 try Self.saveListings(of: batch.node, vms: batch.listed, at: now, in: db)
@@ -156,7 +169,7 @@ extension ClusterStore {
         let storedStatement = try db.cachedStatement(
             sql: "SELECT owner, epoch, inventory_digest FROM vm WHERE id = ?"
         )
-        let touch = try db.cachedStatement(sql: "UPDATE vm SET inventory_at = ? WHERE id = ?")
+        let touch = try db.cachedStatement(sql: "UPDATE vm SET inventory_at = ?, report_key = ? WHERE id = ?")
         for vm in vms {
             let stored = try Row.fetchOne(storedStatement, arguments: [vm.id.rawValue])
             var owner = (stored?["owner"] as String?).map(NodeName.init(rawValue:))
@@ -174,8 +187,9 @@ extension ClusterStore {
                 outcome.listedOnly += 1
                 continue
             }
+            let reportKey = batch.reportKeys[vm.id]
             if let digest = stored?["inventory_digest"] as String?, digest == InventoryDigest.of(vm) {
-                try touch.execute(arguments: [now.databaseValue, vm.id.rawValue])
+                try touch.execute(arguments: [now.databaseValue, reportKey, vm.id.rawValue])
                 outcome.unchanged += 1
                 continue
             }
@@ -189,7 +203,7 @@ extension ClusterStore {
             if isolatingVMs {
                 do {
                     try db.inSavepoint {
-                        try writeInventory(of: vm, checkpointsInOrder: order, at: now, in: db)
+                        try writeInventory(of: vm, checkpointsInOrder: order, reportKey: reportKey, at: now, in: db)
                         return .commit
                     }
                 } catch let error as DatabaseError {
@@ -201,11 +215,45 @@ extension ClusterStore {
                 }
             } else {
                 // A refusal here abandons this attempt; `ingest` then isolates each VM.
-                try writeInventory(of: vm, checkpointsInOrder: order, at: now, in: db)
+                try writeInventory(of: vm, checkpointsInOrder: order, reportKey: reportKey, at: now, in: db)
             }
             if owner == nil { outcome.registered += 1 } else { outcome.updated += 1 }
         }
         return (outcome, errors)
+    }
+
+    /// One step of `ingest` for VMs listed by the key of an entry delivered before: each is unchanged when this node
+    /// owns it and its stored inventory came from that very entry (`vm.report_key`); one another node owns is a
+    /// listing, as its whole entry would be; any other (unknown here, stored from another entry, or any while
+    /// ownership is being rebuilt, which needs each entry's epoch) is asked for again.
+    static func applyUnchanged(
+        _ entries: ArraySlice<(vm: VMID, key: String)>,
+        of batch: ReportBatch,
+        at now: Timestamp,
+        in db: Database
+    ) throws -> ReportOutcome {
+        var outcome = ReportOutcome()
+        guard !batch.rebuildingOwnership else {
+            outcome.resend = entries.map(\.vm)
+            return outcome
+        }
+        let stored = try db.cachedStatement(sql: "SELECT owner, report_key FROM vm WHERE id = ?")
+        let touch = try db.cachedStatement(sql: "UPDATE vm SET inventory_at = ? WHERE id = ?")
+        for (vm, key) in entries {
+            guard let row = try Row.fetchOne(stored, arguments: [vm.rawValue]) else {
+                outcome.resend.append(vm)
+                continue
+            }
+            if (row["owner"] as String?) != batch.node.rawValue {
+                outcome.listedOnly += 1
+            } else if (row["report_key"] as String?) == key {
+                try touch.execute(arguments: [now.databaseValue, vm.rawValue])
+                outcome.unchanged += 1
+            } else {
+                outcome.resend.append(vm)
+            }
+        }
+        return outcome
     }
 
     /// Makes `node` the owner of `vm` at the epoch it reported, with an `ownership-rebuilt` event.
@@ -243,5 +291,6 @@ extension ReportOutcome {
         unchanged += other.unchanged
         rebuilt += other.rebuilt
         listedOnly += other.listedOnly
+        resend += other.resend
     }
 }

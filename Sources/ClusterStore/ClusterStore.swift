@@ -97,6 +97,9 @@ public struct ClusterStore: Sendable {
         migrator.registerMigration(Migration015StrandedResponse.identifier) { db in
             try db.execute(sql: Migration015StrandedResponse.sql)
         }
+        migrator.registerMigration(Migration016ReportKey.identifier) { db in
+            try db.execute(sql: Migration016ReportKey.sql)
+        }
         return migrator
     }
 

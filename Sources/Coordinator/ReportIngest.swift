@@ -1,6 +1,8 @@
 import ChainModel
 import ClusterAPI
 import ClusterStore
+import Crypto
+import Foundation
 
 /// Turns an agent's report into store writes.
 ///
@@ -28,14 +30,19 @@ struct ReportIngest {
             )
         }
         var vms: [VM] = []
+        var reportKeys: [VMID: String] = [:]
+        let keyOf = Self.reportKey(node: node, volumes: knownVolumes)
         for entry in report.vms {
+            if let digest = entry.digest { reportKeys[VMID(entry.id)] = keyOf(digest) }
             do {
                 vms.append(try Self.model(entry, node: node, knownVolumes: knownVolumes))
             } catch let error as InventoryEntryError {
                 errors.append(InventoryError(node: node, vm: entry.name, message: error.message))
             }
         }
-        let batch = ReportBatch(
+        let whole = Set(report.vms.map(\.id))
+        let unchanged = (report.unchangedVMs ?? []).filter { !whole.contains($0.id) }
+        var batch = ReportBatch(
             node: node,
             driver: driver,
             memoryMiB: report.memoryMiB,
@@ -53,7 +60,7 @@ struct ReportIngest {
                 return entry
             },
             vms: vms,
-            listed: report.vms.map { VMID($0.id) },
+            listed: report.vms.map { VMID($0.id) } + unchanged.map { VMID($0.id) },
             inventoryErrors: errors,
             discoveredDisks: report.discoveredDisks.map {
                 DiscoveredDisk(volume: VolumeID($0.volumeId), relativePath: $0.relativePath, path: $0.path, node: node)
@@ -62,7 +69,19 @@ struct ReportIngest {
             rebuildingOwnership: rebuildingOwnership,
             hypervisorURI: report.hypervisorURI
         )
+        batch.reportKeys = reportKeys
+        batch.unchangedEntries = unchanged.map { (VMID($0.id), keyOf($0.digest)) }
         return try store.ingest(batch, at: now)
+    }
+
+    /// `vm.report_key` of an entry digest from `node`: the entry alone does not make the stored inventory, the node
+    /// (paths are its own) and the volumes it reported (which volume a file counts on) do too.
+    static func reportKey(node: NodeName, volumes: Set<String>) -> @Sendable (String) -> String {
+        var context = SHA256()
+        context.update(data: Data(node.rawValue.utf8))
+        for volume in volumes.sorted() { context.update(data: Data(("\n" + volume).utf8)) }
+        let prefix = context.finalize().map { String(format: "%02x", $0) }.joined()
+        return { digest in prefix + ":" + digest }
     }
 
     struct InventoryEntryError: Error {

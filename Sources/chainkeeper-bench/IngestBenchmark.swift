@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChainModel
+import ClusterAPI
 import ClusterStore
 import DecisionEngine
 import Foundation
@@ -68,5 +69,19 @@ struct IngestBenchmark: ParsableCommand {
         print(String(format: "ingest, every VM changed (replaces every inventory): %.3f s", rewrite))
         print(String(format: "read the whole cluster back (snapshot): %.3f s", read))
         print(String(format: "audit of that snapshot: %.3f s (%d risks)", audit, risks.count))
+        // The same report as an agent sends it: what the coordinator's report route does before the store.
+        let wire = LoadReports.report(from: "node1", owning: batch.vms)
+        let body = try JSONEncoder().encode(wire)
+        var decoded: AgentReport?
+        let decode = try ProcessTimer.seconds { decoded = try JSONDecoder().decode(AgentReport.self, from: body) }
+        let validate = try ProcessTimer.seconds { try decoded?.validate() }
+        print(
+            String(
+                format: "the report as JSON (%.1f MiB): decode %.3f s, validate %.3f s",
+                Double(body.count) / 1_048_576,
+                decode,
+                validate
+            )
+        )
     }
 }

@@ -115,6 +115,7 @@ struct AgentRoutes: Sendable {
         )
         if !outcome.unverifiedSharedVolumes.isEmpty { answer.probeAgain = true }
         if !outcome.missingMetadata.isEmpty { answer.missingMetadata = outcome.missingMetadata.map(\.rawValue) }
+        if !outcome.resend.isEmpty { answer.resendVMs = outcome.resend.map(\.rawValue) }
         return try RouteSupport.json(answer)
     }
 
