@@ -20,7 +20,7 @@ extension ClusterStore {
     ) throws(StoreError) -> MigrationRecord {
         let id = UUID().uuidString.lowercased()
         try translatingErrors {
-            try writer.write { db in
+            try journal.write(writer) { db in
                 try Self.requireLeader(term, in: db)
                 guard
                     let row = try Row.fetchOne(
@@ -72,7 +72,7 @@ extension ClusterStore {
     ) throws(StoreError) {
         precondition(state != .committed && state != .aborted, "commit and abort have their own methods")
         try translatingErrors {
-            try writer.write { db in
+            try journal.write(writer) { db in
                 try Self.requireLeader(term, in: db)
                 try db.execute(
                     sql: "UPDATE migration SET state = ?, updated_at = ? WHERE id = ?",
@@ -96,7 +96,7 @@ extension ClusterStore {
         term: LeaderTerm? = nil
     ) throws(StoreError) {
         try translatingErrors {
-            try writer.write { db in
+            try journal.write(writer) { db in
                 try Self.requireLeader(term, in: db)
                 if adoptedBack {
                     try db.execute(
@@ -127,7 +127,7 @@ extension ClusterStore {
     /// moment the VM has exactly one owner in the database.
     public func commitMigration(_ id: String, at now: Timestamp, term: LeaderTerm? = nil) throws(StoreError) {
         try translatingErrors {
-            try writer.write { db in
+            try journal.write(writer) { db in
                 try Self.requireLeader(term, in: db)
                 guard
                     let row = try Row.fetchOne(

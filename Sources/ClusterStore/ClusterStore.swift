@@ -10,6 +10,8 @@ public struct ClusterStore: Sendable {
     public let writer: DatabasePool
     /// Commits since the store was opened (the coordinator is the database's only writer).
     public let commits: CommitCounter
+    /// The migration journal's writes, committed together when operations run at once (`GroupCommit`).
+    let journal = GroupCommit()
 
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String) throws(StoreError) {
