@@ -20,23 +20,25 @@ extension Coordinator {
         logger: Logger
     ) async throws -> HeartbeatAnswer {
         let stored = try store.node(named: node)?.state
-        let writeHeartbeat = await failover.shouldWriteHeartbeat(of: node)
         if stored == nil {
             // A node heard of for the first time: its row must exist before it is answered.
             try store.recordHeartbeat(of: node, at: now())
-        } else if writeHeartbeat {
+        }
+        storageLoss.heard(from: node, lost: storage?.lost)
+        let turn = await failover.heartbeatTurn(
+            from: node,
+            state: stored,
+            storage: storage.map { ($0.writes, Self.readings($0, by: node)) },
+            isolationStopDigest: isolationStopDigest
+        )
+        if stored != nil, turn.writeHeartbeat {
             // The time is kept for `nodes`, not for the lease (which lives in memory): written on the report lane,
             // never awaited, so a heartbeat never waits for the database's writer.
             let (store, at) = (self.store, now())
             Task(executorPreference: lanes.ingest) { try? store.recordHeartbeat(of: node, at: at) }
         }
-        storageLoss.heard(from: node, lost: storage?.lost)
-        let (admission, actions) = await failover.heartbeat(
-            from: node,
-            state: stored,
-            storage: storage.map { ($0.writes, Self.readings($0, by: node)) }
-        )
-        await apply(actions, logger: logger)
+        let admission = turn.admission
+        if !turn.actions.isEmpty { await apply(turn.actions, logger: logger) }
         var answer = HeartbeatAnswer(
             settings: announcement,
             admitted: admission.admitted,
@@ -44,9 +46,9 @@ extension Coordinator {
             message: admission.message
         )
         if rebuild.wantsReport(from: node) { answer.reportWanted = true }
-        answer.sharedVolumes = await failover.sharedVolumes(of: node)
-        answer.readPeers = await failover.readPeers(of: node)
-        if let stops = await failover.isolationStops(of: node, agentHas: isolationStopDigest) {
+        answer.sharedVolumes = turn.sharedVolumes
+        answer.readPeers = turn.readPeers
+        if let stops = turn.isolationStops {
             answer.isolationStop = stops.vms
             answer.isolationStopDigest = stops.digest
         }

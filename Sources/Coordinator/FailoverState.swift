@@ -103,6 +103,36 @@ actor FailoverState {
         return manager.heartbeat(from: node, state: state, writesStorage: storage?.writes ?? false, at: now())
     }
 
+    /// Everything a heartbeat needs from the manager, in one call: a heartbeat enters this actor once, so it waits
+    /// behind the actor's other work once at most (issue 27: five calls each waited their turn during a failover).
+    struct HeartbeatTurn: Sendable {
+        var admission: Admission
+        var actions: [HAAction]
+        /// Whether the heartbeat time should be written now (`shouldWriteHeartbeat`).
+        var writeHeartbeat: Bool
+        var sharedVolumes: [String]?
+        var readPeers: [String]?
+        var isolationStops: IsolationStopList?
+    }
+
+    func heartbeatTurn(
+        from node: NodeName,
+        state: NodeState?,
+        storage: (writes: Bool, readings: [StorageReading])?,
+        isolationStopDigest: String?
+    ) -> HeartbeatTurn {
+        let write = shouldWriteHeartbeat(of: node)
+        let (admission, actions) = heartbeat(from: node, state: state, storage: storage)
+        return HeartbeatTurn(
+            admission: admission,
+            actions: actions,
+            writeHeartbeat: write,
+            sharedVolumes: sharedVolumes(of: node),
+            readPeers: readPeers(of: node),
+            isolationStops: isolationStops(of: node, agentHas: isolationStopDigest)
+        )
+    }
+
     /// The volumes `node` shares with another node, as of the last round.
     func sharedVolumes(of node: NodeName) -> [String]? { shared[node] }
 
