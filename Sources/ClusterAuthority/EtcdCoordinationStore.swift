@@ -435,17 +435,64 @@ public final class EtcdCoordinationStore: CoordinationStore {
         // In batches well under etcd's default of 128 operations per transaction; a key already there is kept.
         var written = 0
         var start = records.startIndex
+        var renewed = ContinuousClock.now
         while start < records.endIndex {
             let batch = records[start..<min(start + 50, records.endIndex)]
+            start += 50
+            // A seed of a whole cluster outlasts the leader lease many times over, and the leadership loop that
+            // renews it is the one running the seed: renewed here, between batches.
+            if ContinuousClock.now - renewed > .milliseconds(250) {
+                try await keepLeading(term)
+                renewed = .now
+            }
+            // Into a fresh prefix every key is absent: written without reading any, one round trip per batch (issue
+            // 27: a read per key took the seed of 80,000 VMs over a minute). Any key there already: read and kept.
+            if try await putIfAllAbsent(batch, term: term) {
+                written += batch.count
+                continue
+            }
             var missing: [(key: String, value: [UInt8])] = []
             try await guardedWrite(term, reading: batch.map(\.key)) { (found) throws(StoreError) in
                 missing = zip(batch, found).filter { $0.1 == nil }.map(\.0)
                 return missing.map { .put($0.key, $0.value) }
             }
             written += missing.count
-            start += 50
         }
         return written
+    }
+
+    /// Puts every record in one transaction if the writer still leads and none of the keys exists; whether it did.
+    func putIfAllAbsent(
+        _ records: ArraySlice<(key: String, value: [UInt8])>,
+        term: LeaderTerm
+    ) async throws(StoreError) -> Bool {
+        let compare = [EtcdComparison.created(leaderKey, at: term.token)] + records.map { .absent($0.key) }
+        let result = try await etcdCall { () async throws(EtcdError) in
+            try await etcd.transaction(
+                EtcdTransaction(
+                    compare: compare,
+                    success: records.map { .put($0.key, $0.value) },
+                    failure: [.get(leaderKey)]
+                )
+            )
+        }
+        if result.succeeded { return true }
+        guard result.ranges.first?.first?.createRevision == term.token else { throw notLeader(term) }
+        return false
+    }
+
+    /// Renews the term's etcd lease; `notLeader` when it is gone.
+    func keepLeading(_ term: LeaderTerm) async throws(StoreError) {
+        guard let lease = leases.withLock({ $0[term.token] }) else { throw notLeader(term) }
+        let left: Int64
+        do {
+            left = try await etcd.keepAlive(lease)
+        } catch  where error.code == .notFound {
+            left = 0
+        } catch {
+            throw StoreError(.unavailable, "etcd: \(error.message)")
+        }
+        guard left > 0 else { throw notLeader(term) }
     }
 
     // MARK: Plumbing

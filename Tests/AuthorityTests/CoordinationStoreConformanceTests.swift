@@ -463,5 +463,18 @@ import Testing
             term: leader
         )
         #expect(next.epoch == Epoch(3))
+        // A batch mixing keys already there with a new one (the seed's write-without-reading fails on the first):
+        // only the new one is written, the others kept as they are.
+        var grown = state
+        grown.claims[VMID("vm-c")] = CriticalState.Claim(
+            name: "vm-c",
+            ownership: Ownership(owner: NodeName("node1"), epoch: .initial),
+            reserved: .initial
+        )
+        let owners = try await remote.owners()
+        #expect(try await remote.seed(grown, term: leader) == 1)
+        var expected = owners
+        expected[VMID("vm-c")] = Ownership(owner: NodeName("node1"), epoch: .initial)
+        #expect(try await remote.owners() == expected)
     }
 }
