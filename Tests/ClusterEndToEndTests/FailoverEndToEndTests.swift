@@ -37,21 +37,32 @@ extension ClusterEndToEndTests {
         return nil
     }
 
+    /// The scenario's cluster on `layout` with fence hooks and `leaseTTL`, started, with every agent's report in.
+    static func startedFailoverCluster(_ layout: ClusterLayout, leaseTTL: String) async throws -> Cluster {
+        for (node, vms) in try layout.buildScenario() { try layout.writeInventory(node, vms) }
+        var cluster = try Cluster(layout: layout, leaseTTL: leaseTTL, fenceHooks: true)
+        do {
+            try await cluster.startCoordinator()
+            try cluster.startAgents()
+            _ = try #require(
+                try await cluster.waitForAudit { audit in
+                    Set(audit.risks.compactMap(\.vm)) == Self.risky && audit.risks.allSatisfy { $0.vm != nil }
+                }
+            )
+        } catch {
+            cluster.stopAll()
+            throw error
+        }
+        return cluster
+    }
+
     /// Issue 27: with `leaseTTL: 2s` (heartbeats every 500 ms), an HA VM is owned elsewhere within 3 s of its agent's
     /// SIGKILL, measured to the journal's commit time; its node was fenced by its watchdog first.
     @Test func withATwoSecondLeaseAKilledAgentsVMIsOwnedElsewhereWithinThreeSeconds() async throws {
         let layout = try ClusterLayout()
         defer { layout.remove() }
-        for (node, vms) in try layout.buildScenario() { try layout.writeInventory(node, vms) }
-        var cluster = try Cluster(layout: layout, leaseTTL: "2s", fenceHooks: true)
+        let cluster = try await Self.startedFailoverCluster(layout, leaseTTL: "2s")
         defer { cluster.stopAll() }
-        try await cluster.startCoordinator()
-        try cluster.startAgents()
-        _ = try #require(
-            try await cluster.waitForAudit { audit in
-                Set(audit.risks.compactMap(\.vm)) == Self.risky && audit.risks.allSatisfy { $0.vm != nil }
-            }
-        )
         // Past the coordinator's start-up wait (one lease), with every lease renewed since.
         try await Task.sleep(for: .seconds(2.5))
         let killedAt = Self.nowMilliseconds()
@@ -82,16 +93,8 @@ extension ClusterEndToEndTests {
     @Test func aKilledAgentIsFencedByItsWatchdogAndItsMovableVMsFailOver() async throws {
         let layout = try ClusterLayout()
         defer { layout.remove() }
-        for (node, vms) in try layout.buildScenario() { try layout.writeInventory(node, vms) }
-        var cluster = try Cluster(layout: layout, leaseTTL: "5s", fenceHooks: true)
+        let cluster = try await Self.startedFailoverCluster(layout, leaseTTL: "5s")
         defer { cluster.stopAll() }
-        try await cluster.startCoordinator()
-        try cluster.startAgents()
-        _ = try #require(
-            try await cluster.waitForAudit { audit in
-                Set(audit.risks.compactMap(\.vm)) == Self.risky && audit.risks.allSatisfy { $0.vm != nil }
-            }
-        )
         // Drain a: the hostile-named VM moves with a real migration (journaled as a drain); lostparent, whose base disk
         // is missing, stays with its reason; exit 3 because one stayed. Then a takes VMs again.
         let drained = try await cluster.cli(["drain", "a", "--json"])
