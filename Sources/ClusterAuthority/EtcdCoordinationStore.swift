@@ -70,16 +70,9 @@ public final class EtcdCoordinationStore: CoordinationStore {
 
     public func renew(_ term: LeaderTerm, ttl: Duration, at now: Timestamp) async throws(StoreError) {
         guard let lease = leases.withLock({ $0[term.token] }) else { throw notLeader(term) }
-        let left: Int64
-        do {
-            left = try await etcd.keepAlive(lease)
-        } catch  where error.code == .notFound {
-            left = 0  // expired: etcd forgot the lease and deleted its keys
-        } catch {
-            throw StoreError(.unavailable, "etcd: \(error.message)")
-        }
+        let alive = try await keepAlive(lease)
         let key = try await etcdCall { () async throws(EtcdError) in try await etcd.get(leaderKey) }
-        guard left > 0, key?.createRevision == term.token else {
+        guard alive, key?.createRevision == term.token else {
             leases.withLock { $0[term.token] = nil }
             throw notLeader(term)
         }
@@ -481,18 +474,20 @@ public final class EtcdCoordinationStore: CoordinationStore {
         return false
     }
 
-    /// Renews the term's etcd lease; `notLeader` when it is gone.
+    /// Renews the term's etcd lease (without reading the leader key, as `renew` does); `notLeader` when it is gone.
     func keepLeading(_ term: LeaderTerm) async throws(StoreError) {
-        guard let lease = leases.withLock({ $0[term.token] }) else { throw notLeader(term) }
-        let left: Int64
+        guard let lease = leases.withLock({ $0[term.token] }), try await keepAlive(lease) else { throw notLeader(term) }
+    }
+
+    /// Renews `lease`; whether etcd still holds it.
+    func keepAlive(_ lease: Int64) async throws(StoreError) -> Bool {
         do {
-            left = try await etcd.keepAlive(lease)
+            return try await etcd.keepAlive(lease) > 0
         } catch  where error.code == .notFound {
-            left = 0
+            return false  // expired: etcd forgot the lease and deleted its keys
         } catch {
             throw StoreError(.unavailable, "etcd: \(error.message)")
         }
-        guard left > 0 else { throw notLeader(term) }
     }
 
     // MARK: Plumbing

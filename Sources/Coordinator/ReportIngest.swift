@@ -40,8 +40,9 @@ struct ReportIngest {
                 errors.append(InventoryError(node: node, vm: entry.name, message: error.message))
             }
         }
-        let whole = Set(report.vms.map(\.id))
-        let unchanged = (report.unchangedVMs ?? []).filter { !whole.contains($0.id) }
+        // A VM sent whole wins over the same VM by digest; a VM listed by digest twice counts once.
+        var seen = Set(report.vms.map(\.id))
+        let unchanged = (report.unchangedVMs ?? []).filter { seen.insert($0.id).inserted }
         var batch = ReportBatch(
             node: node,
             driver: driver,

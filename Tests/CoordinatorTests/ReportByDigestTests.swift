@@ -62,6 +62,10 @@ import Testing
             #expect(delta.unchanged == 2 && delta.registered == 0 && delta.updated == 0)
             #expect(delta.resendVMs == nil)
             #expect(try await Self.held(client) == before, "nothing stored changed")
+            // A VM listed by digest twice counts once.
+            var twice = Self.byDigest(whole, vms)
+            twice.unchangedVMs?.append(UnchangedVM(id: vms[0].id, digest: vms[0].digest ?? ""))
+            #expect(try await Self.post(twice, client: client).unchanged == 2)
 
             // A digest this coordinator did not store, and a VM it does not know: both asked for again.
             var stale = Self.byDigest(whole, vms)
