@@ -17,6 +17,12 @@ struct ReportIngest {
     var rebuildingOwnership = false
 
     func ingest(_ report: AgentReport, at now: Timestamp) throws -> ReportOutcome {
+        var phases = ReportPhases()
+        return try ingest(report, at: now, phases: &phases)
+    }
+
+    /// `ingest(_:at:)`, recording the model and store phases in `phases`.
+    func ingest(_ report: AgentReport, at now: Timestamp, phases: inout ReportPhases) throws -> ReportOutcome {
         let node = NodeName(report.node)
         guard let driver = report.driver.value else {
             throw APIError.badRequest("driver must be hyperv-json or libvirt, got '\(report.driver)'")
@@ -72,7 +78,10 @@ struct ReportIngest {
         )
         batch.reportKeys = reportKeys
         batch.unchangedEntries = unchanged.map { (VMID($0.id), keyOf($0.digest)) }
-        return try store.ingest(batch, at: now)
+        phases.end(.model)
+        let outcome = try store.ingest(batch, at: now)
+        phases.end(.store)
+        return outcome
     }
 
     /// `vm.report_key` of an entry digest from `node`: the entry alone does not make the stored inventory, the node

@@ -138,7 +138,12 @@ import Testing
             )
             let metrics = try await LiveCoordinator.get("/metrics", token: nil, client: client)
             #expect(metrics.status == .ok)
-            #expect(String(buffer: metrics.body).contains("chainkeeper_reports_total 1"))
+            let text = String(buffer: metrics.body)
+            #expect(text.contains("chainkeeper_reports_total 1"))
+            // Where the report's time went, one observation per phase.
+            for phase in ["body", "decode", "validate", "model", "store"] {
+                #expect(text.contains("chainkeeper_report_phase_seconds_count{phase=\"\(phase)\"} 1"), "\(phase)")
+            }
         }
     }
 }

@@ -18,6 +18,8 @@ struct AgentRoutes: Sendable {
     let heartbeats: Counter
     /// How long the coordinator took to answer each heartbeat, from the route's start to its answer.
     let heartbeatHandling: DurationHistogram
+    /// How long each phase of a report took (`ReportPhases`), by phase.
+    let reportPhases: [ReportPhases.Phase: DurationHistogram]
 
     init(coordinator: Coordinator, logger: Logger) {
         self.coordinator = coordinator
@@ -55,6 +57,20 @@ struct AgentRoutes: Sendable {
             ),
             buckets: [1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500].map { Duration.milliseconds($0) }
         )
+        var phases: [ReportPhases.Phase: DurationHistogram] = [:]
+        for phase in ReportPhases.Phase.allCases {
+            phases[phase] = coordinator.metrics.makeDurationHistogram(
+                descriptor: MetricNameDescriptor(
+                    namespace: "chainkeeper",
+                    metricName: "report_phase",
+                    unitName: "seconds",
+                    helpText: "Time an agent report spent in each phase (body, decode, validate, model, store)"
+                ),
+                labels: [("phase", phase.rawValue)],
+                buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000].map { Duration.milliseconds($0) }
+            )
+        }
+        reportPhases = phases
     }
 
     func addRoutes(to router: Router<CoordinatorContext>) {
@@ -68,10 +84,13 @@ struct AgentRoutes: Sendable {
     @Sendable func report(_ request: Request, context: CoordinatorContext) async throws -> Response {
         let node = try context.parameters.require("node")
         try context.requireAgent(of: node)
+        var phases = ReportPhases()
         let body = try await RouteSupport.body(of: request, upTo: coordinator.config.maxBodyBytes, what: "the report")
+        phases.end(.body)
         let report: AgentReport
         do {
             report = try JSONDecoder().decode(AgentReport.self, from: Data(buffer: body))
+            phases.end(.decode)
         } catch {
             throw APIError.badRequest(
                 "the report is not valid JSON for this API version: \(RouteSupport.describe(error))"
@@ -82,6 +101,7 @@ struct AgentRoutes: Sendable {
         }
         do {
             try report.validate()
+            phases.end(.validate)
         } catch {
             logger.warning(
                 "refused a report: \(error.field): \(error.message)",
@@ -95,7 +115,17 @@ struct AgentRoutes: Sendable {
             probeWindow: coordinator.config.probeInterval * 2,
             rebuildingOwnership: rebuilding
         )
-        .ingest(report, at: coordinator.now())
+        .ingest(report, at: coordinator.now(), phases: &phases)
+        for (phase, spent) in phases.spent { reportPhases[phase]?.record(spent) }
+        // Every report at debug; one past the SPEC's 1 s target at notice, with where its time went.
+        logger.log(
+            level: phases.total > .seconds(1) ? .notice : .debug,
+            "report ingested in \(phases.summary)",
+            metadata: [
+                "node": .string(node), "registered": "\(outcome.registered)", "updated": "\(outcome.updated)",
+                "unchanged": "\(outcome.unchanged)", "resend": "\(outcome.resend.count)",
+            ]
+        )
         coordinator.rebuild.reported(NodeName(node))
         if outcome.rebuilt > 0 {
             logger.notice(
