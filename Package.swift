@@ -258,8 +258,8 @@ let package = Package(
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [
-                "Coordinator", "ClusterAPI", "ClusterStore", "ClusterTestSupport", "ChainModel", "ReportFuzzing",
-                "ConfigFile", "DecisionEngine", "DiskFormatsTesting",
+                "Coordinator", "ClusterAPI", "ClusterEtcd", "ClusterStore", "ClusterTestSupport", "ChainModel",
+                "ReportFuzzing", "ConfigFile", "DecisionEngine", "DiskFormatsTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

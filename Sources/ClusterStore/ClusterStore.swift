@@ -10,6 +10,8 @@ public struct ClusterStore: Sendable {
     public let writer: DatabasePool
     /// Commits since the store was opened (the coordinator is the database's only writer).
     public let commits: CommitCounter
+    /// Commits that registered a VM.
+    public let registrations: RegistrationCounter
     /// The migration journal's writes, committed together when operations run at once (`GroupCommit`).
     let journal = GroupCommit()
 
@@ -36,8 +38,13 @@ public struct ClusterStore: Sendable {
             }
             try Self.migrator.migrate(pool)
             let counter = CommitCounter()
-            pool.writeWithoutTransaction { db in db.add(transactionObserver: counter, extent: .databaseLifetime) }
+            let registrations = RegistrationCounter()
+            pool.writeWithoutTransaction { db in
+                db.add(transactionObserver: counter, extent: .databaseLifetime)
+                db.add(transactionObserver: registrations, extent: .databaseLifetime)
+            }
             self.commits = counter
+            self.registrations = registrations
         } catch let error as DatabaseError {
             throw StoreError(
                 .unavailable,

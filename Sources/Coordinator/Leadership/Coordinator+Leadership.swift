@@ -70,6 +70,7 @@ extension Coordinator {
                 }
             }
             try await copyCriticalState()
+            leadership.forgetClaimScan()
             if !authority.isEmbedded { try await claimNewVMs(term: term) }
         } catch {
             try? await authority.resign(term)
@@ -128,12 +129,16 @@ extension Coordinator {
     /// Claims in etcd every VM this coordinator's reports know and etcd does not, with its epochs.
     ///
     /// A new VM, or a cluster moving from the embedded backend. Batched transactions, so a node's first report of a
-    /// thousand VMs does not delay the next renewal. Which VMs etcd holds is remembered from the copies, so a round with nothing
-    /// new reads only this coordinator's database.
+    /// thousand VMs does not delay the next renewal. Which VMs etcd holds is remembered from the copies; the database
+    /// is scanned only when a VM was registered since the last scan (or once a term), so a round with nothing new
+    /// reads nothing. A VM etcd still lacks when it is first migrated is claimed then (`CriticalWrites`).
     func claimNewVMs(term: LeaderTerm) async throws(StoreError) {
+        // Read first: a VM registered during the scan makes the next round scan again.
+        let registrations = store.registrations.value
+        guard leadership.claimScanDue(registrations: registrations) else { return }
         let local = try store.allClaimable()
         let candidates = leadership.unclaimed(local.keys)
-        guard !candidates.isEmpty else { return }
+        guard !candidates.isEmpty else { return leadership.claimScanned(at: registrations) }
         var claims: [VMID: CriticalState.Claim] = [:]
         for vm in candidates {
             guard let known = local[vm] else { continue }
@@ -144,6 +149,7 @@ extension Coordinator {
             term: term
         )
         leadership.markClaimed(candidates)
+        leadership.claimScanned(at: registrations)
     }
 
     /// Leadership rounds for the coordinator's lifetime: every quarter lease for a leader, every 50 ms for a

@@ -25,8 +25,25 @@ struct CriticalWrites: Sendable {
         at now: Timestamp
     ) async throws -> MigrationRecord {
         try await guarded { term in
-            if !authority.isEmbedded, let known = try store.claimable(vm) {
-                // etcd may not know a VM reported since the last claim round; the claim keeps an earlier owner.
+            let plan = { () async throws(StoreError) -> MigrationRecord in
+                try await authority.planMigration(
+                    vm: vm,
+                    source: source,
+                    target: target,
+                    kind: kind,
+                    requestedBy: requestedBy,
+                    operation: operation,
+                    at: now,
+                    term: term
+                )
+            }
+            let record: MigrationRecord
+            do {
+                record = try await plan()
+            } catch let error as StoreError where error.code == .danglingReference && !authority.isEmbedded {
+                // etcd does not know a VM reported since the last claim round: claimed now (an earlier owner would
+                // be kept), then planned. Claiming only then saves a consensus write on every other plan.
+                guard let known = try store.claimable(vm) else { throw error }
                 _ = try await authority.claim(
                     vm,
                     name: known.name,
@@ -35,17 +52,8 @@ struct CriticalWrites: Sendable {
                     reserved: known.reserved,
                     term: term
                 )
+                record = try await plan()
             }
-            let record = try await authority.planMigration(
-                vm: vm,
-                source: source,
-                target: target,
-                kind: kind,
-                requestedBy: requestedBy,
-                operation: operation,
-                at: now,
-                term: term
-            )
             try await copy(record.id)
             return record
         }

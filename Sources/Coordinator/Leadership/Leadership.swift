@@ -23,6 +23,10 @@ final class Leadership: Sendable {
         var pending: CriticalChanges?
         /// VMs the backend is known to hold (so a leader claims only new ones).
         var claimed: Set<VMID> = []
+        /// `ClusterStore.registrations` as of the last scan of this database for VMs to claim (nil: none this term).
+        var claimScan: Int?
+        /// Scans for VMs to claim since this coordinator started.
+        var claimScans = 0
     }
 
     let me: LeaderInfo
@@ -95,6 +99,23 @@ final class Leadership: Sendable {
     }
 
     func markClaimed(_ vms: some Sequence<VMID>) { state.withLock { $0.claimed.formUnion(vms) } }
+
+    /// Whether this database must be scanned for VMs to claim: a VM was registered since the last scan, or none was
+    /// made since this coordinator began to lead.
+    func claimScanDue(registrations: Int) -> Bool { state.withLock { $0.claimScan != registrations } }
+
+    func claimScanned(at registrations: Int) {
+        state.withLock {
+            $0.claimScan = registrations
+            $0.claimScans += 1
+        }
+    }
+
+    /// Scans for VMs to claim since this coordinator started.
+    var claimScans: Int { state.withLock { $0.claimScans } }
+
+    /// The next claim round scans the whole database (a new term).
+    func forgetClaimScan() { state.withLock { $0.claimScan = nil } }
 
     var knowsClaimedVMs: Bool { state.withLock { !$0.claimed.isEmpty } }
 
