@@ -19,10 +19,17 @@ public final class EtcdCoordinationStore: CoordinationStore {
     /// Requests that time out may have been applied: every write decides again from a fresh read, and one that finds
     /// its own change already made does nothing (a plan finds its migration, a step finds itself as the last one).
     private let leases = Mutex<[Int64: Int64]>([:])
+    /// The keys this coordinator's guarded writes last put, as put, with the term that put them (`WrittenKeys`).
+    let written = WrittenKeys()
+    /// Guarded writes that come at once, sent as one transaction.
+    let group: EtcdGroupCommit
 
     public init(etcd: EtcdClient, prefix: String) {
         self.etcd = etcd
         self.prefix = prefix.hasSuffix("/") ? prefix : prefix + "/"
+        group = EtcdGroupCommit(leaderKey: self.prefix + "leader") { (transaction) async throws(EtcdError) in
+            try await etcd.transaction(transaction)
+        }
     }
 
     public var isEmbedded: Bool { false }
@@ -195,16 +202,19 @@ public final class EtcdCoordinationStore: CoordinationStore {
         return planned
     }
 
+    @discardableResult
     public func advanceMigration(
         _ id: String,
         to state: MigrationRecord.State,
         detail: String?,
         at now: Timestamp,
         term: LeaderTerm
-    ) async throws(StoreError) {
+    ) async throws(StoreError) -> JournalCopy? {
+        var written: MigrationRecord?
         try await guardedWrite(term, reading: [migrationKey(id)]) { (found) throws(StoreError) in
             var migration = try Self.migration(found[0], id: id)
             if migration.state == state, migration.steps.last?.detail == detail {
+                written = migration
                 return []  // a retried transaction etcd had already applied
             }
             guard migration.state.canMove(to: state, kind: migration.kind), !state.isFinal else {
@@ -216,10 +226,13 @@ public final class EtcdCoordinationStore: CoordinationStore {
             migration.state = state
             migration.updatedAt = now
             migration.steps.append(MigrationRecord.Step(state: state, at: now, detail: detail))
+            written = migration
             return [.put(migrationKey(id), try EtcdJSON.encode(migration))]
         }
+        return try Self.copy(of: written, ownership: nil, id: id)
     }
 
+    @discardableResult
     public func abortMigration(
         _ id: String,
         reason: String,
@@ -227,10 +240,17 @@ public final class EtcdCoordinationStore: CoordinationStore {
         adoptedBack: Bool,
         at now: Timestamp,
         term: LeaderTerm
-    ) async throws(StoreError) {
-        let vm = try Self.migration(try await get(migrationKey(id)), id: id).vm
+    ) async throws(StoreError) -> JournalCopy? {
+        // The VM of a migration never changes: a remembered record names it as well as a read one.
+        let vm = try Self.migration(try await current(migrationKey(id), term: term), id: id).vm
+        var written: MigrationRecord?
+        var ownership: Ownership?
         try await guardedWrite(term, reading: [migrationKey(id), vmKey(vm)]) { (found) throws(StoreError) in
             var migration = try Self.migration(found[0], id: id)
+            if let key = found[1] {
+                ownership = try EtcdJSON.decode(EtcdVMRecord.self, key.value, key: key.key).ownership
+            }
+            written = migration
             if migration.state == .aborted, migration.abortReason == reason { return [] }
             guard migration.state.canMove(to: .aborted, kind: migration.kind) else {
                 throw StoreError(.invalidTransition, "migration \(id) is \(migration.state.rawValue); it cannot abort")
@@ -240,6 +260,7 @@ public final class EtcdCoordinationStore: CoordinationStore {
             migration.reasons = reasons
             migration.updatedAt = now
             migration.steps.append(MigrationRecord.Step(state: .aborted, at: now, detail: reason))
+            written = migration
             var operations: [EtcdOperation] = [.put(migrationKey(id), try EtcdJSON.encode(migration))]
             if let key = found[1] {
                 var record = try EtcdJSON.decode(EtcdVMRecord.self, key.value, key: key.key)
@@ -247,16 +268,30 @@ public final class EtcdCoordinationStore: CoordinationStore {
                 if adoptedBack, record.owner == migration.source, record.epoch < migration.epoch {
                     record.epoch = migration.epoch
                 }
+                ownership = record.ownership
                 operations.append(.put(key.key, try EtcdJSON.encode(record)))
             }
             return operations
         }
+        return try Self.copy(of: written, ownership: ownership, id: id)
     }
 
-    public func commitMigration(_ id: String, at now: Timestamp, term: LeaderTerm) async throws(StoreError) {
-        let vm = try Self.migration(try await get(migrationKey(id)), id: id).vm
+    @discardableResult
+    public func commitMigration(
+        _ id: String,
+        at now: Timestamp,
+        term: LeaderTerm
+    ) async throws(StoreError) -> JournalCopy? {
+        // The VM of a migration never changes: a remembered record names it as well as a read one.
+        let vm = try Self.migration(try await current(migrationKey(id), term: term), id: id).vm
+        var written: MigrationRecord?
+        var ownership: Ownership?
         try await guardedWrite(term, reading: [migrationKey(id), vmKey(vm)]) { (found) throws(StoreError) in
             var migration = try Self.migration(found[0], id: id)
+            if let key = found[1] {
+                ownership = try EtcdJSON.decode(EtcdVMRecord.self, key.value, key: key.key).ownership
+            }
+            written = migration
             if migration.state == .committed { return [] }
             guard migration.state.canMove(to: .committed, kind: migration.kind) else {
                 throw StoreError(
@@ -281,8 +316,18 @@ public final class EtcdCoordinationStore: CoordinationStore {
                     detail: "owner \(migration.target), epoch \(migration.epoch)"
                 )
             )
+            written = migration
+            ownership = record.ownership
             return [.put(key.key, try EtcdJSON.encode(record)), .put(migrationKey(id), try EtcdJSON.encode(migration))]
         }
+        return try Self.copy(of: written, ownership: ownership, id: id)
+    }
+
+    /// What a journal write left, for the coordinator's copy.
+    static func copy(of written: MigrationRecord?, ownership: Ownership?, id: String) throws(StoreError) -> JournalCopy
+    {
+        guard let written else { throw StoreError(.unavailable, "the write of migration \(id) decided nothing") }
+        return JournalCopy(record: written, ownership: ownership)
     }
 
     public func migration(id: String) async throws(StoreError) -> MigrationRecord? {
@@ -494,29 +539,73 @@ public final class EtcdCoordinationStore: CoordinationStore {
 
     /// Reads `keys`, lets `decide` turn what it found into operations, and commits them only if the writer still
     /// leads and none of the keys changed since they were read; retries a lost race on the keys from a fresh read.
+    ///
+    /// The first attempt takes a key this term's writes put from `written` instead of reading it: a leader is the
+    /// only writer, so it is almost always current, and the compare on its revision catches the rare time it is not.
+    /// A lost compare, or a refusal or a "made already" that `decide` found in remembered values, is tried again from
+    /// a fresh read. A failover's five journal writes read nothing after the plan's read of the VM (each read was as
+    /// slow as a write under load).
     func guardedWrite(
         _ term: LeaderTerm,
         reading keys: [String],
         decide: ([EtcdKeyValue?]) throws(StoreError) -> [EtcdOperation]
     ) async throws(StoreError) {
-        for _ in 0..<16 {
+        for attempt in 0..<16 {
             var found: [EtcdKeyValue?] = []
-            for key in keys { found.append(try await get(key)) }
-            let operations = try decide(found)
-            if operations.isEmpty { return }
-            var compare: [EtcdComparison] = [.created(leaderKey, at: term.token)]
+            var remembered = false
+            for key in keys {
+                if attempt == 0, let known = written.value(of: key, term: term) {
+                    found.append(known)
+                    remembered = true
+                } else {
+                    found.append(try await get(key))
+                }
+            }
+            let operations: [EtcdOperation]
+            do {
+                operations = try decide(found)
+            } catch {
+                guard remembered else { throw error }
+                written.forget(keys)
+                continue
+            }
+            if operations.isEmpty {
+                // "Already made" is only believed from etcd itself (a retried write that had landed).
+                guard remembered else { return }
+                written.forget(keys)
+                continue
+            }
+            var compare: [EtcdComparison] = []
+            var touched = Set(keys)
             for (key, value) in zip(keys, found) {
                 compare.append(value.map { .unchanged(key, since: $0.modRevision) } ?? .absent(key))
             }
-            let result = try await etcdCall { () async throws(EtcdError) in
-                try await etcd.transaction(
-                    EtcdTransaction(compare: compare, success: operations, failure: [.get(leaderKey)])
-                )
+            for operation in operations {
+                switch operation {
+                case .put(let key, _, _), .delete(let key), .get(let key): touched.insert(key)
+                }
             }
-            if result.succeeded { return }
-            guard result.ranges.first?.first?.createRevision == term.token else { throw notLeader(term) }
+            let write = EtcdGroupCommit.Write(term: term.token, compare: compare, operations: operations, keys: touched)
+            let outcome = try await etcdCall { () async throws(EtcdError) in try await group.commit(write) }
+            if case .committed(let revision) = outcome {
+                written.remember(
+                    operations,
+                    read: Dictionary(zip(keys, found)) { first, _ in first },
+                    at: revision,
+                    term: term
+                )
+                return
+            }
+            written.forget(keys)
+            guard outcome == .lost else { throw notLeader(term) }
         }
         throw StoreError(.conflict, "the write kept losing races with another writer; try again")
+    }
+
+    /// A key's value: as this term last put it, or read.
+    func current(_ key: String, term: LeaderTerm) async throws(StoreError) -> EtcdKeyValue? {
+        if let known = written.value(of: key, term: term) { return known }
+        return try await get(key)
     }
 
     func get(_ key: String) async throws(StoreError) -> EtcdKeyValue? {

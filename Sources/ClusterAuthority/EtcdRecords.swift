@@ -10,6 +10,8 @@ struct EtcdVMRecord: Codable, Sendable, Equatable {
     var reserved: Epoch
     /// The journal entry of the migration under way, if any.
     var active: String?
+
+    var ownership: Ownership { Ownership(owner: owner, epoch: epoch) }
 }
 
 struct EtcdNodeRecord: Codable, Sendable {

@@ -35,6 +35,15 @@ public struct EtcdKeyValue: Sendable, Hashable {
     public var modRevision: Int64
     public var version: Int64
     public var lease: Int64
+
+    public init(key: String, value: [UInt8], createRevision: Int64, modRevision: Int64, version: Int64, lease: Int64) {
+        self.key = key
+        self.value = value
+        self.createRevision = createRevision
+        self.modRevision = modRevision
+        self.version = version
+        self.lease = lease
+    }
 }
 
 /// A comparison of one key, the building block of a guarded write.

@@ -62,13 +62,14 @@ public struct EmbeddedCoordinationStore: CoordinationStore {
         )
     }
 
+    @discardableResult
     public func advanceMigration(
         _ id: String,
         to state: MigrationRecord.State,
         detail: String?,
         at now: Timestamp,
         term: LeaderTerm
-    ) throws(StoreError) {
+    ) throws(StoreError) -> JournalCopy? {
         guard let record = try store.migration(id: id) else {
             throw StoreError(.danglingReference, "no migration \(id)")
         }
@@ -79,8 +80,10 @@ public struct EmbeddedCoordinationStore: CoordinationStore {
             )
         }
         try store.advanceMigration(id, to: state, detail: detail, at: now, term: term)
+        return nil
     }
 
+    @discardableResult
     public func abortMigration(
         _ id: String,
         reason: String,
@@ -88,12 +91,15 @@ public struct EmbeddedCoordinationStore: CoordinationStore {
         adoptedBack: Bool,
         at now: Timestamp,
         term: LeaderTerm
-    ) throws(StoreError) {
+    ) throws(StoreError) -> JournalCopy? {
         try store.abortMigration(id, reason: reason, reasons: reasons, adoptedBack: adoptedBack, at: now, term: term)
+        return nil
     }
 
-    public func commitMigration(_ id: String, at now: Timestamp, term: LeaderTerm) throws(StoreError) {
+    @discardableResult
+    public func commitMigration(_ id: String, at now: Timestamp, term: LeaderTerm) throws(StoreError) -> JournalCopy? {
         try store.commitMigration(id, at: now, term: term)
+        return nil
     }
 
     public func migration(id: String) throws(StoreError) -> MigrationRecord? { try store.migration(id: id) }

@@ -119,6 +119,73 @@ import Testing
         #expect(steps == [.planned, .preflight, .applying, .applied, .committed])
     }
 
+    /// What a write returns for the coordinator's copy is what the backend then holds (etcd), or nothing (embedded,
+    /// whose writes land in the coordinator's database): a step, a commit and an abort, and each retried.
+    @Test(arguments: Backend.allCases)
+    func aWriteReturnsWhatTheBackendHoldsForTheCopy(backend: Backend) async throws {
+        let fixture = try await AuthorityFixture(backend)
+        let store = fixture.authority
+        let term = try await fixture.lead()
+        let now = fixture.now
+        func held(_ id: String, _ vm: VMID) async throws -> JournalCopy? {
+            guard backend == .etcd else { return nil }
+            return JournalCopy(record: try #require(try await store.migration(id: id)), ownership: nil)
+        }
+        func heldWithOwner(_ id: String, _ vm: VMID) async throws -> JournalCopy? {
+            guard var copy = try await held(id, vm) else { return nil }
+            copy.ownership = try await store.owner(of: vm)
+            return copy
+        }
+        let moved = try await store.planMigration(
+            vm: AuthorityFixture.vmA,
+            source: NodeName("node1"),
+            target: NodeName("node2"),
+            kind: .migration,
+            requestedBy: "admin",
+            at: now,
+            term: term
+        )
+        for step in [MigrationRecord.State.preflight, .sourceReleased, .targetAdopted] {
+            let copy = try await store.advanceMigration(moved.id, to: step, detail: "d", at: now, term: term)
+            #expect(copy == (try await held(moved.id, AuthorityFixture.vmA)))
+        }
+        if backend == .etcd {
+            // etcd's uncertain writes are retried, and a retry that finds its write made returns what it finds.
+            #expect(
+                try await store.advanceMigration(moved.id, to: .targetAdopted, detail: "d", at: now, term: term)
+                    == (try await held(moved.id, AuthorityFixture.vmA)),
+                "a retried step returns the record it finds"
+            )
+        }
+        let committed = try await store.commitMigration(moved.id, at: now, term: term)
+        #expect(committed == (try await heldWithOwner(moved.id, AuthorityFixture.vmA)))
+        if backend == .etcd {
+            #expect(committed?.ownership == Ownership(owner: NodeName("node2"), epoch: moved.epoch))
+            #expect(committed?.record.state == .committed)
+            #expect(try await store.commitMigration(moved.id, at: now, term: term) == committed, "a retried commit")
+        }
+
+        let refused = try await store.planMigration(
+            vm: AuthorityFixture.vmB,
+            source: NodeName("node2"),
+            target: NodeName("node3"),
+            kind: .migration,
+            requestedBy: "admin",
+            at: now,
+            term: term
+        )
+        let aborted = try await store.abortMigration(
+            refused.id,
+            reason: "refused",
+            reasons: nil,
+            adoptedBack: false,
+            at: now,
+            term: term
+        )
+        #expect(aborted == (try await heldWithOwner(refused.id, AuthorityFixture.vmB)))
+        if backend == .etcd { #expect(aborted?.record.state == .aborted) }
+    }
+
     @Test(arguments: Backend.allCases)
     func aCommittedMigrationMovesOwnerAndEpochOnce(backend: Backend) async throws {
         let fixture = try await AuthorityFixture(backend)

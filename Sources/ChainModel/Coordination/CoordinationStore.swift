@@ -57,15 +57,17 @@ public protocol CoordinationStore: Sendable {
         term: LeaderTerm
     ) async throws(StoreError) -> MigrationRecord
     /// One step along the state machine (not to `committed` or `aborted`); `invalid-transition` otherwise.
+    @discardableResult
     func advanceMigration(
         _ id: String,
         to state: MigrationRecord.State,
         detail: String?,
         at now: Timestamp,
         term: LeaderTerm
-    ) async throws(StoreError)
+    ) async throws(StoreError) -> JournalCopy?
     /// Ends a migration as aborted; with `adoptedBack` the VM's epoch becomes the migration's (the source adopted
     /// the VM again at it).
+    @discardableResult
     func abortMigration(
         _ id: String,
         reason: String,
@@ -73,9 +75,10 @@ public protocol CoordinationStore: Sendable {
         adoptedBack: Bool,
         at now: Timestamp,
         term: LeaderTerm
-    ) async throws(StoreError)
+    ) async throws(StoreError) -> JournalCopy?
     /// Moves the owner and epoch and marks the migration committed, in one write.
-    func commitMigration(_ id: String, at now: Timestamp, term: LeaderTerm) async throws(StoreError)
+    @discardableResult
+    func commitMigration(_ id: String, at now: Timestamp, term: LeaderTerm) async throws(StoreError) -> JournalCopy?
     func migration(id: String) async throws(StoreError) -> MigrationRecord?
     /// Migrations neither committed nor aborted: what a new leader must finish.
     func activeMigrations() async throws(StoreError) -> [MigrationRecord]
@@ -110,6 +113,21 @@ public protocol CoordinationStore: Sendable {
     /// many it wrote. This is how a cluster moves from the embedded backend to etcd with its epochs, journal, node
     /// states and policies unchanged. The embedded store is where such a state comes from, so it writes nothing.
     func seed(_ state: CriticalState, term: LeaderTerm) async throws(StoreError) -> Int
+}
+
+/// What a journal write left in a backend other than the coordinator's own database.
+///
+/// The record as written, and its VM's owner and epoch when the write changed them, so the coordinator copies the
+/// write without reading it back (two reads per step were half of an etcd failover's time). The embedded backend,
+/// whose writes land in that database already, answers nil.
+public struct JournalCopy: Sendable, Equatable {
+    public var record: MigrationRecord
+    public var ownership: Ownership?
+
+    public init(record: MigrationRecord, ownership: Ownership?) {
+        self.record = record
+        self.ownership = ownership
+    }
 }
 
 /// The critical state of a cluster as one backend holds it: what moving to another backend carries over.

@@ -54,7 +54,8 @@ struct CriticalWrites: Sendable {
                 )
                 record = try await plan()
             }
-            try await copy(record.id)
+            // The plan changes no owner or epoch: the record alone is copied.
+            try copy(authority.isEmbedded ? nil : JournalCopy(record: record, ownership: nil))
             return record
         }
     }
@@ -66,8 +67,7 @@ struct CriticalWrites: Sendable {
         at now: Timestamp
     ) async throws {
         try await guarded { term in
-            try await authority.advanceMigration(id, to: state, detail: detail, at: now, term: term)
-            try await copy(id)
+            try copy(try await authority.advanceMigration(id, to: state, detail: detail, at: now, term: term))
         }
     }
 
@@ -79,22 +79,22 @@ struct CriticalWrites: Sendable {
         at now: Timestamp
     ) async throws {
         try await guarded { term in
-            try await authority.abortMigration(
-                id,
-                reason: reason,
-                reasons: reasons,
-                adoptedBack: adoptedBack,
-                at: now,
-                term: term
+            try copy(
+                try await authority.abortMigration(
+                    id,
+                    reason: reason,
+                    reasons: reasons,
+                    adoptedBack: adoptedBack,
+                    at: now,
+                    term: term
+                )
             )
-            try await copy(id)
         }
     }
 
     func commitMigration(_ id: String, at now: Timestamp) async throws {
         try await guarded { term in
-            try await authority.commitMigration(id, at: now, term: term)
-            try await copy(id)
+            try copy(try await authority.commitMigration(id, at: now, term: term))
         }
     }
 
@@ -148,11 +148,12 @@ struct CriticalWrites: Sendable {
         }
     }
 
-    /// Copies one journal record, and its VM's owner and epoch, from etcd into this coordinator's database.
-    private func copy(_ id: String) async throws {
-        guard !authority.isEmbedded, let record = try await authority.migration(id: id) else { return }
+    /// Copies what a write left in etcd (one journal record, and its VM's owner and epoch when the write changed
+    /// them) into this coordinator's database, as the write returned it: nothing is read back.
+    private func copy(_ written: JournalCopy?) throws {
+        guard let written else { return }
         var owners: [VMID: Ownership] = [:]
-        if let ownership = try await authority.owner(of: record.vm) { owners[record.vm] = ownership }
-        try store.applyAuthority(owners: owners, migrations: [record], nodeStates: [:], policies: [:])
+        if let ownership = written.ownership { owners[written.record.vm] = ownership }
+        try store.applyAuthority(owners: owners, migrations: [written.record], nodeStates: [:], policies: [:])
     }
 }
