@@ -14,7 +14,11 @@ import Testing
     @Test func aLeaderScansForClaimsOnlyAfterARegistrationAndAPlanClaimsWhatEtcdLacks() async throws {
         let etcd = try EtcdProcess()
         defer { etcd.kill() }
-        let live = try LiveCoordinator { $0.store = .etcd(endpoints: [etcd.clientURL], prefix: "claims/") }
+        let live = try LiveCoordinator {
+            $0.store = .etcd(endpoints: [etcd.clientURL], prefix: "claims/")
+            // Rounds run by hand here, not every quarter lease: a lease that outlasts a loaded machine's pauses.
+            $0.leaderLeaseTTL = .seconds(120)
+        }
         defer { try? FileManager.default.removeItem(atPath: live.directory) }
         let coordinator = live.coordinator
         let logger = Logger(label: "test")
