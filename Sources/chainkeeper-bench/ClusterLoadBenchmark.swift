@@ -237,12 +237,20 @@ struct ClusterLoadBenchmark: AsyncParsableCommand {
         let killed = ContinuousClock.now
         var declared: ContinuousClock.Instant?
         var emptied: ContinuousClock.Instant?
+        var cpuAtDeclared = 0.0
+        var cpuAtEmptied = 0.0
         while emptied == nil, ContinuousClock.now - killed < .seconds(Int64(leaseSeconds) * 3 + 120) {
             let answer = try await api.get("/v1/nodes")
             let rows = (try? JSONDecoder().decode([NodeJSON].self, from: answer.body)) ?? []
             if let row = rows.first(where: { $0.name == "node0" }) {
-                if declared == nil, row.state == "down" || row.state == "fenced" { declared = ContinuousClock.now }
-                if declared != nil, row.vmCount == 0 { emptied = ContinuousClock.now }
+                if declared == nil, row.state == "down" || row.state == "fenced" {
+                    declared = ContinuousClock.now
+                    cpuAtDeclared = SpecBenchmark.cpuSeconds(coordinator)
+                }
+                if declared != nil, row.vmCount == 0 {
+                    emptied = ContinuousClock.now
+                    cpuAtEmptied = SpecBenchmark.cpuSeconds(coordinator)
+                }
             }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -254,6 +262,11 @@ struct ClusterLoadBenchmark: AsyncParsableCommand {
                 print(
                     "failover: every VM of node0 committed elsewhere \(Self.format(emptied - declared)) after that "
                         + "(\(Self.format(emptied - killed)) after the death; target < 10 s from declared down)"
+                )
+                print(
+                    "  the coordinator's CPU time meanwhile: "
+                        + String(format: "%.2f s", cpuAtEmptied - cpuAtDeclared)
+                        + " (of the two cores' \(Self.format((emptied - declared) * 2)))"
                 )
             } else {
                 print("failover: node0 still owns VMs; see \(root)/coordinator.log")

@@ -131,6 +131,16 @@ struct SpecBenchmark: ParsableCommand {
         )
     }
 
+    /// The CPU time the process used so far (user and system, /proc/PID/stat), in seconds.
+    static func cpuSeconds(_ process: DaemonProcess) -> Double {
+        let stat =
+            (try? String(contentsOfFile: "/proc/\(process.process.processIdentifier)/stat", encoding: .utf8)) ?? ""
+        // Fields after the command name (which may hold spaces), from the third: utime and stime are the 14th and 15th.
+        let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// A field of /proc/PID/status, in MiB.
     static func resident(_ process: DaemonProcess, _ field: String) -> Double {
         let status =
