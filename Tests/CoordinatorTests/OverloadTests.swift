@@ -21,13 +21,15 @@ import Testing
         let value = Mutex(0)
     }
 
-    /// A real `chainkeeperd coordinator` process on loopback, with LiveCoordinator's tokens and `limits`: what is
-    /// measured here must not share a thread pool with the other tests of this process.
+    /// A real `chainkeeperd coordinator` process on loopback, with LiveCoordinator's tokens and `limits`.
+    ///
+    /// What is measured here must not share a thread pool with the other tests of this process. The third value is
+    /// its temporary directory (data, config and log), for the caller to remove once the process has stopped.
     static func coordinatorProcess(
         limits: String = "{}",
         maxBodyBytes: Int = 64 << 20,
         agentPort: Int? = nil
-    ) throws -> (DaemonProcess, Int) {
+    ) throws -> (DaemonProcess, Int, String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("overload-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let port = Daemons.freePort()
@@ -48,7 +50,7 @@ import Testing
         while Daemons.httpGet(port: port, path: "/healthz") == nil, ContinuousClock.now < deadline {
             Thread.sleep(forTimeInterval: 0.1)
         }
-        return (process, port)
+        return (process, port, directory.path)
     }
 
     /// Runs blocking socket work on a thread of its own, never on the concurrency pool the coordinator serves from.
@@ -97,8 +99,11 @@ import Testing
     /// process; heartbeats are answered at once all the while, and admin requests beyond the lane's queue are
     /// answered 503 `busy` with `Retry-After`.
     @Test func heartbeatsAreAnsweredWhileQueriesHoldEveryAdminWorker() async throws {
-        let (process, port) = try Self.coordinatorProcess(limits: #"{"adminWorkers": 2, "adminQueue": 0}"#)
-        defer { process.stop() }
+        let (process, port, directory) = try Self.coordinatorProcess(limits: #"{"adminWorkers": 2, "adminQueue": 0}"#)
+        defer {
+            process.stop()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
         // The whole sequence runs on threads of its own: on Swift's cooperative pool, shared with every other test of
         // the suite, the second query and the refused one could start together after a stall and race for the
         // second worker.
@@ -197,8 +202,11 @@ import Testing
         }
         #expect(bodies.values.allSatisfy { $0.count > 6 << 20 })
         let reports = bodies
-        let (process, port) = try Self.coordinatorProcess()
-        defer { process.stop() }
+        let (process, port, directory) = try Self.coordinatorProcess()
+        defer {
+            process.stop()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
         do {
             let finished = Finished()
             let started = ContinuousClock.now
@@ -255,8 +263,11 @@ import Testing
     /// Issue 20 item 5: `agentListen` serves the agent routes and `/healthz`, and nothing else.
     @Test func theAgentListenerServesOnlyAgentRoutes() async throws {
         let agentPort = Daemons.freePort()
-        let (process, port) = try Self.coordinatorProcess(agentPort: agentPort)
-        defer { process.stop() }
+        let (process, port, directory) = try Self.coordinatorProcess(agentPort: agentPort)
+        defer {
+            process.stop()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
         let deadline = ContinuousClock.now + .seconds(10)
         while Daemons.httpGet(port: agentPort, path: "/healthz") == nil, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))

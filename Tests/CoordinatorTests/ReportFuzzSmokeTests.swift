@@ -13,7 +13,8 @@ import Glibc
 /// The long run is `chainkeeper-fuzz reports` (docs/testing.md).
 @Suite struct ReportFuzzSmokeTests {
     @Test func hostileReportsNeitherCrashTheCoordinatorNorItsRestart() async throws {
-        let (process, port) = try OverloadTests.coordinatorProcess(maxBodyBytes: 16 << 20)
+        let (process, port, directory) = try OverloadTests.coordinatorProcess(maxBodyBytes: 16 << 20)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let campaign = ReportFuzzCampaign(
             fuzzer: ReportFuzzer(seed: 20_261_202, nodes: LiveCoordinator.nodes),
             port: port,
