@@ -98,11 +98,11 @@ extension Coordinator {
             // During the start-up wait the view is read once, for the volumes and readers heartbeat answers carry; a
             // view rebuilt at every commit of a first lease's reports would take the CPU heartbeats need.
             guard await failover.pastStartupWait() else {
-                if await !failover.hasObserved { await failover.observe(try placementView()) }
+                if await !failover.hasObserved { await observeStorage(try placementView()) }
                 return false
             }
             let view = try placementView()
-            await failover.observe(view)
+            await observeStorage(view)
             let record = try store.failoverRecord(since: now() - .seconds(90 * 24 * 3600))
             // Read here, never inside the failover actor, whose every moment a heartbeat may be waiting for.
             var owned: [NodeName: [VM]]?
@@ -132,6 +132,13 @@ extension Coordinator {
             logger.error("failover round failed: \(error)")
             return false
         }
+    }
+
+    /// Tells the failover manager which volumes each node shares and whose storage heartbeats it reads, computed here
+    /// on the failover lane: inside the manager's actor every heartbeat arriving meanwhile waited for it.
+    private func observeStorage(_ view: ClusterView) async {
+        let lapsing = await failover.lapsing(among: Array(view.nodes.keys))
+        await failover.install(StorageObservation(view: view, lapsing: lapsing))
     }
 
     /// Carries out what the manager decided: state changes and blocks at once, fence commands and failovers in their

@@ -212,24 +212,25 @@ actor FailoverState {
         )
     }
 
-    /// Every round, from its first (before the start-up wait is over): which volumes each node shares (where it writes
-    /// its storage heartbeat) and whose records it reads (`StorageReaders`), told to agents with heartbeat answers.
-    func observe(_ view: ClusterView) {
-        var reach: [VolumeID: Set<NodeName>] = [:]
-        for (volume, mounts) in view.mounts { reach[volume, default: []].formUnion(mounts.keys) }
-        var shared: [NodeName: [String]] = [:]
-        for (volume, nodes) in reach where nodes.count > 1 {
-            for node in nodes { shared[node, default: []].append(volume.rawValue) }
-        }
-        self.shared = shared.mapValues { $0.sorted() }
+    /// Nodes whose lease has less than half left (or none, once past the start-up wait): every peer reads them.
+    ///
+    /// The round computes its `StorageObservation` from them outside this actor.
+    func lapsing(among nodes: [NodeName]) -> Set<NodeName> {
         let now = now()
-        let lapsing = Set(
-            view.nodes.keys.filter { node in
-                guard let left = manager.leaseExpiresIn(node, at: now) else { return manager.pastStartupWait(at: now) }
+        let pastStartup = manager.pastStartupWait(at: now)
+        return Set(
+            nodes.filter { node in
+                guard let left = manager.leaseExpiresIn(node, at: now) else { return pastStartup }
                 return left < settings.leaseTTL / 2
             }
         )
-        readPeers = StorageReaders.assign(reach: reach, lapsing: lapsing).mapValues { $0.map(\.rawValue) }
+    }
+
+    /// Every round, from its first (before the start-up wait is over): which volumes each node shares (where it writes
+    /// its storage heartbeat) and whose records it reads, told to agents with heartbeat answers.
+    func install(_ observation: StorageObservation) {
+        shared = observation.shared
+        readPeers = observation.readPeers
         observed = true
     }
 

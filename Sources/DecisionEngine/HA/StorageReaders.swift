@@ -25,11 +25,13 @@ public enum StorageReaders {
         for (_, nodes) in reach where nodes.count > 1 {
             let circle = nodes.sorted()
             let count = circle.count
+            // Found once per volume: looking each peer up for each node was 640 × 640 lookups a round.
+            let lapsingHere = lapsing.isEmpty ? [] : circle.filter(lapsing.contains)
             for (index, node) in circle.enumerated() {
                 for step in 1...min(max(ring, 1), count - 1) {
                     reads[node, default: []].insert(circle[(index + step) % count])
                 }
-                for peer in circle where peer != node && lapsing.contains(peer) {
+                for peer in lapsingHere where peer != node {
                     reads[node, default: []].insert(peer)
                 }
             }
