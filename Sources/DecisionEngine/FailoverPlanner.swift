@@ -88,6 +88,7 @@ public enum FailoverPlanner {
             return l != r ? l < r : (lhs.name, lhs.id.rawValue) < (rhs.name, rhs.id.rawValue)
         }
         var plan = FailoverPlan(node: nodes.first ?? NodeName(""), moves: [], blocked: [])
+        var order = TargetRanking.LoadOrder(view)
         for vm in candidates {
             if purpose == .failover, let earlier = memory.blocked[vm.id] {
                 let reason = Reason(
@@ -111,9 +112,11 @@ public enum FailoverPlanner {
                 continue
             }
             let refused = memory.refused[vm.id] ?? [:]
-            if let target = TargetRanking.best(vm, in: view, mode: mode, excluding: Set(refused.keys)) {
+            if let target = TargetRanking.best(vm, in: view, mode: mode, excluding: Set(refused.keys), order: order) {
                 plan.moves.append(.init(vm: vm.id, vmName: vm.name, from: vm.owner, target: target.node))
+                let placedOn = view.placements[vm.id]?.owner
                 view.place(vm.id, on: target.node)
+                order.update([vm.owner, target.node] + (placedOn.map { [$0] } ?? []), in: view)
                 continue
             }
             plan.blocked.append(

@@ -33,11 +33,17 @@ public enum TargetRanking {
     /// keeps a failover plan of a full node fast.
     ///
     /// Nodes in `excluding` (for example targets whose own preflight already refused the VM) are skipped.
+    ///
+    /// `order`, when a caller places many VMs over one view (a failover plan), is every node already in rank order for
+    /// a VM without an anti-affinity class, kept up to date by the caller: such a VM then costs no pass over every
+    /// node (a 1,250-VM what-if on 640 nodes spent about 0.17 ms a VM computing 640 load keys). The answer is the
+    /// same as without it.
     public static func best(
         _ vm: VM,
         in view: ClusterView,
         mode: CheckMode = .migration,
-        excluding: Set<NodeName> = []
+        excluding: Set<NodeName> = [],
+        order: LoadOrder? = nil
     ) -> Candidate? {
         // Preferred owners in their order, then the rest taken smallest first without sorting all of them: the first
         // node judged usually passes, and a 1,250-VM what-if on 640 nodes sorted 640 nodes per VM (issue 27). After a
@@ -50,6 +56,15 @@ public enum TargetRanking {
             if verdict.allowed {
                 return Candidate(node: node, verdict: verdict, preferred: true, softConflict: conflict(vm, node, view))
             }
+        }
+        if let order, policy.antiAffinityClass == nil {
+            for entry in order.entries where !taken.contains(entry.node) && !excluding.contains(entry.node) {
+                let verdict = StrandRule.check(vm, to: entry.node, in: view, mode: mode)
+                if verdict.allowed {
+                    return Candidate(node: entry.node, verdict: verdict, preferred: false, softConflict: false)
+                }
+            }
+            return nil
         }
         var rest = view.nodes.keys.filter { !taken.contains($0) && !excluding.contains($0) }.map { node in
             (node: node, key: loadKey(node, conflict: conflict(vm, node, view), view: view))
@@ -71,6 +86,43 @@ public enum TargetRanking {
     }
 
     typealias LoadKey = (conflict: Bool, fraction: Double, count: Int)
+
+    /// Every node of a view in the order `best` ranks non-preferred nodes for a VM without an anti-affinity class
+    /// (memory fraction, VM count, name), kept sorted as VMs are placed: `update` moves the nodes whose load changed.
+    public struct LoadOrder: Sendable {
+        private(set) var entries: [(node: NodeName, key: LoadKey)]
+        private var keys: [NodeName: LoadKey]
+
+        public init(_ view: ClusterView) {
+            entries = view.nodes.keys.map { ($0, TargetRanking.loadKey($0, conflict: false, view: view)) }
+            entries.sort(by: TargetRanking.ranks)
+            keys = Dictionary(entries.map { ($0.node, $0.key) }, uniquingKeysWith: { first, _ in first })
+        }
+
+        /// Re-ranks `nodes` after a placement changed their load in `view`.
+        public mutating func update(_ nodes: [NodeName], in view: ClusterView) {
+            for node in Set(nodes) {
+                guard let old = keys[node] else { continue }
+                let fresh = TargetRanking.loadKey(node, conflict: false, view: view)
+                guard fresh != old else { continue }
+                if let index = position(of: (node, old)), entries[index].node == node { entries.remove(at: index) }
+                let entry = (node: node, key: fresh)
+                entries.insert(entry, at: position(of: entry) ?? entries.endIndex)
+                keys[node] = fresh
+            }
+        }
+
+        /// The first index whose entry does not rank before `entry` (binary search).
+        private func position(of entry: (node: NodeName, key: LoadKey)) -> Int? {
+            var low = 0
+            var high = entries.count
+            while low < high {
+                let middle = (low + high) / 2
+                if TargetRanking.ranks(entries[middle], before: entry) { low = middle + 1 } else { high = middle }
+            }
+            return low
+        }
+    }
 
     /// The order of non-preferred nodes: no soft conflict first, then memory fraction, VM count and name.
     private static func ranks(_ lhs: (node: NodeName, key: LoadKey), before rhs: (node: NodeName, key: LoadKey)) -> Bool

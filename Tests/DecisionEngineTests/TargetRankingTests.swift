@@ -121,5 +121,57 @@ import Testing
         let best = TargetRanking.best(fixture.vm, in: view, excluding: excluded)
         #expect(best?.node == expected?.node, "seed \(seed)")
         #expect(best?.preferred == expected?.preferred && best?.softConflict == expected?.softConflict)
+        // A plan's kept load order gives the same answer.
+        let ordered = TargetRanking.best(fixture.vm, in: view, excluding: excluded, order: .init(view))
+        #expect(ordered?.node == expected?.node && ordered?.preferred == expected?.preferred, "seed \(seed)")
+        #expect(ordered?.softConflict == expected?.softConflict)
+    }
+
+    /// A failover plan keeps the load order up to date as it places VMs (issue 27): after every placement, `best`
+    /// with the order is still the first allowed node of the full ranking.
+    @Test(arguments: 0..<10)
+    func aKeptLoadOrderFollowsEveryPlacement(seed: Int) {
+        var generator = SplitMix64(seed: UInt64(seed) &+ 100)
+        var fixture = ClusterFixture()
+        let names = (1...40).map { "node\($0)" }
+        for name in names.dropFirst(3) {
+            fixture.nodes.append(
+                Node(
+                    name: NodeName(name),
+                    memoryMiB: [0, 8192, 16_384][Int.random(in: 0..<3, using: &generator)],
+                    lastInventoryAt: ClusterFixture.now
+                )
+            )
+            fixture.mounts.append(
+                VolumeMount(
+                    volume: ClusterFixture.csv1,
+                    node: NodeName(name),
+                    mountPath: "/csv",
+                    lastProbeAt: ClusterFixture.now
+                )
+            )
+        }
+        for index in 0..<60 {
+            fixture.addRunningVM(
+                "other\(index)",
+                on: names[Int.random(in: 0..<names.count, using: &generator)],
+                memoryMiB: [512, 1024, 2048][Int.random(in: 0..<3, using: &generator)]
+            )
+        }
+        var view = fixture.view
+        var order = TargetRanking.LoadOrder(view)
+        for step in 0..<120 {
+            let expected = TargetRanking.rank(fixture.vm, in: view).first { $0.verdict.allowed }
+            #expect(
+                TargetRanking.best(fixture.vm, in: view, order: order)?.node == expected?.node,
+                "seed \(seed) step \(step)"
+            )
+            // Move one of the others, as a plan does with each VM it places.
+            let moved = VMID("other\(Int.random(in: 0..<60, using: &generator))-id")
+            let from = view.placements[moved]?.owner
+            let to = NodeName(names[Int.random(in: 0..<names.count, using: &generator)])
+            view.place(moved, on: to)
+            order.update([to] + (from.map { [$0] } ?? []), in: view)
+        }
     }
 }
