@@ -94,4 +94,33 @@ extension ClusterStore {
             }
         }
     }
+
+    /// The VMs `node` owns, in full, except those in `excluded` (read by id only).
+    ///
+    /// The failover manager's rounds read a fenced node's VMs again after every commit; the ones already moving are not
+    /// planned again, and reading their files at each round was an eighth of the coordinator's CPU during a 1,250-VM
+    /// failover on etcd (issue 27).
+    public func vms(ownedBy node: NodeName, except excluded: Set<VMID>) throws(StoreError) -> [VM] {
+        guard !excluded.isEmpty else { return try vms(ownedBy: node) }
+        return try translatingErrors {
+            try writer.read { db in
+                let ids = try String.fetchAll(
+                    db.cachedStatement(sql: "SELECT id FROM vm WHERE owner = ?"),
+                    arguments: [node.rawValue]
+                )
+                .filter { !excluded.contains(VMID($0)) }
+                var vms: [VM] = []
+                for start in stride(from: 0, to: ids.count, by: 500) {
+                    let batch = Array(ids[start..<min(start + 500, ids.count)])
+                    let marks = Array(repeating: "?", count: batch.count).joined(separator: ", ")
+                    vms += try Self.loadVMs(
+                        where: "v.owner = ? AND v.id IN (\(marks))",
+                        arguments: StatementArguments([node.rawValue] + batch),
+                        in: db
+                    )
+                }
+                return vms
+            }
+        }
+    }
 }

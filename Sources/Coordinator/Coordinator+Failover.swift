@@ -107,9 +107,11 @@ extension Coordinator {
             // Read here, never inside the failover actor, whose every moment a heartbeat may be waiting for.
             var owned: [NodeName: [VM]]?
             if await failover.wantsPlan(at: commits) {
+                // VMs already moving are not planned again: only their ids are read.
+                let moving = await failover.moving()
                 var vms: [NodeName: [VM]] = [:]
                 for node in view.nodes.values where node.state == .fenced || node.state == .isolated {
-                    vms[node.name] = try store.vms(ownedBy: node.name)
+                    vms[node.name] = try store.vms(ownedBy: node.name, except: moving)
                 }
                 owned = vms
             }

@@ -256,6 +256,9 @@ actor FailoverState {
     /// again starts a new manager, whose plans are its own).
     func isWanted(_ move: FailoverPlan.Move) -> Bool { manager.inFlight[move.vm] == move }
 
+    /// The VMs whose failover is planned and not finished: a round need not read them in full.
+    func moving() -> Set<VMID> { Set(manager.inFlight.keys) }
+
     func failoverFinished(_ vm: VMID, outcome: FailoverOutcome) -> [HAAction] {
         plannedAtCommit = nil
         return manager.failoverFinished(vm, outcome: outcome)

@@ -47,6 +47,22 @@ import Testing
         #expect(try !store.clearFailover(vm: vm.id, actor: "admin", at: now + .seconds(4)))
     }
 
+    /// A failover round reads a fenced node's VMs in full except those already moving (issue 27).
+    @Test func aNodesVMsAreReadInFullExceptTheOnesNamed() throws {
+        let temporary = try TemporaryStore()
+        try temporary.seedCluster()
+        let store = temporary.store
+        let vms = (0..<3).map { TemporaryStore.branchedVM(name: "web0\($0)", id: "vm-\($0)") }
+        for vm in vms { try store.saveInventory(of: vm, at: TemporaryStore.now) }
+        let all = try store.vms(ownedBy: NodeName("node1"))
+        #expect(all.count == 3 && all.allSatisfy { $0.files.count == vms[0].files.count })
+        let rest = try store.vms(ownedBy: NodeName("node1"), except: [vms[1].id])
+        #expect(Set(rest) == Set(all.filter { $0.id != vms[1].id }), "the others whole, checkpoints, files and chains")
+        #expect(try store.vms(ownedBy: NodeName("node1"), except: Set(vms.map(\.id))).isEmpty)
+        #expect(try store.vms(ownedBy: NodeName("node2"), except: [vms[0].id]).isEmpty, "another node's VMs: none")
+        #expect(try Set(store.vms(ownedBy: NodeName("node1"), except: [VMID("unknown")])) == Set(all))
+    }
+
     @Test func nodeStatesAreRecordedWithTheirReasonAndRemovalNeedsAnEmptyNode() throws {
         let temporary = try TemporaryStore()
         try temporary.seedCluster()
