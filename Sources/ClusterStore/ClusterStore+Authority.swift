@@ -140,84 +140,114 @@ extension ClusterStore {
         classes: [String: Bool] = [:]
     ) throws(StoreError) -> AppliedAuthority {
         try translatingErrors {
-            try writer.write { db in
-                var applied = AppliedAuthority()
-                // Only the VMs named here, looked up by id: a journal step's copy names one VM, and reading every id
-                // of an 80,000-VM cluster inside the writer made each step of an etcd failover cost ~40 ms of it
-                // (issue 27: a 1,250-VM failover did not finish in 150 s).
-                let named = Set(owners.keys).union(migrations.map(\.vm)).union(policies.keys)
-                let known = try Self.existingVMs(named, in: db)
-                let nodes = try Self.existingNodes(Set(nodeStates.keys).union(owners.values.map(\.owner)), in: db)
-                for vm in named where !known.contains(vm.rawValue) {
-                    applied.unknownVMs.insert(vm)
-                }
-                for node in Set(nodeStates.keys).union(owners.values.map(\.owner)) where !nodes.contains(node.rawValue)
-                {
-                    applied.unknownNodes.insert(node)
-                }
-                var changed = 0
-                for (vm, ownership) in owners
-                where known.contains(vm.rawValue) && nodes.contains(ownership.owner.rawValue) {
-                    // Cached: an etcd failover copies each of its thousands of journal steps here, and preparing
-                    // these statements anew each time was a sixth of the coordinator's CPU (issue 27).
-                    try db.cachedStatement(
-                        sql: """
-                            UPDATE vm SET owner = ?, epoch = ?
-                            WHERE id = ? AND epoch <= ? AND (owner <> ? OR epoch <> ?)
-                            """
-                    ).execute(
-                        arguments: [
-                            ownership.owner.rawValue, ownership.epoch.rawValue, vm.rawValue, ownership.epoch.rawValue,
-                            ownership.owner.rawValue, ownership.epoch.rawValue,
-                        ]
-                    )
-                    changed += db.changesCount
-                }
-                for record in migrations where known.contains(record.vm.rawValue) {
-                    let local = try Row.fetchOne(
-                        db.cachedStatement(
-                            sql:
-                                "SELECT state, (SELECT count(*) FROM migration_step WHERE migration_id = id) AS steps FROM migration WHERE id = ?"
-                        ),
-                        arguments: [record.id]
-                    )
-                    if let local, (local["state"] as String) == record.state.rawValue,
-                        (local["steps"] as Int) == record.steps.count
-                    {
-                        continue
+            // At `synchronous=NORMAL`, the one write of this database that is not: etcd is the authority and has synced
+            // the record already, and a coordinator copies etcd's whole state again when it starts (its copy point
+            // lives in memory), so a copy lost with the power is copied again before it is read. Syncing each copy
+            // was a sixth of the coordinator's CPU during an etcd failover (issue 27, docs/decisions.md).
+            try writer.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                let copied = Result { () throws -> AppliedAuthority in
+                    var applied = AppliedAuthority()
+                    try db.inTransaction(.immediate) {
+                        applied = try Self.applyAuthority(
+                            owners: owners,
+                            migrations: migrations,
+                            nodeStates: nodeStates,
+                            policies: policies,
+                            classes: classes,
+                            in: db
+                        )
+                        return .commit
                     }
-                    try Self.replaceMigration(record, in: db)
-                    changed += 1
+                    return applied
                 }
-                for (node, state) in nodeStates where nodes.contains(node.rawValue) {
-                    try db.cachedStatement(sql: "UPDATE node SET state = ? WHERE name = ? AND state <> ?").execute(
-                        arguments: [state.rawValue, node.rawValue, state.rawValue]
-                    )
-                    changed += db.changesCount
-                }
-                for (vm, policy) in policies where known.contains(vm.rawValue) {
-                    let local = try Row.fetchOne(
-                        db.cachedStatement(sql: "SELECT * FROM placement_policy WHERE vm_id = ?"),
-                        arguments: [vm.rawValue]
-                    ).map(Self.policy(from:))
-                    guard local != policy else { continue }
-                    try Self.writePolicy(policy, for: vm, in: db)
-                    changed += 1
-                }
-                for (name, enforced) in classes {
-                    try db.execute(
-                        sql: """
-                            INSERT INTO anti_affinity_class (name, enforced) VALUES (?, ?)
-                            ON CONFLICT(name) DO UPDATE SET enforced = excluded.enforced WHERE enforced <> excluded.enforced
-                            """,
-                        arguments: [name, enforced]
-                    )
-                    changed += db.changesCount
-                }
-                applied.changed = changed
-                return applied
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                return try copied.get()
             }
         }
+    }
+
+    private static func applyAuthority(
+        owners: [VMID: Ownership],
+        migrations: [MigrationRecord],
+        nodeStates: [NodeName: NodeState],
+        policies: [VMID: PlacementPolicy],
+        classes: [String: Bool],
+        in db: Database
+    ) throws -> AppliedAuthority {
+        var applied = AppliedAuthority()
+        // Only the VMs named here, looked up by id: a journal step's copy names one VM, and reading every id
+        // of an 80,000-VM cluster inside the writer made each step of an etcd failover cost ~40 ms of it
+        // (issue 27: a 1,250-VM failover did not finish in 150 s).
+        let named = Set(owners.keys).union(migrations.map(\.vm)).union(policies.keys)
+        let known = try Self.existingVMs(named, in: db)
+        let nodes = try Self.existingNodes(Set(nodeStates.keys).union(owners.values.map(\.owner)), in: db)
+        for vm in named where !known.contains(vm.rawValue) {
+            applied.unknownVMs.insert(vm)
+        }
+        for node in Set(nodeStates.keys).union(owners.values.map(\.owner)) where !nodes.contains(node.rawValue) {
+            applied.unknownNodes.insert(node)
+        }
+        var changed = 0
+        for (vm, ownership) in owners
+        where known.contains(vm.rawValue) && nodes.contains(ownership.owner.rawValue) {
+            // Cached statements here and below: an etcd failover copies each of its thousands of journal steps.
+            try db.cachedStatement(
+                sql: """
+                    UPDATE vm SET owner = ?, epoch = ?
+                    WHERE id = ? AND epoch <= ? AND (owner <> ? OR epoch <> ?)
+                    """
+            ).execute(
+                arguments: [
+                    ownership.owner.rawValue, ownership.epoch.rawValue, vm.rawValue, ownership.epoch.rawValue,
+                    ownership.owner.rawValue, ownership.epoch.rawValue,
+                ]
+            )
+            changed += db.changesCount
+        }
+        for record in migrations where known.contains(record.vm.rawValue) {
+            let local = try Row.fetchOne(
+                db.cachedStatement(
+                    sql:
+                        "SELECT state, (SELECT count(*) FROM migration_step WHERE migration_id = id) AS steps FROM migration WHERE id = ?"
+                ),
+                arguments: [record.id]
+            )
+            if let local, (local["state"] as String) == record.state.rawValue,
+                (local["steps"] as Int) == record.steps.count
+            {
+                continue
+            }
+            try Self.replaceMigration(record, in: db)
+            changed += 1
+        }
+        for (node, state) in nodeStates where nodes.contains(node.rawValue) {
+            try db.cachedStatement(sql: "UPDATE node SET state = ? WHERE name = ? AND state <> ?").execute(
+                arguments: [state.rawValue, node.rawValue, state.rawValue]
+            )
+            changed += db.changesCount
+        }
+        for (vm, policy) in policies where known.contains(vm.rawValue) {
+            let local = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM placement_policy WHERE vm_id = ?"),
+                arguments: [vm.rawValue]
+            ).map(Self.policy(from:))
+            guard local != policy else { continue }
+            try Self.writePolicy(policy, for: vm, in: db)
+            changed += 1
+        }
+        for (name, enforced) in classes {
+            try db.execute(
+                sql: """
+                    INSERT INTO anti_affinity_class (name, enforced) VALUES (?, ?)
+                    ON CONFLICT(name) DO UPDATE SET enforced = excluded.enforced WHERE enforced <> excluded.enforced
+                    """,
+                arguments: [name, enforced]
+            )
+            changed += db.changesCount
+        }
+        applied.changed = changed
+        return applied
     }
 
     /// Replaces a journal record and its steps (the state machine trigger only guards steps taken here, not copies).

@@ -26,6 +26,50 @@ import Testing
         #expect(try reopened.nodes().count == 2)
     }
 
+    /// Copies of etcd's records are written at `synchronous=NORMAL` (etcd is the authority, and a coordinator copies it
+    /// all again when it starts); the writer is back at FULL after each copy, also after one the database refuses.
+    @Test func copiesFromTheAuthorityLeaveTheWriterFullySynchronous() throws {
+        let temporary = try TemporaryStore()
+        try temporary.seedCluster()
+        let vm = TemporaryStore.branchedVM()
+        let store = temporary.store
+        try store.saveInventory(of: vm, at: TemporaryStore.now)
+        let moved = Ownership(owner: NodeName("node2"), epoch: Epoch(2))
+        let applied = try store.applyAuthority(owners: [vm.id: moved], migrations: [], nodeStates: [:], policies: [:])
+        #expect(applied.changed == 1)
+        #expect(try store.vm(id: vm.id)?.ownership == moved)
+        #expect(try store.writerSynchronousMode() == 2)
+
+        let refused = MigrationRecord(
+            id: "m1",
+            vm: vm.id,
+            vmName: vm.name,
+            kind: .migration,
+            source: NodeName("node1"),
+            target: NodeName("node2"),
+            epoch: Epoch(3),
+            state: .planned,
+            reasons: "not JSON",
+            requestedBy: "admin",
+            createdAt: TemporaryStore.now,
+            updatedAt: TemporaryStore.now,
+            steps: []
+        )
+        #expect(throws: StoreError.self) {
+            try store.applyAuthority(
+                owners: [vm.id: Ownership(owner: NodeName("node1"), epoch: Epoch(3))],
+                migrations: [refused],
+                nodeStates: [:],
+                policies: [:]
+            )
+        }
+        #expect(try store.vm(id: vm.id)?.ownership == moved, "a refused copy changes nothing")
+        #expect(try store.writerSynchronousMode() == 2)
+        // The next commit of the store's own is synced again.
+        try store.saveInventory(of: vm, at: TemporaryStore.now + .seconds(1))
+        #expect(try store.writerSynchronousMode() == 2)
+    }
+
     @Test func failedInventoryWriteLeavesThePreviousReportWhole() throws {
         let temporary = try TemporaryStore()
         try temporary.seedCluster()
