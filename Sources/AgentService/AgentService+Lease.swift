@@ -93,6 +93,13 @@ extension AgentService {
             timeout: answer.isolationTimeoutMilliseconds.map { .milliseconds(min(max($0, 0), 86_400_000)) }
         )
         if answer.admitted {
+            // Sent when the lease had already reached the point where the agent fences itself: the agent was stalled
+            // past it (stopped, or its host frozen), and this answer may come before the lease loop runs again. It
+            // fences first, as it would have, so that no renewal carries an owner across a lapse in which its VMs
+            // were failed over; the answer to a later heartbeat readmits it.
+            if lease.withLock({ $0.standing == .admitted && $0.mustFence(at: sentAt) }) {
+                await fence(because: "its lease ran out while this agent was stalled, before this heartbeat was sent")
+            }
             let (before, after) = lease.withLock { lease -> (AgentLease.Standing, AgentLease.Standing) in
                 lease.leaseTTL = ttl
                 lease.watchdogTimeout = configuredTimeout ?? ttl / 2
