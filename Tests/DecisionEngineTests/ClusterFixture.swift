@@ -107,6 +107,13 @@ struct ClusterFixture {
         vm.files[index].path = "/var/lib/local/\(relative)"
     }
 
+    /// Another node, mounting csv1 unless `reachesCSV` is false (it then refuses every VM on csv1).
+    mutating func addNode(_ name: String, memoryMiB: Int, reachesCSV: Bool = true) {
+        nodes.append(Node(name: NodeName(name), memoryMiB: memoryMiB, lastInventoryAt: Self.now))
+        guard reachesCSV else { return }
+        mounts.append(VolumeMount(volume: Self.csv1, node: NodeName(name), mountPath: "/csv", lastProbeAt: Self.now))
+    }
+
     /// Another VM running on `node`.
     mutating func addRunningVM(_ name: String, on node: String, memoryMiB: Int, antiAffinity: String? = nil) {
         let id = VMID("\(name)-id")

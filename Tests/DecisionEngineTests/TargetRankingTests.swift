@@ -84,21 +84,9 @@ import Testing
         func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &generator) < percent }
         var fixture = ClusterFixture()
         let names = (1...24).map { "node\($0)" }
+        // Some nodes do not reach csv1: they refuse.
         for name in names.dropFirst(3) {
-            fixture.nodes.append(
-                Node(name: NodeName(name), memoryMiB: chance(20) ? 2048 : 16_384, lastInventoryAt: ClusterFixture.now)
-            )
-            // Some nodes do not reach csv1: they refuse.
-            if chance(70) {
-                fixture.mounts.append(
-                    VolumeMount(
-                        volume: ClusterFixture.csv1,
-                        node: NodeName(name),
-                        mountPath: "/csv",
-                        lastProbeAt: ClusterFixture.now
-                    )
-                )
-            }
+            fixture.addNode(name, memoryMiB: chance(20) ? 2048 : 16_384, reachesCSV: chance(70))
         }
         for index in 0..<Int.random(in: 0..<30, using: &generator) {
             let node = names[Int.random(in: 0..<names.count, using: &generator)]
@@ -135,21 +123,7 @@ import Testing
         var fixture = ClusterFixture()
         let names = (1...40).map { "node\($0)" }
         for name in names.dropFirst(3) {
-            fixture.nodes.append(
-                Node(
-                    name: NodeName(name),
-                    memoryMiB: [0, 8192, 16_384][Int.random(in: 0..<3, using: &generator)],
-                    lastInventoryAt: ClusterFixture.now
-                )
-            )
-            fixture.mounts.append(
-                VolumeMount(
-                    volume: ClusterFixture.csv1,
-                    node: NodeName(name),
-                    mountPath: "/csv",
-                    lastProbeAt: ClusterFixture.now
-                )
-            )
+            fixture.addNode(name, memoryMiB: [0, 8192, 16_384][Int.random(in: 0..<3, using: &generator)])
         }
         for index in 0..<60 {
             fixture.addRunningVM(
