@@ -105,15 +105,16 @@ public enum TargetRanking {
                 guard let old = keys[node] else { continue }
                 let fresh = TargetRanking.loadKey(node, conflict: false, view: view)
                 guard fresh != old else { continue }
-                if let index = position(of: (node, old)), entries[index].node == node { entries.remove(at: index) }
+                let index = position(of: (node, old))
+                if index < entries.count, entries[index].node == node { entries.remove(at: index) }
                 let entry = (node: node, key: fresh)
-                entries.insert(entry, at: position(of: entry) ?? entries.endIndex)
+                entries.insert(entry, at: position(of: entry))
                 keys[node] = fresh
             }
         }
 
         /// The first index whose entry does not rank before `entry` (binary search).
-        private func position(of entry: (node: NodeName, key: LoadKey)) -> Int? {
+        private func position(of entry: (node: NodeName, key: LoadKey)) -> Int {
             var low = 0
             var high = entries.count
             while low < high {
