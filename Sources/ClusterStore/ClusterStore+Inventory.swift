@@ -9,26 +9,16 @@ extension ClusterStore {
     /// because only a committed migration or failover changes them (SPEC §6). If anything is refused, nothing of the
     /// new report is written and the previous one stays whole.
     public func saveInventory(of vm: VM, at now: Timestamp) throws(StoreError) {
-        let order: [Checkpoint]
-        do {
-            order = try CheckpointTree(vm.checkpoints).depthFirst().map(\.checkpoint)
-        } catch {
-            throw StoreError(error)
-        }
+        let rows = try InventoryRows(of: vm, digest: InventoryDigest.of(vm), reportKey: nil, at: now)
         try translatingErrors {
-            try writer.write { db in try Self.writeInventory(of: vm, checkpointsInOrder: order, at: now, in: db) }
+            try writer.write { db in try Self.writeInventory(rows, in: db) }
         }
     }
 
-    static func writeInventory(
-        of vm: VM,
-        checkpointsInOrder checkpoints: [Checkpoint],
-        reportKey: String? = nil,
-        at now: Timestamp,
-        in db: Database
-    ) throws {
-        let id = vm.id.rawValue
-        // Cached statements: a 1,000-VM report runs these 4,000 times.
+    /// Writes `rows`, replacing what the database holds of their VM.
+    static func writeInventory(_ rows: InventoryRows, in db: Database) throws {
+        let id = rows.id
+        // Cached statements: a 1,000-VM report runs these thousands of times.
         try db.cachedStatement(
             sql: """
                 INSERT INTO vm (id, name, owner, epoch, state, highly_available, memory_mib, registered_at,
@@ -42,111 +32,59 @@ extension ClusterStore {
                     next_files = excluded.next_files, merge_pending = excluded.merge_pending,
                     report_key = excluded.report_key
                 """
-        ).execute(arguments: [
-            id, vm.name, vm.owner.rawValue, vm.ownership.epoch.rawValue, vm.state.rawValue,
-            vm.highlyAvailable, vm.memoryMiB, now.databaseValue, now.databaseValue, InventoryDigest.of(vm),
-            vm.metadata?.reportedDigest, NextFilesColumn.encode(vm.nextFiles), vm.mergePending, reportKey,
-        ])
+        ).execute(arguments: rows.vm)
         // Children before parents would break the parent foreign key; files and chains reference
         // checkpoints, so they go first.
         try db.cachedStatement(sql: "DELETE FROM disk_chain WHERE vm_id = ?").execute(arguments: [id])
         try db.cachedStatement(sql: "DELETE FROM file WHERE vm_id = ?").execute(arguments: [id])
         try db.cachedStatement(sql: "DELETE FROM checkpoint WHERE vm_id = ?").execute(arguments: [id])
 
-        // Rows go in as multi-row INSERTs (one statement per table and VM): per-statement overhead, not SQLite's
-        // B-trees, dominated a 1,000-VM report when each row was its own statement.
-        try insertRows(
-            into: "checkpoint (vm_id, id, name, parent_id, created_at)",
-            columns: 5,
-            rows: checkpoints.map { checkpoint in
-                [
-                    id, checkpoint.id.rawValue, checkpoint.name, checkpoint.parent?.rawValue,
-                    checkpoint.created?.databaseValue,
-                ]
-            },
-            in: db
-        )
-
-        // File ids are assigned here, so that chains can name them without reading them back.
-        var nextFileID = try Int64.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(id), 0) + 1 FROM file")) ?? 1
-        var fileIDs: [FileLocation: Int64] = [:]
-        var fileRows: [[(any DatabaseValueConvertible)?]] = []
-        for file in vm.files where fileIDs[file.location] == nil {
-            var volumeID: String?
-            var relativePath: String?
-            var node: String?
-            switch file.location {
-            case .volume(let volume, let path):
-                volumeID = volume.rawValue
-                relativePath = path
-            case .nodeLocal(let name, _):
-                node = name.rawValue
-            }
-            fileIDs[file.location] = nextFileID
-            fileRows.append([
-                nextFileID, id, volumeID, relativePath, node, file.path, file.kind.rawValue, file.format?.rawValue,
-                file.size, file.identifier, file.checkpoint?.rawValue, file.problem?.rawValue, file.problemDetail,
-            ])
-            nextFileID += 1
+        // Rows go in as multi-row INSERTs: per-statement overhead, not SQLite's B-trees, dominated a 1,000-VM report
+        // when each row was its own statement.
+        for chunk in rows.checkpoints {
+            try insert(into: "checkpoint (vm_id, id, name, parent_id, created_at)", chunk, in: db)
         }
-        try insertRows(
-            into: """
-                file (id, vm_id, volume_id, relative_path, node, path, kind, format, size, identifier, checkpoint_id,
-                      problem, problem_detail)
-                """,
-            columns: 13,
-            rows: fileRows,
-            in: db
-        )
-
-        var chainRows: [[(any DatabaseValueConvertible)?]] = []
-        var linkRows: [[(any DatabaseValueConvertible)?]] = []
-        var linked = Set<Int64>()
-        for (position, chain) in vm.chains.enumerated() {
-            let ids = try chain.elements.map { location in
-                guard let fileID = fileIDs[location] else {
-                    throw StoreError(
-                        .invalidInventory,
-                        "a disk chain of \(vm.name) names \(location.key), which is not in the VM's file set"
-                    )
-                }
-                return fileID
-            }
-            guard let leaf = ids.first else { continue }
-            chainRows.append([id, chain.checkpoint?.rawValue, position, leaf])
-            // A disk has one parent: the first chain through it says which.
-            for (child, parent) in zip(ids, ids.dropFirst()) where child != parent && linked.insert(child).inserted {
-                linkRows.append([child, parent])
-            }
+        // SQLite gives each file the id one above the largest, in insertion order; checked below, since chains and
+        // links name files by those ids.
+        let firstFileID = try Int64.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(id), 0) + 1 FROM file")) ?? 1
+        for chunk in rows.files {
+            try insert(
+                into: """
+                    file (vm_id, volume_id, relative_path, node, path, kind, format, size, identifier, checkpoint_id,
+                          problem, problem_detail)
+                    """,
+                chunk,
+                in: db
+            )
         }
-        try insertRows(
-            into: "disk_chain (vm_id, checkpoint_id, position, leaf_file_id)",
-            columns: 4,
-            rows: chainRows,
-            in: db
-        )
-        try insertRows(into: "disk_chain_link (child_file_id, parent_file_id)", columns: 2, rows: linkRows, in: db)
+        if rows.fileCount > 0, db.lastInsertedRowID != firstFileID + Int64(rows.fileCount) - 1 {
+            throw StoreError(
+                .invalidInventory,
+                "the files of \(id) did not get consecutive ids; the file table's ids are exhausted"
+            )
+        }
+        let chains = rows.chains.flatMap { chain -> [DatabaseValue] in
+            [
+                id.databaseValue, chain.checkpoint?.databaseValue ?? .null, chain.position.databaseValue,
+                (firstFileID + Int64(chain.leaf)).databaseValue,
+            ]
+        }
+        for chunk in InventoryRows.chunks(of: chains, columns: 4) {
+            try insert(into: "disk_chain (vm_id, checkpoint_id, position, leaf_file_id)", chunk, in: db)
+        }
+        let links = rows.links.flatMap { link -> [DatabaseValue] in
+            [(firstFileID + Int64(link.child)).databaseValue, (firstFileID + Int64(link.parent)).databaseValue]
+        }
+        for chunk in InventoryRows.chunks(of: links, columns: 2) {
+            try insert(into: "disk_chain_link (child_file_id, parent_file_id)", chunk, in: db)
+        }
     }
 
-    /// Inserts `rows` with as few statements as SQLite's parameter limit allows (each statement cached by its shape).
-    private static func insertRows(
-        into target: String,
-        columns: Int,
-        rows: [[(any DatabaseValueConvertible)?]],
-        in db: Database
-    ) throws {
-        let perStatement = max(1, 999 / columns)
-        var start = 0
-        while start < rows.count {
-            let chunk = rows[start..<min(rows.count, start + perStatement)]
-            let placeholders = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
-            let statement = try db.cachedStatement(
-                sql: "INSERT INTO \(target) VALUES "
-                    + Array(repeating: placeholders, count: chunk.count).joined(separator: ", ")
-            )
-            try statement.execute(arguments: StatementArguments(chunk.flatMap { $0 }))
-            start += chunk.count
-        }
+    /// One multi-row `INSERT` into `target`, its statement cached by its shape.
+    private static func insert(into target: String, _ chunk: InventoryRows.Chunk, in db: Database) throws {
+        try db.cachedStatement(sql: "INSERT INTO \(target) VALUES \(chunk.placeholders)").execute(
+            arguments: chunk.arguments
+        )
     }
 
     /// One VM with its checkpoints, files and chains, or `nil` if the cluster does not know it.

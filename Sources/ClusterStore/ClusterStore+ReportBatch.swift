@@ -56,6 +56,19 @@ public struct ReportBatch: Sendable {
     }
 }
 
+/// VMs of a report with what `ClusterStore.apply` writes of them, built off the writer (`ClusterStore.prepare`).
+struct PreparedStep: Sendable {
+    struct Entry: Sendable {
+        var vm: VM
+        /// `InventoryDigest.of(vm)`.
+        var digest: String
+        /// `nil` when the step was built the database held this digest or another node owned the VM.
+        var rows: Result<InventoryRows, StoreError>?
+    }
+
+    var entries: [Entry]
+}
+
 /// What a report changed.
 public struct ReportOutcome: Sendable, Equatable {
     public var registered = 0
@@ -112,10 +125,16 @@ extension ClusterStore {
             errors += volumes.disagreements
             var outcome = ReportOutcome()
             outcome.unverifiedSharedVolumes = volumes.unverified
-            var start = batch.vms.startIndex
-            while start < batch.vms.endIndex {
-                let end = min(start + ReportBatch.vmsPerStep, batch.vms.endIndex)
-                let step = batch.vms[start..<end]
+            // Each step's rows are built on another thread while the writer applies the previous step.
+            let steps = stride(from: batch.vms.startIndex, to: batch.vms.endIndex, by: ReportBatch.vmsPerStep).map {
+                $0..<min($0 + ReportBatch.vmsPerStep, batch.vms.endIndex)
+            }
+            var prepared = steps.first.map { prepare(batch.vms[$0], of: batch, at: now) }
+            for index in steps.indices {
+                guard let step = prepared else { break }
+                let ahead =
+                    steps.indices.contains(index + 1)
+                    ? WorkAhead { [self] in prepare(batch.vms[steps[index + 1]], of: batch, at: now) } : nil
                 let (stepOutcome, stepErrors): (ReportOutcome, [InventoryError])
                 do {
                     (stepOutcome, stepErrors) = try writer.write { db in
@@ -132,7 +151,7 @@ extension ClusterStore {
                 }
                 outcome.add(stepOutcome)
                 errors += stepErrors
-                start = end
+                prepared = ahead?.value
             }
             var next = batch.unchangedEntries.startIndex
             while next < batch.unchangedEntries.endIndex {
@@ -156,9 +175,54 @@ extension ClusterStore {
         }
     }
 
+    /// Builds the rows of these VMs of the batch, without the writer: each VM's digest, and its rows unless a reader
+    /// finds the database already holds that digest, or another node owns the VM (then `apply` needs none, and builds
+    /// them itself should the database have changed meanwhile).
+    func prepare(_ vms: ArraySlice<VM>, of batch: ReportBatch, at now: Timestamp) -> PreparedStep {
+        var stored: [String: (owner: String, digest: String?)] = [:]
+        let ids = vms.map(\.id.rawValue)
+        // Unread, every VM gets its rows: the write decides from what it reads itself.
+        try? writer.read { db in
+            let rows = try Row.fetchCursor(
+                db,
+                sql:
+                    "SELECT id, owner, inventory_digest FROM vm WHERE id IN (\(ids.map { _ in "?" }.joined(separator: ", ")))",
+                arguments: StatementArguments(ids)
+            )
+            while let row = try rows.next() { stored[row[0]] = (row[1], row[2]) }
+        }
+        return PreparedStep(
+            entries: vms.map { vm in
+                let digest = InventoryDigest.of(vm)
+                let known = stored[vm.id.rawValue]
+                let needsNone =
+                    known.map { $0.digest == digest || ($0.owner != batch.node.rawValue && !batch.rebuildingOwnership) }
+                    ?? false
+                return PreparedStep.Entry(
+                    vm: vm,
+                    digest: digest,
+                    rows: needsNone ? nil : Self.rows(of: vm, digest: digest, in: batch, at: now)
+                )
+            }
+        )
+    }
+
+    static func rows(
+        of vm: VM,
+        digest: String,
+        in batch: ReportBatch,
+        at now: Timestamp
+    ) -> Result<
+        InventoryRows, StoreError
+    > {
+        Result { () throws(StoreError) in
+            try InventoryRows(of: vm, digest: digest, reportKey: batch.reportKeys[vm.id], at: now)
+        }
+    }
+
     /// One step of `ingest`: these VMs of the batch, in the transaction `db` is in.
     static func apply(
-        _ vms: ArraySlice<VM>,
+        _ step: PreparedStep,
         of batch: ReportBatch,
         at now: Timestamp,
         isolatingVMs: Bool,
@@ -170,7 +234,8 @@ extension ClusterStore {
             sql: "SELECT owner, epoch, inventory_digest FROM vm WHERE id = ?"
         )
         let touch = try db.cachedStatement(sql: "UPDATE vm SET inventory_at = ?, report_key = ? WHERE id = ?")
-        for vm in vms {
+        for entry in step.entries {
+            let vm = entry.vm
             let stored = try Row.fetchOne(storedStatement, arguments: [vm.id.rawValue])
             var owner = (stored?["owner"] as String?).map(NodeName.init(rawValue:))
             if batch.rebuildingOwnership, let current = owner, current != batch.node,
@@ -188,22 +253,23 @@ extension ClusterStore {
                 continue
             }
             let reportKey = batch.reportKeys[vm.id]
-            if let digest = stored?["inventory_digest"] as String?, digest == InventoryDigest.of(vm) {
+            if let digest = stored?["inventory_digest"] as String?, digest == entry.digest {
                 try touch.execute(arguments: [now.databaseValue, reportKey, vm.id.rawValue])
                 outcome.unchanged += 1
                 continue
             }
-            let order: [Checkpoint]
-            do {
-                order = try CheckpointTree(vm.checkpoints).depthFirst().map(\.checkpoint)
-            } catch {
-                errors.append(InventoryError(node: batch.node, vm: vm.name, message: StoreError(error).message))
+            let rows: InventoryRows
+            switch entry.rows ?? Self.rows(of: vm, digest: entry.digest, in: batch, at: now) {
+            case .success(let built):
+                rows = built
+            case .failure(let error):
+                errors.append(InventoryError(node: batch.node, vm: vm.name, message: error.message))
                 continue
             }
             if isolatingVMs {
                 do {
                     try db.inSavepoint {
-                        try writeInventory(of: vm, checkpointsInOrder: order, reportKey: reportKey, at: now, in: db)
+                        try writeInventory(rows, in: db)
                         return .commit
                     }
                 } catch let error as DatabaseError {
@@ -215,7 +281,7 @@ extension ClusterStore {
                 }
             } else {
                 // A refusal here abandons this attempt; `ingest` then isolates each VM.
-                try writeInventory(of: vm, checkpointsInOrder: order, reportKey: reportKey, at: now, in: db)
+                try writeInventory(rows, in: db)
             }
             if owner == nil { outcome.registered += 1 } else { outcome.updated += 1 }
         }

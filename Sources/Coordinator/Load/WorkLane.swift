@@ -1,3 +1,4 @@
+import ClusterStore
 import NIOPosix
 import Prometheus
 import Synchronization
@@ -102,21 +103,5 @@ final class WorkLane: TaskExecutor, Sendable {
             admittedGauge.set(Double(now))
         }
         return try await withTaskExecutorPreference(self) { try await body() }
-    }
-}
-
-/// Sets the calling thread's scheduling niceness (Linux schedules threads one by one, so `setpriority` on a thread id
-/// touches that thread only).
-///
-/// `gettid` is looked up at run time: Swift's Glibc module does not declare it.
-enum ThreadNiceness {
-    private typealias GetThreadID = @convention(c) () -> Int32
-    private static let gettid: GetThreadID? = dlsym(nil, "gettid").map { unsafeBitCast($0, to: GetThreadID.self) }
-
-    static func set(_ niceness: Int32) {
-        guard let gettid else { return }
-        let thread = gettid()
-        guard getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(thread)) != niceness else { return }
-        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(thread), niceness)
     }
 }

@@ -1,0 +1,95 @@
+import ChainModel
+import GRDB
+import Testing
+
+@testable import ClusterStore
+
+/// A report written in steps whose rows are built on another thread (`ClusterStore.prepare`) ahead of the writer.
+@Suite struct ReportStepTests {
+    static let csv1 = VolumeReport(
+        volume: Volume(id: TemporaryStore.csv1, name: "csv1"),
+        mountPath: "/mnt/csv1",
+        filesystemType: nil,
+        probeWritten: nil,
+        probeRead: []
+    )
+
+    static func batch(_ vms: [VM]) -> ReportBatch {
+        ReportBatch(
+            node: NodeName("node1"),
+            driver: .hypervJSON,
+            memoryMiB: 8192,
+            volumes: [csv1],
+            vms: vms,
+            listed: vms.map(\.id),
+            inventoryErrors: [],
+            discoveredDisks: [],
+            probeWindow: .seconds(600)
+        )
+    }
+
+    /// What the store reads back of `vm`, in the order it reads it (checkpoints by id).
+    static func stored(_ vm: VM) -> VM {
+        var vm = vm
+        vm.checkpoints.sort { $0.id.rawValue < $1.id.rawValue }
+        return vm
+    }
+
+    @Test func aReportOfSeveralStepsLandsWholeWithEachRefusalAlone() throws {
+        let temporary = try TemporaryStore()
+        // 450 VMs: three steps, each built while the previous one is written.
+        var vms = (0..<450).map { TemporaryStore.branchedVM(name: "vm\($0)", id: "vm-\($0)") }
+        // Step 2: a chain naming a file the VM does not list is refused when its rows are built.
+        vms[250].chains[0].elements.append(.volume(TemporaryStore.csv1, relativePath: "vm250/elsewhere.vhdx"))
+        // Step 3: a file naming an unknown checkpoint is refused by the database, and the step is written again VM by
+        // VM from the same rows.
+        vms[420].files[0].checkpoint = CheckpointID("no-such-checkpoint")
+        let outcome = try temporary.store.ingest(Self.batch(vms), at: TemporaryStore.now)
+        #expect(outcome.registered == 448)
+        #expect(outcome.errors == 2)
+        let snapshot = try temporary.store.snapshot()
+        let expected = vms.enumerated().filter { ![250, 420].contains($0.offset) }.map { Self.stored($0.element) }
+        let byID = Dictionary(uniqueKeysWithValues: snapshot.vms.map { ($0.id, $0) })
+        #expect(byID.count == 448)
+        for vm in expected {
+            #expect(byID[vm.id]?.checkpoints == vm.checkpoints, "\(vm.name)")
+            #expect(byID[vm.id]?.files == vm.files, "\(vm.name)")
+            #expect(byID[vm.id]?.chains == vm.chains, "\(vm.name)")
+        }
+        #expect(Set(snapshot.inventoryErrors.compactMap(\.vm)) == ["vm250", "vm420"])
+        let message = snapshot.inventoryErrors.first { $0.vm == "vm250" }?.message ?? ""
+        #expect(message.contains("vm250/elsewhere.vhdx"), "\(message)")
+        // File ids are SQLite's, one above the largest, with no gap left by the refused VMs.
+        let ids = try temporary.store.writer.read { db in try Int64.fetchAll(db, sql: "SELECT id FROM file ORDER BY id")
+        }
+        #expect(ids == Array(1...Int64(448 * 8)))
+    }
+
+    @Test func aStepBuiltBeforeTheDatabaseChangedIsWrittenFromWhatTheWriterReads() throws {
+        let temporary = try TemporaryStore()
+        let store = temporary.store
+        let now = TemporaryStore.now
+        let first = TemporaryStore.branchedVM(name: "web01", id: "web01-id")
+        var second = first
+        second.files[1].size += 4096
+        second.files.removeLast()
+        _ = try store.ingest(Self.batch([first]), at: now)
+
+        // Built while the database held `first`: unchanged, so no rows are built for it.
+        let batch = Self.batch([first])
+        let step = store.prepare(batch.vms[...], of: batch, at: now + .seconds(60))
+        #expect(step.entries.count == 1)
+        #expect(step.entries[0].rows.map { _ in "built" } == nil)
+
+        // Meanwhile another report changes the VM; the step written now finds its digest changed and writes `first`
+        // again from rows it builds itself.
+        _ = try store.ingest(Self.batch([second]), at: now + .seconds(30))
+        #expect(try store.snapshot().vms.first?.files == second.files)
+        let (outcome, errors) = try store.writer.write { db in
+            try ClusterStore.apply(step, of: batch, at: now + .seconds(60), isolatingVMs: false, in: db)
+        }
+        #expect(errors.isEmpty)
+        #expect(outcome.updated == 1)
+        #expect(try store.snapshot().vms.first.map { Self.stored($0) } == Self.stored(first))
+    }
+}
