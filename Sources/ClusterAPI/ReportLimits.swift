@@ -49,6 +49,24 @@ extension AgentReport {
     /// Free text (inventory error messages, problem details) is not refused: it is cut to length and escaped where it
     /// is stored (`ReportedText.stored`).
     public func validate() throws(ReportFieldError) {
+        try validate(vmsChecked: firstVMError(in: vms.indices))
+    }
+
+    /// The first entry of `vms` within `range` that is out of its bounds, in order (`nil`: none).
+    public func firstVMError(in range: Range<Int>) -> ReportFieldError? {
+        for index in range {
+            do throws(ReportFieldError) {
+                try vms[index].validate(at: "vms[\(index)]")
+            } catch {
+                return error
+            }
+        }
+        return nil
+    }
+
+    /// `validate()` with the entries of `vms` checked already (on several threads): `vmError` is the first of them out
+    /// of its bounds, thrown where `validate()` would have found it.
+    public func validate(vmsChecked vmError: ReportFieldError?) throws(ReportFieldError) {
         try FieldCheck.name(node, "node", .name("a node name"))
         try FieldCheck.word(driver.raw, "driver")
         if let memoryMiB { try FieldCheck.range(Int64(memoryMiB), 0...Int64(ValueBounds.memoryMiB), "memoryMiB") }
@@ -57,9 +75,7 @@ extension AgentReport {
             try volume.validate(at: "volumes[\(index)]")
         }
         try FieldCheck.count(vms.count, ReportLimits.vms, "vms")
-        for (index, vm) in vms.enumerated() {
-            try vm.validate(at: "vms[\(index)]")
-        }
+        if let vmError { throw vmError }
         // Together with `vms`: one report lists at most `ReportLimits.vms` VMs, however they are sent.
         try FieldCheck.count(vms.count + (unchangedVMs?.count ?? 0), ReportLimits.vms, "unchangedVMs")
         for (index, vm) in (unchangedVMs ?? []).enumerated() {

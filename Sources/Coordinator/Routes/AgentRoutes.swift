@@ -89,7 +89,7 @@ struct AgentRoutes: Sendable {
         phases.end(.body)
         let report: AgentReport
         do {
-            report = try JSONDecoder().decode(AgentReport.self, from: Data(buffer: body))
+            report = try ReportDecoding.decode(Data(buffer: body))
             phases.end(.decode)
         } catch {
             throw APIError.badRequest(
@@ -100,7 +100,9 @@ struct AgentRoutes: Sendable {
             throw APIError.forbidden("a report for \(report.node) cannot be posted as \(node)")
         }
         do {
-            try report.validate()
+            // The entries on two threads, as they were decoded.
+            let vmErrors = ReportDecoding.halves(of: report.vms.count) { [report] in report.firstVMError(in: $0) }
+            try report.validate(vmsChecked: vmErrors.lazy.compactMap { $0 }.first)
             phases.end(.validate)
         } catch {
             logger.warning(
