@@ -28,7 +28,9 @@ enum ReportDecoding {
         let first = parts.entries[0..<cut]
         let second = parts.entries[cut...]
         func array(_ entries: ArraySlice<Range<Int>>) -> Data {
-            guard let start = entries.first?.lowerBound, let end = entries.last?.upperBound else { return Data("[]".utf8) }
+            guard let start = entries.first?.lowerBound, let end = entries.last?.upperBound else {
+                return Data("[]".utf8)
+            }
             var text = Data("[".utf8)
             text.append(data[data.startIndex + start..<data.startIndex + end])
             text.append(Data("]".utf8))

@@ -64,7 +64,9 @@ import Testing
         let report = Self.report(seed: seed, vms: 400 + Int(seed) * 37)
         let encoder = JSONEncoder()
         // Compact, key orders of the encoder's choosing, sorted keys (`vms` neither first nor last), pretty-printed.
-        let formats: [JSONEncoder.OutputFormatting] = [[], [.sortedKeys], [.prettyPrinted], [.prettyPrinted, .sortedKeys]]
+        let formats: [JSONEncoder.OutputFormatting] = [
+            [], [.sortedKeys], [.prettyPrinted], [.prettyPrinted, .sortedKeys],
+        ]
         encoder.outputFormatting = formats[Int(seed) % formats.count]
         let body = try encoder.encode(report)
         #expect(body.count >= ReportDecoding.splitFrom, "big enough to be split: \(body.count) bytes")

@@ -20,8 +20,9 @@ public enum ClusterAudit {
                 lost: input.lostVolumes[vm.owner]
             )
         }
+        // A discovered disk is some VM's when that VM lists it as a disk.
         var used = Set<FileLocation>()
-        for vm in input.vms { for file in vm.files { used.insert(file.location) } }
+        for vm in input.vms { for file in vm.files where file.kind == .disk { used.insert(file.location) } }
         let unused = input.discoveredDisks.filter {
             !used.contains(.volume($0.volume, relativePath: $0.relativePath))
         }
