@@ -31,7 +31,7 @@ import Testing
             "SELECT 1 FROM file WHERE vm_id = 'a' AND checkpoint_id = 'b'", "SELECT id FROM file WHERE vm_id = 'a'",
         ] {
             let detail = try plan(sql, in: temporary)
-            #expect(detail.contains("INDEX file_location (vm_id=?)"), "\(sql): \(detail)")
+            #expect(detail.contains("INDEX file_checkpoint (vm_id=?"), "\(sql): \(detail)")
             #expect(!detail.contains("SCAN file"), "\(sql): \(detail)")
         }
     }

@@ -14,7 +14,7 @@
 -- migration: 014-next-files-and-media
 -- migration: 015-stranded-response
 -- migration: 016-report-key
--- migration: 017-leaner-file-indexes
+-- migration: 017-disks-by-volume-path
 
 CREATE TABLE anti_affinity_class (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
@@ -250,13 +250,15 @@ CREATE INDEX event_at ON event(at);
 
 CREATE INDEX event_vm ON event(vm_id, at);
 
-CREATE INDEX file_disk_on_volume ON file(volume_id, relative_path) WHERE kind = 'disk';
+CREATE INDEX file_checkpoint ON file(vm_id, checkpoint_id);
 
-CREATE UNIQUE INDEX file_location ON file(vm_id, volume_id, relative_path);
+CREATE INDEX file_disk_on_volume ON file(volume_id, relative_path) WHERE kind = 'disk';
 
 CREATE INDEX file_node ON file(node) WHERE node IS NOT NULL;
 
 CREATE UNIQUE INDEX file_on_node ON file(vm_id, node, path) WHERE node IS NOT NULL;
+
+CREATE UNIQUE INDEX file_on_volume ON file(vm_id, volume_id, relative_path) WHERE volume_id IS NOT NULL;
 
 CREATE INDEX inventory_error_node ON inventory_error(node);
 
