@@ -62,9 +62,12 @@ struct PreparedStep: Sendable {
         var vm: VM
         /// `InventoryDigest.of(vm)`.
         var digest: String
-        /// `nil` when the step was built the database held this digest or another node owned the VM.
-        var rows: Result<InventoryRows, StoreError>?
+        /// `nil` when, as the step was built, the database held this digest or another node owned the VM.
+        var rows: Built?
     }
+
+    /// A VM's rows, or why it has none (`invalidInventory`).
+    typealias Built = Result<InventoryRows, StoreError>
 
     var entries: [Entry]
 }
@@ -207,14 +210,7 @@ extension ClusterStore {
         )
     }
 
-    static func rows(
-        of vm: VM,
-        digest: String,
-        in batch: ReportBatch,
-        at now: Timestamp
-    ) -> Result<
-        InventoryRows, StoreError
-    > {
+    static func rows(of vm: VM, digest: String, in batch: ReportBatch, at now: Timestamp) -> PreparedStep.Built {
         Result { () throws(StoreError) in
             try InventoryRows(of: vm, digest: digest, reportKey: batch.reportKeys[vm.id], at: now)
         }

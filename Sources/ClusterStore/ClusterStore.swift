@@ -109,8 +109,8 @@ public struct ClusterStore: Sendable {
         migrator.registerMigration(Migration016ReportKey.identifier) { db in
             try db.execute(sql: Migration016ReportKey.sql)
         }
-        migrator.registerMigration(Migration017LeanerFileIndexes.identifier) { db in
-            try db.execute(sql: Migration017LeanerFileIndexes.sql)
+        migrator.registerMigration(Migration017DisksByVolumePath.identifier) { db in
+            try db.execute(sql: Migration017DisksByVolumePath.sql)
         }
         return migrator
     }

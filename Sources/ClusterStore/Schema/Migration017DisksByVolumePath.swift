@@ -4,7 +4,7 @@
 ///
 /// `file_on_volume` (a location is unique per VM) and `file_checkpoint` stay: every read of a node's VMs (what-if,
 /// failover rounds) scans the narrow `file_checkpoint`, and the wide unique index in its place made ingest no faster.
-enum Migration017LeanerFileIndexes {
+enum Migration017DisksByVolumePath {
     static let identifier = "017-disks-by-volume-path"
 
     static let sql = """
