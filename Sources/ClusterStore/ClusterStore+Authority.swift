@@ -47,52 +47,75 @@ extension ClusterStore {
         }
     }
 
-    /// A VM's name, owner and epoch, and the highest epoch any migration of it reserved: what a claim carries.
-    public func claimable(_ vm: VMID) throws(StoreError) -> (name: String, ownership: Ownership, reserved: Epoch)? {
+    /// What a claim of a VM carries: its name, owner and epoch, and the highest epoch any migration of it reserved.
+    public typealias Claimable = (name: String, ownership: Ownership, reserved: Epoch)
+
+    /// A VM's claim, or nil if the database does not know it.
+    public func claimable(_ vm: VMID) throws(StoreError) -> Claimable? {
         try translatingErrors {
             try writer.read { db in
-                try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT name, owner, epoch, (SELECT max(epoch) FROM migration WHERE vm_id = vm.id) AS reserved
-                        FROM vm WHERE id = ?
-                        """,
-                    arguments: [vm.rawValue]
-                ).map { row in
-                    let epoch = Epoch(row["epoch"] as Int64)
-                    return (
-                        row["name"],
-                        Ownership(owner: NodeName(row["owner"] as String), epoch: epoch),
-                        max(epoch, Epoch((row["reserved"] as Int64?) ?? 0))
-                    )
+                try Row.fetchOne(db, sql: "\(Self.claimableSelect) WHERE id = ?", arguments: [vm.rawValue]).map {
+                    Self.claimable(from: $0).claim
                 }
             }
         }
     }
 
     /// Every VM this database knows, with what a claim carries (a new etcd leader claims those etcd lacks).
-    public func allClaimable() throws(StoreError) -> [VMID: (name: String, ownership: Ownership, reserved: Epoch)] {
+    public func allClaimable() throws(StoreError) -> [VMID: Claimable] {
         try translatingErrors {
             try writer.read { db in
-                var result: [VMID: (name: String, ownership: Ownership, reserved: Epoch)] = [:]
-                let rows = try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT v.id, v.name, v.owner, v.epoch, max(m.epoch) AS reserved
-                        FROM vm v LEFT JOIN migration m ON m.vm_id = v.id GROUP BY v.id
-                        """
-                )
-                for row in rows {
-                    let epoch = Epoch(row["epoch"] as Int64)
-                    result[VMID(row["id"] as String)] = (
-                        row["name"],
-                        Ownership(owner: NodeName(row["owner"] as String), epoch: epoch),
-                        max(epoch, Epoch((row["reserved"] as Int64?) ?? 0))
-                    )
+                var result: [VMID: Claimable] = [:]
+                let rows = try Row.fetchCursor(db, sql: Self.claimableSelect)
+                while let row = try rows.next() {
+                    let (vm, claim) = Self.claimable(from: row)
+                    result[vm] = claim
                 }
                 return result
             }
         }
+    }
+
+    /// The claims of the VMs at these rows of `vm` (`RegistrationLog`), in batches of 500 bound parameters; a row
+    /// since deleted is left out.
+    public func claimable(rowIDs: [Int64]) throws(StoreError) -> [VMID: Claimable] {
+        try translatingErrors {
+            try writer.read { db in
+                var result: [VMID: Claimable] = [:]
+                var next = rowIDs.startIndex
+                while next < rowIDs.endIndex {
+                    let batch = rowIDs[next..<min(next + 500, rowIDs.endIndex)]
+                    next = batch.endIndex
+                    let rows = try Row.fetchCursor(
+                        db,
+                        sql:
+                            "\(Self.claimableSelect) WHERE rowid IN (\(batch.map { _ in "?" }.joined(separator: ", ")))",
+                        arguments: StatementArguments(Array(batch))
+                    )
+                    while let row = try rows.next() {
+                        let (vm, claim) = Self.claimable(from: row)
+                        result[vm] = claim
+                    }
+                }
+                return result
+            }
+        }
+    }
+
+    private static let claimableSelect = """
+        SELECT id, name, owner, epoch, (SELECT max(epoch) FROM migration WHERE vm_id = vm.id) AS reserved FROM vm
+        """
+
+    private static func claimable(from row: Row) -> (vm: VMID, claim: Claimable) {
+        let epoch = Epoch(row["epoch"] as Int64)
+        return (
+            VMID(row["id"] as String),
+            (
+                row["name"],
+                Ownership(owner: NodeName(row["owner"] as String), epoch: epoch),
+                max(epoch, Epoch((row["reserved"] as Int64?) ?? 0))
+            )
+        )
     }
 
     /// What `applyAuthority` did: rows changed, and the VMs and nodes it skipped because no report named them yet.

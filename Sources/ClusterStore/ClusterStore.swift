@@ -10,8 +10,8 @@ public struct ClusterStore: Sendable {
     public let writer: DatabasePool
     /// Commits since the store was opened (the coordinator is the database's only writer).
     public let commits: CommitCounter
-    /// Commits that registered a VM.
-    public let registrations: RegistrationCounter
+    /// The VMs commits registered, which an etcd leader claims.
+    public let registrations: RegistrationLog
     /// The migration journal's writes, committed together when operations run at once (`GroupCommit`).
     let journal = GroupCommit()
 
@@ -38,7 +38,7 @@ public struct ClusterStore: Sendable {
             }
             try Self.migrator.migrate(pool)
             let counter = CommitCounter()
-            let registrations = RegistrationCounter()
+            let registrations = RegistrationLog()
             pool.writeWithoutTransaction { db in
                 db.add(transactionObserver: counter, extent: .databaseLifetime)
                 db.add(transactionObserver: registrations, extent: .databaseLifetime)

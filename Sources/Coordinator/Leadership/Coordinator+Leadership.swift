@@ -129,27 +129,40 @@ extension Coordinator {
     /// Claims in etcd every VM this coordinator's reports know and etcd does not, with its epochs.
     ///
     /// A new VM, or a cluster moving from the embedded backend. Batched transactions, so a node's first report of a
-    /// thousand VMs does not delay the next renewal. Which VMs etcd holds is remembered from the copies; the database
-    /// is scanned only when a VM was registered since the last scan (or once a term), so a round with nothing new
-    /// reads nothing. A VM etcd still lacks when it is first migrated is claimed then (`CriticalWrites`).
+    /// thousand VMs does not delay the next renewal. The whole database is read once a term; after that a round reads
+    /// only the VMs registered since the round before (`RegistrationLog`), so a round with nothing new reads nothing and
+    /// a node's first report is not read again in full after each of its steps. Which VMs etcd holds is remembered
+    /// from the copies. A VM etcd still lacks when it is first migrated is claimed then (`CriticalWrites`).
     func claimNewVMs(term: LeaderTerm) async throws(StoreError) {
-        // Read first: a VM registered during the scan makes the next round scan again.
-        let registrations = store.registrations.value
-        guard leadership.claimScanDue(registrations: registrations) else { return }
-        let local = try store.allClaimable()
-        let candidates = leadership.unclaimed(local.keys)
-        guard !candidates.isEmpty else { return leadership.claimScanned(at: registrations) }
-        var claims: [VMID: CriticalState.Claim] = [:]
-        for vm in candidates {
-            guard let known = local[vm] else { continue }
-            claims[vm] = CriticalState.Claim(name: known.name, ownership: known.ownership, reserved: known.reserved)
+        // Taken first: a VM registered during the reads below is in the next round's list.
+        let registered = store.registrations.take()
+        let whole = leadership.claimScanDue || !registered.complete
+        guard whole || !registered.rowIDs.isEmpty else { return }
+        do {
+            let local = whole ? try store.allClaimable() : try store.claimable(rowIDs: registered.rowIDs)
+            let candidates = leadership.unclaimed(local.keys)
+            if !candidates.isEmpty {
+                var claims: [VMID: CriticalState.Claim] = [:]
+                for vm in candidates {
+                    guard let known = local[vm] else { continue }
+                    claims[vm] = CriticalState.Claim(
+                        name: known.name,
+                        ownership: known.ownership,
+                        reserved: known.reserved
+                    )
+                }
+                _ = try await authority.seed(
+                    CriticalState(claims: claims, journal: [], nodeStates: [:], policies: [:]),
+                    term: term
+                )
+                leadership.markClaimed(candidates)
+            }
+            leadership.claimRead(whole: whole)
+        } catch {
+            // What was taken is not lost: the next round reads the whole database.
+            leadership.forgetClaimScan()
+            throw error
         }
-        _ = try await authority.seed(
-            CriticalState(claims: claims, journal: [], nodeStates: [:], policies: [:]),
-            term: term
-        )
-        leadership.markClaimed(candidates)
-        leadership.claimScanned(at: registrations)
     }
 
     /// Leadership rounds for the coordinator's lifetime: every quarter lease for a leader, every 50 ms for a

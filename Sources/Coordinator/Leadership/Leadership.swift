@@ -23,10 +23,12 @@ final class Leadership: Sendable {
         var pending: CriticalChanges?
         /// VMs the backend is known to hold (so a leader claims only new ones).
         var claimed: Set<VMID> = []
-        /// `ClusterStore.registrations` as of the last scan of this database for VMs to claim (nil: none this term).
-        var claimScan: Int?
-        /// Scans for VMs to claim since this coordinator started.
+        /// Whether this term read its whole database for VMs to claim (after that, only VMs registered since).
+        var scannedForClaims = false
+        /// Reads of the whole database for VMs to claim since this coordinator started.
         var claimScans = 0
+        /// Reads of just the VMs registered since the round before.
+        var claimReads = 0
     }
 
     let me: LeaderInfo
@@ -100,22 +102,29 @@ final class Leadership: Sendable {
 
     func markClaimed(_ vms: some Sequence<VMID>) { state.withLock { $0.claimed.formUnion(vms) } }
 
-    /// Whether this database must be scanned for VMs to claim: a VM was registered since the last scan, or none was
-    /// made since this coordinator began to lead.
-    func claimScanDue(registrations: Int) -> Bool { state.withLock { $0.claimScan != registrations } }
+    /// Whether the next claim round must read the whole database: none did this term, or the last one failed.
+    var claimScanDue: Bool { state.withLock { !$0.scannedForClaims } }
 
-    func claimScanned(at registrations: Int) {
+    /// A claim round read the whole database (`whole`) or just the VMs registered since the round before.
+    func claimRead(whole: Bool) {
         state.withLock {
-            $0.claimScan = registrations
-            $0.claimScans += 1
+            if whole {
+                $0.scannedForClaims = true
+                $0.claimScans += 1
+            } else {
+                $0.claimReads += 1
+            }
         }
     }
 
-    /// Scans for VMs to claim since this coordinator started.
+    /// Reads of the whole database for VMs to claim since this coordinator started.
     var claimScans: Int { state.withLock { $0.claimScans } }
 
-    /// The next claim round scans the whole database (a new term).
-    func forgetClaimScan() { state.withLock { $0.claimScan = nil } }
+    /// Reads of just the VMs registered since the round before.
+    var claimReads: Int { state.withLock { $0.claimReads } }
+
+    /// The next claim round reads the whole database (a new term, or a round that failed).
+    func forgetClaimScan() { state.withLock { $0.scannedForClaims = false } }
 
     var knowsClaimedVMs: Bool { state.withLock { !$0.claimed.isEmpty } }
 
