@@ -41,8 +41,9 @@ public struct ClusterView: Sendable {
         self.policies = policies
         self.classes = Dictionary(classes.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
         self.operationsInProgress = operationsInProgress
-        self.placements = [:]
-        self.load = [:]
+        // Sized once: a coordinator builds this view of 80,000 VMs after commits, and growing it cost rehashes.
+        self.placements = Dictionary(minimumCapacity: placements.count)
+        self.load = Dictionary(minimumCapacity: nodes.count)
         for placement in placements { add(placement) }
     }
 
@@ -68,29 +69,43 @@ public struct ClusterView: Sendable {
     }
 
     private mutating func add(_ placement: VMPlacement) {
-        if let previous = placements[placement.id] { remove(previous) }
-        placements[placement.id] = placement
-        var nodeLoad = load[placement.owner] ?? NodeLoad()
-        nodeLoad.vmCount += 1
-        if placement.state.holdsMemory {
-            nodeLoad.memoryUsedMiB += placement.memoryMiB
-            if let name = policies[placement.id]?.antiAffinityClass {
-                nodeLoad.runningByClass[name, default: []].append(placement.id)
-            }
-        }
-        load[placement.owner] = nodeLoad
+        if let previous = placements.updateValue(placement, forKey: placement.id) { count(previous, by: -1) }
+        count(placement, by: 1)
     }
 
     private mutating func remove(_ placement: VMPlacement) {
-        placements[placement.id] = nil
-        guard var nodeLoad = load[placement.owner] else { return }
-        nodeLoad.vmCount -= 1
-        if placement.state.holdsMemory {
-            nodeLoad.memoryUsedMiB -= placement.memoryMiB
-            if let name = policies[placement.id]?.antiAffinityClass {
-                nodeLoad.runningByClass[name]?.removeAll { $0 == placement.id }
-            }
+        guard let stored = placements.removeValue(forKey: placement.id) else { return }
+        count(stored, by: -1)
+    }
+
+    /// Adds (`by: 1`) or takes away (`by: -1`) a VM's share of its owner's load, in place.
+    private mutating func count(_ placement: VMPlacement, by sign: Int) {
+        let holdsMemory = placement.state.holdsMemory
+        let antiAffinity = holdsMemory && !policies.isEmpty ? policies[placement.id]?.antiAffinityClass : nil
+        Self.count(
+            placement,
+            by: sign,
+            holdsMemory: holdsMemory,
+            class: antiAffinity,
+            in: &load[placement.owner, default: NodeLoad()]
+        )
+    }
+
+    private static func count(
+        _ placement: VMPlacement,
+        by sign: Int,
+        holdsMemory: Bool,
+        class antiAffinity: String?,
+        in nodeLoad: inout NodeLoad
+    ) {
+        nodeLoad.vmCount += sign
+        guard holdsMemory else { return }
+        nodeLoad.memoryUsedMiB += sign * placement.memoryMiB
+        guard let antiAffinity else { return }
+        if sign > 0 {
+            nodeLoad.runningByClass[antiAffinity, default: []].append(placement.id)
+        } else {
+            nodeLoad.runningByClass[antiAffinity]?.removeAll { $0 == placement.id }
         }
-        load[placement.owner] = nodeLoad
     }
 }
