@@ -27,7 +27,7 @@ public struct Coordinator: Sendable {
     public let metrics: PrometheusCollectorRegistry
     /// Commands for agents and their answers (memory only).
     let board = CommandBoard()
-    let placements = PlacementCache()
+    let placements: PlacementCache
     /// The dashboard's last full audit, and its log-in sessions (memory only).
     let audits = AuditCache()
     /// The audit kept up to date: what `audit`, `vms` and the dashboard read (issue 27).
@@ -60,6 +60,7 @@ public struct Coordinator: Sendable {
         self.config = config
         try? FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
         self.store = try ClusterStore(path: (config.dataDir as NSString).appendingPathComponent("cluster.sqlite"))
+        self.placements = PlacementCache(store: store)
         self.metrics = metrics
         self.now = now
         leadership = Leadership(me: LeaderInfo(name: config.advertisedURL, url: config.advertisedURL))

@@ -52,4 +52,35 @@ extension ClusterView {
         )
         operationKinds = snapshot.operationKinds
     }
+
+    /// Takes everything but the placements from `snapshot`, and replaces the placements of `changed` (`nil`: that VM
+    /// is gone): the view `init(_:placements:now:settings:)` gives from the same rows, without adding all 80,000 VMs
+    /// again after a commit that changed a few.
+    ///
+    /// Policies decide which anti-affinity classes a node's load counts, so when they changed every VM is counted again.
+    /// The placements move, not copy, when this view holds the only reference to them.
+    public mutating func apply(
+        _ snapshot: ClusterSnapshot,
+        changed: [VMID: VMPlacement?],
+        now: Timestamp,
+        settings: ClusterSettings
+    ) {
+        guard snapshot.policies == policies else {
+            var all = placements
+            for (id, placement) in changed { all[id] = placement }
+            self = ClusterView(snapshot, placements: Array(all.values), now: now, settings: settings)
+            return
+        }
+        var fresh = ClusterView(snapshot, placements: [], now: now, settings: settings)
+        swap(&fresh.placements, &placements)
+        swap(&fresh.load, &load)
+        for (id, placement) in changed {
+            if let placement {
+                fresh.add(placement)
+            } else if let stored = fresh.placements[id] {
+                fresh.remove(stored)
+            }
+        }
+        self = fresh
+    }
 }

@@ -17,8 +17,8 @@ public struct ClusterView: Sendable {
     public var operationsInProgress: Set<VMID>
     /// What each of those is (`migration`, `checkpoint-delete`, …).
     public var operationKinds: [VMID: String] = [:]
-    public private(set) var placements: [VMID: VMPlacement]
-    public private(set) var load: [NodeName: NodeLoad]
+    public internal(set) var placements: [VMID: VMPlacement]
+    public internal(set) var load: [NodeName: NodeLoad]
 
     public init(
         now: Timestamp,
@@ -68,12 +68,12 @@ public struct ClusterView: Sendable {
         add(placement)
     }
 
-    private mutating func add(_ placement: VMPlacement) {
+    mutating func add(_ placement: VMPlacement) {
         if let previous = placements.updateValue(placement, forKey: placement.id) { count(previous, by: -1) }
         count(placement, by: 1)
     }
 
-    private mutating func remove(_ placement: VMPlacement) {
+    mutating func remove(_ placement: VMPlacement) {
         guard let stored = placements.removeValue(forKey: placement.id) else { return }
         count(stored, by: -1)
     }
