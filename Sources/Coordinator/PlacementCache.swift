@@ -24,7 +24,7 @@ final class PlacementCache: Sendable {
     private let changes: PlacementChangeLog
     private let cached = Mutex<Entry?>(nil)
     private let rebuilding = Mutex<Void>(())
-    /// Full rebuilds and updates from changed rows, for tests and the benchmark.
+    /// Full rebuilds and updates from changed rows (tests read them).
     private let counts = Mutex<(full: Int, updates: Int)>((0, 0))
 
     /// A cache of views of `store`, logging its placement changes from now on.
