@@ -76,26 +76,14 @@ extension ClusterStore {
         }
     }
 
-    /// The claims of the VMs at these rows of `vm` (`RegistrationLog`), in batches of 500 bound parameters; a row
-    /// since deleted is left out.
+    /// The claims of the VMs at these rows of `vm` (`RegistrationLog`); a row since deleted is left out.
     public func claimable(rowIDs: [Int64]) throws(StoreError) -> [VMID: Claimable] {
         try translatingErrors {
             try writer.read { db in
                 var result: [VMID: Claimable] = [:]
-                var next = rowIDs.startIndex
-                while next < rowIDs.endIndex {
-                    let batch = rowIDs[next..<min(next + 500, rowIDs.endIndex)]
-                    next = batch.endIndex
-                    let rows = try Row.fetchCursor(
-                        db,
-                        sql:
-                            "\(Self.claimableSelect) WHERE rowid IN (\(batch.map { _ in "?" }.joined(separator: ", ")))",
-                        arguments: StatementArguments(Array(batch))
-                    )
-                    while let row = try rows.next() {
-                        let (vm, claim) = Self.claimable(from: row)
-                        result[vm] = claim
-                    }
+                try Self.forEachRow(of: Self.claimableSelect, rowIDs: rowIDs, in: db) { row in
+                    let (vm, claim) = Self.claimable(from: row)
+                    result[vm] = claim
                 }
                 return result
             }

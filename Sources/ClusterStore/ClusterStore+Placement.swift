@@ -51,18 +51,7 @@ extension ClusterStore {
                     // Columns by position: name lookups would dominate 80,000 rows.
                     let select = "SELECT rowid, id, name, owner, state, memory_mib FROM vm"
                     if let rows {
-                        let ids = Array(rows)
-                        var next = 0
-                        while next < ids.count {
-                            let batch = ids[next..<min(next + 500, ids.count)]
-                            next = batch.endIndex
-                            let cursor = try Row.fetchCursor(
-                                db,
-                                sql: "\(select) WHERE rowid IN (\(batch.map { _ in "?" }.joined(separator: ", ")))",
-                                arguments: StatementArguments(Array(batch))
-                            )
-                            while let row = try cursor.next() { placements.append(Self.placement(row)) }
-                        }
+                        try Self.forEachRow(of: select, rowIDs: rows, in: db) { placements.append(Self.placement($0)) }
                     } else {
                         let cursor = try Row.fetchCursor(db, sql: select)
                         while let row = try cursor.next() { placements.append(Self.placement(row)) }

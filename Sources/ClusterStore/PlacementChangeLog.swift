@@ -84,5 +84,4 @@ extension ClusterStore {
         writer.writeWithoutTransaction { db in db.add(transactionObserver: log, extent: .databaseLifetime) }
         return log
     }
-
 }
