@@ -88,9 +88,15 @@ extension ClusterStore {
     public func vms(matching key: String) throws(StoreError) -> [VM] {
         try translatingErrors {
             try writer.read { db in
-                var matched = try Row.fetchAll(db, sql: "SELECT * FROM vm WHERE id = ?", arguments: [key])
+                var matched = try Row.fetchAll(
+                    db.cachedStatement(sql: "SELECT * FROM vm WHERE id = ?"),
+                    arguments: [key]
+                )
                 if matched.isEmpty {
-                    matched = try Row.fetchAll(db, sql: "SELECT * FROM vm WHERE name = ? ORDER BY id", arguments: [key])
+                    matched = try Row.fetchAll(
+                        db.cachedStatement(sql: "SELECT * FROM vm WHERE name = ? ORDER BY id"),
+                        arguments: [key]
+                    )
                 }
                 return try matched.map { try Self.loadVM($0, in: db) }
             }

@@ -12,8 +12,12 @@ public struct ClusterStore: Sendable {
     public let commits: CommitCounter
     /// The VMs commits registered, which an etcd leader claims.
     public let registrations: RegistrationLog
+    /// The nodes' states, kept in memory between the commits that change them (`NodeStateCache`).
+    public let nodeStates: NodeStateCache
     /// The migration journal's writes, committed together when operations run at once (`GroupCommit`).
     let journal = GroupCommit()
+    /// Copies of etcd's journal writes, committed together at `synchronous=NORMAL` (`copyJournal`).
+    let copies = GroupCommit(relaxed: true)
 
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String) throws(StoreError) {
@@ -39,12 +43,15 @@ public struct ClusterStore: Sendable {
             try Self.migrator.migrate(pool)
             let counter = CommitCounter()
             let registrations = RegistrationLog()
+            let nodeStates = NodeStateCache()
             pool.writeWithoutTransaction { db in
                 db.add(transactionObserver: counter, extent: .databaseLifetime)
                 db.add(transactionObserver: registrations, extent: .databaseLifetime)
+                db.add(transactionObserver: nodeStates, extent: .databaseLifetime)
             }
             self.commits = counter
             self.registrations = registrations
+            self.nodeStates = nodeStates
         } catch let error as DatabaseError {
             throw StoreError(
                 .unavailable,

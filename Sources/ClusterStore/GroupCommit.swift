@@ -27,8 +27,14 @@ final class GroupCommit: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Whether batches commit at `synchronous=NORMAL` (copies of what etcd already synced, `ClusterStore.copyJournal`).
+    private let relaxed: Bool
     /// Writes per transaction at most, so one fsync never waits for an unbounded batch.
     static let batchLimit = 64
+
+    /// `relaxed`: commit at `synchronous=NORMAL`, for writes whose authority is elsewhere; the connection is set back to
+    /// FULL after each batch.
+    init(relaxed: Bool = false) { self.relaxed = relaxed }
 
     /// Writes waiting for the next commit (for tests).
     var waitingCount: Int { state.withLock { $0.waiting.count } }
@@ -44,7 +50,7 @@ final class GroupCommit: Sendable {
         }
         if leads {
             while let batch = next() {
-                Self.commit(batch, writer)
+                commit(batch, writer)
                 for waiter in batch where waiter !== mine { waiter.done.signal() }
             }
         } else {
@@ -66,19 +72,33 @@ final class GroupCommit: Sendable {
         }
     }
 
-    private static func commit(_ batch: [Waiter], _ writer: DatabasePool) {
-        do {
-            try writer.write { db in
-                for waiter in batch {
-                    do {
-                        try db.inSavepoint {
-                            try waiter.work(db)
-                            return .commit
-                        }
-                    } catch {
-                        waiter.error = error
+    private func commit(_ batch: [Waiter], _ writer: DatabasePool) {
+        func run(_ db: Database) {
+            for waiter in batch {
+                do {
+                    try db.inSavepoint {
+                        try waiter.work(db)
+                        return .commit
                     }
+                } catch {
+                    waiter.error = error
                 }
+            }
+        }
+        do {
+            if relaxed {
+                try writer.writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                    let committed = Result {
+                        try db.inTransaction(.immediate) {
+                            run(db); return .commit
+                        }
+                    }
+                    try db.execute(sql: "PRAGMA synchronous = FULL")
+                    try committed.get()
+                }
+            } else {
+                try writer.write { db in run(db) }
             }
         } catch {
             // The transaction itself failed (its commit, say): no write of the batch happened.

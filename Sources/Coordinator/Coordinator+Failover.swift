@@ -19,7 +19,8 @@ extension Coordinator {
         isolationStopDigest: String? = nil,
         logger: Logger
     ) async throws -> HeartbeatAnswer {
-        let stored = try store.node(named: node)?.state
+        // From memory: 640 heartbeats a second each reading the node's row were 12 % of the CPU (NodeStateCache).
+        let stored = try store.nodeState(named: node)
         if stored == nil {
             // A node heard of for the first time: its row must exist before it is answered.
             try store.recordHeartbeat(of: node, at: now())
@@ -252,7 +253,7 @@ extension Coordinator {
                 ]
             )
         }
-        let state = try? store.node(named: node)?.state
+        let state = try? store.nodeState(named: node)
         await apply(await failover.fenceFinished(node, succeeded: outcome.succeeded, state: state), logger: logger)
     }
 

@@ -7,7 +7,7 @@ extension Coordinator {
     /// What is known about a migration's target that has not adopted: declared down or fenced (its stored state), or
     /// its storage heartbeat record lists the VM stopped at the migration's epoch.
     func evidence(about target: NodeName, for vm: VMID, at epoch: Epoch) async -> MigrationMachine.TargetEvidence {
-        if let node = try? store.node(named: target), node.state == .down || node.state == .fenced {
+        if let state = try? store.nodeState(named: target), state == .down || state == .fenced {
             return .declaredDown
         }
         return await failover.recordLists(target, vm, stoppedAt: epoch) ? .listsStopped : .none

@@ -70,6 +70,63 @@ import Testing
         #expect(try store.writerSynchronousMode() == 2)
     }
 
+    @Test func journalCopiesAdvanceInPlaceOrReplaceAndLeaveTheWriterAtFull() throws {
+        let temporary = try TemporaryStore()
+        try temporary.seedCluster()
+        let vm = TemporaryStore.branchedVM()
+        let store = temporary.store
+        try store.saveInventory(of: vm, at: TemporaryStore.now)
+        func record(
+            _ id: String,
+            _ state: MigrationRecord.State,
+            steps: [MigrationRecord.State],
+            epoch: Int64 = 2
+        )
+            -> MigrationRecord
+        {
+            MigrationRecord(
+                id: id,
+                vm: vm.id,
+                vmName: vm.name,
+                kind: .failover,
+                source: NodeName("node1"),
+                target: NodeName("node2"),
+                epoch: Epoch(epoch),
+                state: state,
+                abortReason: state == .aborted ? "refused by the target" : nil,
+                requestedBy: "failover",
+                createdAt: TemporaryStore.now,
+                updatedAt: TemporaryStore.now + .seconds(Int64(steps.count)),
+                steps: steps.enumerated().map { index, state in
+                    .init(state: state, at: TemporaryStore.now + .seconds(Int64(index)), detail: "step \(index)")
+                }
+            )
+        }
+        // Step by step, as a leader copies its own writes: each copy advances the held one in place.
+        let order: [MigrationRecord.State] = [.planned, .preflight, .sourceReleased, .targetAdopted, .committed]
+        for count in 1...order.count {
+            let copy = record("m1", order[count - 1], steps: Array(order.prefix(count)))
+            let moved = copy.state == .committed ? Ownership(owner: NodeName("node2"), epoch: Epoch(2)) : nil
+            try store.copyJournal(JournalCopy(record: copy, ownership: moved))
+            #expect(try store.migration(id: "m1") == copy)
+        }
+        #expect(try store.vm(id: vm.id)?.ownership == Ownership(owner: NodeName("node2"), epoch: Epoch(2)))
+
+        // A replica that missed states: planned → committed is no step the state machine allows, so the copy replaces
+        // the record whole.
+        try store.copyJournal(JournalCopy(record: record("m2", .planned, steps: [.planned], epoch: 3), ownership: nil))
+        let jumped = record("m2", .committed, steps: [.planned, .preflight, .targetAdopted, .committed], epoch: 3)
+        try store.copyJournal(
+            JournalCopy(record: jumped, ownership: Ownership(owner: NodeName("node1"), epoch: Epoch(3)))
+        )
+        #expect(try store.migration(id: "m2") == jumped)
+        // A copy holding fewer steps than the local one (its history rewritten) replaces it too.
+        let rewritten = record("m2", .aborted, steps: [.planned, .aborted], epoch: 3)
+        try store.copyJournal(JournalCopy(record: rewritten, ownership: nil))
+        #expect(try store.migration(id: "m2") == rewritten)
+        #expect(try store.writerSynchronousMode() == 2)
+    }
+
     @Test func failedInventoryWriteLeavesThePreviousReportWhole() throws {
         let temporary = try TemporaryStore()
         try temporary.seedCluster()

@@ -152,8 +152,6 @@ struct CriticalWrites: Sendable {
     /// them) into this coordinator's database, as the write returned it: nothing is read back.
     private func copy(_ written: JournalCopy?) throws {
         guard let written else { return }
-        var owners: [VMID: Ownership] = [:]
-        if let ownership = written.ownership { owners[written.record.vm] = ownership }
-        try store.applyAuthority(owners: owners, migrations: [written.record], nodeStates: [:], policies: [:])
+        try store.copyJournal(written)
     }
 }

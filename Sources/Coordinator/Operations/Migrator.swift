@@ -30,7 +30,7 @@ struct Migrator: Sendable {
                 await coordinator.evidence(about: node, for: vm, at: epoch)
             },
             declaredDown: { [coordinator] node in
-                guard let state = try? coordinator.store.node(named: node)?.state else { return false }
+                guard let state = try? coordinator.store.nodeState(named: node) else { return false }
                 return state == .down || state == .fenced
             },
             logger: logger
