@@ -47,7 +47,7 @@ public struct ClusterStore: Sendable {
             pool.writeWithoutTransaction { db in
                 db.add(transactionObserver: counter, extent: .databaseLifetime)
                 db.add(transactionObserver: registrations, extent: .databaseLifetime)
-                db.add(transactionObserver: nodeStates, extent: .databaseLifetime)
+                db.add(transactionObserver: nodeStates.changes, extent: .databaseLifetime)
             }
             self.commits = counter
             self.registrations = registrations

@@ -11,15 +11,22 @@ import Synchronization
 ///
 /// The generation is read before the table is, so a commit that lands during the read makes the next call read again:
 /// a cached copy is never older than the generation it is stamped with.
-public final class NodeStateCache: TransactionObserver, Sendable {
+public final class NodeStateCache: Sendable {
     private struct Cached {
         var generation: Int
         /// As stored: a value this version does not know is an error for its own node only.
         var states: [String: String]
     }
 
-    private let generation = Atomic<Int>(0)
-    private let dirty = Atomic<Bool>(false)
+    /// The commits that changed a node's name or state, or added or removed a node: registered on the writer.
+    let changes = CommitCounter { eventKind in
+        switch eventKind {
+        case .insert(let table), .delete(let table):
+            return table == "node"
+        case .update(let table, let columns):
+            return table == "node" && !columns.isDisjoint(with: ["name", "state"])
+        }
+    }
     private let cached = Mutex<Cached?>(nil)
     /// Reads of the whole table (for tests).
     private let readCount = Atomic<Int>(0)
@@ -31,7 +38,7 @@ public final class NodeStateCache: TransactionObserver, Sendable {
 
     /// `node`'s stored state, or nil when no row names it.
     func state(of node: NodeName, in writer: DatabasePool) throws -> NodeState? {
-        let current = generation.load(ordering: .acquiring)
+        let current = changes.value
         let states: [String: String]
         if let hit = cached.withLock({ $0?.generation == current ? $0?.states : nil }) {
             states = hit
@@ -53,30 +60,6 @@ public final class NodeStateCache: TransactionObserver, Sendable {
             throw StoreError(.invalidValue, "column state holds '\(raw)', which this version does not know")
         }
         return state
-    }
-
-    public func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
-        switch eventKind {
-        case .insert(let table), .delete(let table):
-            return table == "node"
-        case .update(let table, let columns):
-            return table == "node" && !columns.isDisjoint(with: ["name", "state"])
-        }
-    }
-
-    public func databaseDidChange() { markDirty() }
-
-    public func databaseDidChange(with event: DatabaseEvent) { markDirty() }
-
-    public func databaseDidCommit(_ db: Database) {
-        if dirty.exchange(false, ordering: .acquiringAndReleasing) { generation.add(1, ordering: .releasing) }
-    }
-
-    public func databaseDidRollback(_ db: Database) { dirty.store(false, ordering: .releasing) }
-
-    private func markDirty() {
-        dirty.store(true, ordering: .releasing)
-        stopObservingDatabaseChangesUntilNextTransaction()
     }
 }
 
