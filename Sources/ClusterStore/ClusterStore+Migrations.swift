@@ -1,6 +1,7 @@
 import ChainModel
 import Foundation
 import GRDB
+import Synchronization
 
 extension ClusterStore {
     /// Journals a new migration at `planned`, reserving the VM's next epoch: one above both its current epoch and
@@ -19,13 +20,13 @@ extension ClusterStore {
         term: LeaderTerm? = nil
     ) throws(StoreError) -> MigrationRecord {
         let id = UUID().uuidString.lowercased()
+        let planned = Mutex<(name: String, epoch: Int64)?>(nil)
         try translatingErrors {
             try journal.write(writer) { db in
                 try Self.requireLeader(term, in: db)
                 guard
                     let row = try Row.fetchOne(
-                        db,
-                        sql: "SELECT owner, epoch FROM vm WHERE id = ?",
+                        db.cachedStatement(sql: "SELECT owner, epoch, name FROM vm WHERE id = ?"),
                         arguments: [vm.rawValue]
                     )
                 else { throw StoreError(.danglingReference, "the cluster does not know VM \(vm.rawValue)") }
@@ -34,33 +35,52 @@ extension ClusterStore {
                 }
                 let used =
                     try Int64.fetchOne(
-                        db,
-                        sql: "SELECT max(epoch) FROM migration WHERE vm_id = ?",
+                        db.cachedStatement(sql: "SELECT max(epoch) FROM migration WHERE vm_id = ?"),
                         arguments: [vm.rawValue]
                     )
                     ?? 0
                 guard let epoch = Epoch(max(row["epoch"] as Int64, used)).next?.rawValue else {
                     throw StoreError.epochExhausted(vm)
                 }
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT INTO migration (id, vm_id, kind, source, target, epoch, state, requested_by, created_at,
                                                updated_at, operation)
                         VALUES (?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?)
-                        """,
+                        """
+                ).execute(
                     arguments: [
                         id, vm.rawValue, kind.rawValue, source.rawValue, target.rawValue, epoch, requestedBy,
                         now.databaseValue, now.databaseValue, operation,
                     ]
                 )
-                try Self.addStep(id, .planned, detail: "epoch \(epoch) reserved", at: now, in: db)
+                try Self.addStep(id, .planned, detail: Self.plannedDetail(epoch), at: now, in: db)
+                planned.withLock { $0 = (row["name"], epoch) }
             }
         }
-        guard let record = try migration(id: id) else {
+        // The record as written, not read back: a failover plans hundreds a second (issue 27).
+        guard let (name, epoch) = planned.withLock({ $0 }) else {
             throw StoreError(.unavailable, "the planned migration vanished")
         }
-        return record
+        return MigrationRecord(
+            id: id,
+            vm: vm,
+            vmName: name,
+            kind: kind,
+            source: source,
+            target: target,
+            epoch: Epoch(epoch),
+            state: .planned,
+            requestedBy: requestedBy,
+            operation: operation,
+            createdAt: now,
+            updatedAt: now,
+            steps: [MigrationRecord.Step(state: .planned, at: now, detail: Self.plannedDetail(epoch))]
+        )
     }
+
+    /// The detail of a plan's first step.
+    static func plannedDetail(_ epoch: Int64) -> String { "epoch \(epoch) reserved" }
 
     /// Moves a migration one step along the state machine (the database refuses any other move), with a step row.
     public func advanceMigration(
@@ -74,8 +94,21 @@ extension ClusterStore {
         try translatingErrors {
             try journal.write(writer) { db in
                 try Self.requireLeader(term, in: db)
-                try db.execute(
-                    sql: "UPDATE migration SET state = ?, updated_at = ? WHERE id = ?",
+                guard
+                    let held = try Row.fetchOne(
+                        db.cachedStatement(sql: "SELECT state, kind FROM migration WHERE id = ?"),
+                        arguments: [id]
+                    )
+                else {
+                    throw StoreError(.danglingReference, "no migration \(id)")
+                }
+                let from: String = held[0]
+                guard let kind = MigrationRecord.Kind(rawValue: held[1]),
+                    MigrationRecord.State(rawValue: from)?.canMove(to: state, kind: kind) == true
+                else {
+                    throw StoreError(.invalidTransition, "migration \(id) cannot go from \(from) to \(state.rawValue)")
+                }
+                try db.cachedStatement(sql: "UPDATE migration SET state = ?, updated_at = ? WHERE id = ?").execute(
                     arguments: [state.rawValue, now.databaseValue, id]
                 )
                 try Self.addStep(id, state, detail: detail, at: now, in: db)
@@ -234,12 +267,11 @@ extension ClusterStore {
     )
         throws
     {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO migration_step (migration_id, seq, state, at, detail)
                 VALUES (?, (SELECT count(*) FROM migration_step WHERE migration_id = ?), ?, ?, ?)
-                """,
-            arguments: [id, id, state.rawValue, now.databaseValue, detail]
-        )
+                """
+        ).execute(arguments: [id, id, state.rawValue, now.databaseValue, detail])
     }
 }

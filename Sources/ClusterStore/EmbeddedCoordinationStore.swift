@@ -70,15 +70,17 @@ public struct EmbeddedCoordinationStore: CoordinationStore {
         at now: Timestamp,
         term: LeaderTerm
     ) throws(StoreError) -> JournalCopy? {
-        guard let record = try store.migration(id: id) else {
-            throw StoreError(.danglingReference, "no migration \(id)")
-        }
-        guard record.state.canMove(to: state, kind: record.kind), !state.isFinal else {
+        guard !state.isFinal else {
+            guard let record = try store.migration(id: id) else {
+                throw StoreError(.danglingReference, "no migration \(id)")
+            }
             throw StoreError(
                 .invalidTransition,
                 "migration \(id) cannot go from \(record.state.rawValue) to \(state.rawValue)"
             )
         }
+        // The held state is checked inside the step's own write: reading the whole record first was 14 % of the
+        // coordinator's CPU during a 1,250-VM failover (issue 27).
         try store.advanceMigration(id, to: state, detail: detail, at: now, term: term)
         return nil
     }

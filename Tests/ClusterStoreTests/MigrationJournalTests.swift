@@ -26,6 +26,7 @@ import Testing
             at: now
         )
         #expect(record.epoch == Epoch(2))
+        #expect(try store.migration(id: record.id) == record, "a plan returns the record as it was written")
         #expect(try store.activeMigrations().map(\.id) == [record.id])
         #expect(try store.snapshot().operationsInProgress == [vm.id])
         try store.advanceMigration(record.id, to: .preflight, detail: nil, at: now)
@@ -60,6 +61,7 @@ import Testing
             at: now
         )
         #expect(record.operation == order)
+        #expect(try store.migration(id: record.id) == record)
         #expect(try store.snapshot().operationKinds == [vm.id: "checkpoint-create"])
         // One operation per VM at a time, moves included.
         #expect(throws: StoreError.self) {
