@@ -155,25 +155,15 @@ extension ClusterStore {
             // the record already, and a coordinator copies etcd's whole state again when it starts (its copy point
             // lives in memory), so a copy lost with the power is copied again before it is read. Syncing each copy
             // was a sixth of the coordinator's CPU during an etcd failover (issue 27, docs/decisions.md).
-            try writer.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                let copied = Result { () throws -> AppliedAuthority in
-                    var applied = AppliedAuthority()
-                    try db.inTransaction(.immediate) {
-                        applied = try Self.applyAuthority(
-                            owners: owners,
-                            migrations: migrations,
-                            nodeStates: nodeStates,
-                            policies: policies,
-                            classes: classes,
-                            in: db
-                        )
-                        return .commit
-                    }
-                    return applied
-                }
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-                return try copied.get()
+            try writer.writeAtNormalSync { db in
+                try Self.applyAuthority(
+                    owners: owners,
+                    migrations: migrations,
+                    nodeStates: nodeStates,
+                    policies: policies,
+                    classes: classes,
+                    in: db
+                )
             }
         }
     }

@@ -1,3 +1,4 @@
+import ChainModel
 import Foundation
 import GRDB
 import Synchronization
@@ -87,22 +88,34 @@ final class GroupCommit: Sendable {
         }
         do {
             if relaxed {
-                try writer.writeWithoutTransaction { db in
-                    try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                    let committed = Result {
-                        try db.inTransaction(.immediate) {
-                            run(db); return .commit
-                        }
-                    }
-                    try db.execute(sql: "PRAGMA synchronous = FULL")
-                    try committed.get()
-                }
+                try writer.writeAtNormalSync { db in run(db) }
             } else {
                 try writer.write { db in run(db) }
             }
         } catch {
             // The transaction itself failed (its commit, say): no write of the batch happened.
             for waiter in batch { waiter.error = error }
+        }
+    }
+}
+
+extension DatabasePool {
+    /// `body` in one transaction committed at `synchronous=NORMAL`, the writer set back to FULL afterwards whether it
+    /// committed or not: only for copies of what etcd has already synced (docs/decisions.md "Several coordinators").
+    func writeAtNormalSync<T>(_ body: (Database) throws -> T) throws -> T {
+        try writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            let result = Result { () throws -> T in
+                var value: [T] = []
+                try db.inTransaction(.immediate) {
+                    value = [try body(db)]
+                    return .commit
+                }
+                guard let committed = value.first else { throw StoreError(.unavailable, "the copy was not written") }
+                return committed
+            }
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            return try result.get()
         }
     }
 }
