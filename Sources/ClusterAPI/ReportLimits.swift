@@ -64,9 +64,13 @@ extension AgentReport {
         return nil
     }
 
-    /// `validate()` with the entries of `vms` checked already (on several threads): `vmError` is the first of them out
-    /// of its bounds, thrown where `validate()` would have found it.
-    public func validate(vmsChecked vmError: ReportFieldError?) throws(ReportFieldError) {
+    /// `validate()` with the entries of `vms` checked already (on several threads).
+    ///
+    /// `vmError` is the first of them out of its bounds, thrown where `validate()` would have found it. `entries`, when
+    /// given, is how many entries the report holds, `vms` being empty (its header alone, its entries checked as they
+    /// are decoded: `ReportPipeline`).
+    public func validate(vmsChecked vmError: ReportFieldError?, entries: Int? = nil) throws(ReportFieldError) {
+        let vmCount = entries ?? vms.count
         try FieldCheck.name(node, "node", .name("a node name"))
         try FieldCheck.word(driver.raw, "driver")
         if let memoryMiB { try FieldCheck.range(Int64(memoryMiB), 0...Int64(ValueBounds.memoryMiB), "memoryMiB") }
@@ -74,10 +78,10 @@ extension AgentReport {
         for (index, volume) in volumes.enumerated() {
             try volume.validate(at: "volumes[\(index)]")
         }
-        try FieldCheck.count(vms.count, ReportLimits.vms, "vms")
+        try FieldCheck.count(vmCount, ReportLimits.vms, "vms")
         if let vmError { throw vmError }
         // Together with `vms`: one report lists at most `ReportLimits.vms` VMs, however they are sent.
-        try FieldCheck.count(vms.count + (unchangedVMs?.count ?? 0), ReportLimits.vms, "unchangedVMs")
+        try FieldCheck.count(vmCount + (unchangedVMs?.count ?? 0), ReportLimits.vms, "unchangedVMs")
         for (index, vm) in (unchangedVMs ?? []).enumerated() {
             try FieldCheck.name(vm.id, "unchangedVMs[\(index)].id", .identifier("a VM id"))
             try FieldCheck.digest(vm.digest, "unchangedVMs[\(index)].digest")

@@ -9,7 +9,7 @@ public struct ReportBatch: Sendable {
     public var volumes: [VolumeReport]
     /// The VMs the report lists that could be understood.
     public var vms: [VM]
-    /// Every VM id the report lists, understood or not.
+    /// Every VM id of an entry the report sends whole (`vms`), understood or not; `unchangedEntries` add theirs.
     public var listed: [VMID]
     /// Entries the coordinator could not understand, and the agent's own inventory errors.
     public var inventoryErrors: [InventoryError]
@@ -22,7 +22,8 @@ public struct ReportBatch: Sendable {
     public var hypervisorURI: String?
     /// `vm.report_key` of each VM in `vms` whose entry came with a digest: stored with its inventory.
     public var reportKeys: [VMID: String] = [:]
-    /// VMs the report lists by the key of an entry delivered before (`AgentReport.unchangedVMs`), not in `vms`.
+    /// VMs the report lists by the key of an entry delivered before (`AgentReport.unchangedVMs`): one also sent whole
+    /// (in `listed`, or a later part's) or listed twice counts once, as the whole entry.
     public var unchangedEntries: [(vm: VMID, key: String)] = []
 
     /// VMs applied per write transaction: the writer is free between steps, so heartbeat times, journal steps and the
@@ -70,6 +71,9 @@ struct PreparedStep: Sendable {
     typealias Built = Result<InventoryRows, StoreError>
 
     var entries: [Entry]
+    /// Listings and inventory errors of a `ReportPart` this step is the first of.
+    var listed: [VMID] = []
+    var inventoryErrors: [InventoryError] = []
 }
 
 /// What a report changed.
@@ -95,7 +99,13 @@ public struct ReportOutcome: Sendable, Equatable {
 
 extension ClusterStore {
     /// Applies a whole report in bounded steps: the node's header and volumes, then the VMs `ReportBatch.vmsPerStep`
-    /// at a time, then its listings, inventory errors and discovered disks, each step one transaction.
+    /// at a time (the batch's, then each part of `rest` as it arrives), then its listings, inventory errors,
+    /// discovered disks and the node's inventory time, each step one transaction.
+    ///
+    /// `rest` carries the entries of a large report still being decoded: the writer applies the first ones meanwhile.
+    /// When it stops (the rest is malformed), the VMs applied stay, as after a crash between steps, nothing after
+    /// them is written, and this throws `reportIncomplete`; the node's inventory time is not moved, so the VMs the
+    /// report did not reach count as stale as they are.
     ///
     /// A VM the cluster does not know is registered to the reporting node; a known VM's inventory is taken only from
     /// its owner, and only rewritten when it differs from the stored one; a VM whose rows the database refuses is left
@@ -106,7 +116,11 @@ extension ClusterStore {
     /// A step first writes its VMs straight into the transaction. Only if the database refuses something is the step
     /// applied again with each VM in its own savepoint: a savepoint copies every page it touches, which made a 1,000-VM
     /// report three times slower when paid on every report (docs/benchmarks.md).
-    public func ingest(_ batch: ReportBatch, at now: Timestamp) throws(StoreError) -> ReportOutcome {
+    public func ingest(
+        _ batch: ReportBatch,
+        at now: Timestamp,
+        rest: (any ReportPartSource)? = nil
+    ) throws(StoreError) -> ReportOutcome {
         try translatingErrors {
             var errors = batch.inventoryErrors
             let volumes = try writer.write { db in
@@ -128,50 +142,55 @@ extension ClusterStore {
             errors += volumes.disagreements
             var outcome = ReportOutcome()
             outcome.unverifiedSharedVolumes = volumes.unverified
-            // Each step's rows are built on another thread while the writer applies the previous step.
-            let steps = stride(from: batch.vms.startIndex, to: batch.vms.endIndex, by: ReportBatch.vmsPerStep).map {
-                $0..<min($0 + ReportBatch.vmsPerStep, batch.vms.endIndex)
-            }
-            var prepared = steps.first.map { prepare(batch.vms[$0], of: batch, at: now) }
-            for index in steps.indices {
-                guard let step = prepared else { break }
-                let ahead =
-                    steps.indices.contains(index + 1)
-                    ? WorkAhead { [self] in prepare(batch.vms[steps[index + 1]], of: batch, at: now) } : nil
+            var listed = batch.listed
+            // Each step's rows are built on another thread while the writer applies the previous step; the steps are
+            // the batch's VMs, then each part of `rest` as it arrives.
+            let parts = ReportSteps(batch: batch, rest: rest) { [self] vms, batch in prepare(vms, of: batch, at: now) }
+            var prepared = parts.next()
+            while let current = prepared {
+                let (step, stepBatch) = try current.get()
+                listed += step.listed
+                errors += step.inventoryErrors
+                let ahead = parts.mayHaveMore ? WorkAhead { parts.next() } : nil
                 let (stepOutcome, stepErrors): (ReportOutcome, [InventoryError])
                 do {
                     (stepOutcome, stepErrors) = try writer.write { db in
-                        try Self.apply(step, of: batch, at: now, isolatingVMs: false, in: db)
+                        try Self.apply(step, of: stepBatch, at: now, isolatingVMs: false, in: db)
                     }
                 } catch is DatabaseError {
                     (stepOutcome, stepErrors) = try writer.write { db in
-                        try Self.apply(step, of: batch, at: now, isolatingVMs: true, in: db)
+                        try Self.apply(step, of: stepBatch, at: now, isolatingVMs: true, in: db)
                     }
                 } catch is StoreError {
                     (stepOutcome, stepErrors) = try writer.write { db in
-                        try Self.apply(step, of: batch, at: now, isolatingVMs: true, in: db)
+                        try Self.apply(step, of: stepBatch, at: now, isolatingVMs: true, in: db)
                     }
                 }
                 outcome.add(stepOutcome)
                 errors += stepErrors
                 prepared = ahead?.value
             }
-            var next = batch.unchangedEntries.startIndex
-            while next < batch.unchangedEntries.endIndex {
-                let end = min(next + ReportBatch.vmsPerStep * 5, batch.unchangedEntries.endIndex)
-                let step = batch.unchangedEntries[next..<end]
+            // A VM sent whole wins over the same VM by digest; a VM listed by digest twice counts once.
+            var seen = Set(listed)
+            let unchanged = batch.unchangedEntries.filter { seen.insert($0.vm).inserted }
+            listed += unchanged.map(\.vm)
+            var next = unchanged.startIndex
+            while next < unchanged.endIndex {
+                let end = min(next + ReportBatch.vmsPerStep * 5, unchanged.endIndex)
+                let step = unchanged[next..<end]
                 outcome.add(try writer.write { db in try Self.applyUnchanged(step, of: batch, at: now, in: db) })
                 next = end
             }
             outcome.errors = errors.count
             try writer.write { db in
-                try Self.saveListings(of: batch.node, vms: batch.listed, at: now, in: db)
+                try Self.saveListings(of: batch.node, vms: listed, at: now, in: db)
                 try Self.saveInventoryErrors(of: batch.node, errors, at: now, in: db)
                 try Self.recordDiscoveredDisks(of: batch.node, batch.discoveredDisks, at: now, in: db)
                 try db.execute(
                     sql: "UPDATE node SET hypervisor_uri = ? WHERE name = ?",
                     arguments: [batch.hypervisorURI, batch.node.rawValue]
                 )
+                try Self.recordInventoryTime(of: batch.node, at: now, in: db)
                 outcome.missingMetadata = try Self.missingMetadata(of: batch.node, in: db)
             }
             return outcome

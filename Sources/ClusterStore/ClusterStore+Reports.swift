@@ -43,10 +43,12 @@ extension ClusterStore {
         try translatingErrors {
             try writer.write { db in
                 try Self.recordReport(node: node, driver: driver, memoryMiB: memoryMiB, at: now, in: db)
+                try Self.recordInventoryTime(of: node, at: now, in: db)
             }
         }
     }
 
+    /// The header part of `recordReport`: the node, its driver, memory and heartbeat time, not its inventory time.
     static func recordReport(
         node: NodeName,
         driver: InventoryDriver,
@@ -56,18 +58,22 @@ extension ClusterStore {
     ) throws {
         try db.execute(
             sql: """
-                INSERT INTO node (name, state, driver, memory_mib, registered_at, last_heartbeat_at,
-                                  last_inventory_at)
-                VALUES (?, 'up', ?, ?, ?, ?, ?)
+                INSERT INTO node (name, state, driver, memory_mib, registered_at, last_heartbeat_at)
+                VALUES (?, 'up', ?, ?, ?, ?)
                 ON CONFLICT(name) DO UPDATE SET
                     driver = excluded.driver, memory_mib = excluded.memory_mib,
-                    last_heartbeat_at = excluded.last_heartbeat_at,
-                    last_inventory_at = excluded.last_inventory_at
+                    last_heartbeat_at = excluded.last_heartbeat_at
                 """,
-            arguments: [
-                node.rawValue, driver.rawValue, memoryMiB, now.databaseValue, now.databaseValue,
-                now.databaseValue,
-            ]
+            arguments: [node.rawValue, driver.rawValue, memoryMiB, now.databaseValue, now.databaseValue]
+        )
+    }
+
+    /// The node's inventory is as fresh as `now` (`inventory-stale` reads it): written only once a whole report is
+    /// applied, so that the VMs a stopped or interrupted report did not reach never look fresher than they are.
+    static func recordInventoryTime(of node: NodeName, at now: Timestamp, in db: Database) throws {
+        try db.execute(
+            sql: "UPDATE node SET last_inventory_at = ? WHERE name = ?",
+            arguments: [now.databaseValue, node.rawValue]
         )
     }
 

@@ -19,6 +19,20 @@ enum ReportDecoding {
         return report
     }
 
+    /// A large report's header (`vms` empty) and where each of its entries lies, for `ReportPipeline`: `nil` when the
+    /// body is small, has no more entries than one store step, cannot be taken apart with certainty, or its header
+    /// does not decode (then `decode` gives the error a client sees).
+    static func header(of data: Data) -> (report: AgentReport, entries: [Range<Int>])? {
+        guard data.count >= splitFrom, let parts = data.withUnsafeBytes({ ReportSplit($0) }),
+            parts.entries.count > ReportBatch.vmsPerStep
+        else { return nil }
+        var header = Data(data[data.startIndex..<data.startIndex + parts.vms.lowerBound])
+        header.append(Data("[]".utf8))
+        header.append(data[(data.startIndex + parts.vms.upperBound)...])
+        guard let report = try? JSONDecoder().decode(AgentReport.self, from: header) else { return nil }
+        return (report, parts.entries)
+    }
+
     /// The report from its parts, or `nil` when it cannot be taken apart; throws when a part does not decode.
     static func split(_ data: Data) throws -> AgentReport? {
         guard let parts = data.withUnsafeBytes({ ReportSplit($0) }), parts.entries.count >= 2 else { return nil }

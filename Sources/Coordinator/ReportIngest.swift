@@ -21,39 +21,25 @@ struct ReportIngest {
         return try ingest(report, at: now, phases: &phases)
     }
 
-    /// `ingest(_:at:)`, recording the model and store phases in `phases`.
-    func ingest(_ report: AgentReport, at now: Timestamp, phases: inout ReportPhases) throws -> ReportOutcome {
+    /// `ingest(_:at:)`, recording the model and store phases in `phases`; with `rest`, the entries of `report.vms` are
+    /// followed by those `rest` decodes meanwhile (`ReportPipeline`).
+    func ingest(
+        _ report: AgentReport,
+        rest: ReportPipeline? = nil,
+        at now: Timestamp,
+        phases: inout ReportPhases
+    ) throws -> ReportOutcome {
         let node = NodeName(report.node)
         guard let driver = report.driver.value else {
             throw APIError.badRequest("driver must be hyperv-json or libvirt, got '\(report.driver)'")
         }
         let knownVolumes = Set(report.volumes.map(\.id))
-        var errors = report.inventoryErrors.map {
-            InventoryError(
-                node: node,
-                vm: $0.vm.map { ReportedText.stored($0, maxBytes: 255) },
-                message: ReportedText.stored($0.message)
-            )
-        }
-        var vms: [VM] = []
-        var reportKeys: [VMID: String] = [:]
         let keyOf = Self.reportKey(node: node, volumes: knownVolumes)
         // The entries on two threads, as they were decoded.
         let entries = report.vms
-        let modeled = ReportDecoding.halves(of: entries.count) { range in
-            range.map { index in Result { try Self.model(entries[index], node: node, knownVolumes: knownVolumes) } }
+        let parts = ReportDecoding.halves(of: entries.count) { range in
+            Self.part(of: entries[range], node: node, knownVolumes: knownVolumes, keyOf: keyOf)
         }
-        for (entry, model) in zip(entries, modeled.joined()) {
-            if let digest = entry.digest { reportKeys[VMID(entry.id)] = keyOf(digest) }
-            do {
-                vms.append(try model.get())
-            } catch let error as InventoryEntryError {
-                errors.append(InventoryError(node: node, vm: entry.name, message: error.message))
-            }
-        }
-        // A VM sent whole wins over the same VM by digest; a VM listed by digest twice counts once.
-        var seen = Set(report.vms.map(\.id))
-        let unchanged = (report.unchangedVMs ?? []).filter { seen.insert($0.id).inserted }
         var batch = ReportBatch(
             node: node,
             driver: driver,
@@ -71,9 +57,15 @@ struct ReportIngest {
                 entry.totalBytes = volume.totalBytes
                 return entry
             },
-            vms: vms,
-            listed: report.vms.map { VMID($0.id) } + unchanged.map { VMID($0.id) },
-            inventoryErrors: errors,
+            vms: parts.flatMap(\.vms),
+            listed: parts.flatMap(\.listed),
+            inventoryErrors: report.inventoryErrors.map {
+                InventoryError(
+                    node: node,
+                    vm: $0.vm.map { ReportedText.stored($0, maxBytes: 255) },
+                    message: ReportedText.stored($0.message)
+                )
+            } + parts.flatMap(\.inventoryErrors),
             discoveredDisks: report.discoveredDisks.map {
                 DiscoveredDisk(volume: VolumeID($0.volumeId), relativePath: $0.relativePath, path: $0.path, node: node)
             },
@@ -81,12 +73,37 @@ struct ReportIngest {
             rebuildingOwnership: rebuildingOwnership,
             hypervisorURI: report.hypervisorURI
         )
-        batch.reportKeys = reportKeys
-        batch.unchangedEntries = unchanged.map { (VMID($0.id), keyOf($0.digest)) }
+        for part in parts { batch.reportKeys.merge(part.reportKeys) { _, later in later } }
+        batch.unchangedEntries = (report.unchangedVMs ?? []).map { (VMID($0.id), keyOf($0.digest)) }
         phases.end(.model)
-        let outcome = try store.ingest(batch, at: now)
+        let outcome = try store.ingest(batch, at: now, rest: rest)
         phases.end(.store)
         return outcome
+    }
+
+    /// These entries of `node`'s report as the store takes them: each VM modelled, or an inventory error for an entry
+    /// that cannot be understood.
+    static func part(
+        of entries: ArraySlice<ReportedVM>,
+        node: NodeName,
+        knownVolumes: Set<String>,
+        keyOf: (String) -> String
+    ) -> ReportPart {
+        var part = ReportPart(vms: [], listed: [], inventoryErrors: [], reportKeys: [:])
+        part.vms.reserveCapacity(entries.count)
+        part.listed.reserveCapacity(entries.count)
+        for entry in entries {
+            part.listed.append(VMID(entry.id))
+            if let digest = entry.digest { part.reportKeys[VMID(entry.id)] = keyOf(digest) }
+            do {
+                part.vms.append(try Self.model(entry, node: node, knownVolumes: knownVolumes))
+            } catch let error as InventoryEntryError {
+                part.inventoryErrors.append(InventoryError(node: node, vm: entry.name, message: error.message))
+            } catch {
+                part.inventoryErrors.append(InventoryError(node: node, vm: entry.name, message: "\(error)"))
+            }
+        }
+        return part
     }
 
     /// `vm.report_key` of an entry digest from `node`: the entry alone does not make the stored inventory, the node

@@ -10,6 +10,8 @@ struct ReportPhases: Sendable {
 
     private var mark = ContinuousClock.now
     private(set) var spent: [(Phase, Duration)] = []
+    /// Time spent on another thread while the phases above ran (`ReportPipeline`): not part of `total`.
+    private(set) var ahead: [(Phase, Duration)] = []
 
     /// Ends `phase` now: it took the time since the previous phase ended (or since this value was made).
     mutating func end(_ phase: Phase) {
@@ -18,13 +20,21 @@ struct ReportPhases: Sendable {
         mark = now
     }
 
+    /// Records `duration` of `phase` spent on another thread, overlapping the phases ended here.
+    mutating func spentAhead(_ phase: Phase, _ duration: Duration) {
+        ahead.append((phase, duration))
+    }
+
     /// The time of every phase ended so far.
     var total: Duration { spent.reduce(Duration.zero) { $0 + $1.1 } }
 
-    /// "1.204 s (body 0.012, decode 0.262, …)".
+    /// "1.204 s (body 0.012, decode 0.262, …)", and "; while storing: decode 0.301, …" when entries were read ahead.
     var summary: String {
-        Self.seconds(total) + " s ("
-            + spent.map { "\($0.0.rawValue) \(Self.seconds($0.1))" }.joined(separator: ", ") + ")"
+        func list(_ phases: [(Phase, Duration)]) -> String {
+            phases.map { "\($0.0.rawValue) \(Self.seconds($0.1))" }.joined(separator: ", ")
+        }
+        return Self.seconds(total) + " s (" + list(spent) + (ahead.isEmpty ? "" : "; while storing: " + list(ahead))
+            + ")"
     }
 
     private static func seconds(_ duration: Duration) -> String {

@@ -1,5 +1,6 @@
 import ChainModel
 import GRDB
+import Synchronization
 import Testing
 
 @testable import ClusterStore
@@ -91,5 +92,93 @@ import Testing
         #expect(errors.isEmpty)
         #expect(outcome.updated == 1)
         #expect(try store.snapshot().vms.first.map { Self.stored($0) } == Self.stored(first))
+    }
+
+    /// Parts handed out in order, as `ReportPipeline` hands out a report's entries while they are decoded.
+    final class Parts: ReportPartSource {
+        private let items: Mutex<[ReportPart.Next]>
+        init(_ items: [ReportPart.Next]) { self.items = Mutex(items) }
+        func next() -> ReportPart.Next { items.withLock { $0.isEmpty ? .end : $0.removeFirst() } }
+    }
+
+    static func part(_ vms: [VM], errors: [String] = []) -> ReportPart {
+        ReportPart(
+            vms: vms,
+            listed: vms.map(\.id) + errors.map { VMID("\($0)-id") },
+            inventoryErrors: errors.map { InventoryError(node: NodeName("node1"), vm: $0, message: "unreadable") },
+            reportKeys: Dictionary(uniqueKeysWithValues: vms.map { ($0.id, "key-\($0.id.rawValue)") })
+        )
+    }
+
+    @Test func partsArrivingWhileTheWriterAppliesLandAsTheWholeBatchWould() throws {
+        let vms = (0..<450).map { TemporaryStore.branchedVM(name: "vm\($0)", id: "vm-\($0)") }
+        // At once: every VM in the batch, with the parts' listings, errors and report keys.
+        let whole = try TemporaryStore()
+        var batch = Self.batch(vms)
+        batch.listed += [VMID("broken-id")]
+        batch.inventoryErrors = [InventoryError(node: NodeName("node1"), vm: "broken", message: "unreadable")]
+        batch.reportKeys = Dictionary(uniqueKeysWithValues: vms.map { ($0.id, "key-\($0.id.rawValue)") })
+        // Listed by digest as well as sent whole: counts once, as sent whole.
+        batch.unchangedEntries = [(VMID("vm-420"), "key-old")]
+        let wholeOutcome = try whole.store.ingest(batch, at: TemporaryStore.now)
+
+        // In parts: 50 VMs in the batch, then parts of 200, 0 (an entry that could not be read) and 200.
+        let parted = try TemporaryStore()
+        var head = Self.batch(Array(vms[..<50]))
+        head.reportKeys = Dictionary(uniqueKeysWithValues: vms[..<50].map { ($0.id, "key-\($0.id.rawValue)") })
+        head.unchangedEntries = [(VMID("vm-420"), "key-old")]
+        let rest = Parts([
+            .part(Self.part(Array(vms[50..<250]))), .part(Self.part([], errors: ["broken"])),
+            .part(Self.part(Array(vms[250...]))),
+        ])
+        let partedOutcome = try parted.store.ingest(head, at: TemporaryStore.now, rest: rest)
+
+        #expect(partedOutcome == wholeOutcome)
+        #expect(partedOutcome.registered == 450 && partedOutcome.errors == 1 && partedOutcome.unchanged == 0)
+        let expected = try whole.store.snapshot()
+        let got = try parted.store.snapshot()
+        #expect(got.vms.count == 450)
+        #expect(got.vms == expected.vms)
+        #expect(got.listings == expected.listings)
+        #expect(got.listings.count == 450, "listings of known VMs only")
+        #expect(got.inventoryErrors == expected.inventoryErrors)
+        let keys = try parted.store.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT report_key FROM vm ORDER BY rowid")
+        }
+        #expect(keys == vms.map { "key-\($0.id.rawValue)" })
+        #expect(try parted.store.node(named: NodeName("node1"))?.lastInventoryAt == TemporaryStore.now)
+    }
+
+    @Test func aReportWhoseRestStopsKeepsTheStepsItAppliedAndWritesNothingAfter() throws {
+        let temporary = try TemporaryStore()
+        let store = temporary.store
+        let now = TemporaryStore.now
+        let vms = (0..<450).map { TemporaryStore.branchedVM(name: "vm\($0)", id: "vm-\($0)") }
+        _ = try store.ingest(Self.batch(vms), at: now)
+
+        // The next report changes every VM; its entries stop being readable after the first 250.
+        let changed = vms.map { vm in
+            var vm = vm
+            vm.files[0].size += 1
+            return vm
+        }
+        var head = Self.batch(Array(changed[..<50]))
+        head.inventoryErrors = [InventoryError(node: NodeName("node1"), vm: "agent-side", message: "scan failed")]
+        let rest = Parts([.part(Self.part(Array(changed[50..<250]), errors: ["broken"])), .stopped("vms[250] is bad")])
+        let later = now + .seconds(60)
+        #expect(throws: StoreError(.reportIncomplete, "vms[250] is bad")) {
+            try store.ingest(head, at: later, rest: rest)
+        }
+        let snapshot = try store.snapshot()
+        let byID = Dictionary(uniqueKeysWithValues: snapshot.vms.map { ($0.id, $0) })
+        for (index, vm) in changed.enumerated() {
+            let expected = index < 250 ? vm : vms[index]
+            #expect(byID[vm.id]?.files == expected.files, "\(vm.name): applied only before the stop")
+        }
+        // Nothing of the report's end: not its errors, not the node's inventory time (the VMs it did not reach are as
+        // stale as before).
+        #expect(snapshot.inventoryErrors.isEmpty)
+        #expect(try store.node(named: NodeName("node1"))?.lastInventoryAt == now)
+        #expect(snapshot.listings.count == 450)
     }
 }

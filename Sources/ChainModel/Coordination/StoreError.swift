@@ -25,6 +25,9 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidInventory = Code(rawValue: "invalid-inventory")
         /// A VM's epoch reached its bound: no further migration can reserve one.
         public static let epochExhausted = Code(rawValue: "epoch-exhausted")
+        /// The rest of a report could not be read after some of its VMs were applied: those stay, nothing after
+        /// them is written (`ClusterStore.ingest(_:at:rest:)`).
+        public static let reportIncomplete = Code(rawValue: "report-incomplete")
         /// A guarded write from a coordinator whose leadership term has ended.
         public static let notLeader = Code(rawValue: "not-leader")
     }

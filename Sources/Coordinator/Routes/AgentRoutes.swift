@@ -87,9 +87,12 @@ struct AgentRoutes: Sendable {
         var phases = ReportPhases()
         let body = try await RouteSupport.body(of: request, upTo: coordinator.config.maxBodyBytes, what: "the report")
         phases.end(.body)
+        let data = Data(buffer: body)
+        // A large report's entries are read while the store applies the ones before (`ReportPipeline`).
+        let split = ReportDecoding.header(of: data)
         let report: AgentReport
         do {
-            report = try ReportDecoding.decode(Data(buffer: body))
+            report = try split?.report ?? ReportDecoding.decode(data)
             phases.end(.decode)
         } catch {
             throw APIError.badRequest(
@@ -100,25 +103,57 @@ struct AgentRoutes: Sendable {
             throw APIError.forbidden("a report for \(report.node) cannot be posted as \(node)")
         }
         do {
-            // The entries on two threads, as they were decoded.
-            let vmErrors = ReportDecoding.halves(of: report.vms.count) { [report] in report.firstVMError(in: $0) }
-            try report.validate(vmsChecked: vmErrors.lazy.compactMap { $0 }.first)
+            if let split {
+                try report.validate(vmsChecked: nil, entries: split.entries.count)
+            } else {
+                // The entries on two threads, as they were decoded.
+                let vmErrors = ReportDecoding.halves(of: report.vms.count) { [report] in report.firstVMError(in: $0) }
+                try report.validate(vmsChecked: vmErrors.lazy.compactMap { $0 }.first)
+            }
             phases.end(.validate)
         } catch {
-            logger.warning(
-                "refused a report: \(error.field): \(error.message)",
-                metadata: ["node": .string(node)]
+            throw refused(error, from: node)
+        }
+        let knownVolumes = Set(report.volumes.map(\.id))
+        let rest = split.map {
+            ReportPipeline(
+                body: data,
+                entries: $0.entries,
+                node: NodeName(node),
+                knownVolumes: knownVolumes,
+                keyOf: ReportIngest.reportKey(node: NodeName(node), volumes: knownVolumes)
             )
-            throw APIError.invalidField(error, in: "the report")
         }
         let rebuilding = coordinator.rebuild.isOpen
-        let outcome = try ReportIngest(
-            store: coordinator.store,
-            probeWindow: coordinator.config.probeInterval * 2,
-            rebuildingOwnership: rebuilding
-        )
-        .ingest(report, at: coordinator.now(), phases: &phases)
-        for (phase, spent) in phases.spent { reportPhases[phase]?.record(spent) }
+        let outcome: ReportOutcome
+        do {
+            outcome = try ReportIngest(
+                store: coordinator.store,
+                probeWindow: coordinator.config.probeInterval * 2,
+                rebuildingOwnership: rebuilding
+            )
+            .ingest(report, rest: rest, at: coordinator.now(), phases: &phases)
+        } catch let error as StoreError where error.code == .reportIncomplete {
+            switch rest?.failure {
+            case .field(let field)?: throw refused(field, from: node)
+            case .json(let decoding)?:
+                throw APIError.badRequest(
+                    "the report is not valid JSON for this API version: \(RouteSupport.describe(decoding))"
+                )
+            case nil: throw error
+            }
+        } catch {
+            // Nobody will ask for the rest of the entries.
+            rest?.cancel()
+            throw error
+        }
+        if let rest {
+            let spent = rest.spent
+            phases.spentAhead(.decode, spent.decode)
+            phases.spentAhead(.validate, spent.validate)
+            phases.spentAhead(.model, spent.model)
+        }
+        for (phase, spent) in phases.spent + phases.ahead { reportPhases[phase]?.record(spent) }
         // Every report at debug; one past the SPEC's 1 s target at notice, with where its time went.
         logger.log(
             level: phases.total > .seconds(1) ? .notice : .debug,
@@ -149,6 +184,12 @@ struct AgentRoutes: Sendable {
         if !outcome.missingMetadata.isEmpty { answer.missingMetadata = outcome.missingMetadata.map(\.rawValue) }
         if !outcome.resend.isEmpty { answer.resendVMs = outcome.resend.map(\.rawValue) }
         return try RouteSupport.json(answer)
+    }
+
+    /// A report refused for a value out of its bound: logged, and a 400 naming the field.
+    private func refused(_ error: ReportFieldError, from node: String) -> APIError {
+        logger.warning("refused a report: \(error.field): \(error.message)", metadata: ["node": .string(node)])
+        return APIError.invalidField(error, in: "the report")
     }
 
     @Sendable func heartbeat(_ request: Request, context: CoordinatorContext) async throws -> Response {
