@@ -16,23 +16,24 @@ extension ClusterStore {
     }
 
     /// Writes `rows`, replacing what the database holds of their VM.
-    static func writeInventory(_ rows: InventoryRows, in db: Database) throws {
+    static func writeInventory(_ rows: InventoryRows, storedShape: String? = nil, in db: Database) throws {
         let id = rows.id
         // Cached statements: a 1,000-VM report runs these thousands of times.
         try db.cachedStatement(
             sql: """
                 INSERT INTO vm (id, name, owner, epoch, state, highly_available, memory_mib, registered_at,
                                 inventory_at, inventory_digest, metadata_digest, next_files, merge_pending,
-                                report_key)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                report_key, inventory_shape)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET
                     name = excluded.name, state = excluded.state, highly_available = excluded.highly_available,
                     memory_mib = excluded.memory_mib, inventory_at = excluded.inventory_at,
                     inventory_digest = excluded.inventory_digest, metadata_digest = excluded.metadata_digest,
                     next_files = excluded.next_files, merge_pending = excluded.merge_pending,
-                    report_key = excluded.report_key
+                    report_key = excluded.report_key, inventory_shape = excluded.inventory_shape
                 """
-        ).execute(arguments: rows.vm)
+        ).execute(arguments: rows.vm + [rows.shape])
+        if storedShape == rows.shape, try updateAttributes(of: rows, in: db) { return }
         // Children before parents would break the parent foreign key; files and chains reference
         // checkpoints, so they go first.
         try db.cachedStatement(sql: "DELETE FROM disk_chain WHERE vm_id = ?").execute(arguments: [id])
@@ -78,6 +79,34 @@ extension ClusterStore {
         for chunk in InventoryRows.chunks(of: links, columns: 2) {
             try insert(into: "disk_chain_link (child_file_id, parent_file_id)", chunk, in: db)
         }
+    }
+
+    /// The fast way of `writeInventory`, when the stored rows have the shape of `rows`.
+    ///
+    /// The file rows whose format, size, identifier or problem differ are updated in place; nothing else is written.
+    /// `false` (nothing written) when the VM's stored files are not `rows`' count.
+    private static func updateAttributes(of rows: InventoryRows, in db: Database) throws -> Bool {
+        let columns = InventoryRows.attributeColumns
+        let stored = try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT id, format, size, identifier, problem, problem_detail FROM file WHERE vm_id = ? ORDER BY id
+                    """
+            ),
+            arguments: [rows.id]
+        )
+        guard stored.count == rows.fileCount, rows.attributes.count == stored.count * columns else { return false }
+        let update = try db.cachedStatement(
+            sql: "UPDATE file SET format = ?, size = ?, identifier = ?, problem = ?, problem_detail = ? WHERE id = ?"
+        )
+        for (index, row) in stored.enumerated() {
+            let new = rows.attributes[(index * columns)..<((index + 1) * columns)]
+            guard (0..<columns).contains(where: { row[$0 + 1] as DatabaseValue != new[new.startIndex + $0] }) else {
+                continue
+            }
+            try update.execute(arguments: StatementArguments(new) + [row[0] as DatabaseValue])
+        }
+        return true
     }
 
     /// One multi-row `INSERT` into `target`, its statement cached by its shape.

@@ -246,7 +246,7 @@ extension ClusterStore {
         var outcome = ReportOutcome()
         var errors: [InventoryError] = []
         let storedStatement = try db.cachedStatement(
-            sql: "SELECT owner, epoch, inventory_digest FROM vm WHERE id = ?"
+            sql: "SELECT owner, epoch, inventory_digest, inventory_shape FROM vm WHERE id = ?"
         )
         let touch = try db.cachedStatement(sql: "UPDATE vm SET inventory_at = ?, report_key = ? WHERE id = ?")
         for entry in step.entries {
@@ -284,7 +284,7 @@ extension ClusterStore {
             if isolatingVMs {
                 do {
                     try db.inSavepoint {
-                        try writeInventory(rows, in: db)
+                        try writeInventory(rows, storedShape: stored?["inventory_shape"], in: db)
                         return .commit
                     }
                 } catch let error as DatabaseError {
@@ -296,7 +296,7 @@ extension ClusterStore {
                 }
             } else {
                 // A refusal here abandons this attempt; `ingest` then isolates each VM.
-                try writeInventory(rows, in: db)
+                try writeInventory(rows, storedShape: stored?["inventory_shape"], in: db)
             }
             if owner == nil { outcome.registered += 1 } else { outcome.updated += 1 }
         }

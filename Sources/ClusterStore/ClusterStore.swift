@@ -119,6 +119,9 @@ public struct ClusterStore: Sendable {
         migrator.registerMigration(Migration017DisksByVolumePath.identifier) { db in
             try db.execute(sql: Migration017DisksByVolumePath.sql)
         }
+        migrator.registerMigration(Migration018InventoryShape.identifier) { db in
+            try db.execute(sql: Migration018InventoryShape.sql)
+        }
         return migrator
     }
 

@@ -18,6 +18,9 @@ struct InventoryRows: Sendable {
 
     static let checkpointColumns = 5
     static let fileColumns = 12
+    /// Columns of a file row written in place when only they changed: format, size, identifier, problem and its
+    /// detail, none of them in an index.
+    static let attributeColumns = 5
 
     var id: String
     var vm: StatementArguments
@@ -29,6 +32,10 @@ struct InventoryRows: Sendable {
     var chains: [(checkpoint: String?, position: Int, leaf: Int)]
     /// Child and parent file indexes.
     var links: [(child: Int, parent: Int)]
+    /// `InventoryShape` of these rows (`vm.inventory_shape`).
+    var shape: String
+    /// Each file's `attributeColumns` values, in file order.
+    var attributes: [DatabaseValue]
 
     /// The rows of `vm` as its owner reported it; `digest` is `InventoryDigest.of(vm)`.
     ///
@@ -52,6 +59,7 @@ struct InventoryRows: Sendable {
             reportKey?.databaseValue ?? .null,
         ]
         self.vm = StatementArguments(vmValues)
+        var shape = InventoryShape(capacity: 256 * (order.count + vm.files.count + vm.chains.count))
         var checkpointValues: [DatabaseValue] = []
         checkpointValues.reserveCapacity(order.count * Self.checkpointColumns)
         for checkpoint in order {
@@ -61,10 +69,14 @@ struct InventoryRows: Sendable {
                 checkpoint.created?.millisecondsSinceEpoch.databaseValue ?? .null,
             ]
         }
+        shape.add(order.count)
+        for value in checkpointValues { shape.add(value) }
         var indexes: [FileLocation: Int] = [:]
         indexes.reserveCapacity(vm.files.count)
         var fileValues: [DatabaseValue] = []
         fileValues.reserveCapacity(vm.files.count * Self.fileColumns)
+        var attributes: [DatabaseValue] = []
+        attributes.reserveCapacity(vm.files.count * Self.attributeColumns)
         for file in vm.files where indexes[file.location] == nil {
             let index = indexes.count
             indexes[file.location] = index
@@ -78,14 +90,22 @@ struct InventoryRows: Sendable {
             case .nodeLocal(let name, _):
                 node = name.rawValue.databaseValue
             }
+            let path = file.path.databaseValue
+            let kind = file.kind.rawValue.databaseValue
+            let checkpoint = file.checkpoint?.rawValue.databaseValue ?? .null
+            let format = file.format?.rawValue.databaseValue ?? .null
+            let size = file.size.databaseValue
+            let identifier = file.identifier?.databaseValue ?? .null
+            let problem = file.problem?.rawValue.databaseValue ?? .null
+            let problemDetail = file.problemDetail?.databaseValue ?? .null
             fileValues += [
-                id, volumeID, relativePath, node, file.path.databaseValue,
-                file.kind.rawValue.databaseValue, file.format?.rawValue.databaseValue ?? .null,
-                file.size.databaseValue, file.identifier?.databaseValue ?? .null,
-                file.checkpoint?.rawValue.databaseValue ?? .null, file.problem?.rawValue.databaseValue ?? .null,
-                file.problemDetail?.databaseValue ?? .null,
+                id, volumeID, relativePath, node, path, kind, format, size, identifier, checkpoint, problem,
+                problemDetail,
             ]
+            attributes += [format, size, identifier, problem, problemDetail]
+            for value in [volumeID, relativePath, node, path, kind, checkpoint] { shape.add(value) }
         }
+        shape.add(indexes.count)
         checkpoints = Self.chunks(of: checkpointValues, columns: Self.checkpointColumns)
         files = Self.chunks(of: fileValues, columns: Self.fileColumns)
         fileCount = indexes.count
@@ -112,6 +132,19 @@ struct InventoryRows: Sendable {
                 links.append((child, parent))
             }
         }
+        shape.add(chains.count)
+        for chain in chains {
+            shape.add(chain.checkpoint?.databaseValue ?? .null)
+            shape.add(chain.position)
+            shape.add(chain.leaf)
+        }
+        shape.add(links.count)
+        for link in links {
+            shape.add(link.child)
+            shape.add(link.parent)
+        }
+        self.shape = shape.digest
+        self.attributes = attributes
     }
 
     /// `values` in statements of as many rows of `columns` values as SQLite's 999 parameters allow.

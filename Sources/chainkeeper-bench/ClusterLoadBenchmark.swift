@@ -206,16 +206,27 @@ struct ClusterLoadBenchmark: AsyncParsableCommand {
         var delta = whole
         delta.unchangedVMs = whole.vms.map { UnchangedVM(id: $0.id, digest: $0.digest ?? "") }
         delta.vms = []
+        // Then every VM's running disk grows, as between two scans of a running node: each entry is sent whole again.
+        var grown = LoadReports.report(
+            from: "node-big",
+            owning: big.map { vm in
+                var vm = vm
+                vm.files[vm.files.count - 1].size += 1 << 20
+                return vm
+            }
+        )
+        grown.vms = grown.vms.map { $0.withDigest { SHA256.hash(data: $0) } }
         let encoder = JSONEncoder()
         let posts = [
             ("first", try encoder.encode(whole), "1 s"), ("unchanged, sent whole", try encoder.encode(whole), "100 ms"),
             ("unchanged, by digest", try encoder.encode(delta), "100 ms"),
+            ("every VM changed (a disk grew)", try encoder.encode(grown), "1 s"),
         ]
         for (label, report, target) in posts {
             let posted = ContinuousClock.now
             let answer = try await api.post("/v1/agents/node-big/report", token: Self.token("node-big"), body: report)
             let counts = (try? JSONDecoder().decode(ReportAnswer.self, from: answer.body)).map {
-                " (registered \($0.registered), unchanged \($0.unchanged), resend \($0.resendVMs?.count ?? 0))"
+                " (registered \($0.registered), updated \($0.updated), unchanged \($0.unchanged), resend \($0.resendVMs?.count ?? 0))"
             }
             print(
                 "report of 1,000 VMs (\(String(format: "%.2f", Double(report.count) / 1_048_576)) MiB of JSON), \(label): "

@@ -15,6 +15,7 @@
 -- migration: 015-stranded-response
 -- migration: 016-report-key
 -- migration: 017-disks-by-volume-path
+-- migration: 018-inventory-shape
 
 CREATE TABLE anti_affinity_class (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
@@ -194,7 +195,7 @@ CREATE TABLE vm (
     registered_at INTEGER NOT NULL,
     inventory_at INTEGER
 , inventory_digest TEXT, failover_cleared_at INTEGER, metadata_digest TEXT CHECK (metadata_digest IS NULL OR length(metadata_digest) = 71), next_files TEXT
-    CHECK (next_files IS NULL OR (json_valid(next_files) AND length(next_files) <= 16384)), merge_pending INTEGER NOT NULL DEFAULT 0 CHECK (merge_pending IN (0, 1)), report_key TEXT) STRICT;
+    CHECK (next_files IS NULL OR (json_valid(next_files) AND length(next_files) <= 16384)), merge_pending INTEGER NOT NULL DEFAULT 0 CHECK (merge_pending IN (0, 1)), report_key TEXT, inventory_shape TEXT) STRICT;
 
 CREATE TABLE vm_listing (
     vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
