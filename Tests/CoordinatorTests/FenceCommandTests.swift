@@ -22,9 +22,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         try "1".write(toFile: scratch + "/status", atomically: true, encoding: .utf8)
         let live = try LiveCoordinator { config in
-            // Two seconds: with one, a second's pause of a loaded machine between a heartbeat and a round (the whole
-            // suite on two cores) lapsed a lease the test had just renewed.
-            config.leaseTTL = .seconds(2)
+            // Three seconds: with one, then two, a pause of a loaded machine between a heartbeat and a round (the
+            // whole suite on two cores, 2.7 s once) lapsed a lease the test had just renewed.
+            config.leaseTTL = .seconds(3)
             config.commandTimeout = .milliseconds(300)
             config.fenceCommand = #"echo "$CHAINKEEPER_NODE" >> \#(scratch)/fenced; exit $(cat \#(scratch)/status)"#
             config.fenceTimeout = .seconds(5)
@@ -58,7 +58,7 @@ import Testing
             #expect(try state("node1") == .up)
 
             // node1 goes silent; node2 keeps beating.
-            for _ in 0..<11 {
+            for _ in 0..<15 {
                 try await Task.sleep(for: .milliseconds(250))
                 try await beat("node2")
             }
@@ -74,7 +74,7 @@ import Testing
 
             // The fence device is fixed; the retry (one lease later) succeeds and node1 is fenced.
             try "0".write(toFile: scratch + "/status", atomically: true, encoding: .utf8)
-            try await Task.sleep(for: .milliseconds(2100))
+            try await Task.sleep(for: .milliseconds(3100))
             try await beat("node2")
             await coordinator.failoverTick(logger: logger)
             try await Self.waitFor { (try? state("node1")) == .fenced }
