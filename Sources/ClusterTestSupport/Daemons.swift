@@ -179,9 +179,22 @@ public final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Sends `signal` and waits for the process to exit; returns its status.
+    ///
+    /// One still running `killAfter` later is killed (SIGKILL), and that is written to its log: a daemon that hangs in
+    /// its shutdown fails the test that looks at it, never holds the whole run.
     @discardableResult
-    public func stop(_ signal: Int32 = SIGTERM) -> Int32 {
+    public func stop(_ signal: Int32 = SIGTERM, killAfter: Duration = .seconds(60)) -> Int32 {
         if process.isRunning { kill(process.processIdentifier, signal) }
+        let deadline = ContinuousClock.now + killAfter
+        while process.isRunning, ContinuousClock.now < deadline { usleep(20_000) }
+        if process.isRunning {
+            if let log = FileHandle(forWritingAtPath: logPath) {
+                log.seekToEndOfFile()
+                log.write(Data("test support: still running \(killAfter) after signal \(signal); killed\n".utf8))
+                try? log.close()
+            }
+            kill(process.processIdentifier, SIGKILL)
+        }
         process.waitUntilExit()
         return process.terminationStatus
     }

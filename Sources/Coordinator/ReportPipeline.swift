@@ -43,6 +43,9 @@ final class ReportPipeline: ReportPartSource {
     /// known writes little and then waits for its entries.
     static let threads = 2
 
+    /// How long the store waits for one part (200 entries take about 50 ms).
+    static let partDeadlineSeconds = 120
+
     private let state: Mutex<State>
     /// One per part, signalled when it is in its slot.
     private let published: [DispatchSemaphore]
@@ -81,7 +84,12 @@ final class ReportPipeline: ReportPartSource {
             return (state.taken, state.taken == parts ? .end : nil)
         }
         if let ended { return ended }
-        published[index].wait()
+        // Never for ever: a part not decoded in this long (a thread that could not start, a bug) fails the report
+        // instead of holding the report lane's thread.
+        if published[index].wait(timeout: .now() + .seconds(Self.partDeadlineSeconds)) == .timedOut {
+            cancel()
+            return .stopped("part \(index) of the entries was not decoded within \(Self.partDeadlineSeconds) s")
+        }
         return state.withLock { state in
             state.taken += 1
             return state.slots[index] ?? .stopped("part \(index) was not decoded")

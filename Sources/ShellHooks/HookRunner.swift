@@ -26,37 +26,40 @@ public enum HookRunner {
         }
     }
 
+    /// Runs `command` and waits for it, for at most `timeout`, then about seven seconds more (SIGTERM to its whole
+    /// process group, 2 s, SIGKILL, 5 s); the output is read until the shell has exited and for at most a second after.
+    ///
+    /// Its own process group, so that a timeout stops what the hook started too; and spawned directly, not through
+    /// Foundation's `Process`, whose exit is only noticed once every holder of the output pipe has closed it: a child
+    /// the hook left running held the caller (a fence, a failover) for as long as that child lived.
     public static func runBlocking(_ command: String, environment: [String: String], timeout: Duration) -> Outcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
+        let process: HookProcess
         do {
-            try process.run()
+            process = try HookProcess(command, environment: environment)
         } catch {
-            return Outcome(status: 127, timedOut: false, output: "cannot start /bin/sh: \(error.localizedDescription)")
+            return Outcome(status: 127, timedOut: false, output: error.message)
         }
-        let finished = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var collected = Data()
-        DispatchQueue.global().async {
-            collected = output.fileHandleForReading.readDataToEndOfFile()
-            finished.signal()
-        }
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         var timedOut = false
-        if finished.wait(timeout: .now() + seconds) == .timedOut {
-            timedOut = true
-            kill(process.processIdentifier, SIGTERM)
-            if finished.wait(timeout: .now() + 2) == .timedOut {
-                kill(process.processIdentifier, SIGKILL)
-                finished.wait()
+        var deadline = ContinuousClock.now + timeout
+        var stage = 0
+        while !process.hasExited {
+            if ContinuousClock.now >= deadline {
+                // Past the timeout: the group asked to stop, then killed; one that still has not exited (a process
+                // stuck in the kernel) is left to a thread of its own to reap, and the caller goes on.
+                timedOut = true
+                stage += 1
+                guard stage <= 2 else {
+                    process.reapLater()
+                    return Outcome(status: -1, timedOut: true, output: process.text + "\n(did not exit after SIGKILL)")
+                }
+                process.signalGroup(stage == 1 ? SIGTERM : SIGKILL)
+                deadline = ContinuousClock.now + (stage == 1 ? .seconds(2) : .seconds(5))
             }
+            process.readOrWait(upTo: .milliseconds(50))
         }
-        process.waitUntilExit()
-        let text = String(decoding: collected.suffix(4096), as: UTF8.self)
-        return Outcome(status: process.terminationStatus, timedOut: timedOut, output: text)
+        // What it wrote before it exited; a child left behind keeping the output open is not waited for.
+        let drained = ContinuousClock.now + .seconds(1)
+        while process.outputOpen, ContinuousClock.now < drained { process.readOrWait(upTo: .milliseconds(50)) }
+        return Outcome(status: process.status, timedOut: timedOut, output: process.text)
     }
 }

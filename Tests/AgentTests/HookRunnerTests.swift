@@ -1,0 +1,84 @@
+import Foundation
+import ShellHooks
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Hooks and the fence command run through `HookRunner`: whatever the command does, its caller gets an outcome back
+/// within the timeout and a few seconds, never later.
+@Suite struct HookRunnerTests {
+    @Test func aHookIsAnsweredWithItsStatusAndItsLastOutput() {
+        let outcome = HookRunner.runBlocking(
+            "echo \"$CK_WORD\"; echo to-stderr >&2; exit 3",
+            environment: ["CK_WORD": "hello"],
+            timeout: .seconds(10)
+        )
+        #expect(outcome.status == 3)
+        #expect(!outcome.timedOut)
+        #expect(outcome.output.contains("hello") && outcome.output.contains("to-stderr"))
+    }
+
+    /// Past the timeout the hook's whole process group is stopped, the child it started with it.
+    ///
+    /// A hook that left a child behind holding its output open (`sleep 60` outlived the killed shell) once held its
+    /// caller until that child ended: a fence command could hold a failover for as long as it liked.
+    @Test func aHookPastItsTimeoutIsStoppedWithWhatItStarted() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("hook-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let started = ContinuousClock.now
+        let outcome = HookRunner.runBlocking(
+            "sleep 60 & echo $! > \(file); echo started; sleep 60",
+            environment: [:],
+            timeout: .seconds(1)
+        )
+        let took = ContinuousClock.now - started
+        #expect(outcome.timedOut)
+        #expect(!outcome.succeeded)
+        #expect(outcome.output.contains("started"))
+        // 1 s of timeout, at most 2 s after SIGTERM and 5 s after SIGKILL: never the child's 60 s.
+        #expect(took < .seconds(9), "the caller got its outcome after \(took)")
+        let child = try #require(
+            Int32(try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
+        )
+        #expect(Self.gone(child), "the child the hook started was stopped with it")
+    }
+
+    /// A hook that starts something in the background and exits is done when it exits: what it started is its own
+    /// business, and keeps running.
+    @Test func aHookThatExitsIsDoneThoughAChildItStartedStillRuns() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("hook-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let started = ContinuousClock.now
+        let outcome = HookRunner.runBlocking(
+            "sleep 60 & echo $! > \(file); exit 0",
+            environment: [:],
+            timeout: .seconds(30)
+        )
+        let took = ContinuousClock.now - started
+        let child = try #require(
+            Int32(try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
+        )
+        defer { kill(child, SIGKILL) }
+        #expect(outcome.succeeded)
+        #expect(took < .seconds(5), "the caller got its outcome after \(took)")
+        #expect(!Self.gone(child), "the child still runs")
+    }
+
+    @Test func aHookEndedByASignalHasTheStatusAShellWouldGiveIt() {
+        let outcome = HookRunner.runBlocking("kill -TERM $$", environment: [:], timeout: .seconds(10))
+        #expect(outcome.status == 128 + SIGTERM)
+        #expect(!outcome.timedOut)
+    }
+
+    /// Whether `pid` has exited (waiting up to a second for it to be reaped by whoever is its parent now).
+    static func gone(_ pid: Int32) -> Bool {
+        for _ in 0..<50 {
+            let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: " ")
+            if state == nil || state?[2] == "Z" { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+}
