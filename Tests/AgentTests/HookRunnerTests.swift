@@ -25,45 +25,39 @@ import Glibc
     /// A hook that left a child behind holding its output open (`sleep 60` outlived the killed shell) once held its
     /// caller until that child ended: a fence command could hold a failover for as long as it liked.
     @Test func aHookPastItsTimeoutIsStoppedWithWhatItStarted() throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("hook-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: file) }
-        let started = ContinuousClock.now
-        let outcome = HookRunner.runBlocking(
-            "sleep 60 & echo $! > \(file); echo started; sleep 60",
-            environment: [:],
-            timeout: .seconds(1)
-        )
-        let took = ContinuousClock.now - started
+        let (outcome, took, child) = try Self.run(timeout: .seconds(1)) { "sleep 60 & echo $! > \($0); sleep 60" }
         #expect(outcome.timedOut)
         #expect(!outcome.succeeded)
         #expect(outcome.output.contains("started"))
         // 1 s of timeout, at most 2 s after SIGTERM and 5 s after SIGKILL: never the child's 60 s.
         #expect(took < .seconds(9), "the caller got its outcome after \(took)")
-        let child = try #require(
-            Int32(try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
-        )
         #expect(Self.gone(child), "the child the hook started was stopped with it")
     }
 
     /// A hook that starts something in the background and exits is done when it exits: what it started is its own
     /// business, and keeps running.
     @Test func aHookThatExitsIsDoneThoughAChildItStartedStillRuns() throws {
+        let (outcome, took, child) = try Self.run(timeout: .seconds(30)) { "sleep 60 & echo $! > \($0); exit 0" }
+        defer { kill(child, SIGKILL) }
+        #expect(outcome.succeeded)
+        #expect(outcome.output.contains("started"))
+        #expect(took < .seconds(5), "the caller got its outcome after \(took)")
+        #expect(!Self.gone(child), "the child still runs")
+    }
+
+    /// Runs the hook `script(file)` after an `echo started`; it writes the pid of the child it starts into `file`.
+    static func run(
+        timeout: Duration,
+        _ script: (String) -> String
+    ) throws -> (outcome: HookRunner.Outcome, took: Duration, child: Int32) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("hook-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: file) }
         let started = ContinuousClock.now
-        let outcome = HookRunner.runBlocking(
-            "sleep 60 & echo $! > \(file); exit 0",
-            environment: [:],
-            timeout: .seconds(30)
-        )
+        let outcome = HookRunner.runBlocking("echo started; " + script(file), environment: [:], timeout: timeout)
         let took = ContinuousClock.now - started
-        let child = try #require(
-            Int32(try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
-        )
-        defer { kill(child, SIGKILL) }
-        #expect(outcome.succeeded)
-        #expect(took < .seconds(5), "the caller got its outcome after \(took)")
-        #expect(!Self.gone(child), "the child still runs")
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        let child = try #require(Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        return (outcome, took, child)
     }
 
     @Test func aHookEndedByASignalHasTheStatusAShellWouldGiveIt() {
