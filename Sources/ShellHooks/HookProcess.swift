@@ -118,6 +118,10 @@ final class HookProcess {
         kill(-pid, signal)
     }
 
+    /// Sends SIGKILL to what is left of the hook's process group once the shell has exited (the group lives on, under
+    /// the shell's process id, while any member does).
+    func killGroup() { kill(-pid, SIGKILL) }
+
     /// Leaves the shell, which has not exited even after SIGKILL, to a thread that waits for it.
     func reapLater() {
         let pid = pid

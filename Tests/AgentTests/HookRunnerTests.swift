@@ -34,6 +34,17 @@ import Glibc
         #expect(Self.gone(child), "the child the hook started was stopped with it")
     }
 
+    /// A child that ignores SIGTERM does not outlive its hook's timeout either: the group is killed once the shell has
+    /// gone.
+    @Test func aChildIgnoringSIGTERMIsKilledWithItsHook() throws {
+        let (outcome, took, child) = try Self.run(timeout: .seconds(1)) {
+            "(trap '' TERM; sleep 60) & echo $! > \($0); sleep 60"
+        }
+        #expect(outcome.timedOut)
+        #expect(took < .seconds(9), "the caller got its outcome after \(took)")
+        #expect(Self.gone(child), "the child that ignored SIGTERM was killed with its hook")
+    }
+
     /// A hook that starts something in the background and exits is done when it exits: what it started is its own
     /// business, and keeps running.
     @Test func aHookThatExitsIsDoneThoughAChildItStartedStillRuns() throws {
