@@ -61,14 +61,13 @@ extension ClusterStore {
                 for row in try Row.fetchAll(db, sql: "SELECT vm_id, summary FROM failover_block") {
                     blocked[VMID(row[0] as String)] = row[1] as String
                 }
-                // `file_disk_on_volume` answers each discovered disk with one index lookup.
+                // `vm_disk`'s key answers each discovered disk with one index lookup.
                 let unused = try Row.fetchAll(
                     db,
                     sql: """
                         SELECT d.volume_id, d.relative_path, d.path, d.node FROM discovered_disk d
                         WHERE NOT EXISTS (
-                            SELECT 1 FROM file f
-                            WHERE f.kind = 'disk' AND f.volume_id = d.volume_id AND f.relative_path = d.relative_path
+                            SELECT 1 FROM vm_disk k WHERE k.volume_id = d.volume_id AND k.relative_path = d.relative_path
                         )
                         ORDER BY d.volume_id, d.relative_path, d.node
                         """

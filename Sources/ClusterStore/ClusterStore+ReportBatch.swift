@@ -64,11 +64,11 @@ struct PreparedStep: Sendable {
         /// `InventoryDigest.of(vm)`.
         var digest: String
         /// `nil` when, as the step was built, the database held this digest or another node owned the VM.
-        var rows: Built?
+        var document: Built?
     }
 
-    /// A VM's rows, or why it has none (`invalidInventory`).
-    typealias Built = Result<InventoryRows, StoreError>
+    /// A VM's document, or why it has none (`invalidInventory`).
+    typealias Built = Result<InventoryDocument, StoreError>
 
     var entries: [Entry]
     /// Listings and inventory errors of a `ReportPart` this step is the first of.
@@ -197,13 +197,13 @@ extension ClusterStore {
         }
     }
 
-    /// Builds the rows of these VMs of the batch, without the writer: each VM's digest, and its rows unless a reader
+    /// Builds the documents of these VMs of the batch, without the writer: each VM's digest, and its document unless a reader
     /// finds the database already holds that digest, or another node owns the VM (then `apply` needs none, and builds
     /// them itself should the database have changed meanwhile).
     func prepare(_ vms: ArraySlice<VM>, of batch: ReportBatch, at now: Timestamp) -> PreparedStep {
         var stored: [String: (owner: String, digest: String?)] = [:]
         let ids = vms.map(\.id.rawValue)
-        // Unread, every VM gets its rows: the write decides from what it reads itself.
+        // Unread, every VM gets its document: the write decides from what it reads itself.
         try? writer.read { db in
             let rows = try Row.fetchCursor(
                 db,
@@ -223,15 +223,15 @@ extension ClusterStore {
                 return PreparedStep.Entry(
                     vm: vm,
                     digest: digest,
-                    rows: needsNone ? nil : Self.rows(of: vm, digest: digest, in: batch, at: now)
+                    document: needsNone ? nil : Self.document(of: vm, digest: digest, in: batch, at: now)
                 )
             }
         )
     }
 
-    static func rows(of vm: VM, digest: String, in batch: ReportBatch, at now: Timestamp) -> PreparedStep.Built {
+    static func document(of vm: VM, digest: String, in batch: ReportBatch, at now: Timestamp) -> PreparedStep.Built {
         Result { () throws(StoreError) in
-            try InventoryRows(of: vm, digest: digest, reportKey: batch.reportKeys[vm.id], at: now)
+            try InventoryDocument(of: vm, digest: digest, reportKey: batch.reportKeys[vm.id], at: now)
         }
     }
 
@@ -246,7 +246,7 @@ extension ClusterStore {
         var outcome = ReportOutcome()
         var errors: [InventoryError] = []
         let storedStatement = try db.cachedStatement(
-            sql: "SELECT owner, epoch, inventory_digest, inventory_shape FROM vm WHERE id = ?"
+            sql: "SELECT owner, epoch, inventory_digest, disks_digest FROM vm WHERE id = ?"
         )
         let touch = try db.cachedStatement(sql: "UPDATE vm SET inventory_at = ?, report_key = ? WHERE id = ?")
         for entry in step.entries {
@@ -273,10 +273,10 @@ extension ClusterStore {
                 outcome.unchanged += 1
                 continue
             }
-            let rows: InventoryRows
-            switch entry.rows ?? Self.rows(of: vm, digest: entry.digest, in: batch, at: now) {
+            let document: InventoryDocument
+            switch entry.document ?? Self.document(of: vm, digest: entry.digest, in: batch, at: now) {
             case .success(let built):
-                rows = built
+                document = built
             case .failure(let error):
                 errors.append(InventoryError(node: batch.node, vm: vm.name, message: error.message))
                 continue
@@ -284,7 +284,7 @@ extension ClusterStore {
             if isolatingVMs {
                 do {
                     try db.inSavepoint {
-                        try writeInventory(rows, storedShape: stored?["inventory_shape"], in: db)
+                        try writeInventory(document, storedDisksDigest: stored?["disks_digest"], in: db)
                         return .commit
                     }
                 } catch let error as DatabaseError {
@@ -296,7 +296,7 @@ extension ClusterStore {
                 }
             } else {
                 // A refusal here abandons this attempt; `ingest` then isolates each VM.
-                try writeInventory(rows, storedShape: stored?["inventory_shape"], in: db)
+                try writeInventory(document, storedDisksDigest: stored?["disks_digest"], in: db)
             }
             if owner == nil { outcome.registered += 1 } else { outcome.updated += 1 }
         }

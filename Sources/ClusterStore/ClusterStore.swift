@@ -122,6 +122,9 @@ public struct ClusterStore: Sendable {
         migrator.registerMigration(Migration018InventoryShape.identifier) { db in
             try db.execute(sql: Migration018InventoryShape.sql)
         }
+        migrator.registerMigration(Migration019InventoryDocuments.identifier) { db in
+            try db.execute(sql: Migration019InventoryDocuments.sql)
+        }
         return migrator
     }
 

@@ -1,8 +1,8 @@
 import Crypto
 import GRDB
 
-/// The SHA-256 of the rows `InventoryRows` writes for a VM, without the values a file row takes in place (format, size,
-/// identifier, problem and its detail): two inventories of one shape differ only in those (`vm.inventory_shape`).
+/// The SHA-256 of a list of row values: `InventoryDocument` digests a VM's `vm_disk` rows with it (`vm.disks_digest`),
+/// so that a report that changed no disk's place does not rewrite them.
 ///
 /// Each value is tagged and length-prefixed, each list counted, so no two different row sets serialise alike.
 struct InventoryShape {

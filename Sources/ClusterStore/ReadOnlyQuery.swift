@@ -243,6 +243,9 @@ enum ReadOnlyQuery {
                 return deny("CREATE is not allowed: a query only reads the documented views")
             case SQLITE_DELETE where catalog, SQLITE_DROP_INDEX...SQLITE_DROP_VIEW, SQLITE_DROP_VTABLE:
                 return deny("DROP is not allowed: a query only reads the documented views")
+            case SQLITE_UPDATE where catalog && text(innermostView).map { views.contains($0.lowercased()) } == true:
+                // A view reads documents with json_each() (migration 019).
+                return SQLITE_OK
             case SQLITE_UPDATE where catalog:
                 // SQLite registers an eponymous virtual table (pragma_table_info(), json_each(), …) this way.
                 return deny(

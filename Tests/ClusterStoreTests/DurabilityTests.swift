@@ -133,8 +133,8 @@ import Testing
         let good = TemporaryStore.branchedVM()
         try temporary.store.saveInventory(of: good, at: TemporaryStore.now)
 
-        // The new report names a file on a volume nobody reported: refused after the old rows
-        // were already deleted inside the transaction.
+        // The new report names a file on a volume nobody reported: refused inside the transaction, which leaves the
+        // previous report whole.
         var bad = good
         bad.state = .off
         bad.files.append(
@@ -163,8 +163,10 @@ import Testing
             (error as? StoreError)?.code == .invalidInventory
         }
         #expect(try temporary.store.vm(id: vm.id) == nil)
-        let files = try temporary.store.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM file") }
-        #expect(files == 0)
+        let documents = try temporary.store.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM vm_inventory) + (SELECT count(*) FROM vm_disk)")
+        }
+        #expect(documents == 0)
     }
 
     @Test func aThrowingTransactionRollsBackEveryStatement() throws {

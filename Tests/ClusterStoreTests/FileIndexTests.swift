@@ -3,8 +3,8 @@ import ClusterStore
 import GRDB
 import Testing
 
-/// The file table's indexes after migration 017: every lookup the store makes still finds its index, and a location
-/// is still unique per VM.
+/// `vm_disk` (migration 019): whether a disk found on a volume is some VM's is one lookup of its key, a VM's disk rows
+/// are found by its index, and a disk is listed once per VM.
 @Suite struct FileIndexTests {
     func plan(_ sql: String, in temporary: TemporaryStore) throws -> String {
         try temporary.store.writer.read { db in
@@ -19,46 +19,25 @@ import Testing
         let orphans = try plan(
             """
             SELECT d.volume_id FROM discovered_disk d WHERE NOT EXISTS (
-                SELECT 1 FROM file f
-                WHERE f.kind = 'disk' AND f.volume_id = d.volume_id AND f.relative_path = d.relative_path
+                SELECT 1 FROM vm_disk k WHERE k.volume_id = d.volume_id AND k.relative_path = d.relative_path
             )
             """,
             in: temporary
         )
-        #expect(orphans.contains("USING INDEX file_disk_on_volume"), "\(orphans)")
-        // The foreign key to `checkpoint`, checked when a VM's checkpoints are replaced, and a VM's files.
-        for sql in [
-            "SELECT 1 FROM file WHERE vm_id = 'a' AND checkpoint_id = 'b'", "SELECT id FROM file WHERE vm_id = 'a'",
-        ] {
-            let detail = try plan(sql, in: temporary)
-            #expect(detail.contains("INDEX file_checkpoint (vm_id=?"), "\(sql): \(detail)")
-            #expect(!detail.contains("SCAN file"), "\(sql): \(detail)")
-        }
+        #expect(orphans.contains("USING PRIMARY KEY (volume_id=? AND relative_path=?)"), "\(orphans)")
+        // A VM's disk rows, deleted when they change.
+        let detail = try plan("DELETE FROM vm_disk WHERE vm_id = 'a'", in: temporary)
+        #expect(detail.contains("INDEX vm_disk_vm (vm_id=?)"), "\(detail)")
     }
 
-    @Test func aLocationIsUniquePerVMAndNodeLocalFilesAreNot() throws {
+    @Test func aDiskIsListedOncePerVM() throws {
         let temporary = try TemporaryStore()
         try temporary.seedCluster()
         let vm = TemporaryStore.branchedVM()
         try temporary.store.saveInventory(of: vm, at: TemporaryStore.now)
-        let id = vm.id.rawValue
         #expect(throws: DatabaseError.self) {
             try temporary.store.writer.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO file (vm_id, volume_id, relative_path, path, kind)
-                        SELECT vm_id, volume_id, relative_path, path, kind FROM file WHERE vm_id = ? LIMIT 1
-                        """,
-                    arguments: [id]
-                )
-            }
-        }
-        try temporary.store.writer.write { db in
-            for path in ["/srv/a.vmrs", "/srv/b.vmrs"] {
-                try db.execute(
-                    sql: "INSERT INTO file (vm_id, node, path, kind) VALUES (?, 'node1', ?, 'memory')",
-                    arguments: [id, path]
-                )
+                try db.execute(sql: "INSERT INTO vm_disk SELECT * FROM vm_disk LIMIT 1")
             }
         }
     }

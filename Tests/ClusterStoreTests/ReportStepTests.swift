@@ -42,9 +42,9 @@ import Testing
         var vms = (0..<450).map { TemporaryStore.branchedVM(name: "vm\($0)", id: "vm-\($0)") }
         // Step 2: a chain naming a file the VM does not list is refused when its rows are built.
         vms[250].chains[0].elements.append(.volume(TemporaryStore.csv1, relativePath: "vm250/elsewhere.vhdx"))
-        // Step 3: a file naming an unknown checkpoint is refused by the database, and the step is written again VM by
-        // VM from the same rows.
-        vms[420].files[0].checkpoint = CheckpointID("no-such-checkpoint")
+        // Step 3: a file on a volume no node reported is refused by the writer, and the step is written again VM by
+        // VM from the same documents.
+        vms[420].files[0].location = .volume(VolumeID("unknown"), relativePath: "vm420/config.vmcx")
         let outcome = try temporary.store.ingest(Self.batch(vms), at: TemporaryStore.now)
         #expect(outcome.registered == 448)
         #expect(outcome.errors == 2)
@@ -60,10 +60,13 @@ import Testing
         #expect(Set(snapshot.inventoryErrors.compactMap(\.vm)) == ["vm250", "vm420"])
         let message = snapshot.inventoryErrors.first { $0.vm == "vm250" }?.message ?? ""
         #expect(message.contains("vm250/elsewhere.vhdx"), "\(message)")
-        // File ids are SQLite's, one above the largest, with no gap left by the refused VMs.
-        let ids = try temporary.store.writer.read { db in try Int64.fetchAll(db, sql: "SELECT id FROM file ORDER BY id")
+        // Nothing of the refused VMs is left: one document and five disk rows for each VM stored.
+        let rows = try temporary.store.writer.read { db in
+            try Int.fetchAll(db, sql: "SELECT count(*) FROM vm_inventory UNION ALL SELECT count(*) FROM vm_disk")
         }
-        #expect(ids == Array(1...Int64(448 * 8)))
+        #expect(rows == [448, 448 * 5])
+        let refused = snapshot.inventoryErrors.first { $0.vm == "vm420" }?.message ?? ""
+        #expect(refused.contains("volume unknown"), "\(refused)")
     }
 
     @Test func aStepBuiltBeforeTheDatabaseChangedIsWrittenFromWhatTheWriterReads() throws {
@@ -76,14 +79,14 @@ import Testing
         second.files.removeLast()
         _ = try store.ingest(Self.batch([first]), at: now)
 
-        // Built while the database held `first`: unchanged, so no rows are built for it.
+        // Built while the database held `first`: unchanged, so no document is built for it.
         let batch = Self.batch([first])
         let step = store.prepare(batch.vms[...], of: batch, at: now + .seconds(60))
         #expect(step.entries.count == 1)
-        #expect(step.entries[0].rows.map { _ in "built" } == nil)
+        #expect(step.entries[0].document.map { _ in "built" } == nil)
 
         // Meanwhile another report changes the VM; the step written now finds its digest changed and writes `first`
-        // again from rows it builds itself.
+        // again from a document it builds itself.
         _ = try store.ingest(Self.batch([second]), at: now + .seconds(30))
         #expect(try store.snapshot().vms.first?.files == second.files)
         let (outcome, errors) = try store.writer.write { db in

@@ -112,7 +112,8 @@ import Testing
         try await live.coordinator.store.writer.write { db in
             try db.execute(sql: "UPDATE vm SET memory_mib = 9223372036854775807")
             try db.execute(sql: "UPDATE node SET memory_mib = 9223372036854775807")
-            try db.execute(sql: "UPDATE file SET size = 9223372036854775807")
+            // Each VM's first file: read back clamped (`StoredInventory`).
+            try db.execute(sql: "UPDATE vm_inventory SET body = json_set(body, '$.files[0][6]', 9223372036854775807)")
         }
         #expect(try live.coordinator.store.valuesOutOfBounds().count >= 3)
         // The failover manager's round reads and sums the same view.

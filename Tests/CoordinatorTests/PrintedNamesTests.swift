@@ -28,7 +28,10 @@ import Testing
             )
             try await live.coordinator.store.writer.write { db in
                 try db.execute(sql: "UPDATE vm SET name = ?", arguments: [Self.hostile])
-                try db.execute(sql: "UPDATE checkpoint SET name = ?", arguments: [Self.hostile])
+                try db.execute(
+                    sql: "UPDATE vm_inventory SET body = json_set(body, '$.checkpoints[0][1]', ?)",
+                    arguments: [Self.hostile]
+                )
             }
             for arguments in [["vms"], ["vm", "show", "web01-id"], ["query", "SELECT name FROM vms"]] {
                 let run = try await CLIAgainstCoordinatorTests.run(arguments, port: port)

@@ -16,6 +16,7 @@
 -- migration: 016-report-key
 -- migration: 017-disks-by-volume-path
 -- migration: 018-inventory-shape
+-- migration: 019-inventory-documents
 
 CREATE TABLE anti_affinity_class (
     name TEXT PRIMARY KEY NOT NULL CHECK (length(name) > 0),
@@ -27,16 +28,6 @@ CREATE TABLE backup_origin (
     taken_at INTEGER NOT NULL
 ) STRICT;
 
-CREATE TABLE checkpoint (
-    vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
-    id TEXT NOT NULL CHECK (length(id) > 0),
-    name TEXT NOT NULL,
-    parent_id TEXT CHECK (parent_id IS NULL OR parent_id <> id),
-    created_at INTEGER,
-    PRIMARY KEY (vm_id, id),
-    FOREIGN KEY (vm_id, parent_id) REFERENCES checkpoint(vm_id, id)
-) STRICT;
-
 CREATE TABLE discovered_disk (
     volume_id TEXT NOT NULL REFERENCES volume(id) ON DELETE CASCADE,
     relative_path TEXT NOT NULL,
@@ -44,21 +35,6 @@ CREATE TABLE discovered_disk (
     path TEXT NOT NULL,
     reported_at INTEGER NOT NULL,
     PRIMARY KEY (volume_id, relative_path, node)
-) STRICT;
-
-CREATE TABLE disk_chain (
-    id INTEGER PRIMARY KEY,
-    vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
-    checkpoint_id TEXT,
-    position INTEGER NOT NULL CHECK (position >= 0),
-    leaf_file_id INTEGER NOT NULL REFERENCES file(id) ON DELETE CASCADE,
-    FOREIGN KEY (vm_id, checkpoint_id) REFERENCES checkpoint(vm_id, id)
-) STRICT;
-
-CREATE TABLE disk_chain_link (
-    child_file_id INTEGER PRIMARY KEY REFERENCES file(id) ON DELETE CASCADE,
-    parent_file_id INTEGER NOT NULL REFERENCES file(id) ON DELETE CASCADE,
-    CHECK (child_file_id <> parent_file_id)
 ) STRICT;
 
 CREATE TABLE event (
@@ -79,29 +55,6 @@ CREATE TABLE failover_block (
     summary TEXT NOT NULL,
     reasons TEXT NOT NULL CHECK (json_valid(reasons)),
     blocked_at INTEGER NOT NULL
-) STRICT;
-
-CREATE TABLE "file" (
-    id INTEGER PRIMARY KEY,
-    vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
-    volume_id TEXT REFERENCES volume(id),
-    relative_path TEXT,
-    node TEXT REFERENCES node(name),
-    path TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (
-        kind IN ('configuration', 'runtime-state', 'guest-state', 'saved-state', 'memory', 'disk', 'media')
-    ),
-    format TEXT CHECK (format IN ('vhdx', 'vhd', 'qcow2', 'raw')),
-    size INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),
-    identifier TEXT,
-    checkpoint_id TEXT,
-    problem TEXT CHECK (problem IN ('file-missing', 'chain-broken', 'disk-needs-log-replay')),
-    problem_detail TEXT,
-    CHECK (
-        (volume_id IS NOT NULL AND relative_path IS NOT NULL AND node IS NULL)
-        OR (volume_id IS NULL AND relative_path IS NULL AND node IS NOT NULL)
-    ),
-    FOREIGN KEY (vm_id, checkpoint_id) REFERENCES checkpoint(vm_id, id)
 ) STRICT;
 
 CREATE TABLE inventory_error (
@@ -195,7 +148,19 @@ CREATE TABLE vm (
     registered_at INTEGER NOT NULL,
     inventory_at INTEGER
 , inventory_digest TEXT, failover_cleared_at INTEGER, metadata_digest TEXT CHECK (metadata_digest IS NULL OR length(metadata_digest) = 71), next_files TEXT
-    CHECK (next_files IS NULL OR (json_valid(next_files) AND length(next_files) <= 16384)), merge_pending INTEGER NOT NULL DEFAULT 0 CHECK (merge_pending IN (0, 1)), report_key TEXT, inventory_shape TEXT) STRICT;
+    CHECK (next_files IS NULL OR (json_valid(next_files) AND length(next_files) <= 16384)), merge_pending INTEGER NOT NULL DEFAULT 0 CHECK (merge_pending IN (0, 1)), report_key TEXT, disks_digest TEXT) STRICT;
+
+CREATE TABLE vm_disk (
+    volume_id TEXT NOT NULL,
+    relative_path TEXT NOT NULL,
+    vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
+    PRIMARY KEY (volume_id, relative_path, vm_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE vm_inventory (
+    vm_id TEXT PRIMARY KEY NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
+    body TEXT NOT NULL CHECK (json_valid(body))
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE vm_listing (
     vm_id TEXT NOT NULL REFERENCES vm(id) ON DELETE CASCADE,
@@ -239,27 +204,9 @@ CREATE TABLE volume_probe (
     PRIMARY KEY (volume_id, nonce)
 ) STRICT;
 
-CREATE INDEX checkpoint_parent ON checkpoint(vm_id, parent_id);
-
-CREATE INDEX disk_chain_leaf ON disk_chain(leaf_file_id);
-
-CREATE INDEX disk_chain_link_parent ON disk_chain_link(parent_file_id);
-
-CREATE INDEX disk_chain_vm ON disk_chain(vm_id, checkpoint_id, position);
-
 CREATE INDEX event_at ON event(at);
 
 CREATE INDEX event_vm ON event(vm_id, at);
-
-CREATE INDEX file_checkpoint ON file(vm_id, checkpoint_id);
-
-CREATE INDEX file_disk_on_volume ON file(volume_id, relative_path) WHERE kind = 'disk';
-
-CREATE INDEX file_node ON file(node) WHERE node IS NOT NULL;
-
-CREATE UNIQUE INDEX file_on_node ON file(vm_id, node, path) WHERE node IS NOT NULL;
-
-CREATE UNIQUE INDEX file_on_volume ON file(vm_id, volume_id, relative_path) WHERE volume_id IS NOT NULL;
 
 CREATE INDEX inventory_error_node ON inventory_error(node);
 
@@ -274,6 +221,8 @@ CREATE UNIQUE INDEX migration_one_active_per_vm ON migration(vm_id)
 
 CREATE INDEX migration_vm ON migration(vm_id);
 
+CREATE INDEX vm_disk_vm ON vm_disk(vm_id);
+
 CREATE INDEX vm_name ON vm(name);
 
 CREATE INDEX vm_owner ON vm(owner);
@@ -281,27 +230,6 @@ CREATE INDEX vm_owner ON vm(owner);
 CREATE INDEX volume_mount_node ON volume_mount(node);
 
 CREATE INDEX volume_probe_written ON volume_probe(written_at);
-
-CREATE TRIGGER checkpoint_no_cycle_on_insert BEFORE INSERT ON checkpoint
-WHEN EXISTS (SELECT 1 FROM checkpoint c WHERE c.vm_id = NEW.vm_id AND c.parent_id = NEW.id)
-BEGIN
-    SELECT RAISE(ABORT, 'checkpoint-cycle: a checkpoint already names the new one as its parent');
-END;
-
-CREATE TRIGGER checkpoint_no_cycle_on_update BEFORE UPDATE OF parent_id, id ON checkpoint
-WHEN NEW.parent_id IS NOT NULL
-BEGIN
-    SELECT RAISE(ABORT, 'checkpoint-cycle: a checkpoint cannot be its own ancestor')
-    WHERE NEW.id IN (
-        WITH RECURSIVE ancestor(id) AS (
-            SELECT NEW.parent_id
-            UNION
-            SELECT c.parent_id FROM checkpoint c JOIN ancestor a ON c.id = a.id
-            WHERE c.vm_id = NEW.vm_id AND c.parent_id IS NOT NULL
-        )
-        SELECT id FROM ancestor
-    );
-END;
 
 CREATE TRIGGER leadership_token_only_grows BEFORE UPDATE OF token ON leadership
 WHEN NEW.token <= OLD.token
@@ -333,13 +261,13 @@ END;
 
 CREATE VIEW checkpoints AS
 SELECT
-    c.vm_id AS vm_id,
+    i.vm_id AS vm_id,
     vm.name AS vm_name,
-    c.id AS id,
-    c.name AS name,
-    c.parent_id AS parent_id,
-    strftime('%Y-%m-%dT%H:%M:%SZ', c.created_at / 1000, 'unixepoch') AS created_at
-FROM checkpoint c JOIN vm ON vm.id = c.vm_id;
+    c.value ->> 0 AS id,
+    c.value ->> 1 AS name,
+    c.value ->> 2 AS parent_id,
+    strftime('%Y-%m-%dT%H:%M:%SZ', (c.value ->> 3) / 1000, 'unixepoch') AS created_at
+FROM vm_inventory i JOIN vm ON vm.id = i.vm_id JOIN json_each(i.body, '$.checkpoints') c;
 
 CREATE VIEW failover_blocked AS
     SELECT v.name AS vm, b.vm_id AS vm_id, b.node AS node, b.summary AS summary, b.reasons AS reasons,
@@ -348,26 +276,25 @@ CREATE VIEW failover_blocked AS
 
 CREATE VIEW files AS
 SELECT
-    f.vm_id AS vm_id,
+    i.vm_id AS vm_id,
     vm.name AS vm_name,
-    f.checkpoint_id AS checkpoint_id,
-    f.kind AS kind,
-    f.path AS path,
-    f.volume_id AS volume_id,
+    f.value ->> 8 AS checkpoint_id,
+    f.value ->> 4 AS kind,
+    f.value ->> 3 AS path,
+    f.value ->> 0 AS volume_id,
     v.name AS volume_name,
-    f.relative_path AS relative_path,
-    f.node AS local_node,
-    f.format AS format,
-    f.size AS size,
-    f.identifier AS identifier,
-    parent.path AS parent_path,
-    f.problem AS problem,
-    f.problem_detail AS problem_detail
-FROM file f
-JOIN vm ON vm.id = f.vm_id
-LEFT JOIN volume v ON v.id = f.volume_id
-LEFT JOIN disk_chain_link l ON l.child_file_id = f.id
-LEFT JOIN file parent ON parent.id = l.parent_file_id;
+    f.value ->> 1 AS relative_path,
+    f.value ->> 2 AS local_node,
+    f.value ->> 5 AS format,
+    f.value ->> 6 AS size,
+    f.value ->> 7 AS identifier,
+    i.body ->> ('$.files[' || (f.value ->> 11) || '][3]') AS parent_path,
+    f.value ->> 9 AS problem,
+    f.value ->> 10 AS problem_detail
+FROM vm_inventory i
+JOIN vm ON vm.id = i.vm_id
+JOIN json_each(i.body, '$.files') f
+LEFT JOIN volume v ON v.id = f.value ->> 0;
 
 CREATE VIEW migrations AS
 SELECT
@@ -423,8 +350,10 @@ SELECT
     vm.memory_mib AS memory_mib,
     COALESCE(p.priority, 'medium') AS priority,
     p.anti_affinity_class AS anti_affinity_class,
-    (SELECT count(*) FROM checkpoint c WHERE c.vm_id = vm.id) AS checkpoints,
-    (SELECT count(*) FROM file f WHERE f.vm_id = vm.id) AS files,
+    COALESCE((SELECT json_array_length(i.body, '$.checkpoints') FROM vm_inventory i WHERE i.vm_id = vm.id), 0)
+        AS checkpoints,
+    COALESCE((SELECT json_array_length(i.body, '$.files') FROM vm_inventory i WHERE i.vm_id = vm.id), 0)
+        AS files,
     strftime('%Y-%m-%dT%H:%M:%SZ', vm.inventory_at / 1000, 'unixepoch') AS inventory_at
 FROM vm LEFT JOIN placement_policy p ON p.vm_id = vm.id;
 
