@@ -27,6 +27,13 @@ extension ClusterStore {
                 "file \(PrintableText.escape(path)) is on volume \(PrintableText.escape(id)), which no node has reported"
             )
         }
+        let node = try db.cachedStatement(sql: "SELECT 1 FROM node WHERE name = ?")
+        for (name, path) in document.nodes where try Bool.fetchOne(node, arguments: [name]) == nil {
+            throw StoreError(
+                .danglingReference,
+                "file \(PrintableText.escape(path)) is on node \(PrintableText.escape(name)), which is not in the cluster"
+            )
+        }
         // Cached statements: a 1,000-VM report runs these thousands of times.
         try db.cachedStatement(
             sql: """

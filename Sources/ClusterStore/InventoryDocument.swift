@@ -27,6 +27,8 @@ struct InventoryDocument: Sendable {
     /// Each volume a file is on, once, with the path of its first file there: the writer checks that the cluster
     /// knows them (the foreign key of the file rows before documents).
     var volumes: [(volume: String, path: String)]
+    /// The same for the nodes whose local disks hold a file.
+    var nodes: [(node: String, path: String)]
 
     /// The rows of `vm` as its owner reported it; `digest` is `InventoryDigest.of(vm)`.
     ///
@@ -62,6 +64,7 @@ struct InventoryDocument: Sendable {
 
         var files: [VMFile] = []
         var volumes: [(volume: String, path: String)] = []
+        var nodes: [(node: String, path: String)] = []
         var indexes: [FileLocation: Int] = [:]
         files.reserveCapacity(vm.files.count)
         indexes.reserveCapacity(vm.files.count)
@@ -72,8 +75,12 @@ struct InventoryDocument: Sendable {
             }
             indexes[file.location] = files.count
             files.append(file)
-            if case .volume(let volume, _) = file.location, !volumes.contains(where: { $0.volume == volume.rawValue }) {
+            switch file.location {
+            case .volume(let volume, _) where !volumes.contains(where: { $0.volume == volume.rawValue }):
                 volumes.append((volume.rawValue, file.path))
+            case .nodeLocal(let node, _) where !nodes.contains(where: { $0.node == node.rawValue }):
+                nodes.append((node.rawValue, file.path))
+            default: break
             }
         }
         var chains: [(checkpoint: CheckpointID?, leaf: Int)] = []
@@ -168,6 +175,7 @@ struct InventoryDocument: Sendable {
         json.raw("]}")
         self.body = json.text
         self.volumes = volumes
+        self.nodes = nodes
         shape.add(diskValues.count / 3)
         self.disks = Self.chunks(of: diskValues, columns: 3)
         self.disksDigest = shape.digest

@@ -266,7 +266,7 @@ import Testing
         }
     }
 
-    @Test func aFileOrChainNamingAMissingCheckpointOrABadSizeIsRefused() throws {
+    @Test func aFileOrChainNamingWhatTheClusterDoesNotHaveOrABadSizeIsRefused() throws {
         let temporary = try TemporaryStore()
         try temporary.seedCluster()
         var cases: [VM] = []
@@ -287,6 +287,18 @@ import Testing
                 try temporary.store.saveInventory(of: vm, at: TemporaryStore.now)
             }
             #expect(error?.code == .invalidInventory)
+        }
+        // A file on a volume or a node the cluster does not know, as the file rows' foreign keys refused it.
+        for location in [
+            FileLocation.volume(VolumeID("no-such-volume"), relativePath: "x.vmrs"),
+            .nodeLocal(NodeName("node9"), absolutePath: "/srv/x.vmrs"),
+        ] {
+            var stranger = TemporaryStore.branchedVM()
+            stranger.files.append(VMFile(location: location, path: "/srv/x.vmrs", kind: .memory))
+            let error = #expect(throws: StoreError.self) {
+                try temporary.store.saveInventory(of: stranger, at: TemporaryStore.now)
+            }
+            #expect(error?.code == .danglingReference)
         }
         #expect(try temporary.store.snapshot().vms.isEmpty)
     }
