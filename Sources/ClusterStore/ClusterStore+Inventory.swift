@@ -57,10 +57,10 @@ extension ClusterStore {
         ).execute(arguments: [document.id, document.body])
         guard storedDisksDigest != document.disksDigest else { return }
         try db.cachedStatement(sql: "DELETE FROM vm_disk WHERE vm_id = ?").execute(arguments: [document.id])
+        // A file set holds each location once (`InventoryDocument`), so each disk is one row.
         for chunk in document.disks {
-            // A disk listed twice (two locations of one file) is one row.
             try db.cachedStatement(
-                sql: "INSERT OR IGNORE INTO vm_disk (volume_id, relative_path, vm_id) VALUES \(chunk.placeholders)"
+                sql: "INSERT INTO vm_disk (volume_id, relative_path, vm_id) VALUES \(chunk.placeholders)"
             ).execute(arguments: chunk.arguments)
         }
     }
