@@ -6,6 +6,8 @@ import GRDB
 extension ClusterStore {
     /// One VM as the audit's list needs it, without its files.
     public struct AuditRow: Hashable, Sendable {
+        /// The row's SQLite row id, which `PlacementChangeLog` names.
+        public var rowID: Int64
         public var id: VMID
         public var name: String
         public var owner: NodeName
@@ -16,8 +18,15 @@ extension ClusterStore {
         public var digest: String?
     }
 
+    /// The columns of `vm` an `AuditRow` holds: a log of changes to them (`logChanges(of:)`) says which rows an
+    /// audit must read again.
+    public static let auditColumns: Set<String> = [
+        "id", "name", "owner", "epoch", "state", "highly_available", "inventory_digest",
+    ]
+
     /// What the audit reads besides the VMs' files, in one read transaction.
     public struct AuditInputs: Sendable {
+        /// Every VM's row, or only those of the row ids asked for that still exist.
         public var rows: [AuditRow]
         /// Nodes other than the owner whose inventory lists a VM.
         public var foreignListings: [VMID: Set<NodeName>]
@@ -27,28 +36,41 @@ extension ClusterStore {
         public var inventoryErrors: [InventoryError]
     }
 
-    public func auditInputs() throws(StoreError) -> AuditInputs {
+    /// `rowIDs`: read only these rows of `vm` (those deleted are left out); `nil` reads every row.
+    public func auditInputs(rowIDs: Set<Int64>? = nil) throws(StoreError) -> AuditInputs {
         try translatingErrors {
             try writer.read { db in
                 var rows: [AuditRow] = []
-                // Columns by position: name lookups would dominate 80,000 rows.
-                let cursor = try Row.fetchCursor(
-                    db,
-                    sql: "SELECT id, name, owner, epoch, state, highly_available, inventory_digest FROM vm"
-                )
-                while let row = try cursor.next() {
-                    rows.append(
-                        AuditRow(
-                            id: VMID(row[0] as String),
-                            name: row[1],
-                            owner: NodeName(row[2] as String),
-                            epoch: Epoch(row[3] as Int64),
-                            // A stored value that no longer decodes never stops the audit: read as `off`.
-                            state: PowerState(rawValue: row[4] as String) ?? .off,
-                            highlyAvailable: row[5] as Bool? ?? false,
-                            digest: row[6]
+                let columns = "rowid, id, name, owner, epoch, state, highly_available, inventory_digest"
+                func read(_ sql: String, _ arguments: StatementArguments = []) throws {
+                    // Columns by position: name lookups would dominate 80,000 rows.
+                    let cursor = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+                    while let row = try cursor.next() {
+                        rows.append(
+                            AuditRow(
+                                rowID: row[0],
+                                id: VMID(row[1] as String),
+                                name: row[2],
+                                owner: NodeName(row[3] as String),
+                                epoch: Epoch(row[4] as Int64),
+                                // A stored value that no longer decodes never stops the audit: read as `off`.
+                                state: PowerState(rawValue: row[5] as String) ?? .off,
+                                highlyAvailable: row[6] as Bool? ?? false,
+                                digest: row[7]
+                            )
                         )
-                    )
+                    }
+                }
+                if let rowIDs {
+                    // At most 500 ids a statement: far below SQLite's limit on bound values.
+                    let ids = Array(rowIDs)
+                    for start in stride(from: 0, to: ids.count, by: 500) {
+                        let chunk = ids[start..<min(start + 500, ids.count)]
+                        let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                        try read("SELECT \(columns) FROM vm WHERE rowid IN (\(marks))", StatementArguments(chunk))
+                    }
+                } else {
+                    try read("SELECT \(columns) FROM vm")
                 }
                 var listings: [VMID: Set<NodeName>] = [:]
                 for row in try Row.fetchAll(

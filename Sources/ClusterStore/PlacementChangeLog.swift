@@ -5,6 +5,8 @@ import Synchronization
 /// deleted, so that the coordinator's placement view re-reads just those rows after a commit instead of all of them: at
 /// 80,000 VMs each full rebuild took 70-150 ms, and a failover commits hundreds of times a second (docs/benchmarks.md).
 ///
+/// The maintained audit keeps a log of its own columns the same way (`ClusterStore.auditColumns`).
+///
 /// Each reader of the log registers its own (`ClusterStore.logPlacementChanges()`), since `take()` empties it. Between
 /// two takes it keeps at most `capacity` row ids; past that `take()` says the list is incomplete and the reader reads
 /// every row, which is then the cheaper way anyway. GRDB drops the events of a rolled-back transaction or savepoint.
@@ -12,6 +14,9 @@ import Synchronization
 public final class PlacementChangeLog: TransactionObserver, Sendable {
     /// The columns of `vm` a placement reads.
     public static let columns: Set<String> = ["id", "name", "owner", "state", "memory_mib"]
+
+    /// The columns of `vm` whose changes this log records (an insert or delete of a row always counts).
+    public let watched: Set<String>
 
     /// The row ids changed since the last `take()`, and whether that list is all of them.
     public struct Taken: Sendable, Equatable {
@@ -34,7 +39,10 @@ public final class PlacementChangeLog: TransactionObserver, Sendable {
     private let committed = Mutex(Committed())
 
     /// Up to 16 Ki rows between takes (128 KiB); more, and a full read is as cheap.
-    public init(capacity: Int = 16_384) { self.capacity = capacity }
+    public init(capacity: Int = 16_384, watching watched: Set<String> = PlacementChangeLog.columns) {
+        self.capacity = capacity
+        self.watched = watched
+    }
 
     /// The rows changed since the last call.
     public func take() -> Taken {
@@ -49,7 +57,7 @@ public final class PlacementChangeLog: TransactionObserver, Sendable {
         case .insert(let table), .delete(let table):
             return table == "vm"
         case .update(let table, let columns):
-            return table == "vm" && !columns.isDisjoint(with: Self.columns)
+            return table == "vm" && !columns.isDisjoint(with: watched)
         }
     }
 
@@ -79,8 +87,11 @@ public final class PlacementChangeLog: TransactionObserver, Sendable {
 
 extension ClusterStore {
     /// A new log of the placement changes this store's commits make from now on, for one reader.
-    public func logPlacementChanges() -> PlacementChangeLog {
-        let log = PlacementChangeLog()
+    public func logPlacementChanges() -> PlacementChangeLog { logChanges(of: PlacementChangeLog.columns) }
+
+    /// A new log of the changes to these columns of `vm` this store's commits make from now on, for one reader.
+    public func logChanges(of columns: Set<String>) -> PlacementChangeLog {
+        let log = PlacementChangeLog(watching: columns)
         writer.writeWithoutTransaction { db in db.add(transactionObserver: log, extent: .databaseLifetime) }
         return log
     }

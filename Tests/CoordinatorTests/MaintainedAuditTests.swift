@@ -4,6 +4,7 @@ import ClusterStore
 import DecisionEngine
 import DiskFormatsTesting
 import Foundation
+import GRDB
 import Synchronization
 import Testing
 
@@ -91,6 +92,7 @@ enum OwnThread {
 final class RandomCluster {
     enum Change: CaseIterable {
         case report, rename, newVM, policy, nodeState, probe, clock, commit, listings, block, clear, disks, lostVolume
+        case deleted
     }
 
     final class Random {
@@ -261,6 +263,23 @@ final class RandomCluster {
             vms[vm.id] = renamed
         case .newVM:
             try addVM()
+        case .deleted:
+            // No release deletes a VM, but a row deleted by hand must leave the audit too, and the new VM after it may
+            // be given its row id (the audit reads rows by id after a commit).
+            let deleted = try store.writer.write { db -> Bool in
+                let journaled = try Int.fetchOne(
+                    db,
+                    sql: "SELECT count(*) FROM migration WHERE vm_id = ?",
+                    arguments: [vm.id.rawValue]
+                )
+                guard journaled == 0 else { return false }
+                try db.execute(sql: "DELETE FROM vm WHERE id = ?", arguments: [vm.id.rawValue])
+                return true
+            }
+            if deleted {
+                vms[vm.id] = nil
+                try addVM()
+            }
         case .policy:
             let possible = nodes.filter { _ in random.chance(50) }
             try store.savePolicy(
