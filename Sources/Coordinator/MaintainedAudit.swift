@@ -72,7 +72,13 @@ final class MaintainedAudit: Sendable {
             }
             // After a commit only the rows it changed: reading all 80,000 made every audit after a commit (most of
             // them, in a live cluster) take 215-290 ms.
-            inputs = try coordinator.store.auditInputs(rowIDs: changedRows)
+            do {
+                inputs = try coordinator.store.auditInputs(rowIDs: changedRows)
+            } catch {
+                // The changes taken are not applied: the next audit reads every row.
+                state.order = nil
+                throw error
+            }
         }
         let lost = coordinator.lostVolumes
         let reach = AuditReach(view)
@@ -88,7 +94,12 @@ final class MaintainedAudit: Sendable {
         }
 
         if !unchanged {
-            try update(&state, rows: inputs.rows, only: changedRows, coordinator: coordinator, isSuspect: isSuspect)
+            do {
+                try update(&state, rows: inputs.rows, only: changedRows, coordinator: coordinator, isSuspect: isSuspect)
+            } catch {
+                state.order = nil
+                throw error
+            }
             inputs.rows = []
             state.inputs = (commits, inputs)
         }
