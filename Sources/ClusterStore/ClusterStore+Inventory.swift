@@ -102,8 +102,8 @@ extension ClusterStore {
     ///
     /// One query, each VM's inventory one document (`StoredInventory`), columns read by position (GRDB lower-cases a
     /// column name on every lookup): this is what `snapshot()` and `whatif` pay for every VM they read. A document
-    /// that does not read leaves its VM with no checkpoints, files or chains, never stops the read: the owner's next
-    /// report of the VM writes it again.
+    /// that does not read (only a hand edit makes one) leaves its VM with no checkpoints, files or chains and never
+    /// stops the read; the owner's next report that changes the VM writes it again (an unchanged one does not).
     static func loadVMs(where condition: String, arguments: StatementArguments, in db: Database) throws -> [VM] {
         // Statements with one of the fixed conditions are prepared once per connection: a failover reads each of its
         // VMs by id, and preparing a statement each time was 4 % of the coordinator's CPU (issue 27). Conditions

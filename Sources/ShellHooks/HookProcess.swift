@@ -18,7 +18,10 @@ final class HookProcess {
     private(set) var outputOpen = true
     /// The shell's exit status once it has exited (128 + the signal that ended it, as a shell reports one).
     private(set) var status: Int32 = 0
+    /// The shell has exited; it stays a zombie until `reap()`, so its process id, which is also its group's id, is
+    /// given to no other process while this one may still signal the group.
     private(set) var hasExited = false
+    private var reaped = false
 
     static let keptOutputBytes = 4096
 
@@ -83,7 +86,10 @@ final class HookProcess {
         output = ends[0]
     }
 
-    deinit { close(output) }
+    deinit {
+        close(output)
+        reap()
+    }
 
     /// The output kept, as text.
     var text: String { String(decoding: tail, as: UTF8.self) }
@@ -109,7 +115,7 @@ final class HookProcess {
         } else {
             usleep(useconds_t(milliseconds) * 1000)
         }
-        reap()
+        noteExit()
     }
 
     /// Sends `signal` to the hook's whole process group.
@@ -120,7 +126,12 @@ final class HookProcess {
 
     /// Sends SIGKILL to what is left of the hook's process group once the shell has exited (the group lives on, under
     /// the shell's process id, while any member does).
-    func killGroup() { kill(-pid, SIGKILL) }
+    ///
+    /// Only before `reap()`: a reaped shell's id may be another's.
+    func killGroup() {
+        guard !reaped else { return }
+        kill(-pid, SIGKILL)
+    }
 
     /// Leaves the shell, which has not exited even after SIGKILL, to a thread that waits for it.
     func reapLater() {
@@ -131,12 +142,23 @@ final class HookProcess {
         }
     }
 
-    private func reap() {
-        guard !hasExited else { return }
+    /// Collects the exited shell, after which its process id is free for the system to give again.
+    func reap() {
+        guard hasExited, !reaped else { return }
         var raw: Int32 = 0
-        guard waitpid(pid, &raw, WNOHANG) == pid else { return }
+        while waitpid(pid, &raw, 0) == -1, errno == EINTR {}
+        reaped = true
+    }
+
+    /// Notes whether the shell has exited, and its status, leaving it to `reap()` (`WNOWAIT`).
+    private func noteExit() {
+        guard !hasExited else { return }
+        var info = siginfo_t()
+        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0,
+            info._sifields._sigchld.si_pid == pid
+        else { return }
         hasExited = true
-        let signal = raw & 0x7f
-        status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+        let value = info._sifields._sigchld.si_status
+        status = info.si_code == CLD_EXITED ? value : 128 + value
     }
 }

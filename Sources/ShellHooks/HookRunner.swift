@@ -58,8 +58,10 @@ public enum HookRunner {
             process.readOrWait(upTo: .milliseconds(50))
         }
         // A hook stopped at its timeout goes whole: what it started and that outlived SIGTERM (a child ignoring it)
-        // is killed with the shell's group, not left holding its output.
+        // is killed with the shell's group, not left holding its output. The shell is reaped only after that, so the
+        // group's id cannot meanwhile have become another process's.
         if timedOut { process.killGroup() }
+        process.reap()
         // What it wrote before it exited; a child left behind keeping the output open is not waited for.
         let drained = ContinuousClock.now + .seconds(1)
         while process.outputOpen, ContinuousClock.now < drained { process.readOrWait(upTo: .milliseconds(50)) }
